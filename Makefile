@@ -1,0 +1,34 @@
+# Two commands a new user needs: `make demo` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo demo-tiny test lint bench clean
+
+$(STAMP): pyproject.toml scripts/install-torch.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	bash scripts/install-torch.sh $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)  ## the study's three cases with the real models (needs their weights)
+	$(BIN)/maskedit demo --out demo-out
+
+demo-tiny: $(STAMP)  ## the same plumbing with tiny random models (no weights needed)
+	$(BIN)/maskedit demo --models tiny --out demo-out-tiny
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo-out demo-out-tiny

@@ -1,0 +1,157 @@
+"""One edit in numbered steps: inputs → mask → edit → composite.
+
+The only place that knows the order of the steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from maskedit.composite import alpha_composite
+from maskedit.config import EditSettings, Prompts
+from maskedit.edit.pipeline import run_ip2p, working_hw
+from maskedit.errors import InputError
+from maskedit.images import read_image, read_mask, resize_rgb
+from maskedit.masks.sam import SamPrediction
+from maskedit.models import Models
+
+
+@dataclass
+class EditResult:
+    """Everything one edit produced, at the input's native resolution."""
+
+    original: np.ndarray  # H×W×3 uint8, upright
+    alpha: np.ndarray  # H×W float32 in [0, 1], 1 = edit allowed
+    baseline: np.ndarray  # H×W×3 uint8: the unmasked IP2P edit, resized back to native
+    blended: np.ndarray  # H×W×3 uint8: the masked result; equals `original` where alpha == 0
+    instruction: str
+    settings: EditSettings
+    method: str
+    mask_source: str  # "sam", "file" or "array"
+    prompts: Prompts | None
+    sam: SamPrediction | None
+    working_hw: tuple[int, int]
+    models: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    image_source: str = "array"
+
+    def to_record(self, case_id: str | None = None) -> dict[str, Any]:
+        from maskedit.record import build_record
+
+        return build_record(self, case_id)
+
+
+def _as_image(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(
+                f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
+            )
+        return image, "array"
+    return read_image(image), str(image)
+
+
+def _as_prompts(points, box, mask) -> Prompts | None:
+    if isinstance(mask, np.ndarray):
+        if points is not None or box is not None:
+            raise InputError("give either a mask or SAM prompts (points/box), not both")
+        return None
+    pts = [tuple(p) if len(p) == 3 else (p[0], p[1], 1) for p in (points or [])]
+    try:
+        return Prompts(
+            points=pts,
+            box=tuple(box) if box is not None else None,
+            mask=Path(mask) if mask is not None else None,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]["msg"]
+        raise InputError(f"prompts: {first.removeprefix('Value error, ')}") from None
+
+
+def edit(
+    image: np.ndarray | str | Path,
+    instruction: str,
+    *,
+    models: Models,
+    points: list[tuple[float, float] | tuple[float, float, int]] | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    mask: np.ndarray | str | Path | None = None,
+    settings: EditSettings | None = None,
+) -> EditResult:
+    """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
+
+    `image`: a path (or ``skimage:NAME``) or an H×W×3 uint8 array. `points`: (x, y[, label]) in
+    image pixels, label 1 include / 0 exclude; `box`: (x0, y0, x1, y1); `mask`: a file or an H×W
+    array (bool or alpha in [0, 1]).
+    """
+    settings = settings or EditSettings()
+    timings: dict[str, float] = {}
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
+    instruction = instruction.strip()
+
+    # 1. Inputs: the upright native image and the prompts, checked against its size.
+    t0 = time.perf_counter()
+    original, source = _as_image(image)
+    h, w = original.shape[:2]
+    prompts = _as_prompts(points, box, mask)
+    if prompts is not None:
+        prompts.check_inside(w, h)
+    timings["read"] = time.perf_counter() - t0
+
+    # 2. Mask at native size: from an array, a file, or SAM on the native image.
+    t0 = time.perf_counter()
+    prediction: SamPrediction | None = None
+    if isinstance(mask, np.ndarray):
+        if mask.shape != (h, w):
+            raise InputError(f"mask array: shape {mask.shape} does not match the image's {(h, w)}")
+        alpha = np.clip(mask.astype(np.float32), 0.0, 1.0)
+        mask_source = "array"
+    elif prompts is not None and prompts.mask is not None:
+        alpha = read_mask(prompts.mask, (h, w))
+        mask_source = "file"
+    else:
+        if models.sam is None:
+            raise InputError("points/box given but no SAM model is loaded")
+        models.sam.set_image(original)
+        pts = np.array(prompts.points, dtype=np.float64) if prompts.points else None
+        prediction = models.sam.predict(points=pts, box=prompts.box)
+        alpha = prediction.mask.astype(np.float32)
+        mask_source = "sam"
+    timings["mask"] = time.perf_counter() - t0
+
+    # 3. Edit the whole image at the aspect-preserving working size, then back to native size.
+    t0 = time.perf_counter()
+    long_side = settings.working_size or models.working_size
+    work_hw = working_hw(models.pipe, (h, w), long_side)
+    edited = run_ip2p(models.pipe, resize_rgb(original, work_hw), instruction, settings)
+    baseline = resize_rgb(edited, (h, w))
+    timings["edit"] = time.perf_counter() - t0
+
+    # 4. Composite at native resolution: outside the mask the output is the input, bit for bit.
+    t0 = time.perf_counter()
+    blended = alpha_composite(baseline, original, alpha)
+    timings["composite"] = time.perf_counter() - t0
+
+    return EditResult(
+        original=original,
+        alpha=alpha,
+        baseline=baseline,
+        blended=blended,
+        instruction=instruction,
+        settings=settings,
+        method="pixel",
+        mask_source=mask_source,
+        prompts=prompts,
+        sam=prediction,
+        working_hw=work_hw,
+        models=models.describe(),
+        timings=timings,
+        image_source=source,
+    )

@@ -1,0 +1,220 @@
+"""Typed settings, prompts, cases and manifests; every default is written here once."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from maskedit.errors import InputError
+
+# The seed study's protocol (shared/README.md §1): 20 Euler-ancestral steps, image guidance 1.5,
+# text guidance 7.5, 512 long side.
+DEFAULT_STEPS = 20
+DEFAULT_TEXT_CFG = 7.5
+DEFAULT_IMAGE_CFG = 1.5
+DEFAULT_SEED = 1337
+
+
+class EditSettings(BaseModel):
+    """How the editor runs. `working_size` None means the editor's own default long side."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(DEFAULT_STEPS, ge=1, le=1000)
+    text_cfg: float = Field(DEFAULT_TEXT_CFG, ge=0.0)
+    image_cfg: float = Field(DEFAULT_IMAGE_CFG, ge=0.0)
+    seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63)
+    working_size: int | None = Field(None, ge=8, le=4096)
+
+
+class Prompts(BaseModel):
+    """Where to edit: SAM prompts (points and/or a box) or a mask file, in image pixels (x, y)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: list[tuple[float, float, int]] = Field(default_factory=list)
+    box: tuple[float, float, float, float] | None = None
+    mask: Path | None = None
+
+    @field_validator("points")
+    @classmethod
+    def _labels(cls, pts: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+        for x, y, label in pts:
+            if label not in (0, 1):
+                raise ValueError(
+                    f"point ({x:g}, {y:g}) has label {label}; labels are 1 (include) or 0 (exclude)"
+                )
+        return pts
+
+    @field_validator("box")
+    @classmethod
+    def _box(cls, box: tuple[float, float, float, float] | None):
+        if box is not None and not (box[2] > box[0] and box[3] > box[1]):
+            raise ValueError(f"box {list(box)} must be [x0, y0, x1, y1] with x1 > x0 and y1 > y0")
+        return box
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Prompts:
+        if self.mask is not None and (self.points or self.box is not None):
+            raise ValueError("give either a mask file or SAM prompts (points/box), not both")
+        if self.mask is None and not self.points and self.box is None:
+            raise ValueError("no region given: add a point, points, a box or a mask")
+        if self.points and all(label == 0 for *_, label in self.points) and self.box is None:
+            raise ValueError(
+                "only exclude points (label 0) given: add at least one include point or a box"
+            )
+        return self
+
+    def check_inside(self, width: int, height: int, where: str = "") -> None:
+        """Points and boxes must lie on the image (pixel coordinates, after EXIF orientation)."""
+        for x, y, _ in self.points:
+            if not (0 <= x < width and 0 <= y < height):
+                raise InputError(
+                    f"{where}point ({x:g}, {y:g}) is outside the image, which is {width}×{height} "
+                    "(x in [0, width), y in [0, height))"
+                )
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+                raise InputError(
+                    f"{where}box {[x0, y0, x1, y1]} is not inside the image, "
+                    f"which is {width}×{height}"
+                )
+
+
+class Case(BaseModel):
+    """One edit: an image, an instruction, where, and how. Paths are resolved by the manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)
+    image: str
+    instruction: str
+    prompts: Prompts
+    settings: EditSettings = Field(default_factory=EditSettings)
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("instruction is empty")
+        return text.strip()
+
+
+# Manifest keys, flat as users write them.
+_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask"}
+_SETTING_KEYS = set(EditSettings.model_fields)
+
+
+def _suggest(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return (
+        f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(sorted(known))})"
+    )
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("prompts", "settings"))
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def case_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str = "") -> Case:
+    """Build a Case from a manifest entry (flat keys; paths relative to `base_dir`)."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
+    for key in raw:
+        if key not in _CASE_KEYS | _SETTING_KEYS:
+            raise InputError(
+                f"{where}unknown key '{key}'{_suggest(key, _CASE_KEYS | _SETTING_KEYS)}"
+            )
+    for key in ("id", "image", "instruction"):
+        if key not in raw:
+            raise InputError(f"{where}missing required key '{key}'")
+    if "point" in raw and "points" in raw:
+        raise InputError(f"{where}give 'point' or 'points', not both")
+    points: list[Any] = []
+    if "point" in raw:
+        p = raw["point"]
+        if not isinstance(p, list | tuple) or len(p) not in (2, 3):
+            raise InputError(f"{where}point: expected [x, y] or [x, y, label], got {p!r}")
+        points = [list(p) + [1] if len(p) == 2 else list(p)]
+    elif "points" in raw:
+        pts = raw["points"]
+        if not isinstance(pts, list) or not all(
+            isinstance(p, list | tuple) and len(p) in (2, 3) for p in pts
+        ):
+            raise InputError(f"{where}points: expected a list of [x, y, label], got {pts!r}")
+        points = [list(p) + [1] if len(p) == 2 else list(p) for p in pts]
+    mask = raw.get("mask")
+    if mask is not None:
+        mask = Path(str(mask))
+        if base_dir is not None and not mask.is_absolute():
+            mask = base_dir / mask
+    image = str(raw["image"])
+    if base_dir is not None and not image.startswith("skimage:") and not Path(image).is_absolute():
+        image = str(base_dir / image)
+    settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
+    try:
+        return Case(
+            id=str(raw["id"]),
+            image=image,
+            instruction=str(raw["instruction"]),
+            prompts=Prompts(points=points, box=raw.get("box"), mask=mask),
+            settings=EditSettings(**settings),
+        )
+    except ValidationError as err:
+        raise InputError(f"{where}{_one_line(err)}") from None
+
+
+class Manifest(BaseModel):
+    """A list of cases read from YAML; `defaults` fill any setting a case leaves out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path | None = None
+    cases: list[Case]
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Parse and validate a whole manifest before anything runs (errors name case index and key)."""
+    path = Path(path)
+    where = f"manifest '{path}': "
+    if not path.is_file():
+        raise InputError(f"{where}file not found" if not path.exists() else f"{where}not a file")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{where}not valid YAML ({detail})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}expected a mapping with 'cases' (and optional 'defaults')")
+    for key in doc:
+        if key not in ("defaults", "cases"):
+            raise InputError(
+                f"{where}unknown top-level key '{key}'{_suggest(key, {'defaults', 'cases'})}"
+            )
+    defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise InputError(f"{where}'defaults' must be a mapping")
+    for key in defaults:
+        if key not in _SETTING_KEYS:
+            raise InputError(f"{where}defaults: unknown key '{key}'{_suggest(key, _SETTING_KEYS)}")
+    raw_cases = doc.get("cases")
+    if not isinstance(raw_cases, list) or not raw_cases:
+        raise InputError(f"{where}'cases' must be a non-empty list")
+    cases, seen = [], set()
+    for i, raw in enumerate(raw_cases):
+        label = f"case {i}" + (f" ('{raw['id']}')" if isinstance(raw, dict) and "id" in raw else "")
+        merged = {**defaults, **raw} if isinstance(raw, dict) else raw
+        case = case_from_dict(merged, path.parent, where=f"{where}{label}: ")
+        if case.id in seen:
+            raise InputError(f"{where}{label}: duplicate case id '{case.id}'")
+        seen.add(case.id)
+        cases.append(case)
+    return Manifest(path=path, cases=cases)

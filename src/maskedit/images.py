@@ -1,0 +1,202 @@
+"""Read images and masks into the project's conventions, and write PNGs atomically.
+
+Images come out as H×W×3 uint8 RGB, upright (EXIF orientation applied first, so that clicks given
+in "what the user sees" pixels match). Masks come out as H×W float32 alpha in [0, 1] whatever the
+PNG mode: the original study divided a mode-"1" mask (values 0/1) by 255 and so blended nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from maskedit.errors import InputError
+
+# Refuse images above this many pixels before decoding them (decompression bombs). 64 MP covers
+# an 8000×8000 photo; raise it with MASKEDIT_MAX_PIXELS for larger scans.
+MAX_PIXELS = int(os.environ.get("MASKEDIT_MAX_PIXELS", 64_000_000))
+
+SAMPLE_PREFIX = "skimage:"
+_SAMPLES = {
+    "astronaut": lambda d: d.astronaut(),
+    "chelsea": lambda d: d.chelsea(),
+    "coffee": lambda d: d.coffee(),
+    "rocket": lambda d: d.rocket(),
+    "motorcycle_left": lambda d: d.stereo_motorcycle()[0],
+}
+
+
+def sample_image(name: str) -> np.ndarray:
+    """A public-domain photo bundled with scikit-image (no download), as H×W×3 uint8."""
+    from skimage import data
+
+    if name not in _SAMPLES:
+        raise InputError(
+            f"image '{SAMPLE_PREFIX}{name}': unknown sample; choose from {sorted(_SAMPLES)}"
+        )
+    return np.ascontiguousarray(_SAMPLES[name](data)[..., :3])
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode an image file, with one clear error for every way it can fail."""
+    if not path.exists():
+        raise InputError(f"{what} '{path}': file not found")
+    if path.is_dir():
+        raise InputError(f"{what} '{path}': is a directory, expected an image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{what} '{path}': file is empty (0 bytes)")
+    try:
+        img = Image.open(path)
+    except UnidentifiedImageError:
+        raise InputError(
+            f"{what} '{path}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
+        ) from None
+    except OSError as err:
+        raise InputError(f"{what} '{path}': cannot be read ({err})") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise InputError(
+            f"{what} '{path}': {w}×{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,} "
+            "(set MASKEDIT_MAX_PIXELS to raise it)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
+        raise InputError(f"{what} '{path}': image data is truncated or corrupt ({err})") from None
+    return img
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    """Any PIL mode → H×W×3 uint8. 16/32-bit greyscale is scaled, alpha is dropped (documented)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a8 = np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(a8[..., None], 3, axis=2)
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        a8 = np.clip(np.round(a * 255.0 if a.max() <= 1.0 else a), 0, 255).astype(np.uint8)
+        return np.repeat(a8[..., None], 3, axis=2)
+    if img.mode == "RGB":
+        return np.asarray(img, dtype=np.uint8).copy()
+    if img.mode == "RGBA":  # alpha ignored: edit what is drawn, not what is transparent
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()  # L, P, CMYK, 1, LA, YCbCr
+
+
+def read_image(source: str | os.PathLike) -> np.ndarray:
+    """Read an image file (or ``skimage:NAME``) as upright H×W×3 uint8 RGB."""
+    if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
+        return sample_image(source[len(SAMPLE_PREFIX) :])
+    path = Path(source)
+    img = _open(path, "image")
+    img = ImageOps.exif_transpose(img)  # before anything else: clicks are in what the user sees
+    return _to_rgb8(img)
+
+
+def mask_to_alpha(img: Image.Image) -> np.ndarray:
+    """Any PIL mask → H×W float32 alpha in [0, 1].
+
+    - "1": 0/1 already. "L" (and "P" through its palette, "I;16", "RGB" through luminance): 0/255
+      is scaled by 255, but a mask whose maximum is 1 (a bool saved as 0/1) is taken as 0/1.
+    - "RGBA"/"LA": the alpha channel, unless it is fully opaque everywhere, in which case the
+      colour's luminance (a black/white mask saved with an opaque alpha).
+    """
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("L")
+    if img.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32)
+        if alpha.min() < 255:
+            return alpha / 255.0
+        img = img.convert("L")
+    if img.mode == "1":
+        return np.asarray(img, dtype=np.float32)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float32)
+        top = a.max()
+        scale = 1.0 if top <= 1 else (255.0 if top <= 255 else 65535.0)
+        return np.clip(a / scale, 0.0, 1.0)
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        return np.clip(a if a.max() <= 1.0 else a / 255.0, 0.0, 1.0)
+    a = np.asarray(img.convert("L"), dtype=np.float32)
+    if a.max() <= 1.0:  # a bool mask written as 0/1 in an 8-bit PNG
+        return a
+    return a / 255.0
+
+
+def read_mask(path: str | os.PathLike, image_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask file as H×W float32 alpha in [0, 1] (1 = edit allowed), sized like the image."""
+    path = Path(path)
+    img = ImageOps.exif_transpose(_open(path, "mask"))
+    alpha = mask_to_alpha(img)
+    if image_hw is not None and alpha.shape != tuple(image_hw):
+        h, w = image_hw
+        raise InputError(
+            f"mask '{path}': size {alpha.shape[1]}×{alpha.shape[0]} does not match "
+            f"the image's {w}×{h}"
+        )
+    return alpha
+
+
+def alpha_to_png_array(alpha: np.ndarray) -> np.ndarray:
+    """float alpha [0, 1] → uint8 0/255 greyscale, the form `mask.png` is written in."""
+    return np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as PNG atomically (temp file in the same folder, then rename).
+
+    Pillow writes no timestamps into PNGs, so the same array gives the same bytes.
+    """
+    path = Path(path)
+    if array.dtype != np.uint8:
+        raise ValueError(f"write_png: expected uint8, got {array.dtype}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(array).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resize_rgb(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize H×W×3 uint8 with Lanczos (as instruct-pix2pix's edit_cli); identity when same size."""
+    if image.shape[:2] == tuple(hw):
+        return image
+    h, w = hw
+    return np.asarray(
+        Image.fromarray(image).resize((w, h), Image.Resampling.LANCZOS), dtype=np.uint8
+    )
+
+
+def image_size(source: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as the user sees it (EXIF orientation applied), reading the header only."""
+    if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
+        h, w = sample_image(source[len(SAMPLE_PREFIX) :]).shape[:2]
+        return w, h
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"image '{path}': file not found")
+    if path.is_dir():
+        raise InputError(f"image '{path}': is a directory, expected an image file")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:
+        raise InputError(
+            f"image '{path}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
+        ) from None
+    except OSError as err:
+        raise InputError(f"image '{path}': cannot be read ({err})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -1,0 +1,246 @@
+"""Model ids, device/dtype choice and `from_pretrained` of the editor and the segmenter.
+
+This is the only module (with tiny.py) that builds or loads networks. Nothing loads at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from maskedit.errors import MissingWeightsError
+from maskedit.masks.sam import SamPredictor
+from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE, build_tiny_ip2p, build_tiny_sam
+
+DEFAULT_IP2P_ID = "timbrooks/instruct-pix2pix"
+DEFAULT_SAM_ID = "facebook/sam-vit-huge"
+REAL_WORKING_SIZE = 512  # IP2P was trained at 256-512; the study edited at 512
+# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers.
+DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """CUDA if present, then Apple MPS, else CPU; an explicit choice always wins."""
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
+    """fp16 on accelerators (IP2P ships an fp16 variant), fp32 on CPU (fp16 is slow there)."""
+    if dtype:
+        table = {
+            "fp32": torch.float32,
+            "float32": torch.float32,
+            "fp16": torch.float16,
+            "float16": torch.float16,
+            "bf16": torch.bfloat16,
+            "bfloat16": torch.bfloat16,
+        }
+        if dtype not in table:
+            raise MissingWeightsError(f"dtype '{dtype}': expected one of fp32, fp16, bf16")
+        return table[dtype]
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+def hub_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _missing(model_id: str, role: str, flag: str, err: Exception) -> MissingWeightsError:
+    if Path(model_id).expanduser().exists() or model_id.startswith((".", "/", "~")):
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return MissingWeightsError(
+            f"{role} model: the local folder '{model_id}' is not a complete checkpoint ({reason})"
+        )
+    why = "offline mode (HF_HUB_OFFLINE) is on" if offline() else "the hub could not be reached"
+    return MissingWeightsError(
+        f"{role} model '{model_id}' is not in the Hugging Face cache ({hub_cache_dir()}) "
+        f"and {why}: "
+        f"run `maskedit download` on a connected machine (same HF_HOME), or pass a local folder "
+        f"with {flag} PATH"
+    )
+
+
+def load_ip2p(
+    model_id: str = DEFAULT_IP2P_ID,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """`StableDiffusionInstructPix2PixPipeline.from_pretrained` of a hub id or a local folder."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    device = device or pick_device()
+    dtype = dtype or pick_dtype(device)
+    kwargs: dict[str, Any] = dict(
+        torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+    )
+    attempts = [{"variant": "fp16"}, {}] if dtype == torch.float16 else [{}]
+    last: Exception | None = None
+    for extra in attempts:
+        try:
+            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+                model_id, **kwargs, **extra
+            )
+            break
+        except (OSError, ValueError) as err:  # missing files, no network, no such variant
+            last = err
+    else:
+        raise _missing(model_id, "InstructPix2Pix", "--ip2p", last) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_sam(
+    model_id: str = DEFAULT_SAM_ID,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> SamPredictor:
+    """transformers `SamModel` + `SamProcessor` from a hub id or local folder, wrapped for reuse."""
+    from transformers import SamModel, SamProcessor
+
+    device = device or pick_device()
+    # SAM is small next to the UNet and its mask logits are thresholded at 0: keep it in fp32 on
+    # CPU, fp16 on accelerators like the editor.
+    dtype = dtype or pick_dtype(device)
+    try:
+        model = SamModel.from_pretrained(model_id, dtype=dtype)
+        processor = SamProcessor.from_pretrained(model_id)
+    except (OSError, ValueError) as err:
+        raise _missing(model_id, "SAM", "--sam", err) from None
+    return SamPredictor(model.to(device).eval(), processor)
+
+
+@dataclass
+class Models:
+    """The loaded editor and segmenter plus what a record needs to know about them."""
+
+    pipe: Any  # a diffusers StableDiffusionInstructPix2PixPipeline
+    sam: SamPredictor | None = None
+    kind: str = "custom"  # "real" (hub/local checkpoints), "tiny" (random, built in code), "custom"
+    ip2p_id: str = "custom"
+    sam_id: str | None = None
+    working_size: int = REAL_WORKING_SIZE
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe.device
+
+    @classmethod
+    def from_components(
+        cls, pipe, sam_model=None, sam_processor=None, *, working_size: int = REAL_WORKING_SIZE
+    ) -> Models:
+        """Wrap pipelines the user built themselves (any IP2P pipeline; any transformers SAM)."""
+        sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
+        return cls(
+            pipe=pipe,
+            sam=sam,
+            kind="custom",
+            ip2p_id=str(getattr(pipe, "name_or_path", None) or "custom"),
+            sam_id=str(getattr(sam_model, "name_or_path", None) or "custom") if sam else None,
+            working_size=working_size,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Ids, revisions, classes, device and dtype, for record.json."""
+        pipe = self.pipe
+        return {
+            "kind": self.kind,
+            "note": self.note,
+            "ip2p": {
+                "id": self.ip2p_id,
+                "revision": _revision(getattr(pipe, "name_or_path", "")),
+                "class": type(pipe).__name__,
+                "scheduler": type(pipe.scheduler).__name__,
+                "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+            },
+            "sam": None
+            if self.sam is None
+            else {
+                "id": self.sam_id,
+                "revision": _revision(getattr(self.sam.model, "name_or_path", "")),
+                "class": type(self.sam.model).__name__,
+            },
+            "device": str(self.device),
+            "working_size": self.working_size,
+        }
+
+
+def _revision(path: str) -> str | None:
+    """The hub commit a snapshot folder came from (…/snapshots/<commit>), if any."""
+    parts = Path(str(path)).parts
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def load_models(
+    kind: str = "real",
+    *,
+    ip2p: str = DEFAULT_IP2P_ID,
+    sam: str = DEFAULT_SAM_ID,
+    device: str | None = None,
+    dtype: str | None = None,
+    need_sam: bool = True,
+    working_size: int | None = None,
+) -> Models:
+    """Load the editor (and SAM when prompts need it) once, for any number of edits."""
+    dev = pick_device(device)
+    if kind == "tiny":
+        pipe = build_tiny_ip2p().to(dev)
+        predictor = SamPredictor(*build_tiny_sam()) if need_sam else None
+        if predictor is not None:
+            predictor.model.to(dev)
+        return Models(
+            pipe=pipe,
+            sam=predictor,
+            kind="tiny",
+            ip2p_id="tiny-random-ip2p",
+            sam_id="tiny-random-sam" if need_sam else None,
+            working_size=working_size or TINY_WORKING_SIZE,
+            note=TINY_NOTE,
+        )
+    if kind != "real":
+        raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
+    dt = pick_dtype(dev, dtype)
+    pipe = load_ip2p(ip2p, dev, dt)
+    predictor = load_sam(sam, dev, dt) if need_sam else None
+    name = getattr(pipe, "name_or_path", ip2p)
+    return Models(
+        pipe=pipe,
+        sam=predictor,
+        kind="real",
+        ip2p_id=ip2p,
+        sam_id=sam if need_sam else None,
+        working_size=working_size or REAL_WORKING_SIZE,
+        extra={"resolved": str(name)},
+    )
+
+
+def download(ids: list[str] | None = None) -> list[str]:
+    """Pre-fetch checkpoints into the standard hub cache (run on a connected machine)."""
+    from huggingface_hub import snapshot_download
+
+    paths = []
+    for model_id in ids or [DEFAULT_IP2P_ID, DEFAULT_SAM_ID]:
+        try:
+            paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
+        except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line
+            raise _missing(model_id, "download of", "a local folder", err) from None
+    return paths
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")

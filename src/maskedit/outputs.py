@@ -1,0 +1,89 @@
+"""Write one case folder atomically: build it in a temp folder beside it, then rename.
+
+An interrupted run leaves no half case; a finished case is never overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from maskedit.case import EditResult
+from maskedit.errors import OutputError
+from maskedit.images import alpha_to_png_array, write_png
+from maskedit.record import OUTPUT_FILES
+from maskedit.report.grid import make_grid, mask_overlay
+
+
+def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
+    p = result.prompts
+    overlay = mask_overlay(
+        result.original, result.alpha, p.points if p else (), p.box if p else None
+    )
+    if result.sam is not None:
+        mask_caption = f"mask (SAM, score {result.sam.scores[result.sam.best]:.2f})"
+    else:
+        mask_caption = f"mask ({result.mask_source})"
+    tiny = result.models.get("kind") == "tiny"
+    return make_grid(
+        [
+            ("original", result.original),
+            (mask_caption, overlay),
+            ("baseline (IP2P, unmasked)", result.baseline),
+            (f"blended ({result.method})", result.blended),
+        ],
+        title=f"\u201c{result.instruction}\u201d  seed {result.settings.seed}, "
+        f"{result.settings.steps} steps, text {result.settings.text_cfg:g}, "
+        f"image {result.settings.image_cfg:g}",
+        banner=result.models.get("note", "") if tiny else "",
+    )
+
+
+def check_out_dir(out_dir: Path, force: bool = False) -> None:
+    """Refuse to clobber: an existing file, or a folder holding a finished case without --force."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise OutputError(
+            f"--out '{out_dir}': folder exists and is not empty; pass --force to replace it"
+        )
+    parent = out_dir.parent if out_dir.parent != Path("") else Path(".")
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise OutputError(f"--out '{out_dir}': '{probe}' is not writable")
+
+
+def write_case(
+    result: EditResult, out_dir: str | os.PathLike, case_id: str | None = None, force: bool = False
+) -> Path:
+    """Write the four images, the grid and record.json into `out_dir`, all or nothing."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        files = OUTPUT_FILES
+        write_png(tmp / files["original"], result.original)
+        write_png(tmp / files["mask"], alpha_to_png_array(result.alpha))
+        write_png(tmp / files["baseline"], result.baseline)
+        write_png(tmp / files["blended"], result.blended)
+        write_png(tmp / files["grid"], grid_for(result))
+        record = result.to_record(case_id)
+        (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if out_dir.exists():  # only reached with force: swap the old folder out, then remove it
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

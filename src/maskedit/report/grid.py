@@ -1,0 +1,74 @@
+"""The comparison grid: original | mask overlay | baseline | blended, with captions."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+PANEL_H = 320  # each panel is scaled to this height, aspect kept
+CAPTION_H = 28
+PAD = 8
+INCLUDE = (40, 220, 60)
+EXCLUDE = (235, 40, 40)
+MASK_TINT = (255, 0, 160)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None) -> np.ndarray:
+    """The image with the mask tinted, its outline drawn, and the clicks/box on top."""
+    from scipy.ndimage import binary_erosion
+
+    a = np.clip(alpha, 0, 1)[..., None]
+    tinted = image.astype(np.float32) * (1 - 0.5 * a) + np.array(MASK_TINT, np.float32) * 0.5 * a
+    out = tinted.round().astype(np.uint8)
+    hard = alpha > 0.5
+    edge = hard & ~binary_erosion(hard, iterations=max(1, round(max(image.shape[:2]) / 300)))
+    out[edge] = (255, 255, 255)
+    pil = Image.fromarray(out)
+    draw = ImageDraw.Draw(pil)
+    r = max(4, round(max(image.shape[:2]) / 80))
+    if box is not None:
+        draw.rectangle([float(v) for v in box], outline=(255, 220, 0), width=max(2, r // 2))
+    for x, y, label in points:
+        color = INCLUDE if int(label) == 1 else EXCLUDE
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(255, 255, 255), width=2)
+    return np.asarray(pil)
+
+
+def make_grid(
+    panels: list[tuple[str, np.ndarray]], title: str = "", banner: str = ""
+) -> np.ndarray:
+    """Panels side by side at a common height, each with a caption; optional title and banner."""
+    font, small = _font(16), _font(14)
+    scaled = []
+    for caption, img in panels:
+        h, w = img.shape[:2]
+        nw = max(1, round(w * PANEL_H / h))
+        scaled.append(
+            (caption, Image.fromarray(img).resize((nw, PANEL_H), Image.Resampling.LANCZOS))
+        )
+    width = sum(im.width for _, im in scaled) + PAD * (len(scaled) + 1)
+    top = PAD + (CAPTION_H if title else 0) + (CAPTION_H if banner else 0)
+    height = top + CAPTION_H + PANEL_H + PAD
+    canvas = Image.new("RGB", (width, height), (250, 250, 250))
+    draw = ImageDraw.Draw(canvas)
+    y = PAD
+    if banner:
+        draw.rectangle([0, y - PAD, width, y + CAPTION_H - 4], fill=(200, 30, 30))
+        draw.text((PAD, y + 2), banner, fill=(255, 255, 255), font=font)
+        y += CAPTION_H
+    if title:
+        draw.text((PAD, y + 4), title, fill=(20, 20, 20), font=font)
+        y += CAPTION_H
+    x = PAD
+    for caption, im in scaled:
+        draw.text((x, y + 6), caption, fill=(40, 40, 40), font=small)
+        canvas.paste(im, (x, y + CAPTION_H))
+        x += im.width + PAD
+    return np.asarray(canvas)

@@ -1,0 +1,96 @@
+"""Manifest → cases: check everything first, load models once, write each case atomically.
+
+The runner only loops, records and resumes; `case.edit` does the editing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskedit.case import edit
+from maskedit.config import Case, Manifest
+from maskedit.errors import InputError, MaskeditError
+from maskedit.images import image_size, read_mask
+from maskedit.models import Models
+from maskedit.outputs import write_case
+
+RESULTS_FILE = "results.jsonl"
+
+
+def check_case(case: Case, where: str = "") -> None:
+    """Fail before any model loads: the image and mask exist and the prompts lie on the image."""
+    try:
+        w, h = image_size(case.image)
+        if case.prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
+            read_mask(case.prompts.mask, (h, w))
+    except InputError as err:
+        raise InputError(f"{where}{err}") from None
+    case.prompts.check_inside(w, h, where)
+
+
+def case_done(case_dir: Path) -> bool:
+    return (case_dir / "record.json").is_file()
+
+
+@dataclass
+class RunSummary:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def run_manifest(
+    manifest: Manifest, models: Models, out_dir: Path, *, force: bool = False, progress: bool = True
+) -> RunSummary:
+    """Run every case not finished yet; a failing case is recorded and the others go on."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary()
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("cases", total=len(manifest.cases))
+        for case in manifest.cases:
+            case_dir = out_dir / case.id
+            bar.update(task, description=f"case {case.id}")
+            if case_done(case_dir) and not force:
+                summary.skipped.append(case.id)
+                bar.advance(task)
+                continue
+            row: dict = {"case_id": case.id}
+            t0 = time.perf_counter()
+            try:
+                p = case.prompts
+                result = edit(
+                    case.image,
+                    case.instruction,
+                    models=models,
+                    points=p.points or None,
+                    box=p.box,
+                    mask=p.mask,
+                    settings=case.settings,
+                )
+                write_case(result, case_dir, case.id, force=force)
+                summary.done.append(case.id)
+                row.update(status="ok", seconds=round(time.perf_counter() - t0, 3))
+            except (MaskeditError, FloatingPointError) as err:
+                summary.failed[case.id] = str(err)
+                row.update(status="failed", error=str(err))
+            with open(out_dir / RESULTS_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            bar.advance(task)
+    return summary

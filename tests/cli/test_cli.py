@@ -1,0 +1,205 @@
+"""The `maskedit` command end to end with tiny models: files, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from maskedit.cli import app
+
+runner = CliRunner()
+FILES = ["original.png", "mask.png", "baseline.png", "blended.png", "grid.png", "record.json"]
+
+
+def _img(tmp_path: Path, h=60, w=90) -> Path:
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 2, y * 3, x + y], -1).astype(np.uint8)
+    p = tmp_path / "photo.png"
+    Image.fromarray(arr).save(p)
+    return p
+
+
+def _edit(*args: str):
+    return runner.invoke(app, ["edit", *args, "--models", "tiny", "--steps", "3"])
+
+
+def test_edit_with_click_writes_every_output(tmp_path):
+    img = _img(tmp_path)
+    res = _edit(
+        str(img),
+        "-i",
+        "make it red",
+        "--point",
+        "40,30",
+        "--point",
+        "5,5,0",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "o"
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    rec = json.loads((out / "record.json").read_text())
+    assert rec["tiny_models"] is True and "plumbing check" in rec["note"]
+    assert rec["instruction"] == "make it red" and rec["seed"] == 1337
+    assert (
+        rec["mask"]["points"] == [[40.0, 30.0, 1], [5.0, 5.0, 0]] and rec["mask"]["source"] == "sam"
+    )
+    assert rec["settings"]["steps"] == 3 and rec["image"] == {
+        "source": str(img),
+        "width": 90,
+        "height": 60,
+    }
+    assert {"diffusers", "transformers", "torch"} <= set(rec["versions"])
+    assert {"mask", "edit", "composite", "load_models"} <= set(rec["timings_s"])
+    assert rec["models"]["ip2p"]["id"] == "tiny-random-ip2p"
+    for name in FILES[:4]:
+        assert Image.open(out / name).size == (90, 60)
+    orig = np.asarray(Image.open(out / "original.png"))
+    blend = np.asarray(Image.open(out / "blended.png"))
+    mask = np.asarray(Image.open(out / "mask.png")) > 0
+    assert np.array_equal(blend[~mask], orig[~mask])
+
+
+def test_edit_with_mask_file_and_same_seed_gives_identical_pngs(tmp_path):
+    img = _img(tmp_path)
+    m = np.zeros((60, 90), bool)
+    m[10:40, 20:60] = True
+    Image.fromarray(m).save(tmp_path / "m.png")  # mode "1"
+    for name in ("a", "b"):
+        res = _edit(
+            str(img),
+            "-i",
+            "make it red",
+            "--mask",
+            str(tmp_path / "m.png"),
+            "--out",
+            str(tmp_path / name),
+        )
+        assert res.exit_code == 0, res.output
+    for f in FILES[:5]:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    blend = np.asarray(Image.open(tmp_path / "a" / "blended.png"))
+    base = np.asarray(Image.open(tmp_path / "a" / "baseline.png"))
+    orig = np.asarray(Image.open(img))
+    assert np.array_equal(blend[m], base[m]) and np.array_equal(blend[~m], orig[~m])
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["missing.png", "--point", "1,1"], "image '.*missing.png': file not found"),
+        (["{img}", "--point", "200,10"], r"point \(200, 10\) is outside the image, which is 90×60"),
+        (["{img}", "--point", "-1,10"], "outside the image"),
+        (["{img}", "--point", "1,2,7"], "label must be 1"),
+        (["{img}", "--point", "a,b"], "expected X,Y"),
+        (["{img}", "--box", "50,0,10,20"], "x1 > x0"),
+        (["{img}", "--box", "0,0,100,20"], "not inside the image"),
+        (["{img}"], "no region given"),
+        (["{img}", "--mask", "{dir}"], "is a directory"),
+        (["{txt}", "--point", "1,1"], "not a readable image"),
+    ],
+)
+def test_bad_input_one_line_nonzero_no_output(tmp_path, args, words):
+    img = _img(tmp_path)
+    (tmp_path / "notes.png").write_text("not an image")
+    args = [a.format(img=img, dir=tmp_path, txt=tmp_path / "notes.png") for a in args]
+    args = [str(tmp_path / a) if a == "missing.png" else a for a in args]
+    res = _edit(*args, "-i", "make it red", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("maskedit: error:"), res.stderr
+    import re
+
+    assert re.search(words, lines[0]), lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_instruction_and_existing_output(tmp_path):
+    img = _img(tmp_path)
+    res = _edit(str(img), "-i", "   ", "--point", "1,1", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "instruction is empty" in res.stderr
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("mine")
+    res = _edit(str(img), "-i", "red", "--point", "1,1", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
+    (tmp_path / "f").write_text("x")
+    res = _edit(str(img), "-i", "red", "--point", "1,1", "--out", str(tmp_path / "f"))
+    assert res.exit_code == 2 and "is a file" in res.stderr
+
+
+def test_run_manifest_resumes_and_records_failures(tmp_path):
+    img = _img(tmp_path)
+    Image.fromarray(np.ones((60, 90), np.uint8)).save(tmp_path / "m01.png")  # 0/1 "L" mask
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: 2}\n"
+        "cases:\n"
+        f" - {{id: one, image: {img.name}, instruction: make it red, point: [40, 30]}}\n"
+        " - {id: two, image: photo.png, instruction: make it blue, mask: m01.png, seed: 5}\n"
+    )
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app, ["run", str(tmp_path / "m.yaml"), "--out", str(out), "--models", "tiny"]
+    )
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["one", "results.jsonl", "two"]
+    # the 0/1 mask is a full mask: blended == baseline (the study's /255 bug would give the original)
+    two = out / "two"
+    assert (two / "blended.png").read_bytes() == (two / "baseline.png").read_bytes()
+    stamp = (out / "one" / "record.json").stat().st_mtime_ns
+    res = runner.invoke(
+        app, ["run", str(tmp_path / "m.yaml"), "--out", str(out), "--models", "tiny"]
+    )
+    assert res.exit_code == 0 and "2 already finished" in res.stdout
+    assert (out / "one" / "record.json").stat().st_mtime_ns == stamp
+
+
+def test_run_rejects_bad_manifest_before_loading_models(tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: a, image: nope.png, instruction: hi, point: [1, 1]}\n"
+    )
+    res = runner.invoke(
+        app, ["run", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--models", "tiny"]
+    )
+    assert res.exit_code == 2
+    assert "case 0 ('a'): " in res.stderr and "nope.png': file not found" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_demo_tiny_makes_all_files_for_three_cases(tmp_path):
+    res = runner.invoke(app, ["demo", "--models", "tiny", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    for case, size in {"suit": (512, 512), "cat": (451, 300), "motorcycle": (741, 500)}.items():
+        d = tmp_path / "d" / case
+        assert sorted(p.name for p in d.iterdir()) == sorted(FILES)
+        assert Image.open(d / "blended.png").size == size
+        rec = json.loads((d / "record.json").read_text())
+        assert rec["settings"]["steps"] == 20 and rec["tiny_models"]
+
+
+def test_missing_weights_give_one_clear_line(tmp_path):
+    """The real entry point, offline and with an empty cache: one line, non-zero, no outputs."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    exe = Path(sys.executable).with_name("maskedit")
+    proc = subprocess.run(
+        [str(exe), "demo", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "loading" not in ln]
+    assert len(lines) == 1, proc.stderr
+    assert "timbrooks/instruct-pix2pix" in lines[0] and "maskedit download" in lines[0]
+    assert str(tmp_path / "hf") in lines[0]
+    assert not (tmp_path / "d").exists()

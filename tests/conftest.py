@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny random models (built once per session) and small test images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    from maskedit.models import load_models
+
+    return load_models("tiny")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def photo(rng) -> np.ndarray:
+    """A non-square 'photo' (H=75, W=100) with a bright square object on a gradient."""
+    h, w = 75, 100
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 2, y * 3, (x + y)], axis=-1).astype(np.uint8)
+    img[20:50, 55:85] = (250, 40, 40)
+    return img

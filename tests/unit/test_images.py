@@ -1,0 +1,115 @@
+"""Images and masks read into one convention, whatever the file's mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskedit.errors import InputError
+from maskedit.images import read_image, read_mask, write_png
+
+SHAPE = (6, 8)
+
+
+def _truth() -> np.ndarray:
+    m = np.zeros(SHAPE, bool)
+    m[1:4, 2:6] = True
+    return m
+
+
+@pytest.mark.parametrize("mode", ["1", "L255", "L01", "RGBA", "P", "RGB", "LA", "I16"])
+def test_every_png_mode_means_the_same_mask(tmp_path, mode):
+    m = _truth()
+    path = tmp_path / f"m_{mode}.png"
+    if mode == "1":
+        Image.fromarray(m).save(path)  # a bool array saves as mode "1"
+        assert Image.open(path).mode == "1"
+    elif mode == "L255":
+        Image.fromarray(m.astype(np.uint8) * 255).save(path)
+    elif mode == "L01":
+        Image.fromarray(m.astype(np.uint8)).save(path)  # the study's bug: 0/1 read as 0..1/255
+    elif mode == "RGBA":
+        rgba = np.zeros((*SHAPE, 4), np.uint8)
+        rgba[..., 3] = m * 255
+        Image.fromarray(rgba, "RGBA").save(path)
+    elif mode == "P":
+        p = Image.fromarray(m.astype(np.uint8), "L").convert("P")
+        p.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+        p.save(path)
+        assert Image.open(path).mode == "P"
+    elif mode == "RGB":
+        Image.fromarray(np.repeat(m[..., None] * 255, 3, 2).astype(np.uint8)).save(path)
+    elif mode == "LA":
+        la = np.stack([m * 255, np.full(SHAPE, 255)], -1).astype(np.uint8)
+        Image.fromarray(la, "LA").save(path)  # opaque alpha: the grey level is the mask
+    elif mode == "I16":
+        Image.fromarray(m.astype(np.uint16) * 65535).save(path)
+    alpha = read_mask(path, SHAPE)
+    assert alpha.dtype == np.float32 and alpha.shape == SHAPE
+    np.testing.assert_array_equal(alpha, m.astype(np.float32))
+
+
+def test_grey_mask_values_are_kept_as_soft_alpha(tmp_path):
+    a = np.array([[0, 64, 128, 255]], np.uint8)
+    Image.fromarray(a).save(tmp_path / "g.png")
+    np.testing.assert_allclose(read_mask(tmp_path / "g.png"), a / 255.0, atol=1e-7)
+
+
+def test_mask_size_mismatch_is_an_error(tmp_path):
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "m.png")
+    with pytest.raises(InputError, match=r"m.png.*5×5.*8×6"):
+        read_mask(tmp_path / "m.png", SHAPE)
+
+
+def test_exif_orientation_is_applied_first(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :10] = (255, 0, 0)  # red band on the left of the stored pixels
+    pil = Image.fromarray(img)
+    exif = pil.getexif()
+    exif[0x0112] = 6  # "rotate 90° CW to display"
+    pil.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "r.jpg")
+    assert out.shape == (40, 20, 3)  # upright: portrait
+    assert out[:10, :, 0].mean() > 200 and out[-10:, :, 0].mean() < 50  # band now at the top
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I;16"])
+def test_image_modes_become_rgb8(tmp_path, mode):
+    base = Image.fromarray(np.tile(np.arange(0, 256, 32, dtype=np.uint8), (4, 1)))
+    img = (
+        base.convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(np.asarray(base).astype(np.uint16) * 257)
+    )
+    ext = "jpg" if mode == "CMYK" else "png"
+    img.save(tmp_path / f"i.{ext}")
+    out = read_image(tmp_path / f"i.{ext}")
+    assert out.dtype == np.uint8 and out.shape == (4, 8, 3)
+
+
+def test_bad_image_files_get_one_line_errors(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 7).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    cases = {
+        "missing.png": "not found",
+        "": "directory",
+        "empty.png": "empty",
+        "text.png": "not a readable image",
+        "trunc.png": "truncated",
+    }
+    for name, words in cases.items():
+        with pytest.raises(InputError, match=words) as err:
+            read_image(tmp_path / name)
+        assert "\n" not in str(err.value)
+
+
+def test_write_png_is_byte_stable(tmp_path):
+    a = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    write_png(tmp_path / "a.png", a)
+    write_png(tmp_path / "b.png", a)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
