@@ -1,4 +1,4 @@
-"""One edit in numbered steps: inputs → mask → edit → composite.
+"""One edit in numbered steps: inputs → mask → baseline edit → each method → composite.
 
 The only place that knows the order of the steps.
 """
@@ -15,10 +15,13 @@ from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
+from maskedit.edit.methods import check_method, method_edit
 from maskedit.edit.pipeline import run_ip2p, working_hw
 from maskedit.errors import InputError
+from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb
 from maskedit.masks.sam import SamPrediction
+from maskedit.masks.shape import shape_mask
 from maskedit.models import Models
 
 
@@ -29,10 +32,11 @@ class EditResult:
     original: np.ndarray  # H×W×3 uint8, upright
     alpha: np.ndarray  # H×W float32 in [0, 1], 1 = edit allowed
     baseline: np.ndarray  # H×W×3 uint8: the unmasked IP2P edit, resized back to native
-    blended: np.ndarray  # H×W×3 uint8: the masked result; equals `original` where alpha == 0
+    outputs: dict[
+        str, np.ndarray
+    ]  # method → H×W×3 uint8 result; equals `original` where alpha == 0
     instruction: str
     settings: EditSettings
-    method: str
     mask_source: str  # "sam", "file" or "array"
     prompts: Prompts | None
     sam: SamPrediction | None
@@ -40,6 +44,17 @@ class EditResult:
     models: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     image_source: str = "array"
+    method_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw_area: float = 0.0  # mask area fraction before shaping
+
+    @property
+    def method(self) -> str:
+        """The first (primary) method; its result is `blended`."""
+        return next(iter(self.outputs))
+
+    @property
+    def blended(self) -> np.ndarray:
+        return self.outputs[self.method]
 
     def to_record(self, case_id: str | None = None) -> dict[str, Any]:
         from maskedit.record import build_record
@@ -83,14 +98,23 @@ def edit(
     box: tuple[float, float, float, float] | None = None,
     mask: np.ndarray | str | Path | None = None,
     settings: EditSettings | None = None,
+    methods: str | list[str] | tuple[str, ...] | None = None,
 ) -> EditResult:
     """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
 
     `image`: a path (or ``skimage:NAME``) or an H×W×3 uint8 array. `points`: (x, y[, label]) in
     image pixels, label 1 include / 0 exclude; `box`: (x0, y0, x1, y1); `mask`: a file or an H×W
-    array (bool or alpha in [0, 1]).
+    array (bool or alpha in [0, 1]). `methods` ("pixel", "latent", "guidance", "crop", or several)
+    overrides `settings.methods`; `result.outputs` holds one result per method.
     """
     settings = settings or EditSettings()
+    if methods is not None:
+        try:
+            settings = EditSettings(**{**settings.model_dump(), "methods": methods})
+        except ValidationError as err:
+            raise InputError(
+                f"methods: {err.errors()[0]['msg'].removeprefix('Value error, ')}"
+            ) from None
     timings: dict[str, float] = {}
     if not isinstance(instruction, str) or not instruction.strip():
         raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
@@ -124,29 +148,52 @@ def edit(
         prediction = models.sam.predict(points=pts, box=prompts.box)
         alpha = prediction.mask.astype(np.float32)
         mask_source = "sam"
+    raw_area = float(np.mean(alpha > 0))
+    if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
+        alpha = shape_mask(
+            alpha > 0.5,
+            dilate_px=settings.dilate,
+            erode_px=settings.erode,
+            feather_px=settings.feather,
+            fill_holes=settings.fill_holes,
+            largest_only=settings.largest_only,
+        )
     timings["mask"] = time.perf_counter() - t0
 
-    # 3. Edit the whole image at the aspect-preserving working size, then back to native size.
+    # 3. The unmasked baseline: the whole image at the aspect-preserving working size, back to
+    #    native size. It is what plain IP2P gives, and the pixel method's edit.
     t0 = time.perf_counter()
     long_side = settings.working_size or models.working_size
+    for method in settings.methods:
+        check_method(method, settings)
     work_hw = working_hw(models.pipe, (h, w), long_side)
     edited = run_ip2p(models.pipe, resize_rgb(original, work_hw), instruction, settings)
     baseline = resize_rgb(edited, (h, w))
     timings["edit"] = time.perf_counter() - t0
 
-    # 4. Composite at native resolution: outside the mask the output is the input, bit for bit.
-    t0 = time.perf_counter()
-    blended = alpha_composite(baseline, original, alpha)
-    timings["composite"] = time.perf_counter() - t0
+    # 4. Each method's edit, optionally harmonised at the seam, then the native-resolution
+    #    composite: outside the mask the output is the input, bit for bit.
+    outputs: dict[str, np.ndarray] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for method in settings.methods:
+        t0 = time.perf_counter()
+        method_out, info[method] = method_edit(
+            method, models.pipe, original, alpha, instruction, settings, long_side, baseline
+        )
+        if settings.harmonize == "poisson":
+            method_out = poisson_blend(method_out, original, alpha > 0)
+        elif settings.harmonize == "color":
+            method_out = match_color(method_out, original, alpha > 0)
+        outputs[method] = alpha_composite(method_out, original, alpha)
+        timings[f"method_{method}"] = time.perf_counter() - t0
 
     return EditResult(
         original=original,
         alpha=alpha,
         baseline=baseline,
-        blended=blended,
+        outputs=outputs,
         instruction=instruction,
         settings=settings,
-        method="pixel",
         mask_source=mask_source,
         prompts=prompts,
         sam=prediction,
@@ -154,4 +201,6 @@ def edit(
         models=models.describe(),
         timings=timings,
         image_source=source,
+        method_info=info,
+        raw_area=raw_area,
     )

@@ -54,6 +54,12 @@ SizeOpt = Annotated[
     typer.Option("--working-size", help="Editor long side in px (default 512; 128 tiny)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+MethodsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--methods", "--method", help="pixel, latent, guidance, crop; comma-separated to compare."
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -144,6 +150,31 @@ def edit(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    method: MethodsOpt = None,
+    dilate: Annotated[int, typer.Option(help="Grow the mask by PX pixels.")] = 0,
+    erode: Annotated[int, typer.Option(help="Shrink the mask by PX pixels.")] = 0,
+    feather: Annotated[
+        float, typer.Option(help="Soft edge of PX pixels inside the (dilated) mask.")
+    ] = 0.0,
+    fill_holes: Annotated[
+        bool, typer.Option("--fill-holes", help="Fill holes in the mask.")
+    ] = False,
+    largest_only: Annotated[
+        bool, typer.Option("--largest-only", help="Keep the largest part.")
+    ] = False,
+    blend_start: Annotated[float, typer.Option(help="latent: first step fraction blended.")] = 0.0,
+    blend_end: Annotated[
+        float, typer.Option(help="latent: blend before this step fraction.")
+    ] = 1.0,
+    latent_dilate: Annotated[
+        int, typer.Option(help="latent/guidance: grow the latent mask (cells).")
+    ] = 1,
+    crop_margin: Annotated[
+        float, typer.Option(help="crop: padding × the mask box's larger side.")
+    ] = 0.25,
+    harmonize: Annotated[
+        str, typer.Option(help="Seam: none, poisson (seamlessClone) or color.")
+    ] = "none",
 ) -> None:
     """Edit one image inside a region given by clicks, a box or a mask file."""
     from maskedit.case import edit as run_edit
@@ -162,6 +193,20 @@ def edit(
         }
         if working_size is not None:
             raw["working_size"] = working_size
+        if method:
+            raw["methods"] = method
+        raw.update(
+            dilate=dilate,
+            erode=erode,
+            feather=feather,
+            fill_holes=fill_holes,
+            largest_only=largest_only,
+            blend_start=blend_start,
+            blend_end=blend_end,
+            latent_dilate=latent_dilate,
+            crop_margin=crop_margin,
+            harmonize=harmonize,
+        )
         if point:
             raw["points"] = [_parse_point(p) for p in point]
         if box:
@@ -186,6 +231,7 @@ def edit(
         result.timings = {"load_models": load_s, **result.timings}
         write_case(result, out, force=force)
     console.print(f"wrote {out}/ (original, mask, baseline, blended, grid, record.json)")
+    console.print(f"methods: {', '.join(result.outputs)}")
 
 
 def _run_manifest_path(
@@ -198,11 +244,14 @@ def _run_manifest_path(
     dtype,
     working_size,
     force: bool,
+    methods: str | None = None,
 ) -> None:
-    from maskedit.runner import check_case, run_manifest
+    from maskedit.runner import check_case, run_manifest, with_methods
 
     with user_errors():
         parsed = load_manifest(manifest)
+        if methods:
+            parsed = with_methods(parsed, methods)
         for i, case in enumerate(parsed.cases):
             check_case(case, where=f"manifest '{manifest}': case {i} ('{case.id}'): ")
         if out.exists() and not out.is_dir():
@@ -233,9 +282,12 @@ def run(
     dtype: DtypeOpt = None,
     working_size: SizeOpt = None,
     force: ForceOpt = False,
+    methods: MethodsOpt = None,
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
-    _run_manifest_path(manifest, out, models, ip2p, sam, device, dtype, working_size, force)
+    _run_manifest_path(
+        manifest, out, models, ip2p, sam, device, dtype, working_size, force, methods
+    )
 
 
 @app.command()
@@ -247,9 +299,10 @@ def demo(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    methods: MethodsOpt = None,
 ) -> None:
     """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
-    _run_manifest_path(DEMO_MANIFEST, out, models, ip2p, sam, device, dtype, None, force)
+    _run_manifest_path(DEMO_MANIFEST, out, models, ip2p, sam, device, dtype, None, force, methods)
 
 
 @app.command()
@@ -277,6 +330,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    for name in ("diffusers", "transformers"):  # already imported: set their loggers directly
+        if name in sys.modules:
+            sys.modules[name].utils.logging.set_verbosity_error()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,8 +19,17 @@ DEFAULT_IMAGE_CFG = 1.5
 DEFAULT_SEED = 1337
 
 
+METHODS = ("pixel", "latent", "guidance", "crop")
+Method = Literal["pixel", "latent", "guidance", "crop"]
+HARMONIZE = ("none", "poisson", "color")
+
+
 class EditSettings(BaseModel):
-    """How the editor runs. `working_size` None means the editor's own default long side."""
+    """How the editor runs and how the mask is applied; documented in docs/methods.md.
+
+    `working_size` None means the editor's own default long side. `methods` lists the spatial
+    controls to run (each gets its own output beside the one unmasked baseline).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,6 +38,41 @@ class EditSettings(BaseModel):
     image_cfg: float = Field(DEFAULT_IMAGE_CFG, ge=0.0)
     seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63)
     working_size: int | None = Field(None, ge=8, le=4096)
+    methods: tuple[Method, ...] = ("pixel",)
+    # Mask shaping, in native-image pixels (fill holes → largest part → erode → dilate → feather).
+    dilate: int = Field(0, ge=0, le=1024)
+    erode: int = Field(0, ge=0, le=1024)
+    feather: float = Field(0.0, ge=0.0, le=512.0)
+    fill_holes: bool = False
+    largest_only: bool = False
+    # latent: Blended Latent Diffusion window (fractions of the steps) and latent-mask growth.
+    blend_start: float = Field(0.0, ge=0.0, le=1.0)
+    blend_end: float = Field(1.0, ge=0.0, le=1.0)
+    latent_dilate: int = Field(1, ge=0, le=64)
+    # crop: padding around the mask's bounding box, as a fraction of its larger side.
+    crop_margin: float = Field(0.25, ge=0.0, le=8.0)
+    harmonize: Literal["none", "poisson", "color"] = "none"
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple):
+            for v in value:
+                if v not in METHODS:
+                    raise ValueError(f"method '{v}' is not one of {', '.join(METHODS)}")
+            if not value:
+                raise ValueError("methods is empty")
+            if len(set(value)) != len(value):
+                raise ValueError(f"methods {list(value)} repeats a method")
+        return value
+
+    @property
+    def shapes_mask(self) -> bool:
+        return bool(
+            self.dilate or self.erode or self.feather or self.fill_holes or self.largest_only
+        )
 
 
 class Prompts(BaseModel):
@@ -106,7 +150,7 @@ class Case(BaseModel):
 
 
 # Manifest keys, flat as users write them.
-_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask"}
+_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask", "method"}
 _SETTING_KEYS = set(EditSettings.model_fields)
 
 
@@ -160,6 +204,10 @@ def case_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str
     if base_dir is not None and not image.startswith("skimage:") and not Path(image).is_absolute():
         image = str(base_dir / image)
     settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
+    if "method" in raw:
+        if "methods" in raw:
+            raise InputError(f"{where}give 'method' or 'methods', not both")
+        settings["methods"] = [raw["method"]] if isinstance(raw["method"], str) else raw["method"]
     try:
         return Case(
             id=str(raw["id"]),
@@ -203,7 +251,7 @@ def load_manifest(path: str | Path) -> Manifest:
     if not isinstance(defaults, dict):
         raise InputError(f"{where}'defaults' must be a mapping")
     for key in defaults:
-        if key not in _SETTING_KEYS:
+        if key not in _SETTING_KEYS | {"method"}:
             raise InputError(f"{where}defaults: unknown key '{key}'{_suggest(key, _SETTING_KEYS)}")
     raw_cases = doc.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
@@ -211,7 +259,13 @@ def load_manifest(path: str | Path) -> Manifest:
     cases, seen = [], set()
     for i, raw in enumerate(raw_cases):
         label = f"case {i}" + (f" ('{raw['id']}')" if isinstance(raw, dict) and "id" in raw else "")
-        merged = {**defaults, **raw} if isinstance(raw, dict) else raw
+        merged = raw
+        if isinstance(raw, dict):
+            base = dict(defaults)
+            if "method" in raw or "methods" in raw:  # a case's own methods replace the defaults'
+                base.pop("method", None)
+                base.pop("methods", None)
+            merged = {**base, **raw}
         case = case_from_dict(merged, path.parent, where=f"{where}{label}: ")
         if case.id in seen:
             raise InputError(f"{where}{label}: duplicate case id '{case.id}'")

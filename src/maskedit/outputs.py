@@ -11,10 +11,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from maskedit.case import EditResult
 from maskedit.errors import OutputError
 from maskedit.images import alpha_to_png_array, write_png
-from maskedit.record import OUTPUT_FILES
+from maskedit.record import OUTPUT_FILES, method_files
 from maskedit.report.grid import make_grid, mask_overlay
 
 
@@ -72,6 +74,9 @@ def write_case(
         write_png(tmp / files["mask"], alpha_to_png_array(result.alpha))
         write_png(tmp / files["baseline"], result.baseline)
         write_png(tmp / files["blended"], result.blended)
+        if len(result.outputs) > 1:
+            for method, name in method_files(list(result.outputs)).items():
+                write_png(tmp / name, result.outputs[method])
         write_png(tmp / files["grid"], grid_for(result))
         record = result.to_record(case_id)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

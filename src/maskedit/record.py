@@ -33,6 +33,14 @@ _LIBRARIES = (
 )
 
 
+def method_files(methods: list[str]) -> dict[str, str]:
+    """Where each method's result is written: `blended.png` for a single method, else
+    `blended_<method>.png` for every method (and `blended.png` repeats the first)."""
+    if len(methods) == 1:
+        return {methods[0]: OUTPUT_FILES["blended"]}
+    return {m: f"blended_{m}.png" for m in methods}
+
+
 def library_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _LIBRARIES:
@@ -58,6 +66,8 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
         "image": {"source": result.image_source, "width": w, "height": h},
         "working_size": {"width": result.working_hw[1], "height": result.working_hw[0]},
         "method": result.method,
+        "methods": method_files(list(result.outputs)),
+        "method_info": result.method_info,
         "settings": result.settings.model_dump(),
         "seed": result.settings.seed,
         "mask": {
@@ -66,6 +76,7 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
             "box": list(p.box) if p and p.box else None,
             "file": str(p.mask) if p and p.mask else None,
             "sam": result.sam.to_record() if result.sam else None,
+            "area_fraction_raw": round(result.raw_area, 6),
             "area_fraction": round(float(np.mean(result.alpha > 0)), 6),
         },
         "models": models,

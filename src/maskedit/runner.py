@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from maskedit.case import edit
-from maskedit.config import Case, Manifest
+from maskedit.config import Case, EditSettings, Manifest
 from maskedit.errors import InputError, MaskeditError
 from maskedit.images import image_size, read_mask
 from maskedit.models import Models
@@ -29,6 +31,19 @@ def check_case(case: Case, where: str = "") -> None:
     except InputError as err:
         raise InputError(f"{where}{err}") from None
     case.prompts.check_inside(w, h, where)
+
+
+def with_methods(manifest: Manifest, methods: str | list[str]) -> Manifest:
+    """The same manifest with every case's methods replaced (e.g. `--methods pixel,latent`)."""
+    cases = []
+    for case in manifest.cases:
+        try:
+            settings = EditSettings(**{**case.settings.model_dump(), "methods": methods})
+        except ValidationError as err:
+            msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise InputError(f"--methods: {msg}") from None
+        cases.append(case.model_copy(update={"settings": settings}))
+    return manifest.model_copy(update={"cases": cases})
 
 
 def case_done(case_dir: Path) -> bool:

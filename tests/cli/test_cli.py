@@ -59,7 +59,7 @@ def test_edit_with_click_writes_every_output(tmp_path):
         "height": 60,
     }
     assert {"diffusers", "transformers", "torch"} <= set(rec["versions"])
-    assert {"mask", "edit", "composite", "load_models"} <= set(rec["timings_s"])
+    assert {"mask", "edit", "method_pixel", "load_models"} <= set(rec["timings_s"])
     assert rec["models"]["ip2p"]["id"] == "tiny-random-ip2p"
     for name in FILES[:4]:
         assert Image.open(out / name).size == (90, 60)
@@ -203,3 +203,77 @@ def test_missing_weights_give_one_clear_line(tmp_path):
     assert "timbrooks/instruct-pix2pix" in lines[0] and "maskedit download" in lines[0]
     assert str(tmp_path / "hf") in lines[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_edit_compares_methods_with_shaped_mask(tmp_path):
+    img = _img(tmp_path)
+    m = np.zeros((60, 90), bool)
+    m[15:40, 30:60] = True
+    Image.fromarray(m).save(tmp_path / "m.png")
+    res = _edit(
+        str(img),
+        "-i",
+        "make it red",
+        "--mask",
+        str(tmp_path / "m.png"),
+        "--out",
+        str(tmp_path / "o"),
+        "--method",
+        "pixel,latent,guidance,crop",
+        "--dilate",
+        "2",
+        "--feather",
+        "1.5",
+    )
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "o"
+    rec = json.loads((out / "record.json").read_text())
+    assert rec["methods"] == {
+        m: f"blended_{m}.png" for m in ("pixel", "latent", "guidance", "crop")
+    }
+    assert rec["settings"]["dilate"] == 2 and rec["settings"]["feather"] == 1.5
+    assert rec["mask"]["area_fraction"] > rec["mask"]["area_fraction_raw"]
+    alpha = np.asarray(Image.open(out / "mask.png"))
+    assert len(np.unique(alpha)) > 2  # mask.png shows the final soft alpha
+    orig = np.asarray(Image.open(out / "original.png"))
+    for name in rec["methods"].values():
+        arr = np.asarray(Image.open(out / name))
+        assert np.array_equal(arr[alpha == 0], orig[alpha == 0]), name
+    assert (out / "blended.png").read_bytes() == (out / "blended_pixel.png").read_bytes()
+    assert Image.open(out / "grid.png").size[0] > 6 * 300  # seven panels side by side
+
+
+def test_run_methods_override_and_bad_method(tmp_path):
+    img = _img(tmp_path)
+    (tmp_path / "m.yaml").write_text(
+        f"cases:\n - {{id: one, image: {img.name}, instruction: hi, box: [10, 10, 50, 40], steps: 2}}\n"
+    )
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "m.yaml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--models",
+            "tiny",
+            "--methods",
+            "pixel,latent",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "one" / "blended_latent.png").is_file()
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "m.yaml"),
+            "--out",
+            str(tmp_path / "p"),
+            "--models",
+            "tiny",
+            "--methods",
+            "pixel,magic",
+        ],
+    )
+    assert res.exit_code == 2 and "method 'magic' is not one of" in res.stderr

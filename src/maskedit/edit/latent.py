@@ -1,0 +1,64 @@
+"""Blended Latent Diffusion (Avrahami et al., 2023) inside InstructPix2Pix's own loop.
+
+After each scheduler step, outside the latent-size mask the latents are replaced by the source
+latents noised to the level the loop has just reached:
+
+    z ← m ⊙ z + (1 − m) ⊙ add_noise(z₀, ε, t_next)
+
+z₀ is the VAE latent of the source times the VAE scaling factor. IP2P already encodes the source
+for its image conditioning (`image_latents`, the *unscaled* `latent_dist.mode()`), so z₀ is that
+tensor times `scaling_factor`: no second VAE encode. The scheduler's own `add_noise` is used, so
+Euler-ancestral's sigma scaling (z₀ + σ ε) is right by construction. At the last step the
+reference is z₀ itself. diffusers' FluxKontextInpaintPipeline blends the same way every step; here
+it runs through `callback_on_step_end`, with no fork of the pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class LatentBlend:
+    """A `callback_on_step_end` that keeps the latents outside the mask on the source's track."""
+
+    tensor_inputs = ["latents", "image_latents"]
+
+    def __init__(
+        self, mask: np.ndarray, num_steps: int, start: float = 0.0, end: float = 1.0, seed: int = 0
+    ):
+        """`mask`: (h, w) float in [0, 1] at latent size; blending after steps i with
+        start ≤ i / num_steps < end; `seed` draws the fixed re-noising ε (its own generator, so
+        the pipeline's noise stream is untouched)."""
+        self.mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+        self.num_steps = num_steps
+        self.start, self.end = start, end
+        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.noise: torch.Tensor | None = None
+        self.blended_steps: list[int] = []
+
+    def active(self, step: int) -> bool:
+        return self.start <= step / self.num_steps < self.end
+
+    def __call__(self, pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        if not self.active(step):
+            return {}
+        latents = callback_kwargs["latents"]
+        batch = latents.shape[0]
+        # image_latents is [source, source, zeros] under IP2P's 3-way guidance: take the source.
+        z0 = callback_kwargs["image_latents"][:batch] * pipe.vae.config.scaling_factor
+        if self.noise is None:
+            from diffusers.utils.torch_utils import randn_tensor
+
+            self.noise = randn_tensor(
+                latents.shape, generator=self.generator, device=latents.device, dtype=latents.dtype
+            )
+        timesteps = pipe.scheduler.timesteps
+        if step + 1 < len(timesteps):
+            reference = pipe.scheduler.add_noise(z0, self.noise, timesteps[step + 1 : step + 2])
+        else:
+            reference = z0
+        m = self.mask.to(device=latents.device, dtype=latents.dtype)
+        self.blended_steps.append(step)
+        # m·z + (1−m)·ref is exact where m is 0 or 1 (an all-ones mask changes nothing).
+        return {"latents": m * latents + (1 - m) * reference}
