@@ -6,6 +6,7 @@ The only place that knows the order of the steps.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ class EditResult:
 
     original: np.ndarray  # H×W×3 uint8, upright
     alpha: np.ndarray  # H×W float32 in [0, 1], 1 = edit allowed
-    baseline: np.ndarray  # H×W×3 uint8: the unmasked IP2P edit, resized back to native
+    baseline: (
+        np.ndarray | None
+    )  # H×W×3 uint8: the unmasked IP2P edit at native size (None if skipped)
     outputs: dict[
         str, np.ndarray
     ]  # method → H×W×3 uint8 result; equals `original` where alpha == 0
@@ -60,6 +63,13 @@ class EditResult:
         from maskedit.record import build_record
 
         return build_record(self, case_id)
+
+
+def _stage(progress, stage: str):
+    """Bind a stage name to the user's progress callback (None stays None)."""
+    if progress is None:
+        return None
+    return lambda step, total: progress(stage, step, total)
 
 
 def _as_image(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
@@ -99,13 +109,17 @@ def edit(
     mask: np.ndarray | str | Path | None = None,
     settings: EditSettings | None = None,
     methods: str | list[str] | tuple[str, ...] | None = None,
+    baseline: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> EditResult:
     """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
 
     `image`: a path (or ``skimage:NAME``) or an H×W×3 uint8 array. `points`: (x, y[, label]) in
     image pixels, label 1 include / 0 exclude; `box`: (x0, y0, x1, y1); `mask`: a file or an H×W
     array (bool or alpha in [0, 1]). `methods` ("pixel", "latent", "guidance", "crop", or several)
-    overrides `settings.methods`; `result.outputs` holds one result per method.
+    overrides `settings.methods`; `result.outputs` holds one result per method. `baseline=False`
+    skips the unmasked edit when no method needs it (the pixel method does). `progress(stage, step,
+    total)` is called after every denoising step.
     """
     settings = settings or EditSettings()
     if methods is not None:
@@ -167,9 +181,14 @@ def edit(
     for method in settings.methods:
         check_method(method, settings)
     work_hw = working_hw(models.pipe, (h, w), long_side)
-    edited = run_ip2p(models.pipe, resize_rgb(original, work_hw), instruction, settings)
-    baseline = resize_rgb(edited, (h, w))
-    timings["edit"] = time.perf_counter() - t0
+    unmasked: np.ndarray | None = None
+    if baseline or "pixel" in settings.methods:
+        report = _stage(progress, "baseline")
+        edited = run_ip2p(
+            models.pipe, resize_rgb(original, work_hw), instruction, settings, progress=report
+        )
+        unmasked = resize_rgb(edited, (h, w))
+        timings["edit"] = time.perf_counter() - t0
 
     # 4. Each method's edit, optionally harmonised at the seam, then the native-resolution
     #    composite: outside the mask the output is the input, bit for bit.
@@ -178,7 +197,15 @@ def edit(
     for method in settings.methods:
         t0 = time.perf_counter()
         method_out, info[method] = method_edit(
-            method, models.pipe, original, alpha, instruction, settings, long_side, baseline
+            method,
+            models.pipe,
+            original,
+            alpha,
+            instruction,
+            settings,
+            long_side,
+            unmasked,
+            progress=_stage(progress, method),
         )
         if settings.harmonize == "poisson":
             method_out = poisson_blend(method_out, original, alpha > 0)
@@ -190,7 +217,7 @@ def edit(
     return EditResult(
         original=original,
         alpha=alpha,
-        baseline=baseline,
+        baseline=unmasked,
         outputs=outputs,
         instruction=instruction,
         settings=settings,

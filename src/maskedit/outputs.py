@@ -30,13 +30,12 @@ def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
     else:
         mask_caption = f"mask ({result.mask_source})"
     tiny = result.models.get("kind") == "tiny"
+    panels = [("original", result.original), (mask_caption, overlay)]
+    if result.baseline is not None:
+        panels.append(("baseline (IP2P, unmasked)", result.baseline))
+    panels += [(f"blended ({method})", image) for method, image in result.outputs.items()]
     return make_grid(
-        [
-            ("original", result.original),
-            (mask_caption, overlay),
-            ("baseline (IP2P, unmasked)", result.baseline),
-            (f"blended ({result.method})", result.blended),
-        ],
+        panels,
         title=f"\u201c{result.instruction}\u201d  seed {result.settings.seed}, "
         f"{result.settings.steps} steps, text {result.settings.text_cfg:g}, "
         f"image {result.settings.image_cfg:g}",
@@ -72,7 +71,8 @@ def write_case(
         files = OUTPUT_FILES
         write_png(tmp / files["original"], result.original)
         write_png(tmp / files["mask"], alpha_to_png_array(result.alpha))
-        write_png(tmp / files["baseline"], result.baseline)
+        if result.baseline is not None:
+            write_png(tmp / files["baseline"], result.baseline)
         write_png(tmp / files["blended"], result.blended)
         if len(result.outputs) > 1:
             for method, name in method_files(list(result.outputs)).items():

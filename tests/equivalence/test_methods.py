@@ -176,3 +176,23 @@ def test_methods_are_deterministic(tiny_models, photo):
     b = edit(photo, "make it gold", models=tiny_models, mask=m, settings=s)
     for method in METHODS:
         assert np.array_equal(a.outputs[method], b.outputs[method])
+
+
+def test_method_alone_skips_the_baseline_and_matches(tiny_models, photo):
+    """`baseline=False`: a method runs alone (as benchmarks time it), same pixels as with it."""
+    m = _part_mask(*photo.shape[:2])
+    calls = []
+    s = EditSettings(methods=("latent",), **FAST)
+    alone = edit(
+        photo,
+        "make it gold",
+        models=tiny_models,
+        mask=m,
+        settings=s,
+        baseline=False,
+        progress=lambda stage, i, n: calls.append((stage, i, n)),
+    )
+    both = edit(photo, "make it gold", models=tiny_models, mask=m, settings=s)
+    assert alone.baseline is None and "edit" not in alone.timings
+    assert np.array_equal(alone.blended, both.blended)
+    assert calls == [("latent", 1, 3), ("latent", 2, 3), ("latent", 3, 3)]

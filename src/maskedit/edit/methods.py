@@ -44,11 +44,14 @@ def method_edit(
     instruction: str,
     settings: EditSettings,
     long_side: int,
-    baseline: np.ndarray,
+    baseline: np.ndarray | None,
+    progress=None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The edit for one method at native size (before the final composite), plus facts to record."""
     h, w = original.shape[:2]
     if method == "pixel":  # the seed method: the unmasked edit, composited afterwards
+        if baseline is None:
+            raise ValueError("method_edit: the pixel method needs the baseline edit")
         return baseline, {}
     if method in ("latent", "guidance"):
         check_method(method, settings)
@@ -59,14 +62,16 @@ def method_edit(
             blend = LatentBlend(
                 m, settings.steps, settings.blend_start, settings.blend_end, seed=settings.seed
             )
-            edited = run_ip2p(pipe, source, instruction, settings, blend, blend.tensor_inputs)
+            edited = run_ip2p(
+                pipe, source, instruction, settings, blend, blend.tensor_inputs, progress=progress
+            )
             info = {
                 "latent_mask_fraction": round(float(m.mean()), 6),
                 "blended_steps": len(blend.blended_steps),
             }
         else:
             with masked_text_guidance(pipe.unet, m) as stats:
-                edited = run_ip2p(pipe, source, instruction, settings)
+                edited = run_ip2p(pipe, source, instruction, settings, progress=progress)
             info = {
                 "latent_mask_fraction": round(float(m.mean()), 6),
                 "masked_unet_calls": stats["calls"],
@@ -78,7 +83,9 @@ def method_edit(
             return original.copy(), {"crop_box": None}
         patch = crop(original, box)
         patch_hw = working_hw(pipe, patch.shape[:2], long_side)
-        edited = run_ip2p(pipe, resize_rgb(patch, patch_hw), instruction, settings)
+        edited = run_ip2p(
+            pipe, resize_rgb(patch, patch_hw), instruction, settings, progress=progress
+        )
         full = paste(original, resize_rgb(edited, patch.shape[:2]), box)
         return full, {"crop_box": list(box), "crop_working_size": list(patch_hw)}
     raise InputError(f"method '{method}': unknown")

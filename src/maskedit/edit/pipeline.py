@@ -48,13 +48,23 @@ def run_ip2p(
     settings: EditSettings,
     callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
     callback_tensor_inputs: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Edit an H×W×3 uint8 image that is already at the working size; returns H×W×3 uint8.
 
     This is the plain diffusers call (same arguments a user would pass), so the unmasked path
-    reproduces `StableDiffusionInstructPix2PixPipeline` bit for bit.
+    reproduces `StableDiffusionInstructPix2PixPipeline` bit for bit. `progress(step, total)` is
+    called after each step; it reads nothing and changes nothing.
     """
     kwargs: dict[str, Any] = {}
+    if progress is not None:
+        inner = callback_on_step_end
+
+        def callback_on_step_end(pipe, step, timestep, callback_kwargs):
+            out = inner(pipe, step, timestep, callback_kwargs) if inner is not None else {}
+            progress(step + 1, settings.steps)
+            return out
+
     if callback_on_step_end is not None:
         kwargs["callback_on_step_end"] = callback_on_step_end
         kwargs["callback_on_step_end_tensor_inputs"] = callback_tensor_inputs or ["latents"]
