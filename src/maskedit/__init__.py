@@ -1,31 +1,58 @@
 """maskedit: spatial control for instruction-based image editing.
 
->>> import maskedit
->>> models = maskedit.load_models("tiny")            # or "real" (timbrooks/instruct-pix2pix + SAM)
->>> result = maskedit.edit("skimage:chelsea", "turn the cat into a robot",
-...                        points=[(225, 180)], models=models)
->>> result.blended.shape
-(300, 451, 3)
+    >>> import maskedit
+    >>> models = maskedit.load_models("tiny")  # or "real": timbrooks/instruct-pix2pix + SAM
+    >>> result = maskedit.edit("skimage:chelsea", "turn the cat into a robot",
+    ...                        points=[(225, 180)], models=models)
+    >>> result.blended.shape
+    (300, 451, 3)
+
+Names are imported on first use (PEP 562), so `import maskedit.report` never pulls in torch.
 """
 
-from maskedit.case import EditResult, edit
-from maskedit.config import Case, EditSettings, Manifest, Prompts, load_manifest
-from maskedit.errors import InputError, MaskeditError, MissingWeightsError, OutputError
-from maskedit.models import Models, load_models
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "edit": "maskedit.case",
+    "EditResult": "maskedit.case",
+    "Case": "maskedit.config",
+    "EditSettings": "maskedit.config",
+    "Manifest": "maskedit.config",
+    "Prompts": "maskedit.config",
+    "load_manifest": "maskedit.config",
+    "InputError": "maskedit.errors",
+    "MaskeditError": "maskedit.errors",
+    "MissingWeightsError": "maskedit.errors",
+    "OutputError": "maskedit.errors",
+    "RunFailure": "maskedit.errors",
+    "Models": "maskedit.models",
+    "load_models": "maskedit.models",
+}
 __all__ = [
-    "Case",
-    "EditResult",
-    "EditSettings",
-    "InputError",
-    "Manifest",
-    "MaskeditError",
-    "MissingWeightsError",
-    "Models",
-    "OutputError",
-    "Prompts",
-    "edit",
-    "load_manifest",
-    "load_models",
-]
+    "Case", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
+    "MissingWeightsError", "Models", "OutputError", "Prompts", "RunFailure", "edit",
+    "load_manifest", "load_models",
+]  # fmt: skip
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from maskedit.case import EditResult, edit
+    from maskedit.config import Case, EditSettings, Manifest, Prompts, load_manifest
+    from maskedit.errors import (
+        InputError,
+        MaskeditError,
+        MissingWeightsError,
+        OutputError,
+        RunFailure,
+    )
+    from maskedit.models import Models, load_models
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'maskedit' has no attribute {name!r}")

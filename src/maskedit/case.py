@@ -6,6 +6,7 @@ The only place that knows the order of the steps.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,8 @@ from pydantic import ValidationError
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
 from maskedit.edit.methods import check_method, method_edit
-from maskedit.edit.pipeline import run_ip2p, working_hw
-from maskedit.errors import InputError
+from maskedit.edit.pipeline import prompt_tokens, run_ip2p, working_hw
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb
 from maskedit.masks.sam import SamPrediction
@@ -47,6 +48,7 @@ class EditResult:
     models: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     image_source: str = "array"
+    warnings: list[str] = field(default_factory=list)
     method_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     raw_area: float = 0.0  # mask area fraction before shaping
 
@@ -163,6 +165,9 @@ def edit(
         alpha = prediction.mask.astype(np.float32)
         mask_source = "sam"
     raw_area = float(np.mean(alpha > 0))
+    notes: list[str] = []
+    if raw_area == 0.0:
+        notes.append("the mask is empty: nothing may change, so the output is the input")
     if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
         alpha = shape_mask(
             alpha > 0.5,
@@ -181,6 +186,14 @@ def edit(
     for method in settings.methods:
         check_method(method, settings)
     work_hw = working_hw(models.pipe, (h, w), long_side)
+    limit = models.pipe.tokenizer.model_max_length
+    if (n := prompt_tokens(models.pipe, instruction)) > limit:
+        notes.append(
+            f"the instruction is {n} tokens; the text encoder reads the first {limit}, "
+            "the rest is ignored"
+        )
+    for note in notes:
+        warnings.warn(note, MaskeditWarning, stacklevel=2)
     unmasked: np.ndarray | None = None
     if baseline or "pixel" in settings.methods:
         report = _stage(progress, "baseline")
@@ -228,6 +241,7 @@ def edit(
         models=models.describe(),
         timings=timings,
         image_source=source,
+        warnings=notes,
         method_info=info,
         raw_area=raw_area,
     )

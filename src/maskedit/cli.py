@@ -20,7 +20,7 @@ from maskedit.config import (
     case_from_dict,
     load_manifest,
 )
-from maskedit.errors import MaskeditError
+from maskedit.errors import MaskeditError, MaskeditWarning, RunFailure
 from maskedit.models import DEFAULT_IP2P_ID, DEFAULT_SAM_ID
 
 app = typer.Typer(
@@ -54,6 +54,25 @@ SizeOpt = Annotated[
     typer.Option("--working-size", help="Editor long side in px (default 512; 128 tiny)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+ClipOpt = Annotated[
+    str,
+    typer.Option(
+        "--clip",
+        help="CLIP for the CLIP metrics: auto (tiny for tiny models, else ViT-B/32), none, tiny, "
+        "or a hub id/folder.",
+    ),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option("--threshold", help="Change-map threshold (0-255); default max(10, mean)."),
+]
+OffloadOpt = Annotated[
+    bool, typer.Option("--cpu-offload", help="Stream model parts to a small GPU (slower).")
+]
+OutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-paths", help="Let a manifest name files outside its folder."),
+]
 MethodsOpt = Annotated[
     str | None,
     typer.Option(
@@ -64,15 +83,16 @@ MethodsOpt = Annotated[
 
 @contextlib.contextmanager
 def user_errors():
-    """Every user-facing failure becomes one line on stderr and exit code 2."""
+    """Every user-facing failure becomes one line on stderr: exit 2 for bad input or outputs,
+    3 for a failure while running (NaN output, out of memory)."""
     try:
         yield
+    except RunFailure as err:
+        err_console.print(f"maskedit: error: {err}", markup=False)
+        raise typer.Exit(3) from None
     except MaskeditError as err:
         err_console.print(f"maskedit: error: {err}", markup=False)
         raise typer.Exit(2) from None
-    except FloatingPointError as err:
-        err_console.print(f"maskedit: error: {err}", markup=False)
-        raise typer.Exit(3) from None
 
 
 def _parse_point(text: str) -> list[float]:
@@ -100,9 +120,24 @@ def _parse_box(text: str) -> list[float]:
     return vals
 
 
-def _load(models: str, ip2p: str, sam: str, device, dtype, need_sam: bool, working_size):
+def _load(
+    models: str,
+    ip2p: str,
+    sam: str,
+    device,
+    dtype,
+    need_sam: bool,
+    working_size,
+    cpu_offload: bool = False,
+):
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
     from maskedit.models import load_models
 
+    for lib in (diffusers_logging, transformers_logging):  # loading bars are noise in a CLI
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
     t0 = time.perf_counter()
     with err_console.status(f"loading {models} models…"):
         loaded = load_models(
@@ -113,6 +148,7 @@ def _load(models: str, ip2p: str, sam: str, device, dtype, need_sam: bool, worki
             dtype=dtype,
             need_sam=need_sam,
             working_size=working_size,
+            cpu_offload=cpu_offload,
         )
     if loaded.kind == "tiny":
         err_console.print(f"[bold red]{loaded.note}[/]")
@@ -150,6 +186,7 @@ def edit(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
+    cpu_offload: OffloadOpt = False,
     method: MethodsOpt = None,
     dilate: Annotated[int, typer.Option(help="Grow the mask by PX pixels.")] = 0,
     erode: Annotated[int, typer.Option(help="Shrink the mask by PX pixels.")] = 0,
@@ -217,7 +254,9 @@ def edit(
         check_case(case)  # bad input fails here, before minutes of model loading
         check_out_dir(out, force)
         need_sam = case.prompts.mask is None
-        loaded, load_s = _load(models, ip2p, sam, device, dtype, need_sam, working_size)
+        loaded, load_s = _load(
+            models, ip2p, sam, device, dtype, need_sam, working_size, cpu_offload
+        )
         p = case.prompts
         result = run_edit(
             case.image,
@@ -237,19 +276,24 @@ def edit(
 def _run_manifest_path(
     manifest: Path,
     out: Path,
+    *,
     models: str,
     ip2p: str,
     sam: str,
     device,
     dtype,
-    working_size,
-    force: bool,
+    working_size=None,
+    force: bool = False,
     methods: str | None = None,
+    cpu_offload: bool = False,
+    allow_outside: bool = False,
+    clip: str = "auto",
+    threshold: float | None = None,
 ) -> None:
     from maskedit.runner import check_case, run_manifest, with_methods
 
     with user_errors():
-        parsed = load_manifest(manifest)
+        parsed = load_manifest(manifest, allow_outside=allow_outside)
         if methods:
             parsed = with_methods(parsed, methods)
         for i, case in enumerate(parsed.cases):
@@ -257,8 +301,11 @@ def _run_manifest_path(
         if out.exists() and not out.is_dir():
             raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
         need_sam = any(c.prompts.mask is None for c in parsed.cases)
-        loaded, _ = _load(models, ip2p, sam, device, dtype, need_sam, working_size)
-        summary = run_manifest(parsed, loaded, out, force=force)
+        loaded, _ = _load(models, ip2p, sam, device, dtype, need_sam, working_size, cpu_offload)
+        clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
+        summary = run_manifest(
+            parsed, loaded, out, force=force, clip=clip_pair, threshold=threshold
+        )
     console.print(
         f"{len(summary.done)} done, {len(summary.skipped)} already finished (skipped), "
         f"{len(summary.failed)} failed → {out}/"
@@ -283,10 +330,27 @@ def run(
     working_size: SizeOpt = None,
     force: ForceOpt = False,
     methods: MethodsOpt = None,
+    cpu_offload: OffloadOpt = False,
+    allow_outside_paths: OutsideOpt = False,
+    clip: ClipOpt = "auto",
+    threshold: ThresholdOpt = None,
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
     _run_manifest_path(
-        manifest, out, models, ip2p, sam, device, dtype, working_size, force, methods
+        manifest,
+        out,
+        models=models,
+        ip2p=ip2p,
+        sam=sam,
+        device=device,
+        dtype=dtype,
+        working_size=working_size,
+        force=force,
+        methods=methods,
+        cpu_offload=cpu_offload,
+        allow_outside=allow_outside_paths,
+        clip=clip,
+        threshold=threshold,
     )
 
 
@@ -300,9 +364,91 @@ def demo(
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
     methods: MethodsOpt = None,
+    cpu_offload: OffloadOpt = False,
+    clip: ClipOpt = "auto",
 ) -> None:
     """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
-    _run_manifest_path(DEMO_MANIFEST, out, models, ip2p, sam, device, dtype, None, force, methods)
+    _run_manifest_path(
+        DEMO_MANIFEST,
+        out,
+        models=models,
+        ip2p=ip2p,
+        sam=sam,
+        device=device,
+        dtype=dtype,
+        force=force,
+        methods=methods,
+        cpu_offload=cpu_offload,
+        clip=clip,
+    )
+
+
+def _load_clip(choice: str, *, tiny: bool, device=None):
+    """The CLIP pair for metrics, or None; a missing default CLIP is a warning, not a failure."""
+    import warnings
+
+    from maskedit.errors import MissingWeightsError
+    from maskedit.models import DEFAULT_CLIP_ID, load_clip, pick_device
+
+    if choice == "none":
+        return None
+    model_id = ("tiny" if tiny else DEFAULT_CLIP_ID) if choice == "auto" else choice
+    try:
+        return load_clip(model_id, pick_device(device))
+    except MissingWeightsError as err:
+        if choice != "auto":
+            raise
+        warnings.warn(f"CLIP metrics skipped: {err}", MaskeditWarning, stacklevel=1)
+        return None
+
+
+@app.command("eval")
+def eval_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (one sub-folder per case).")],
+    clip: ClipOpt = "auto",
+    threshold: ThresholdOpt = None,
+    captions: Annotated[
+        Path | None, typer.Option("--captions", help="captions.json from a dataset conversion.")
+    ] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Recompute every metric from the images on disk (no diffusion), then the tables."""
+    import json
+
+    from maskedit.evaluate import case_dirs, evaluate_dir, read_record
+
+    with user_errors():
+        if not run_dir.is_dir():
+            raise MaskeditError(f"run folder '{run_dir}': not found")
+        dirs = case_dirs(run_dir)
+        tiny = bool(dirs) and all(read_record(d).get("tiny_models") for d in dirs)
+        caps = None
+        if captions is not None:
+            try:
+                caps = json.loads(captions.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise MaskeditError(f"--captions '{captions}': cannot be read ({err})") from None
+        rows = evaluate_dir(
+            run_dir,
+            clip=_load_clip(clip, tiny=tiny, device=device),
+            threshold=threshold,
+            captions=caps,
+        )
+    console.print(f"scored {len(rows)} outputs in {len(dirs)} cases → {run_dir}/summary.csv")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (one sub-folder per case).")],
+) -> None:
+    """Write run_dir/report.html: one self-contained page (grids, tables, plots)."""
+    from maskedit.report.html import write_report
+
+    with user_errors():
+        if not run_dir.is_dir():
+            raise MaskeditError(f"run folder '{run_dir}': not found")
+        path = write_report(run_dir)
+    console.print(f"wrote {path}")
 
 
 @app.command()
@@ -330,6 +476,16 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MaskeditWarning):
+            err_console.print(f"maskedit: warning: {message}", markup=False)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+    warnings.simplefilter("always", MaskeditWarning)
     for name in ("diffusers", "transformers"):  # already imported: set their loggers directly
         if name in sys.modules:
             sys.modules[name].utils.logging.set_verbosity_error()

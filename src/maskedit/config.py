@@ -140,6 +140,8 @@ class Case(BaseModel):
     instruction: str
     prompts: Prompts
     settings: EditSettings = Field(default_factory=EditSettings)
+    # Optional captions for caption-based metrics (PIE-Bench prompts, MagicBrush descriptions).
+    captions: dict[Literal["source", "target", "local"], str | None] | None = None
 
     @field_validator("instruction")
     @classmethod
@@ -150,7 +152,7 @@ class Case(BaseModel):
 
 
 # Manifest keys, flat as users write them.
-_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask", "method"}
+_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask", "method", "captions"}
 _SETTING_KEYS = set(EditSettings.model_fields)
 
 
@@ -168,7 +170,20 @@ def _one_line(err: ValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def case_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str = "") -> Case:
+def _inside(path: Path, base_dir: Path, what: str, where: str, allow_outside: bool) -> None:
+    """A manifest may only name files inside its own folder unless the user allows more."""
+    if allow_outside:
+        return
+    if not path.resolve().is_relative_to(base_dir.resolve()):
+        raise InputError(
+            f"{where}{what} '{path}' is outside the manifest's folder '{base_dir}'; "
+            "pass --allow-outside-paths to allow absolute paths and '..'"
+        )
+
+
+def case_from_dict(
+    raw: dict[str, Any], base_dir: Path | None = None, where: str = "", allow_outside: bool = True
+) -> Case:
     """Build a Case from a manifest entry (flat keys; paths relative to `base_dir`)."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
@@ -198,11 +213,14 @@ def case_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str
     mask = raw.get("mask")
     if mask is not None:
         mask = Path(str(mask))
-        if base_dir is not None and not mask.is_absolute():
-            mask = base_dir / mask
+        if base_dir is not None:
+            mask = mask if mask.is_absolute() else base_dir / mask
+            _inside(mask, base_dir, "mask", where, allow_outside)
     image = str(raw["image"])
-    if base_dir is not None and not image.startswith("skimage:") and not Path(image).is_absolute():
-        image = str(base_dir / image)
+    if base_dir is not None and not image.startswith("skimage:"):
+        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
+        _inside(image_path, base_dir, "image", where, allow_outside)
+        image = str(image_path)
     settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
     if "method" in raw:
         if "methods" in raw:
@@ -214,6 +232,7 @@ def case_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str
             image=image,
             instruction=str(raw["instruction"]),
             prompts=Prompts(points=points, box=raw.get("box"), mask=mask),
+            captions=raw.get("captions"),
             settings=EditSettings(**settings),
         )
     except ValidationError as err:
@@ -229,8 +248,12 @@ class Manifest(BaseModel):
     cases: list[Case]
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Parse and validate a whole manifest before anything runs (errors name case index and key)."""
+def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
+    """Parse and validate a whole manifest before anything runs (errors name case index and key).
+
+    Image and mask paths are relative to the manifest's folder and must stay inside it, unless
+    `allow_outside` (a manifest from elsewhere should not read arbitrary files).
+    """
     path = Path(path)
     where = f"manifest '{path}': "
     if not path.is_file():
@@ -266,7 +289,7 @@ def load_manifest(path: str | Path) -> Manifest:
                 base.pop("method", None)
                 base.pop("methods", None)
             merged = {**base, **raw}
-        case = case_from_dict(merged, path.parent, where=f"{where}{label}: ")
+        case = case_from_dict(merged, path.parent, f"{where}{label}: ", allow_outside)
         if case.id in seen:
             raise InputError(f"{where}{label}: duplicate case id '{case.id}'")
         seen.add(case.id)

@@ -17,4 +17,16 @@ class MissingWeightsError(MaskeditError):
 
 
 class OutputError(MaskeditError):
-    """The output location cannot be written as asked (exists, not writable, locked)."""
+    """The output location cannot be written as asked (exists, not writable, locked, disk full)."""
+
+
+class CheckpointError(MaskeditError):
+    """A checkpoint loaded, but it is not the architecture maskedit needs (e.g. not IP2P)."""
+
+
+class RunFailure(MaskeditError):
+    """An edit failed at run time for a reason the user can act on (NaN output, out of memory)."""
+
+
+class MaskeditWarning(UserWarning):
+    """Something the user should know that does not stop the edit (empty mask, long prompt)."""

@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
-from maskedit.errors import MissingWeightsError
+from maskedit.errors import CheckpointError, MissingWeightsError
 from maskedit.masks.sam import SamPredictor
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE, build_tiny_ip2p, build_tiny_sam
 
 DEFAULT_IP2P_ID = "timbrooks/instruct-pix2pix"
 DEFAULT_SAM_ID = "facebook/sam-vit-huge"
+DEFAULT_CLIP_ID = "openai/clip-vit-base-patch32"  # the seed study's and MagicBrush's CLIP
 REAL_WORKING_SIZE = 512  # IP2P was trained at 256-512; the study edited at 512
 # What `maskedit download` fetches: weights as safetensors plus configs/tokenizers.
 DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
@@ -97,8 +98,21 @@ def load_ip2p(
             last = err
     else:
         raise _missing(model_id, "InstructPix2Pix", "--ip2p", last) from None
+    check_ip2p(pipe, model_id)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def check_ip2p(pipe, model_id: str) -> None:
+    """An IP2P UNet reads 8 channels (noisy latents + source latents); SD text-to-image reads 4."""
+    channels = pipe.unet.config.in_channels
+    latent = pipe.vae.config.latent_channels
+    if channels != 2 * latent:
+        raise CheckpointError(
+            f"InstructPix2Pix model '{model_id}': its UNet takes {channels} input channels, an "
+            f"InstructPix2Pix UNet takes {2 * latent} (noisy + source latents); is it a "
+            "text-to-image or inpainting checkpoint?"
+        )
 
 
 def load_sam(
@@ -118,7 +132,27 @@ def load_sam(
         processor = SamProcessor.from_pretrained(model_id)
     except (OSError, ValueError) as err:
         raise _missing(model_id, "SAM", "--sam", err) from None
+    if not isinstance(model, SamModel):
+        raise CheckpointError(f"SAM model '{model_id}': loaded a {type(model).__name__}, not SAM")
     return SamPredictor(model.to(device).eval(), processor)
+
+
+def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = None):
+    """(CLIPModel, CLIPProcessor) for the CLIP metrics; "tiny" builds a random one in code."""
+    if model_id == "tiny":
+        from maskedit.tiny_clip import build_tiny_clip
+
+        model, processor = build_tiny_clip()
+    else:
+        from transformers import CLIPModel, CLIPProcessor
+
+        try:
+            model = CLIPModel.from_pretrained(model_id)
+            processor = CLIPProcessor.from_pretrained(model_id)
+        except (OSError, ValueError) as err:
+            raise _missing(model_id, "CLIP", "--clip", err) from None
+        model.name_or_path = model_id
+    return model.to(device or pick_device()).eval(), processor
 
 
 @dataclass
@@ -195,8 +229,13 @@ def load_models(
     dtype: str | None = None,
     need_sam: bool = True,
     working_size: int | None = None,
+    cpu_offload: bool = False,
 ) -> Models:
-    """Load the editor (and SAM when prompts need it) once, for any number of edits."""
+    """Load the editor (and SAM when prompts need it) once, for any number of edits.
+
+    `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
+    (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
+    """
     dev = pick_device(device)
     if kind == "tiny":
         pipe = build_tiny_ip2p().to(dev)
@@ -215,7 +254,11 @@ def load_models(
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
     dt = pick_dtype(dev, dtype)
-    pipe = load_ip2p(ip2p, dev, dt)
+    if cpu_offload and dev.type != "cuda":
+        raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
+    pipe = load_ip2p(ip2p, torch.device("cpu") if cpu_offload else dev, dt)
+    if cpu_offload:
+        pipe.enable_model_cpu_offload(device=dev)
     predictor = load_sam(sam, dev, dt) if need_sam else None
     name = getattr(pipe, "name_or_path", ip2p)
     return Models(
@@ -234,7 +277,7 @@ def download(ids: list[str] | None = None) -> list[str]:
     from huggingface_hub import snapshot_download
 
     paths = []
-    for model_id in ids or [DEFAULT_IP2P_ID, DEFAULT_SAM_ID]:
+    for model_id in ids or [DEFAULT_IP2P_ID, DEFAULT_SAM_ID, DEFAULT_CLIP_ID]:
         try:
             paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
         except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line

@@ -60,12 +60,22 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
 
 
 def write_case(
-    result: EditResult, out_dir: str | os.PathLike, case_id: str | None = None, force: bool = False
+    result: EditResult,
+    out_dir: str | os.PathLike,
+    case_id: str | None = None,
+    force: bool = False,
+    *,
+    extra: dict | None = None,
+    metrics: list[dict] | None = None,
 ) -> Path:
-    """Write the four images, the grid and record.json into `out_dir`, all or nothing."""
+    """Write the images, the grid, record.json (plus `extra` keys) and, when given, the metrics
+    rows (metrics.json) into `out_dir`, all or nothing."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, force)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out '{out_dir}': cannot create its folder ({err.strerror})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         files = OUTPUT_FILES
@@ -78,7 +88,11 @@ def write_case(
             for method, name in method_files(list(result.outputs)).items():
                 write_png(tmp / name, result.outputs[method])
         write_png(tmp / files["grid"], grid_for(result))
-        record = result.to_record(case_id)
+        record = {**result.to_record(case_id), **(extra or {})}
+        if metrics is not None:
+            from maskedit.evaluate import write_case_metrics
+
+            write_case_metrics(tmp, metrics)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():  # only reached with force: swap the old folder out, then remove it
             old = out_dir.with_name(f".{out_dir.name}.old")
@@ -88,6 +102,9 @@ def write_case(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
+    except OSError as err:  # disk full, permissions, quota: nothing half-written stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write '{out_dir}': {err.strerror or err}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

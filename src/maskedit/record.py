@@ -82,6 +82,7 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
         "models": models,
         "versions": library_versions(),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+        "warnings": list(result.warnings),
         "outputs": {
             k: v for k, v in OUTPUT_FILES.items() if k != "baseline" or result.baseline is not None
         },

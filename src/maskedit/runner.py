@@ -5,8 +5,11 @@ The runner only loops, records and resumes; `case.edit` does the editing.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +17,13 @@ from pydantic import ValidationError
 
 from maskedit.case import edit
 from maskedit.config import Case, EditSettings, Manifest
-from maskedit.errors import InputError, MaskeditError
+from maskedit.errors import InputError, MaskeditError, OutputError
+from maskedit.evaluate import collect_rows, score_outputs, write_tables
 from maskedit.images import image_size, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
 
-RESULTS_FILE = "results.jsonl"
+RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
 
 
 def check_case(case: Case, where: str = "") -> None:
@@ -57,10 +61,74 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+LOCK_FILE = ".maskedit.lock"
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """One run per output folder: a second one at the same time stops with a clear message."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(out_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as err:
+        raise OutputError(f"--out '{out_dir}': cannot be written ({err.strerror})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputError(
+            f"--out '{out_dir}': another maskedit run is writing there; wait for it or use "
+            "another folder"
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def run_manifest(
-    manifest: Manifest, models: Models, out_dir: Path, *, force: bool = False, progress: bool = True
+    manifest: Manifest,
+    models: Models,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    clip=None,
+    threshold: float | None = None,
 ) -> RunSummary:
-    """Run every case not finished yet; a failing case is recorded and the others go on."""
+    """Run every case not finished yet; a failing case is recorded and the others go on.
+
+    Each case folder (images, record.json, metrics.json) appears whole or not at all; the tables
+    `results.jsonl` and `summary.csv` are then rebuilt from all finished folders, so a resumed
+    run never duplicates a row. `run_log.jsonl` logs every attempt, failures included.
+    """
+    with run_lock(out_dir):
+        summary = _run(
+            manifest,
+            models,
+            out_dir,
+            force=force,
+            progress=progress,
+            clip=clip,
+            threshold=threshold,
+        )
+        rows = collect_rows(out_dir)
+        if rows:
+            write_tables(out_dir, rows)
+        return summary
+
+
+def _run(
+    manifest: Manifest,
+    models: Models,
+    out_dir: Path,
+    *,
+    force: bool,
+    progress: bool,
+    clip,
+    threshold: float | None,
+) -> RunSummary:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -69,7 +137,6 @@ def run_manifest(
         TimeRemainingColumn,
     )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = RunSummary()
     columns = [
         TextColumn("{task.description}"),
@@ -99,13 +166,33 @@ def run_manifest(
                     mask=p.mask,
                     settings=case.settings,
                 )
-                write_case(result, case_dir, case.id, force=force)
+                outputs = dict(result.outputs)
+                if result.baseline is not None:
+                    outputs = {"baseline": result.baseline, **outputs}
+                metrics = score_outputs(
+                    result.original,
+                    result.alpha,
+                    outputs,
+                    case.instruction,
+                    captions=case.captions,
+                    clip=clip,
+                    threshold=threshold,
+                )
+                metrics = [{"case_id": case.id, **m} for m in metrics]
+                write_case(
+                    result,
+                    case_dir,
+                    case.id,
+                    force=force,
+                    extra={"captions": case.captions},
+                    metrics=metrics,
+                )
                 summary.done.append(case.id)
                 row.update(status="ok", seconds=round(time.perf_counter() - t0, 3))
-            except (MaskeditError, FloatingPointError) as err:
+            except MaskeditError as err:
                 summary.failed[case.id] = str(err)
                 row.update(status="failed", error=str(err))
-            with open(out_dir / RESULTS_FILE, "a", encoding="utf-8") as f:
+            with open(out_dir / RUN_LOG, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             bar.advance(task)
     return summary

@@ -151,7 +151,14 @@ def test_run_manifest_resumes_and_records_failures(tmp_path):
         app, ["run", str(tmp_path / "m.yaml"), "--out", str(out), "--models", "tiny"]
     )
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["one", "results.jsonl", "two"]
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert names == ["one", "results.jsonl", "run_log.jsonl", "summary.csv", "two"]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["case_id"], r["method"]) for r in rows] == [
+        ("one", "baseline"), ("one", "pixel"), ("two", "baseline"), ("two", "pixel")
+    ]
+    assert all("iou" in r and "clip_cosine" in r for r in rows)  # tiny CLIP for tiny models
+    assert (out / "one" / "metrics.json").is_file()
     # the 0/1 mask is a full mask: blended == baseline (the study's /255 bug would give the original)
     two = out / "two"
     assert (two / "blended.png").read_bytes() == (two / "baseline.png").read_bytes()
@@ -161,6 +168,8 @@ def test_run_manifest_resumes_and_records_failures(tmp_path):
     )
     assert res.exit_code == 0 and "2 already finished" in res.stdout
     assert (out / "one" / "record.json").stat().st_mtime_ns == stamp
+    rows2 = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert rows2 == rows  # rebuilt from the case folders: no duplicates after a resume
 
 
 def test_run_rejects_bad_manifest_before_loading_models(tmp_path):
@@ -180,7 +189,7 @@ def test_demo_tiny_makes_all_files_for_three_cases(tmp_path):
     assert res.exit_code == 0, res.output
     for case, size in {"suit": (512, 512), "cat": (451, 300), "motorcycle": (741, 500)}.items():
         d = tmp_path / "d" / case
-        assert sorted(p.name for p in d.iterdir()) == sorted(FILES)
+        assert sorted(p.name for p in d.iterdir()) == sorted(FILES + ["metrics.json"])
         assert Image.open(d / "blended.png").size == size
         rec = json.loads((d / "record.json").read_text())
         assert rec["settings"]["steps"] == 20 and rec["tiny_models"]

@@ -15,6 +15,7 @@ from PIL import Image
 
 from maskedit.config import EditSettings
 from maskedit.edit.crop import fit_long_side
+from maskedit.errors import RunFailure
 
 
 def size_multiple(pipe) -> int:
@@ -39,6 +40,11 @@ def make_generator(seed: int) -> torch.Generator:
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """diffusers' float [0, 1] output → uint8 exactly as its `numpy_to_pil` does it."""
     return (images * 255).round().astype(np.uint8)
+
+
+def prompt_tokens(pipe, instruction: str) -> int:
+    """How many tokens the text encoder would need for the instruction (with start/end)."""
+    return len(pipe.tokenizer(instruction, truncation=False).input_ids)
 
 
 def run_ip2p(
@@ -68,19 +74,26 @@ def run_ip2p(
     if callback_on_step_end is not None:
         kwargs["callback_on_step_end"] = callback_on_step_end
         kwargs["callback_on_step_end_tensor_inputs"] = callback_tensor_inputs or ["latents"]
-    out = pipe(
-        instruction,
-        image=Image.fromarray(image),
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.text_cfg,
-        image_guidance_scale=settings.image_cfg,
-        generator=make_generator(settings.seed),
-        output_type="np",
-        **kwargs,
-    )
+    try:
+        out = pipe(
+            instruction,
+            image=Image.fromarray(image),
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.text_cfg,
+            image_guidance_scale=settings.image_cfg,
+            generator=make_generator(settings.seed),
+            output_type="np",
+            **kwargs,
+        )
+    except torch.cuda.OutOfMemoryError:
+        h, w = image.shape[:2]
+        raise RunFailure(
+            f"out of GPU memory editing at {w}×{h}: try --cpu-offload, a smaller --working-size, "
+            "or --dtype fp16"
+        ) from None
     result = out.images[0]
     if not np.isfinite(result).all():
-        raise FloatingPointError(
-            "the editor produced NaN/inf pixels (fp16 overflow?): retry with --dtype fp32"
+        raise RunFailure(
+            "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
         )
     return to_uint8(result)

@@ -1,0 +1,262 @@
+"""Benchmark folders -> maskedit manifests: PIE-Bench and MagicBrush.
+
+Each converter writes, into ``out_dir``:
+
+- ``masks/<case id>.png``: the benchmark's edit region as a 0/255 greyscale PNG (white = edit),
+  the one form every maskedit reader agrees on;
+- ``manifest.yaml``: ``{"defaults": {}, "cases": [{id, image, instruction, mask}, ...]}`` for
+  ``maskedit run``; images by absolute path (they stay in the benchmark folder), masks relative to
+  the manifest;
+- ``captions.json``: ``{case id: {"source": str | None, "target": str | None}}``, the captions the
+  CLIP metrics need (``maskedit.evaluate``), kept beside the manifest because manifest cases
+  accept no caption key yet.
+
+Nothing here imports torch. docs/evaluation.md describes the layouts read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from maskedit.errors import InputError
+from maskedit.evaluate import atomic_write_text
+
+MANIFEST_FILE = "manifest.yaml"
+CAPTIONS_FILE = "captions.json"
+MASKS_DIR = "masks"
+_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # as maskedit.config.Case.id
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    from maskedit.images import write_png
+
+    write_png(path, np.where(mask, 255, 0).astype(np.uint8))
+
+
+def _write_manifest(
+    out_dir: Path, cases: list[dict[str, Any]], captions: dict[str, dict[str, str | None]]
+) -> Path:
+    manifest = out_dir / MANIFEST_FILE
+    doc = {"defaults": {}, "cases": cases}
+    atomic_write_text(manifest, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    atomic_write_text(
+        out_dir / CAPTIONS_FILE, json.dumps(captions, indent=2, ensure_ascii=False) + "\n"
+    )
+    return manifest
+
+
+def _check_case_id(case_id: str, where: str) -> str:
+    if not _CASE_ID.match(case_id):
+        raise InputError(
+            f"{where}: case id {case_id!r} is not usable as a folder name "
+            "(letters, digits, '.', '_' and '-', starting with a letter or digit)"
+        )
+    return case_id
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(f"'{path}': file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"'{path}': not valid JSON ({err})") from None
+
+
+def _image_hw(path: Path) -> tuple[int, int]:
+    from maskedit.images import image_size
+
+    w, h = image_size(path)
+    return h, w
+
+
+# ---------------------------------------------------------------------------------------------
+# PIE-Bench (Ju et al. 2024, Direct Inversion; github.com/cure-lab/PnPInversion)
+
+
+def pie_mask_decode(rle: list[int], hw: tuple[int, int] = (512, 512), border: bool = True):
+    """PIE-Bench's run-length mask -> HxW bool (True = edit region).
+
+    ``rle`` is ``[start, length, start, length, ...]`` over the row-major flattened image; runs
+    are clipped at the end of the image, as in PIE-Bench's ``mask_decode``. With ``border`` (the
+    default, as PIE-Bench evaluates) the one-pixel image border is set to True too, "to avoid
+    annotation errors in boundary", which keeps the border out of the background metrics.
+    """
+    h, w = hw
+    if len(rle) % 2:
+        raise InputError(
+            f"PIE-Bench mask: expected [start, length, ...] pairs, got {len(rle)} numbers"
+        )
+    flat = np.zeros(h * w, dtype=bool)
+    for start, length in zip(rle[0::2], rle[1::2], strict=True):
+        if start < 0 or length < 0:
+            raise InputError(f"PIE-Bench mask: negative run ({start}, {length})")
+        flat[start : min(start + length, h * w)] = True
+    mask = flat.reshape(h, w)
+    if border:
+        mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
+    return mask
+
+
+def _strip_brackets(prompt: str) -> str:
+    # PIE-Bench marks the edited words with [ ]; its evaluation removes the brackets
+    return prompt.replace("[", "").replace("]", "")
+
+
+def pie_bench_to_manifest(
+    root: str | os.PathLike, out_dir: str | os.PathLike, *, border: bool = True
+) -> Path:
+    """Convert PIE-Bench (``root/mapping_file.json`` + ``root/annotation_images/``) to a manifest.
+
+    ``mapping_file.json`` maps an image id to ``{"image_path", "original_prompt",
+    "editing_prompt", "editing_instruction", "mask", "editing_type_id", "blended_word"}``; the
+    image is ``root/annotation_images/<image_path>``. Each case gets the instruction
+    ``editing_instruction``, the decoded mask (see `pie_mask_decode`) and the captions
+    ``source = original_prompt``, ``target = editing_prompt`` with PIE-Bench's [ ] removed.
+    Returns the manifest's path.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    mapping = _read_json(root / "mapping_file.json")
+    if not isinstance(mapping, dict) or not mapping:
+        raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for key, item in mapping.items():
+        where = f"'{root / 'mapping_file.json'}' entry {key!r}"
+        case_id = _check_case_id(str(key), where)
+        try:
+            image = root / "annotation_images" / item["image_path"]
+            rle, instruction = item["mask"], item["editing_instruction"]
+            source, target = item["original_prompt"], item["editing_prompt"]
+        except (KeyError, TypeError) as err:
+            raise InputError(f"{where}: missing key {err}") from None
+        if not image.is_file():
+            raise InputError(f"{where}: image '{image}' not found")
+        mask_rel = f"{MASKS_DIR}/{case_id}.png"
+        _write_mask(out_dir / mask_rel, pie_mask_decode(rle, _image_hw(image), border=border))
+        cases.append(
+            {
+                "id": case_id,
+                "image": str(image.resolve()),
+                "instruction": instruction,
+                "mask": mask_rel,
+            }
+        )
+        captions[case_id] = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
+    return _write_manifest(out_dir, cases, captions)
+
+
+# ---------------------------------------------------------------------------------------------
+# MagicBrush (Zhang et al. 2023; github.com/OSU-NLP-Group/MagicBrush)
+
+
+def magicbrush_mask(path: Path, hw: tuple[int, int]) -> np.ndarray:
+    """A MagicBrush mask image -> HxW bool edit region, resized (nearest) to the input's size.
+
+    MagicBrush ships "masked images" made for DALL-E 2: the source image with the edit region
+    made transparent, so the region is alpha < 128. A mask without transparency (as the Hugging
+    Face copy shows it) marks the region in white: all channels >= 250.
+    """
+    from maskedit.images import _open  # one error message for every unreadable file
+
+    img = _open(path, "mask")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+        region = alpha < 128 if alpha.min() < 255 else None
+    else:
+        region = None
+    if region is None:
+        rgb = np.asarray(img.convert("RGB"))
+        region = np.all(rgb >= 250, axis=2)
+    if region.shape != tuple(hw):
+        pil = Image.fromarray(region.astype(np.uint8) * 255)
+        region = np.asarray(pil.resize((hw[1], hw[0]), Image.Resampling.NEAREST)) > 127
+    return region
+
+
+def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    for name in names:
+        if (root / name).is_file():
+            return _read_json(root / name)
+    return {}
+
+
+def magicbrush_to_manifest(root: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Convert a MagicBrush split (dev/test layout) to a manifest; one case per edit turn.
+
+    Layout (the test zip; the dev split exported the same way)::
+
+        root/edit_sessions.json      {img_id: [{"input", "mask", "output", "instruction"}, ...]}
+        root/images/<img_id>/<img_id>-input.png, <img_id>-mask1.png, <img_id>-output1.png, ...
+        root/global_descriptions.json  optional {img_id: {file name: caption}}
+        root/local_descriptions.json   optional {img_id: {output file name: local caption}}
+
+    ``root/<img_id>/...`` without ``images/`` is read too. Turn ``k`` of image ``img_id`` becomes
+    case ``<img_id>_<k>``, edited from that turn's ``input`` (for turn >= 2 the ground-truth
+    output of the turn before: MagicBrush's single-turn setting). Captions: ``source`` / ``target``
+    are the global descriptions of the input and output files; ``local`` (MagicBrush CLIP-T's
+    text) is added when local descriptions exist. The ground truth is not copied: it stays at
+    ``<img_id>-output<k>.png`` beside the input.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    sessions = _read_json(root / "edit_sessions.json")
+    if not isinstance(sessions, dict) or not sessions:
+        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
+    images = root / "images" if (root / "images").is_dir() else root
+    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
+    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for img_id, turns in sessions.items():
+        for k, turn in enumerate(turns, start=1):
+            where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
+            case_id = _check_case_id(f"{img_id}_{k}", where)
+            try:
+                input_name, mask_name = turn["input"], turn["mask"]
+                output_name, instruction = turn["output"], turn["instruction"]
+            except (KeyError, TypeError) as err:
+                raise InputError(f"{where}: missing key {err}") from None
+            image = images / str(img_id) / input_name
+            if not image.is_file():
+                raise InputError(f"{where}: input image '{image}' not found")
+            mask_rel = f"{MASKS_DIR}/{case_id}.png"
+            region = magicbrush_mask(images / str(img_id) / mask_name, _image_hw(image))
+            _write_mask(out_dir / mask_rel, region)
+            cases.append(
+                {
+                    "id": case_id,
+                    "image": str(image.resolve()),
+                    "instruction": instruction,
+                    "mask": mask_rel,
+                }
+            )
+            described = global_desc.get(str(img_id), {})
+            entry: dict[str, str | None] = {
+                "source": described.get(input_name),
+                "target": described.get(output_name),
+            }
+            local = local_desc.get(str(img_id), {})
+            if isinstance(local, dict) and local.get(output_name):
+                entry["local"] = local[output_name]
+            captions[case_id] = entry
+    return _write_manifest(out_dir, cases, captions)
+
+
+def read_captions(path: str | os.PathLike) -> dict[str, dict[str, str | None]]:
+    """A ``captions.json`` written by the converters: ``{case id: {"source", "target", ...}}``."""
+    doc = _read_json(Path(path))
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise InputError(f"'{path}': expected {{case id: {{'source': ..., 'target': ...}}}}")
+    return doc

@@ -1,0 +1,379 @@
+"""Score finished runs from the images on disk: per-case metrics.json, results.jsonl, summary.csv.
+
+What ``maskedit eval DIR`` does. A run folder holds one folder per case (see `maskedit.outputs`):
+``original.png``, ``mask.png``, ``baseline.png``, one image per method (``record.json``'s
+``"methods"`` maps each method to its file) and ``record.json``. Every output is scored, the
+unmasked baseline included, against the original and the binary mask ``alpha > 0.5``:
+
+- locality (seed study, corrected): ``iou`` of the binarised change map with the mask,
+  ``leakage`` (share of the change outside the mask), ``change_threshold`` (the threshold used);
+- background (PIE-Bench): ``bg_mse``, ``bg_psnr``, ``bg_ssim`` on both images times ``1 - mask``;
+- CLIP (when a model is given): ``clip_cosine`` (seed study: image vs instruction), ``clip_score``
+  and ``clip_score_region`` (torchmetrics / PIE-Bench, against the target caption when there is one,
+  else the instruction) and ``clip_directional`` (when source and target captions both exist).
+
+Rows are strict JSON: a metric that is not a finite number is stored as ``None`` (null).
+``bg_psnr`` is ``None`` with ``bg_mse == 0`` when the backgrounds are identical (PSNR = +inf, what
+an exact composite gives), and ``None`` with ``bg_mse`` also ``None`` when the mask covers the
+whole image (no background: NaN). Summaries average the numbers that exist and count the rest.
+
+``results.jsonl`` and ``summary.csv`` are derived files, rebuilt from every case folder's
+``metrics.json`` each time, so a resumed run never duplicates rows. This module imports neither
+torch nor the CLIP code until a case is scored, so the report can read tables without torch.
+docs/evaluation.md has the columns; docs/metrics.md the formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskedit.errors import InputError
+
+METRICS_FILE = "metrics.json"  # per case folder
+RESULTS_FILE = "results.jsonl"  # one row per case x output
+SUMMARY_FILE = "summary.csv"  # one row per output (method)
+METRICS_SCHEMA = 1
+BASELINE = "baseline"
+
+# The numeric columns, in the order tables show them.
+METRIC_KEYS = (
+    "iou",
+    "leakage",
+    "change_threshold",
+    "bg_mse",
+    "bg_psnr",
+    "bg_ssim",
+    "clip_cosine",
+    "clip_score",
+    "clip_score_region",
+    "clip_directional",
+)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """A float for JSON, or None for inf/NaN (strict JSON has neither)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _check_rgb(name: str, image: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(
+            f"{name}: expected an HxWx3 uint8 RGB array, got {image.dtype} of shape {image.shape}"
+        )
+    if shape is not None and image.shape != shape:
+        raise InputError(f"{name}: expected shape {shape} (the original's), got {image.shape}")
+
+
+def score_outputs(
+    original: np.ndarray,
+    alpha: np.ndarray,
+    outputs: Mapping[str, np.ndarray],
+    instruction: str,
+    *,
+    captions: Mapping[str, str | None] | None = None,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+) -> list[dict[str, Any]]:
+    """One row of metrics per output, in the order of ``outputs``.
+
+    ``original`` and every output are HxWx3 uint8; ``alpha`` is the HxW mask in [0, 1] (bool
+    accepted), binarised at ``> 0.5`` for every metric. ``threshold`` replaces the study's adaptive
+    change threshold ``max(10, mean(change))`` (0-255 scale). ``clip`` is a ``(CLIPModel,
+    CLIPProcessor)`` pair; without it the CLIP columns are left out. ``captions`` holds optional
+    ``"source"`` / ``"target"`` captions (PIE-Bench prompts, MagicBrush descriptions).
+    """
+    from maskedit.metrics import (  # here, not at the top: the CLIP metrics import torch
+        binarize_change,
+        change_map,
+        clip_cosine,
+        clip_directional,
+        clip_score,
+        clip_score_region,
+        iou,
+        leakage,
+        masked_mse,
+        masked_psnr,
+        masked_ssim,
+    )
+    from maskedit.metrics.change import STUDY_CHANGE_FLOOR
+
+    _check_rgb("original", original)
+    if alpha.shape != original.shape[:2]:
+        raise InputError(f"alpha: expected shape {original.shape[:2]}, got {alpha.shape}")
+    mask = alpha > 0.5 if alpha.dtype != np.bool_ else alpha
+    captions = captions or {}
+    source, target = captions.get("source"), captions.get("target")
+    score_text = target or instruction
+    rows = []
+    for name, image in outputs.items():
+        _check_rgb(f"output '{name}'", image, original.shape)
+        change = change_map(image, original)
+        t = max(STUDY_CHANGE_FLOOR, float(change.mean())) if threshold is None else threshold
+        row: dict[str, Any] = {
+            "method": name,
+            "iou": iou(binarize_change(change, threshold=t), mask),
+            "leakage": leakage(change, mask),
+            "change_threshold": float(t),
+            "bg_mse": _finite_or_none(masked_mse(image, original, mask)),
+            "bg_psnr": _finite_or_none(masked_psnr(image, original, mask)),
+            "bg_ssim": _finite_or_none(masked_ssim(image, original, mask)),
+        }
+        if clip is not None:
+            model, processor = clip
+            row["clip_cosine"] = clip_cosine(model, processor, image, instruction)
+            row["clip_score"] = clip_score(model, processor, image, score_text)
+            row["clip_score_region"] = clip_score_region(model, processor, image, mask, score_text)
+            row["clip_score_text"] = "target" if target else "instruction"
+            if source and target:
+                row["clip_directional"] = clip_directional(
+                    model, processor, original, image, source, target
+                )
+        rows.append(row)
+    return rows
+
+
+def read_record(case_dir: str | os.PathLike) -> dict[str, Any]:
+    """A case folder's record.json, with its ``"methods"`` checked (name -> image file)."""
+    case_dir = Path(case_dir)
+    path = case_dir / "record.json"
+    if not path.is_file():
+        raise InputError(f"case folder '{case_dir}': no record.json (not a finished case)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"'{path}': not valid JSON ({err})") from None
+    methods = record.get("methods") or {record.get("method") or "blended": "blended.png"}
+    if not isinstance(methods, dict) or not all(isinstance(v, str) for v in methods.values()):
+        raise InputError(f"'{path}': 'methods' must map method names to file names")
+    if BASELINE in methods:
+        raise InputError(f"'{path}': a method may not be called '{BASELINE}'")
+    record["methods"] = methods
+    return record
+
+
+def score_case_dir(
+    case_dir: str | os.PathLike,
+    *,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+    captions: Mapping[str, str | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score one case folder's baseline and every method from its images; writes nothing.
+
+    Rows come baseline first, then the methods in ``record.json`` order; each carries
+    ``"case_id"``. ``captions`` overrides the record's ``"captions"`` (e.g. from a dataset's
+    ``captions.json``).
+    """
+    from maskedit.images import read_image, read_mask
+
+    case_dir = Path(case_dir)
+    record = read_record(case_dir)
+    case_id = record.get("case_id") or case_dir.name
+    original = read_image(case_dir / "original.png")
+    alpha = read_mask(case_dir / "mask.png", original.shape[:2])
+    files = {BASELINE: "baseline.png", **record["methods"]}
+    outputs = {}
+    for name, file in files.items():
+        image = read_image(case_dir / file)
+        if image.shape != original.shape:
+            raise InputError(
+                f"'{case_dir / file}': size {image.shape[1]}x{image.shape[0]} differs from "
+                f"original.png's {original.shape[1]}x{original.shape[0]}"
+            )
+        outputs[name] = image
+    if captions is None:
+        captions = record.get("captions") or None
+    rows = score_outputs(
+        original,
+        alpha,
+        outputs,
+        record.get("instruction") or "",
+        captions=captions,
+        clip=clip,
+        threshold=threshold,
+    )
+    extra = {"clip_model": _clip_name(clip)} if clip is not None else {}
+    return [{"case_id": case_id, **row, **extra} for row in rows]
+
+
+def _clip_name(clip: tuple[Any, Any]) -> str:
+    """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
+    name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
+    return name or "unnamed (random or in-code model)"
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    Readers see the old file or the new one, never half of one. The file is made world-readable
+    (0644): these are reports and tables to share, and ``mkstemp`` would leave them 0600.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    # allow_nan=False: a stray inf/NaN is a bug here, not a number to write as invalid JSON
+    return json.dumps(obj, allow_nan=False, ensure_ascii=False, **kwargs)
+
+
+def write_case_metrics(case_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write ``metrics.json``, ``{"schema": 1, "rows": [...]}``, into the case folder atomically."""
+    path = Path(case_dir) / METRICS_FILE
+    atomic_write_text(path, _dumps({"schema": METRICS_SCHEMA, "rows": rows}, indent=2) + "\n")
+    return path
+
+
+def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
+    """The finished case folders of a run (those holding record.json), sorted by name.
+
+    Folders starting with "." (the writer's temp folders) are ignored.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InputError(f"run folder '{out_dir}': not found or not a folder")
+    return sorted(
+        p
+        for p in out_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / "record.json").is_file()
+    )
+
+
+def collect_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every case folder's metrics.json rows: by case id, then baseline, then methods in order.
+
+    Cases without metrics.json (not evaluated yet) are skipped.
+    """
+    rows = []
+    for case_dir in case_dirs(out_dir):
+        path = case_dir / METRICS_FILE
+        if not path.is_file():
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"'{path}': not valid JSON ({err})") from None
+        case_rows = doc.get("rows") if isinstance(doc, dict) else None
+        if not isinstance(case_rows, list):
+            raise InputError(f"'{path}': expected {{\"rows\": [...]}}; run maskedit eval again")
+        rows.append((str(case_rows[0]["case_id"]) if case_rows else case_dir.name, case_rows))
+    rows.sort(key=lambda item: item[0])
+    return [row for _, case_rows in rows for row in case_rows]
+
+
+def _method_order(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Baseline first, then the methods in the order they first appear."""
+    order: list[str] = []
+    for row in rows:
+        if row["method"] not in order:
+            order.append(row["method"])
+    return sorted(order, key=lambda m: m != BASELINE)  # stable: keeps first-seen order otherwise
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method: ``n`` cases, and for every metric present ``<m>_mean``, ``<m>_std``
+    (population std, ddof=0) and ``<m>_n`` (cases with a number), plus ``miou``.
+
+    ``miou`` is the mean over cases of the per-case IoU (one IoU per case; the seed study called a
+    single case's IoU "mIoU"). Metrics stored as None are left out of mean and std: for
+    ``bg_psnr`` those are counted in ``bg_psnr_inf`` (identical background, ``bg_mse == 0``) and
+    the rest have no background at all (mask covering the image).
+    """
+    summary = []
+    for method in _method_order(rows):
+        mine = [r for r in rows if r["method"] == method]
+        out: dict[str, Any] = {"method": method, "n": len(mine)}
+        for key in METRIC_KEYS:
+            if not any(key in r for r in mine):
+                continue
+            values = np.array([r[key] for r in mine if r.get(key) is not None], dtype=np.float64)
+            out[f"{key}_mean"] = float(values.mean()) if values.size else None
+            out[f"{key}_std"] = float(values.std()) if values.size else None
+            out[f"{key}_n"] = int(values.size)
+            if key == "iou":
+                out["miou"] = out["iou_mean"]
+            if key == "bg_psnr":
+                out["bg_psnr_inf"] = sum(
+                    1 for r in mine if r.get("bg_psnr") is None and r.get("bg_mse") == 0
+                )
+        summary.append(out)
+    return summary
+
+
+def _summary_columns(summary: list[dict[str, Any]]) -> list[str]:
+    columns = ["method", "n", "miou"]
+    for key in METRIC_KEYS:
+        for suffix in ("_mean", "_std", "_n"):
+            if any(f"{key}{suffix}" in s for s in summary):
+                columns.append(f"{key}{suffix}")
+        if key == "bg_psnr" and any("bg_psnr_inf" in s for s in summary):
+            columns.append("bg_psnr_inf")
+    return [c for c in columns if any(c in s for s in summary)]
+
+
+def write_tables(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """Rewrite ``results.jsonl`` (one row per case x output) and ``summary.csv`` (one row per
+    method), atomically. Both are rebuilt from ``rows`` every time: never appended to."""
+    out_dir = Path(out_dir)
+    results = out_dir / RESULTS_FILE
+    atomic_write_text(results, "".join(_dumps(row) + "\n" for row in rows))
+    summary = summarise(rows)
+    columns = _summary_columns(summary)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    for row in summary:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    summary_path = out_dir / SUMMARY_FILE
+    atomic_write_text(summary_path, buf.getvalue())
+    return results, summary_path
+
+
+def evaluate_dir(
+    out_dir: str | os.PathLike,
+    *,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+    captions: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> list[dict[str, Any]]:
+    """``maskedit eval DIR``: score every finished case from its images, write each case's
+    metrics.json, then rebuild results.jsonl and summary.csv. Returns the rows.
+
+    ``captions`` maps case id -> ``{"source", "target"}`` (a dataset's ``captions.json``) and
+    overrides what the records hold.
+    """
+    out_dir = Path(out_dir)
+    dirs = case_dirs(out_dir)
+    if not dirs:
+        raise InputError(f"run folder '{out_dir}': no finished case folders (with record.json)")
+    for case_dir in dirs:
+        case_captions = None
+        if captions is not None:
+            case_captions = captions.get(read_record(case_dir).get("case_id") or case_dir.name)
+        try:
+            rows = score_case_dir(case_dir, clip=clip, threshold=threshold, captions=case_captions)
+        except InputError as err:
+            raise InputError(f"case '{case_dir.name}': {err}") from None
+        write_case_metrics(case_dir, rows)
+    rows = collect_rows(out_dir)
+    write_tables(out_dir, rows)
+    return rows

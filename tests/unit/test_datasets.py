@@ -1,0 +1,206 @@
+"""Benchmark converters on small hand-made PIE-Bench and MagicBrush folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from run_fixtures import write_magicbrush, write_pie_bench
+
+from maskedit.config import load_manifest
+from maskedit.datasets import (
+    magicbrush_to_manifest,
+    pie_bench_to_manifest,
+    pie_mask_decode,
+    read_captions,
+)
+from maskedit.errors import InputError
+from maskedit.images import read_mask
+
+H, W = 4, 6  # 24 pixels, flattened row-major: index = 6 * row + col
+
+# RLE [start, length, ...]: pixels 3..6 (row 0 cols 3-5, row 1 col 0) and 14..15 (row 2, cols 2-3)
+RLE = [3, 4, 14, 2]
+EXPECTED_NO_BORDER = np.array(
+    [
+        [0, 0, 0, 1, 1, 1],
+        [1, 0, 0, 0, 0, 0],
+        [0, 0, 1, 1, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+    ],
+    bool,
+)
+# PIE-Bench also sets the one-pixel border: only the interior (rows 1-2, cols 1-4) keeps the RLE
+EXPECTED_PIE = np.array(
+    [
+        [1, 1, 1, 1, 1, 1],
+        [1, 0, 0, 0, 0, 1],
+        [1, 0, 1, 1, 0, 1],
+        [1, 1, 1, 1, 1, 1],
+    ],
+    bool,
+)
+
+
+def test_pie_mask_decode_by_hand():
+    np.testing.assert_array_equal(pie_mask_decode(RLE, (H, W), border=False), EXPECTED_NO_BORDER)
+    np.testing.assert_array_equal(pie_mask_decode(RLE, (H, W)), EXPECTED_PIE)
+
+
+def test_pie_mask_decode_clips_a_run_past_the_end_and_refuses_odd_lists():
+    mask = pie_mask_decode([20, 100], (H, W), border=False)
+    assert mask.sum() == 4 and mask[3, 2:].all()  # 20..23 = row 3, cols 2-5
+    with pytest.raises(InputError, match="pairs"):
+        pie_mask_decode([1, 2, 3], (H, W))
+
+
+def _pie_entries():
+    return {
+        "000000000000": {
+            "image_path": "0_random_140/000000000000.jpg",
+            "original_prompt": "a [cat] sitting on a wooden chair",
+            "editing_prompt": "a [dog] sitting on a wooden chair",
+            "editing_instruction": "Make the cat a dog",
+            "editing_type_id": "0",
+            "blended_word": "cat dog",
+            "mask": RLE,
+        },
+        "111000000001": {
+            "image_path": "1_change_object_80/111000000001.jpg",
+            "original_prompt": "a red car",
+            "editing_prompt": "a blue car",
+            "editing_instruction": "Paint the car blue",
+            "editing_type_id": "1",
+            "blended_word": "red blue",
+            "mask": [],
+        },
+    }
+
+
+def test_pie_bench_to_manifest(tmp_path):
+    root = write_pie_bench(tmp_path / "PIE-Bench", _pie_entries(), (H, W))
+    out = tmp_path / "converted"
+    manifest_path = pie_bench_to_manifest(root, out)
+    assert manifest_path == out / "manifest.yaml"
+
+    doc = yaml.safe_load(manifest_path.read_text())
+    assert [c["id"] for c in doc["cases"]] == ["000000000000", "111000000001"]
+    assert set(doc["cases"][0]) == {"id", "image", "instruction", "mask"}  # what Case accepts
+    # the runner's own validation passes; the images stay in the dataset folder, outside
+    # the manifest's, which the user allows with --allow-outside-paths
+    manifest = load_manifest(manifest_path, allow_outside=True)
+    with pytest.raises(InputError, match="allow-outside-paths"):
+        load_manifest(manifest_path)
+    first, second = manifest.cases
+    assert first.instruction == "Make the cat a dog"
+    assert first.image == str(root / "annotation_images/0_random_140/000000000000.jpg")
+    # the written mask reads back, pixel by pixel, as the decoded RLE (white = edit)
+    np.testing.assert_array_equal(read_mask(first.prompts.mask), EXPECTED_PIE.astype(np.float32))
+    np.testing.assert_array_equal(read_mask(second.prompts.mask) > 0.5, pie_mask_decode([], (H, W)))
+
+    captions = read_captions(out / "captions.json")
+    assert captions["000000000000"] == {
+        "source": "a cat sitting on a wooden chair",  # PIE-Bench's [ ] removed
+        "target": "a dog sitting on a wooden chair",
+    }
+    assert captions["111000000001"] == {"source": "a red car", "target": "a blue car"}
+
+
+def test_pie_bench_missing_image_names_the_entry(tmp_path):
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    (root / "annotation_images/1_change_object_80/111000000001.jpg").unlink()
+    with pytest.raises(InputError, match="111000000001.*not found"):
+        pie_bench_to_manifest(root, tmp_path / "out")
+
+
+def _rgba_mask(hw, region):
+    """MagicBrush's masked image: the picture, transparent where the edit goes."""
+    rgba = np.full((*hw, 4), 200, np.uint8)
+    rgba[..., 3] = np.where(region, 0, 255)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def test_magicbrush_to_manifest(tmp_path):
+    hw = (6, 8)
+    region1 = np.zeros(hw, bool)
+    region1[1:3, 2:5] = True
+    # turn 2's mask is a white-region RGB image at half size: it is resized (nearest) to 6x8
+    small = np.full((3, 4, 3), 90, np.uint8)
+    small[0, 0] = small[2, 3] = 255
+    region2 = np.zeros(hw, bool)
+    region2[0:2, 0:2] = region2[4:6, 6:8] = True
+    sessions = {
+        "242679": [
+            {
+                "input": "242679-input.png",
+                "mask": "242679-mask1.png",
+                "output": "242679-output1.png",
+                "instruction": "Put a hat on the dog",
+            },
+            {
+                "input": "242679-output1.png",
+                "mask": "242679-mask2.png",
+                "output": "242679-output2.png",
+                "instruction": "Make the hat red",
+            },
+        ]
+    }
+    masks = {
+        "242679-mask1.png": _rgba_mask(hw, region1),
+        "242679-mask2.png": Image.fromarray(small),
+    }
+    descriptions = {
+        "242679": {
+            "242679-input.png": "a dog on grass",
+            "242679-output1.png": "a dog with a hat on grass",
+            "242679-output2.png": "a dog with a red hat on grass",
+        }
+    }
+    root = write_magicbrush(
+        tmp_path / "test", sessions, masks, hw, global_descriptions=descriptions
+    )
+    (root / "local_descriptions.json").write_text(
+        json.dumps({"242679": {"242679-output1.png": "a hat"}})
+    )
+    manifest = load_manifest(magicbrush_to_manifest(root, tmp_path / "mb"), allow_outside=True)
+    one, two = manifest.cases
+    assert (one.id, two.id) == ("242679_1", "242679_2")
+    assert one.image == str(root / "images/242679/242679-input.png")
+    assert two.image == str(root / "images/242679/242679-output1.png")  # single-turn setting
+    assert two.instruction == "Make the hat red"
+    np.testing.assert_array_equal(read_mask(one.prompts.mask) > 0.5, region1)
+    np.testing.assert_array_equal(read_mask(two.prompts.mask) > 0.5, region2)
+    captions = read_captions(tmp_path / "mb" / "captions.json")
+    assert captions["242679_1"] == {
+        "source": "a dog on grass",
+        "target": "a dog with a hat on grass",
+        "local": "a hat",
+    }
+    assert captions["242679_2"] == {
+        "source": "a dog with a hat on grass",
+        "target": "a dog with a red hat on grass",
+    }
+
+
+def test_magicbrush_without_descriptions_has_empty_captions(tmp_path):
+    hw = (4, 4)
+    sessions = {
+        "7": [
+            {
+                "input": "7-input.png",
+                "mask": "7-mask1.png",
+                "output": "7-output1.png",
+                "instruction": "x",
+            }
+        ]
+    }
+    root = write_magicbrush(
+        tmp_path / "dev", sessions, {"7-mask1.png": _rgba_mask(hw, np.eye(4, dtype=bool))}, hw
+    )
+    magicbrush_to_manifest(root, tmp_path / "out")
+    assert read_captions(tmp_path / "out" / "captions.json") == {
+        "7_1": {"source": None, "target": None}
+    }
