@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
-from maskedit.edit.methods import check_method, method_edit
-from maskedit.edit.pipeline import prompt_tokens, run_ip2p, working_hw
+from maskedit.editing.methods import check_method, method_edit
+from maskedit.editing.pipeline import prompt_tokens, run_ip2p, working_hw
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb

@@ -491,8 +491,13 @@ def quiet_libraries() -> None:
             sys.modules[name].utils.logging.set_verbosity_error()
 
 
-def main() -> None:
+@app.callback()
+def _setup() -> None:
+    """Runs before every command: library chatter off, our warnings as one line each."""
     quiet_libraries()
+
+
+def main() -> None:
     try:
         app()
     except KeyboardInterrupt:

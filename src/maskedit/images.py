@@ -42,8 +42,8 @@ def sample_image(name: str) -> np.ndarray:
     return np.ascontiguousarray(_SAMPLES[name](data)[..., :3])
 
 
-def _open(path: Path, what: str) -> Image.Image:
-    """Open and fully decode an image file, with one clear error for every way it can fail."""
+def _open_header(path: Path, what: str) -> Image.Image:
+    """Open an image lazily (header only), refusing missing, empty and oversized files."""
     if not path.exists():
         raise InputError(f"{what} '{path}': file not found")
     if path.is_dir():
@@ -57,13 +57,19 @@ def _open(path: Path, what: str) -> Image.Image:
             f"{what} '{path}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
         ) from None
     except OSError as err:
-        raise InputError(f"{what} '{path}': cannot be read ({err})") from None
+        raise InputError(f"{what} '{path}': image data is truncated or corrupt ({err})") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
         raise InputError(
             f"{what} '{path}': {w}×{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,} "
             "(set MASKEDIT_MAX_PIXELS to raise it)"
         )
+    return img
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode an image file, with one clear error for every way it can fail."""
+    img = _open_header(path, what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -184,19 +190,7 @@ def image_size(source: str | os.PathLike) -> tuple[int, int]:
     if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
         h, w = sample_image(source[len(SAMPLE_PREFIX) :]).shape[:2]
         return w, h
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"image '{path}': file not found")
-    if path.is_dir():
-        raise InputError(f"image '{path}': is a directory, expected an image file")
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
-    except UnidentifiedImageError:
-        raise InputError(
-            f"image '{path}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
-        ) from None
-    except OSError as err:
-        raise InputError(f"image '{path}': cannot be read ({err})") from None
+    with _open_header(Path(source), "image") as img:
+        w, h = img.size
+        orientation = img.getexif().get(0x0112, 1)
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

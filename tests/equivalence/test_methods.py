@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from maskedit import EditSettings, InputError, edit
-from maskedit.edit.latent import LatentBlend
-from maskedit.edit.pipeline import run_ip2p
+from maskedit.editing.latent import LatentBlend
+from maskedit.editing.pipeline import run_ip2p
 
 METHODS = ("pixel", "latent", "guidance", "crop")
 FAST = dict(steps=3, seed=11)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskedit.edit.crop import crop, crop_box, fit_long_side, paste
+from maskedit.editing.crop import crop, crop_box, fit_long_side, paste
 from maskedit.errors import InputError
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maskedit.edit.crop import crop_box
+from maskedit.editing.crop import crop_box
 from maskedit.errors import InputError
 from maskedit.masks.shape import (
     dilate,

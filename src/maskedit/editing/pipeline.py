@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from maskedit.config import EditSettings
-from maskedit.edit.crop import fit_long_side
+from maskedit.editing.crop import fit_long_side
 from maskedit.errors import RunFailure
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from maskedit.config import EditSettings
-from maskedit.edit.crop import crop, crop_box, paste
-from maskedit.edit.guidance import masked_text_guidance
-from maskedit.edit.latent import LatentBlend
-from maskedit.edit.pipeline import run_ip2p, working_hw
+from maskedit.editing.crop import crop, crop_box, paste
+from maskedit.editing.guidance import masked_text_guidance
+from maskedit.editing.latent import LatentBlend
+from maskedit.editing.pipeline import run_ip2p, working_hw
 from maskedit.errors import InputError
 from maskedit.images import resize_rgb
 from maskedit.masks.shape import to_latent_mask
