@@ -491,6 +491,17 @@ def quiet_libraries() -> None:
             sys.modules[name].utils.logging.set_verbosity_error()
 
 
+def _register_app_commands() -> None:
+    """`maskedit app` and `maskedit study` live in maskedit.app (Gradio is imported on use)."""
+    from maskedit.app.commands import app_command, study_command
+
+    app.command("app")(app_command)
+    app.command("study")(study_command)
+
+
+_register_app_commands()
+
+
 @app.callback()
 def _setup() -> None:
     """Runs before every command: library chatter off, our warnings as one line each."""

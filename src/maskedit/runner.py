@@ -119,6 +119,74 @@ def run_manifest(
         return summary
 
 
+def process_case(
+    case: Case,
+    models: Models,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    clip=None,
+    threshold: float | None = None,
+) -> dict:
+    """Edit, score and write one case folder atomically; returns its run-log row.
+
+    The one unit of work of a run: the local loop and the Ray actors both call it, so both give
+    the same files. A case already finished is skipped unless `force`.
+    """
+    case_dir = out_dir / case.id
+    if case_done(case_dir) and not force:
+        return {"case_id": case.id, "status": "skipped"}
+    t0 = time.perf_counter()
+    try:
+        p = case.prompts
+        result = edit(
+            case.image,
+            case.instruction,
+            models=models,
+            points=p.points or None,
+            box=p.box,
+            mask=p.mask,
+            settings=case.settings,
+        )
+        outputs = dict(result.outputs)
+        if result.baseline is not None:
+            outputs = {"baseline": result.baseline, **outputs}
+        metrics = score_outputs(
+            result.original,
+            result.alpha,
+            outputs,
+            case.instruction,
+            captions=case.captions,
+            clip=clip,
+            threshold=threshold,
+        )
+        metrics = [{"case_id": case.id, **m} for m in metrics]
+        write_case(
+            result,
+            case_dir,
+            case.id,
+            force=force,
+            extra={"captions": case.captions},
+            metrics=metrics,
+        )
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    return {"case_id": case.id, "status": "ok", "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def log_attempt(out_dir: Path, row: dict, summary: RunSummary) -> None:
+    """Append an attempt to run_log.jsonl and count it in the summary (skips are not logged)."""
+    if row["status"] == "skipped":
+        summary.skipped.append(row["case_id"])
+        return
+    if row["status"] == "ok":
+        summary.done.append(row["case_id"])
+    else:
+        summary.failed[row["case_id"]] = row["error"]
+    with open(out_dir / RUN_LOG, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def _run(
     manifest: Manifest,
     models: Models,
@@ -147,52 +215,8 @@ def _run(
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
         for case in manifest.cases:
-            case_dir = out_dir / case.id
             bar.update(task, description=f"case {case.id}")
-            if case_done(case_dir) and not force:
-                summary.skipped.append(case.id)
-                bar.advance(task)
-                continue
-            row: dict = {"case_id": case.id}
-            t0 = time.perf_counter()
-            try:
-                p = case.prompts
-                result = edit(
-                    case.image,
-                    case.instruction,
-                    models=models,
-                    points=p.points or None,
-                    box=p.box,
-                    mask=p.mask,
-                    settings=case.settings,
-                )
-                outputs = dict(result.outputs)
-                if result.baseline is not None:
-                    outputs = {"baseline": result.baseline, **outputs}
-                metrics = score_outputs(
-                    result.original,
-                    result.alpha,
-                    outputs,
-                    case.instruction,
-                    captions=case.captions,
-                    clip=clip,
-                    threshold=threshold,
-                )
-                metrics = [{"case_id": case.id, **m} for m in metrics]
-                write_case(
-                    result,
-                    case_dir,
-                    case.id,
-                    force=force,
-                    extra={"captions": case.captions},
-                    metrics=metrics,
-                )
-                summary.done.append(case.id)
-                row.update(status="ok", seconds=round(time.perf_counter() - t0, 3))
-            except MaskeditError as err:
-                summary.failed[case.id] = str(err)
-                row.update(status="failed", error=str(err))
-            with open(out_dir / RUN_LOG, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            row = process_case(case, models, out_dir, force=force, clip=clip, threshold=threshold)
+            log_attempt(out_dir, row, summary)
             bar.advance(task)
     return summary

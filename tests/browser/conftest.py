@@ -1,0 +1,118 @@
+"""Browser tests: the real pages, served on a free loopback port, driven by headless chromium.
+
+They need Debian's chromium at /usr/bin/chromium (`scripts/install-browser.sh`) and Playwright's
+Python package; without either they are skipped, with the reason. Screenshots go to
+test-artifacts/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT_MS = 30_000
+
+# No analytics calls from Gradio in tests (the machines have no internet).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: run scripts/install-browser.sh to run browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[app]')")
+    pw = sync_api.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def web_app(browser, tiny_models, tmp_path_factory):
+    """The editing page over tiny models: (url, workspace)."""
+    from maskedit.app.web import build_app, launch
+
+    workspace = tmp_path_factory.mktemp("app-workspace")
+    demo = build_app(tiny_models, workspace=workspace)
+    url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
+    yield url, workspace
+    demo.close()
+
+
+def write_study_case(folder: Path, sample: str, instruction: str) -> None:
+    """A fake finished case: a sample photo, a baseline changed everywhere, a masked result."""
+    from PIL import Image
+
+    from maskedit.images import read_image
+
+    folder.mkdir(parents=True)
+    photo = Image.fromarray(read_image(f"skimage:{sample}"))
+    photo.thumbnail((320, 320))
+    base = np.asarray(photo)
+    Image.fromarray(base).save(folder / "original.png")
+    Image.fromarray(255 - base).save(folder / "baseline.png")
+    blended = base.copy()
+    h, w = base.shape[:2]
+    blended[h // 4 : h // 2, w // 3 : 2 * w // 3] = (220, 30, 30)
+    Image.fromarray(blended).save(folder / "blended.png")
+    record = {"instruction": instruction, "method": "pixel"}
+    (folder / "record.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+@pytest.fixture
+def study_dir(tmp_path) -> Path:
+    write_study_case(tmp_path / "cat", "chelsea", "make the cat a tiger")
+    write_study_case(tmp_path / "suit", "astronaut", "make the suit red")
+    return tmp_path
+
+
+@pytest.fixture
+def study_app(browser, study_dir):
+    """The study page over two fake cases: (url, study_dir)."""
+    from maskedit.app.study import build_study_app
+    from maskedit.app.web import launch
+
+    demo = build_study_app(study_dir)
+    url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
+    yield url, study_dir
+    demo.close()

@@ -1,0 +1,198 @@
+"""The web page's pure parts, without a browser: clicks, display mapping, overlay, metrics, files."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from maskedit.app.web import (
+    METHODS,
+    METRICS,
+    SAMPLES,
+    Clicks,
+    add_click,
+    compute_metrics,
+    current,
+    display_hw,
+    load_sample,
+    load_upload,
+    mask_area_fraction,
+    max_change_outside_mask,
+    metrics_markdown,
+    next_case_dir,
+    on_denoising_step,
+    overlay,
+    predict_mask,
+    session_dir,
+    to_image_xy,
+    undo,
+    write_edit,
+)
+from maskedit.errors import InputError
+from maskedit.images import write_png
+from maskedit.report.grid import EXCLUDE, INCLUDE
+
+
+def test_clicks_points_box_and_undo():
+    history: tuple[Clicks, ...] = ()
+    for x, y, mode in [(10, 20, "include"), (30, 5, "exclude"), (50, 40, "box"), (12, 8, "box")]:
+        history = (*history, add_click(current(history), x, y, mode))
+    now = current(history)
+    assert now.points == ((10.0, 20.0, 1), (30.0, 5.0, 0))
+    assert now.box == (12.0, 8.0, 50.0, 40.0) and now.corner is None  # corners in any order
+    assert now.describe() == "1 include, 1 exclude, box 12,8,50,40"
+    half_box = current(undo(history))
+    assert half_box.box is None and half_box.corner == (50.0, 40.0)
+    assert "click the other" in half_box.describe()
+    assert current(()) == Clicks()
+
+
+def test_region_needs_an_include_point_or_a_box():
+    assert not Clicks().has_region
+    assert not Clicks(points=((1, 1, 0),)).has_region
+    assert Clicks(points=((1, 1, 0), (2, 2, 1))).has_region
+    assert Clicks(box=(0, 0, 4, 4)).has_region
+
+
+def test_click_errors_name_the_value():
+    with pytest.raises(InputError, match="click mode 'lasso'"):
+        add_click(Clicks(), 1, 1, "lasso")
+    with pytest.raises(InputError, match=r"corners \(5, 5\) and \(5, 9\)"):
+        add_click(Clicks(corner=(5, 5)), 5, 9, "box")
+
+
+def test_display_mapping():
+    assert display_hw(300, 451) == (300, 451)  # fits: shown as is
+    assert display_hw(3000, 4000) == (768, 1024)
+    assert to_image_xy((10, 20), (300, 451), (300, 451)) == (10.0, 20.0)
+    # Display pixel 0 covers image pixels 0..3 of a 4× larger image: its centre is 1.5.
+    assert to_image_xy((0, 0), (768, 1024), (3072, 4096)) == (1.5, 1.5)
+    assert to_image_xy((1023, 767), (768, 1024), (3072, 4096)) == (4093.5, 3069.5)  # 4092..4095
+    assert to_image_xy((5000, -3), (768, 1024), (3072, 4096)) == (4095.0, 0.0)  # clipped
+
+
+def test_overlay_tints_the_mask_and_draws_clicks_where_they_are():
+    image = np.full((40, 60, 3), 100, np.uint8)
+    alpha = np.zeros((40, 60), np.float32)
+    alpha[5:15, 5:15] = 1.0
+    out = overlay(image, alpha, Clicks(points=((45, 30, 1), (50, 10, 0))))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert (out[10, 10] != image[10, 10]).any()  # inside: tinted
+    assert (out[25, 20] == image[25, 20]).all()  # outside, away from markers: untouched
+    assert tuple(out[30, 45]) == INCLUDE and tuple(out[10, 50]) == EXCLUDE
+    assert (overlay(image, None, Clicks()) == image).all()  # no mask yet: the photo
+
+
+def test_overlay_at_display_size_maps_clicks():
+    display = np.full((200, 400, 3), 90, np.uint8)  # a 400×800 photo shown at half size
+    alpha = np.zeros((400, 800), np.float32)
+    alpha[:200] = 1.0  # top half of the photo
+    out = overlay(display, alpha, Clicks(points=((600.5, 300.5, 1),), corner=(100.5, 300.5)))
+    assert (out[20, 100] != 90).any() and (out[180, 20] == 90).all()  # top half tinted only
+    assert tuple(out[150, 300]) == INCLUDE  # (600.5 + .5)/2 - .5 = 300, (300.5 + .5)/2 - .5 = 150
+    assert tuple(out[150, 50]) == (255, 220, 0)  # the box's first corner, drawn as a cross
+
+
+def _result(original, blended, alpha):
+    return SimpleNamespace(original=original, blended=blended, alpha=alpha)
+
+
+def test_metrics_by_hand():
+    original = np.zeros((4, 5, 3), np.uint8)
+    blended = original.copy()
+    alpha = np.zeros((4, 5), np.float32)
+    alpha[0, :2] = 1.0
+    alpha[1, 0] = 0.25  # soft edge: still "inside" (alpha > 0)
+    blended[0, 0] = 200  # inside: any change allowed
+    res = _result(original, blended, alpha)
+    assert mask_area_fraction(res) == 3 / 20
+    assert max_change_outside_mask(res) == 0.0
+    blended[3, 4, 2] = 7  # outside: a change of 7 levels
+    assert max_change_outside_mask(res) == 7.0
+    assert max_change_outside_mask(_result(original, blended, np.ones((4, 5)))) == 0.0
+    assert set(compute_metrics(res)) == set(METRICS)
+
+
+def test_metrics_markdown():
+    ok = metrics_markdown({"mask area fraction": 0.25, "max |blended − original| outside mask": 0})
+    assert "| max &#124;blended − original&#124; outside mask | 0 |" in ok  # pipes escaped
+    assert "✓" in ok
+    bad = metrics_markdown({"max |blended − original| outside mask": 3.0})
+    assert "✗" in bad and "by 3" in bad
+
+
+def test_methods_are_the_librarys(tiny_models):
+    assert list(METHODS) == ["pixel", "latent", "guidance", "crop"]
+    img = np.zeros((40, 50, 3), np.uint8)
+    alpha = np.zeros((40, 50), np.float32)
+    alpha[10:30, 10:30] = 1
+    from maskedit.config import EditSettings
+
+    res = METHODS["latent"](img, "x", tiny_models, alpha, EditSettings(steps=1))
+    assert list(res.outputs) == ["latent"] and np.array_equal(res.blended[alpha == 0], img[alpha == 0])
+
+
+def test_load_upload_caps_and_names_the_file_only(tmp_path):
+    good = tmp_path / "photo.png"
+    write_png(good, np.zeros((8, 9, 3), np.uint8))
+    assert load_upload(good).shape == (8, 9, 3)
+    with pytest.raises(InputError, match=r"upload 'photo.png': .* exceeds the limit of"):
+        load_upload(good, max_bytes=10)
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello")
+    with pytest.raises(InputError) as err:
+        load_upload(bad)
+    assert str(err.value).startswith("image 'notes.png': not a readable image")
+    assert str(tmp_path) not in str(err.value)
+
+
+def test_load_sample_only_the_listed_ones():
+    assert load_sample(SAMPLES[1]).shape == (300, 451, 3)
+    for name in ("skimage:coffee", "/etc/passwd", "../x.png"):
+        with pytest.raises(InputError, match="choose one of"):
+            load_sample(name)
+
+
+def test_session_and_case_folders(tmp_path):
+    assert session_dir(tmp_path, "ab/../c d") == tmp_path / "session-abcd"
+    assert session_dir(tmp_path, None) == tmp_path / "session-anonymous"
+    folder = tmp_path / "s"
+    assert next_case_dir(folder) == folder / "edit-001"
+    (folder / "edit-001").mkdir(parents=True)
+    (folder / "edit-003").mkdir()
+    assert next_case_dir(folder) == folder / "edit-002"
+
+
+def test_sam_once_per_image_and_step_counting_and_files(tiny_models, photo, tmp_path):
+    from maskedit import EditSettings
+
+    sam = tiny_models.sam
+    assert predict_mask(sam, photo, Clicks(points=((5, 5, 0),))) is None  # exclude only
+    before = sam.embed_calls
+    first = predict_mask(sam, photo, Clicks(points=((70, 35, 1),)))
+    second = predict_mask(sam, photo, Clicks(points=((70, 35, 1), (10, 10, 0))))
+    assert sam.embed_calls == before + 1  # the second click reused the embedding
+    assert first.mask.shape == second.mask.shape == photo.shape[:2]
+
+    steps = []
+    settings = EditSettings(steps=3, seed=1)
+    with on_denoising_step(tiny_models.pipe, lambda: steps.append(1)):
+        result = METHODS["pixel"](photo, "make it blue", tiny_models, first.mask * 1.0, settings)
+    assert len(steps) == 3
+    assert not tiny_models.pipe.unet._forward_hooks  # the hook is gone afterwards
+
+    files = write_edit(result, tmp_path / "edit-001", {"points": [[70, 35, 1]], "dilate_px": 2})
+    assert [f.name for f in files] == [
+        "original.png",
+        "mask.png",
+        "baseline.png",
+        "blended.png",
+        "grid.png",
+        "record.json",
+    ]
+    record = json.loads(files[-1].read_text())
+    assert record["app"] == {"points": [[70, 35, 1]], "dilate_px": 2}
+    assert record["case_id"] == "edit-001" and record["settings"]["steps"] == 3
