@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
+from maskedit.editing.editors import family_of, resolve_settings, run_editor, spec_for, working_hw
 from maskedit.editing.methods import check_method, method_edit
-from maskedit.editing.pipeline import prompt_tokens, run_ip2p, working_hw
+from maskedit.editing.pipeline import prompt_tokens
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb
@@ -123,7 +124,8 @@ def edit(
     skips the unmasked edit when no method needs it (the pixel method does). `progress(stage, step,
     total)` is called after every denoising step.
     """
-    settings = settings or EditSettings()
+    editor = getattr(models, "editor", "ip2p")  # inputs are checked before models are used
+    settings = resolve_settings(settings or EditSettings(), spec_for(editor))
     if methods is not None:
         try:
             settings = EditSettings(**{**settings.model_dump(), "methods": methods})
@@ -184,10 +186,13 @@ def edit(
     t0 = time.perf_counter()
     long_side = settings.working_size or models.working_size
     for method in settings.methods:
-        check_method(method, settings)
+        check_method(method, settings, models.pipe)
     work_hw = working_hw(models.pipe, (h, w), long_side)
     limit = models.pipe.tokenizer.model_max_length
-    if (n := prompt_tokens(models.pipe, instruction)) > limit:
+    if (
+        family_of(models.pipe) != "kontext"
+        and (n := prompt_tokens(models.pipe, instruction)) > limit
+    ):
         notes.append(
             f"the instruction is {n} tokens; the text encoder reads the first {limit}, "
             "the rest is ignored"
@@ -197,7 +202,7 @@ def edit(
     unmasked: np.ndarray | None = None
     if baseline or "pixel" in settings.methods:
         report = _stage(progress, "baseline")
-        edited = run_ip2p(
+        edited = run_editor(
             models.pipe, resize_rgb(original, work_hw), instruction, settings, progress=report
         )
         unmasked = resize_rgb(edited, (h, w))

@@ -13,15 +13,11 @@ import typer
 from rich.console import Console
 
 from maskedit.config import (
-    DEFAULT_IMAGE_CFG,
     DEFAULT_SEED,
-    DEFAULT_STEPS,
-    DEFAULT_TEXT_CFG,
     case_from_dict,
     load_manifest,
 )
 from maskedit.errors import MaskeditError, MaskeditWarning, RunFailure
-from maskedit.models import DEFAULT_IP2P_ID, DEFAULT_SAM_ID
 
 app = typer.Typer(
     add_completion=False,
@@ -38,9 +34,30 @@ ModelsOpt = Annotated[
     str,
     typer.Option("--models", help="'real' checkpoints or 'tiny' random models (plumbing check)."),
 ]
-Ip2pOpt = Annotated[str, typer.Option("--ip2p", help="InstructPix2Pix hub id or local folder.")]
+Ip2pOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ip2p",
+        "--editor-id",
+        help="Editor checkpoint: hub id or local folder "
+        "(default: the editor's own, e.g. timbrooks/instruct-pix2pix).",
+    ),
+]
+EditorOpt = Annotated[
+    str | None,
+    typer.Option("--editor", help="ip2p (default), magicbrush, ip2p-xl or kontext."),
+]
 SamOpt = Annotated[
-    str, typer.Option("--sam", help="SAM hub id or local folder (transformers format).")
+    str | None,
+    typer.Option(
+        "--sam",
+        help="Segmenter checkpoint: hub id or local folder (default: the "
+        "segmenter's own, e.g. facebook/sam-vit-huge).",
+    ),
+]
+SegmenterOpt = Annotated[
+    str | None,
+    typer.Option("--segmenter", help="sam (default), slimsam (CPU-sized), sam-hq or sam2."),
 ]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cuda, mps or cpu (default: best available).")
@@ -129,6 +146,8 @@ def _load(
     need_sam: bool,
     working_size,
     cpu_offload: bool = False,
+    editor: str | None = None,
+    segmenter: str | None = None,
 ):
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -149,6 +168,8 @@ def _load(
             need_sam=need_sam,
             working_size=working_size,
             cpu_offload=cpu_offload,
+            editor=editor or "ip2p",
+            segmenter=segmenter or "sam",
         )
     if loaded.kind == "tiny":
         err_console.print(f"[bold red]{loaded.note}[/]")
@@ -172,17 +193,21 @@ def edit(
         Path | None, typer.Option("--mask", help="Mask file (any PNG mode; white = edit).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = DEFAULT_SEED,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = DEFAULT_STEPS,
+    steps: Annotated[
+        int | None, typer.Option(help="Denoising steps (default: the editor's, 20 for ip2p).")
+    ] = None,
     text_cfg: Annotated[
-        float, typer.Option("--text-cfg", help="Text guidance scale.")
-    ] = DEFAULT_TEXT_CFG,
+        float | None, typer.Option("--text-cfg", help="Text guidance scale (ip2p: 7.5).")
+    ] = None,
     image_cfg: Annotated[
-        float, typer.Option("--image-cfg", help="Image guidance scale.")
-    ] = DEFAULT_IMAGE_CFG,
+        float | None, typer.Option("--image-cfg", help="Image guidance scale (ip2p: 1.5).")
+    ] = None,
     working_size: SizeOpt = None,
     models: ModelsOpt = "real",
-    ip2p: Ip2pOpt = DEFAULT_IP2P_ID,
-    sam: SamOpt = DEFAULT_SAM_ID,
+    ip2p: Ip2pOpt = None,
+    editor: EditorOpt = None,
+    sam: SamOpt = None,
+    segmenter: SegmenterOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
@@ -255,7 +280,16 @@ def edit(
         check_out_dir(out, force)
         need_sam = case.prompts.mask is None
         loaded, load_s = _load(
-            models, ip2p, sam, device, dtype, need_sam, working_size, cpu_offload
+            models,
+            ip2p,
+            sam,
+            device,
+            dtype,
+            need_sam,
+            working_size,
+            cpu_offload,
+            editor,
+            segmenter,
         )
         p = case.prompts
         result = run_edit(
@@ -289,6 +323,8 @@ def _run_manifest_path(
     allow_outside: bool = False,
     clip: str = "auto",
     threshold: float | None = None,
+    editor: str | None = None,
+    segmenter: str | None = None,
 ) -> None:
     from maskedit.runner import check_case, run_manifest, with_methods
 
@@ -301,7 +337,18 @@ def _run_manifest_path(
         if out.exists() and not out.is_dir():
             raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
         need_sam = any(c.prompts.mask is None for c in parsed.cases)
-        loaded, _ = _load(models, ip2p, sam, device, dtype, need_sam, working_size, cpu_offload)
+        loaded, _ = _load(
+            models,
+            ip2p,
+            sam,
+            device,
+            dtype,
+            need_sam,
+            working_size,
+            cpu_offload,
+            editor or parsed.editor,
+            segmenter or parsed.segmenter,
+        )
         clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
         summary = run_manifest(
             parsed, loaded, out, force=force, clip=clip_pair, threshold=threshold
@@ -323,8 +370,10 @@ def run(
         Path, typer.Option("--out", "-o", help="Output folder; one sub-folder per case.")
     ],
     models: ModelsOpt = "real",
-    ip2p: Ip2pOpt = DEFAULT_IP2P_ID,
-    sam: SamOpt = DEFAULT_SAM_ID,
+    ip2p: Ip2pOpt = None,
+    editor: EditorOpt = None,
+    sam: SamOpt = None,
+    segmenter: SegmenterOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     working_size: SizeOpt = None,
@@ -349,6 +398,7 @@ def run(
         methods=methods,
         cpu_offload=cpu_offload,
         allow_outside=allow_outside_paths,
+        editor=editor,
         clip=clip,
         threshold=threshold,
     )
@@ -358,8 +408,10 @@ def run(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
     models: ModelsOpt = "real",
-    ip2p: Ip2pOpt = DEFAULT_IP2P_ID,
-    sam: SamOpt = DEFAULT_SAM_ID,
+    ip2p: Ip2pOpt = None,
+    editor: EditorOpt = None,
+    sam: SamOpt = None,
+    segmenter: SegmenterOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     force: ForceOpt = False,
@@ -380,6 +432,8 @@ def demo(
         methods=methods,
         cpu_offload=cpu_offload,
         clip=clip,
+        editor=editor,
+        segmenter=segmenter,
     )
 
 

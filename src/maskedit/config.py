@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from maskedit.errors import InputError
 
 # The seed study's protocol (shared/README.md §1): 20 Euler-ancestral steps, image guidance 1.5,
-# text guidance 7.5, 512 long side.
+# text guidance 7.5, 512 long side. These are the 'ip2p' editor's defaults; every editor's are in
+# maskedit.editing.editors.EDITORS.
 DEFAULT_STEPS = 20
 DEFAULT_TEXT_CFG = 7.5
 DEFAULT_IMAGE_CFG = 1.5
@@ -33,9 +34,10 @@ class EditSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: int = Field(DEFAULT_STEPS, ge=1, le=1000)
-    text_cfg: float = Field(DEFAULT_TEXT_CFG, ge=0.0)
-    image_cfg: float = Field(DEFAULT_IMAGE_CFG, ge=0.0)
+    # None: the editor's own default (maskedit.editing.editors.EDITORS), resolved by `edit`.
+    steps: int | None = Field(None, ge=1, le=1000)
+    text_cfg: float | None = Field(None, ge=0.0)
+    image_cfg: float | None = Field(None, ge=0.0)
     seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63)
     working_size: int | None = Field(None, ge=8, le=4096)
     methods: tuple[Method, ...] = ("pixel",)
@@ -246,6 +248,7 @@ class Manifest(BaseModel):
 
     path: Path | None = None
     cases: list[Case]
+    editor: str | None = None  # the editor for the whole run (models load once per run)
 
 
 def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
@@ -265,11 +268,10 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
         raise InputError(f"{where}not valid YAML ({detail})") from None
     if not isinstance(doc, dict):
         raise InputError(f"{where}expected a mapping with 'cases' (and optional 'defaults')")
+    top = {"defaults", "cases", "editor"}
     for key in doc:
-        if key not in ("defaults", "cases"):
-            raise InputError(
-                f"{where}unknown top-level key '{key}'{_suggest(key, {'defaults', 'cases'})}"
-            )
+        if key not in top:
+            raise InputError(f"{where}unknown top-level key '{key}'{_suggest(key, top)}")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise InputError(f"{where}'defaults' must be a mapping")
@@ -294,4 +296,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
             raise InputError(f"{where}{label}: duplicate case id '{case.id}'")
         seen.add(case.id)
         cases.append(case)
-    return Manifest(path=path, cases=cases)
+    editor = doc.get("editor")
+    if editor is not None and not isinstance(editor, str):
+        raise InputError(f"{where}'editor' must be one name: ip2p, magicbrush, ip2p-xl or kontext")
+    return Manifest(path=path, cases=cases, editor=editor)

@@ -14,7 +14,7 @@ import torch
 
 from maskedit.errors import CheckpointError, MissingWeightsError
 from maskedit.masks.sam import SamPredictor
-from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE, build_tiny_ip2p, build_tiny_sam
+from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
 
 DEFAULT_IP2P_ID = "timbrooks/instruct-pix2pix"
 DEFAULT_SAM_ID = "facebook/sam-vit-huge"
@@ -73,34 +73,53 @@ def _missing(model_id: str, role: str, flag: str, err: Exception) -> MissingWeig
     )
 
 
+def load_editor(
+    editor: str = "ip2p",
+    model_id: str | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """`from_pretrained` of an editor's diffusers pipeline (hub id or local folder).
+
+    The class comes from the editor table (`maskedit.editing.editors.EDITORS`); an fp16 variant
+    is tried first on accelerators where the checkpoint ships one.
+    """
+    import diffusers
+
+    from maskedit.editing.editors import spec_for
+
+    spec = spec_for(editor)
+    model_id = model_id or spec.default_id
+    device = device or pick_device()
+    dtype = dtype or pick_dtype(device)
+    pipeline_class = getattr(diffusers, spec.pipeline_class)
+    kwargs: dict[str, Any] = dict(torch_dtype=dtype)
+    if spec.family == "ip2p":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    attempts = [{"variant": "fp16"}, {}] if dtype == torch.float16 else [{}]
+    last: Exception | None = None
+    for extra in attempts:
+        try:
+            pipe = pipeline_class.from_pretrained(model_id, **kwargs, **extra)
+            break
+        except (OSError, ValueError) as err:  # missing files, no network, no such variant
+            last = err
+    else:
+        role = "InstructPix2Pix" if editor == "ip2p" else f"editor '{editor}'"
+        raise _missing(model_id, role, "--ip2p", last) from None
+    if spec.family in ("ip2p", "ip2p-xl"):
+        check_ip2p(pipe, model_id)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
 def load_ip2p(
     model_id: str = DEFAULT_IP2P_ID,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
 ):
     """`StableDiffusionInstructPix2PixPipeline.from_pretrained` of a hub id or a local folder."""
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    device = device or pick_device()
-    dtype = dtype or pick_dtype(device)
-    kwargs: dict[str, Any] = dict(
-        torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
-    )
-    attempts = [{"variant": "fp16"}, {}] if dtype == torch.float16 else [{}]
-    last: Exception | None = None
-    for extra in attempts:
-        try:
-            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-                model_id, **kwargs, **extra
-            )
-            break
-        except (OSError, ValueError) as err:  # missing files, no network, no such variant
-            last = err
-    else:
-        raise _missing(model_id, "InstructPix2Pix", "--ip2p", last) from None
-    check_ip2p(pipe, model_id)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return load_editor("ip2p", model_id, device, dtype)
 
 
 def check_ip2p(pipe, model_id: str) -> None:
@@ -159,7 +178,7 @@ def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = Non
 class Models:
     """The loaded editor and segmenter plus what a record needs to know about them."""
 
-    pipe: Any  # a diffusers StableDiffusionInstructPix2PixPipeline
+    pipe: Any  # a diffusers pipeline of one of the editor families (editing/editors.py)
     sam: SamPredictor | None = None
     kind: str = "custom"  # "real" (hub/local checkpoints), "tiny" (random, built in code), "custom"
     ip2p_id: str = "custom"
@@ -167,6 +186,8 @@ class Models:
     working_size: int = REAL_WORKING_SIZE
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    editor: str = "ip2p"  # a key of maskedit.editing.editors.EDITORS (its defaults apply)
+    segmenter: str = "sam"  # a key of maskedit.masks.segmenters.SEGMENTERS
 
     @property
     def device(self) -> torch.device:
@@ -176,9 +197,14 @@ class Models:
     def from_components(
         cls, pipe, sam_model=None, sam_processor=None, *, working_size: int = REAL_WORKING_SIZE
     ) -> Models:
-        """Wrap pipelines the user built themselves (any IP2P pipeline; any transformers SAM)."""
+        """Wrap pipelines the user built themselves (any IP2P, SDXL-IP2P or FLUX.1 Kontext
+        pipeline; any transformers SAM)."""
+        from maskedit.editing.editors import family_of
+
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
+        family = family_of(pipe)
         return cls(
+            editor=family,
             pipe=pipe,
             sam=sam,
             kind="custom",
@@ -198,8 +224,10 @@ class Models:
                 "revision": _revision(getattr(pipe, "name_or_path", "")),
                 "class": type(pipe).__name__,
                 "scheduler": type(pipe.scheduler).__name__,
-                "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+                "dtype": str(pipe.dtype).removeprefix("torch."),
             },
+            "editor": self.editor,
+            "segmenter": self.segmenter if self.sam is not None else None,
             "sam": None
             if self.sam is None
             else {
@@ -223,43 +251,64 @@ def _revision(path: str) -> str | None:
 def load_models(
     kind: str = "real",
     *,
-    ip2p: str = DEFAULT_IP2P_ID,
-    sam: str = DEFAULT_SAM_ID,
+    ip2p: str | None = None,
+    sam: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
     need_sam: bool = True,
     working_size: int | None = None,
     cpu_offload: bool = False,
+    editor: str = "ip2p",
+    segmenter: str = "sam",
 ) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
+
+    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext);
+    `ip2p` is its checkpoint (hub id or folder; None: the editor's default id).
 
     `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
     (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
     """
+    from maskedit.editing.editors import spec_for
+
+    spec = spec_for(editor)
     dev = pick_device(device)
     if kind == "tiny":
-        pipe = build_tiny_ip2p().to(dev)
-        predictor = SamPredictor(*build_tiny_sam()) if need_sam else None
+        from maskedit.tiny_editors import build_tiny_editor
+
+        pipe = build_tiny_editor(editor).to(dev)
+        from maskedit.tiny_sam import build_tiny_segmenter
+
+        predictor = SamPredictor(*build_tiny_segmenter(segmenter)) if need_sam else None
         if predictor is not None:
             predictor.model.to(dev)
         return Models(
             pipe=pipe,
             sam=predictor,
             kind="tiny",
-            ip2p_id="tiny-random-ip2p",
-            sam_id="tiny-random-sam" if need_sam else None,
+            ip2p_id=f"tiny-random-{spec.family}",
+            sam_id=f"tiny-random-{segmenter}" if need_sam else None,
+            segmenter=segmenter,
             working_size=working_size or TINY_WORKING_SIZE,
             note=TINY_NOTE,
+            editor=editor,
         )
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
     dt = pick_dtype(dev, dtype)
     if cpu_offload and dev.type != "cuda":
         raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
-    pipe = load_ip2p(ip2p, torch.device("cpu") if cpu_offload else dev, dt)
+    ip2p = ip2p or spec.default_id
+    if spec.family == "kontext" and dtype is None and dev.type == "cuda":
+        dt = torch.bfloat16  # FLUX is trained and shipped in bf16; fp16 overflows
+    pipe = load_editor(editor, ip2p, torch.device("cpu") if cpu_offload else dev, dt)
     if cpu_offload:
         pipe.enable_model_cpu_offload(device=dev)
-    predictor = load_sam(sam, dev, dt) if need_sam else None
+    predictor = load_segmenter(segmenter, sam, dev, dt) if need_sam else None
+    if need_sam:
+        from maskedit.masks.segmenters import get_segmenter
+
+        sam = sam or get_segmenter(segmenter).default_id
     name = getattr(pipe, "name_or_path", ip2p)
     return Models(
         pipe=pipe,
@@ -267,8 +316,10 @@ def load_models(
         kind="real",
         ip2p_id=ip2p,
         sam_id=sam if need_sam else None,
-        working_size=working_size or REAL_WORKING_SIZE,
+        working_size=working_size or spec.working_size,
         extra={"resolved": str(name)},
+        editor=editor,
+        segmenter=segmenter,
     )
 
 
@@ -287,3 +338,93 @@ def download(ids: list[str] | None = None) -> list[str]:
 
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+# Segmenters (issue #11): SAM, SlimSAM, SAM-HQ and SAM 2 behind the one SamPredictor.
+
+
+def load_segmenter(
+    name: str = "sam",
+    model_id: str | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> SamPredictor:
+    """A `--segmenter` family's model + processor from a hub id or local folder, wrapped for reuse.
+
+    `name` is a key of `maskedit.masks.segmenters.SEGMENTERS`; `model_id` None takes its default
+    id. The checkpoint's config.json is read first, so a checkpoint of another family is named in
+    one line before any weights load.
+    """
+    import transformers
+
+    from maskedit.masks.sam import Sam2LiteProcessor
+    from maskedit.masks.segmenters import get_segmenter
+
+    seg = get_segmenter(name)
+    model_id = model_id or seg.default_id
+    device = device or pick_device()
+    dtype = dtype or pick_dtype(device)  # fp32 on CPU, fp16 on accelerators, like load_sam
+    role = f"segmenter '{name}'"
+    try:
+        config, _ = transformers.PreTrainedConfig.get_config_dict(model_id)
+    except (OSError, ValueError) as err:
+        raise _missing(model_id, role, "--sam", err) from None
+    model_type = config.get("model_type")
+    if model_type not in seg.model_types:
+        raise CheckpointError(
+            f"{role} model '{model_id}': its config is a '{model_type}' model, a {name} checkpoint "
+            f"is {' or '.join(repr(t) for t in seg.model_types)}; is it another --segmenter's?"
+        )
+    model_class = getattr(transformers, seg.model_class)
+    try:
+        model = model_class.from_pretrained(model_id, dtype=dtype)
+        if seg.family == "sam2":  # transformers' Sam2Processor needs torchvision
+            processor = Sam2LiteProcessor.from_pretrained(model_id)
+        else:
+            processor = getattr(transformers, seg.processor_class).from_pretrained(model_id)
+    except (OSError, ValueError) as err:
+        raise _missing(model_id, role, "--sam", err) from None
+    if not isinstance(model, model_class):
+        raise CheckpointError(
+            f"{role} model '{model_id}': loaded a {type(model).__name__}, not a {seg.model_class}"
+        )
+    return SamPredictor(model.to(device).eval(), processor)
+
+
+# Text → mask models (issue #9): CLIPSeg, and Grounding DINO whose boxes prompt SAM.
+DEFAULT_CLIPSEG_ID = "CIDAS/clipseg-rd64-refined"
+DEFAULT_GDINO_ID = "IDEA-Research/grounding-dino-tiny"  # or IDEA-Research/grounding-dino-base
+
+
+def load_clipseg(model_id: str = DEFAULT_CLIPSEG_ID, device: torch.device | None = None):
+    """(CLIPSegForImageSegmentation, CLIPSegProcessor), fp32; "tiny" builds a random one in code."""
+    if model_id == "tiny":
+        from maskedit.tiny_text import build_tiny_clipseg
+
+        model, processor = build_tiny_clipseg()
+    else:
+        from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
+
+        try:
+            model = CLIPSegForImageSegmentation.from_pretrained(model_id)
+            processor = CLIPSegProcessor.from_pretrained(model_id)
+        except (OSError, ValueError) as err:
+            raise _missing(model_id, "CLIPSeg", "--target-model", err) from None
+    return model.to(device or pick_device()).eval(), processor
+
+
+def load_grounding_dino(model_id: str = DEFAULT_GDINO_ID, device: torch.device | None = None):
+    """(GroundingDinoForObjectDetection, GroundingDinoProcessor), fp32; "tiny": random, in code."""
+    if model_id == "tiny":
+        from maskedit.tiny_text import build_tiny_grounding_dino
+
+        model, processor = build_tiny_grounding_dino()
+    else:
+        from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
+
+        try:
+            model = GroundingDinoForObjectDetection.from_pretrained(model_id)
+            processor = GroundingDinoProcessor.from_pretrained(model_id)
+        except (OSError, ValueError) as err:
+            raise _missing(model_id, "Grounding DINO", "--target-model", err) from None
+    return model.to(device or pick_device()).eval(), processor

@@ -20,6 +20,15 @@ from maskedit.record import OUTPUT_FILES, method_files
 from maskedit.report.grid import make_grid, mask_overlay
 
 
+def _title(result: EditResult) -> str:
+    s = result.settings
+    guidance = f"guidance {s.text_cfg:g}"
+    if s.image_cfg is not None:
+        guidance = f"text {s.text_cfg:g}, image {s.image_cfg:g}"
+    editor = result.models.get("editor", "ip2p")
+    return f"\u201c{result.instruction}\u201d  {editor}, seed {s.seed}, {s.steps} steps, {guidance}"
+
+
 def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
     p = result.prompts
     overlay = mask_overlay(
@@ -36,9 +45,7 @@ def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
     panels += [(f"blended ({method})", image) for method, image in result.outputs.items()]
     return make_grid(
         panels,
-        title=f"\u201c{result.instruction}\u201d  seed {result.settings.seed}, "
-        f"{result.settings.steps} steps, text {result.settings.text_cfg:g}, "
-        f"image {result.settings.image_cfg:g}",
+        title=_title(result),
         banner=result.models.get("note", "") if tiny else "",
     )
 

@@ -287,3 +287,16 @@ def test_run_methods_override_and_bad_method(tmp_path):
         ],
     )
     assert res.exit_code == 2 and "method 'magic' is not one of" in res.stderr
+
+
+@pytest.mark.parametrize("segmenter", ["slimsam", "sam-hq", "sam2"])
+def test_segmenter_choice_end_to_end(tmp_path, segmenter):
+    img = _img(tmp_path)
+    res = _edit(str(img), "-i", "make it red", "--point", "40,30", "--segmenter", segmenter,
+                "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "o" / "record.json").read_text())
+    assert rec["models"]["segmenter"] == segmenter and rec["mask"]["source"] == "sam"
+    assert len(rec["mask"]["sam"]["scores"]) >= 1
+    res = _edit(str(img), "-i", "x", "--point", "1,1", "--segmenter", "yolo", "--out", str(tmp_path / "p"))
+    assert res.exit_code == 2 and "yolo" in res.stderr

@@ -29,9 +29,11 @@ def test_unmasked_path_reproduces_diffusers_exactly(tiny_models, rng):
     s = EditSettings(steps=4, seed=7)
     ours = edit(img, "make it red", models=tiny_models, mask=np.ones((96, 128)), settings=s)
     assert ours.working_hw == (96, 128)
-    ref = _diffusers(tiny_models.pipe, img, "make it red", s)
+    ref = _diffusers(tiny_models.pipe, img, "make it red", ours.settings)
     assert np.array_equal(ours.baseline, ref)
     assert np.array_equal(ours.blended, ref)  # all-ones mask: the blend is the baseline
+    # the settings used (and recorded) are the ip2p editor's defaults, as the user left them unset
+    assert (ours.settings.text_cfg, ours.settings.image_cfg) == (7.5, 1.5)
 
 
 def test_non_square_photo_keeps_aspect_and_native_size(tiny_models, photo):
@@ -43,7 +45,7 @@ def test_non_square_photo_keeps_aspect_and_native_size(tiny_models, photo):
     h, w = res.working_hw
     assert max(h, w) == 128 and abs(w / h - 100 / 75) < 0.1  # aspect kept, sides multiples of 16
     assert h % 16 == 0 and w % 16 == 0
-    ref = _diffusers(tiny_models.pipe, resize_rgb(photo, (h, w)), "make it blue", s)
+    ref = _diffusers(tiny_models.pipe, resize_rgb(photo, (h, w)), "make it blue", res.settings)
     assert np.array_equal(resize_rgb(ref, photo.shape[:2]), res.baseline)
 
 
@@ -82,17 +84,20 @@ def test_same_seed_same_pixels_other_seed_differs(tiny_models, photo):
     assert not np.array_equal(a.baseline, c.baseline)
 
 
-def test_working_size_rule_real_sd_geometry():
-    """SD 1.5 geometry (VAE ×8, 4 UNet levels → multiples of 64) on the demo photos."""
+def test_working_size_rule_real_geometries():
+    """Real geometries: SD 1.5 (VAE ×8, 4 UNet levels → multiples of 64), SDXL (3 levels → 32),
+    FLUX.1 Kontext (VAE ×8, 2×2 packing → 16), on the demo photos and a 4:3 phone photo."""
 
-    class _Cfg:
-        block_out_channels = (320, 640, 1280, 1280)
+    def fake(class_name: str, levels: int):
+        cfg = type("Cfg", (), {"block_out_channels": (320,) * levels})
+        return type(class_name, (), {"vae_scale_factor": 8, "unet": type("U", (), {"config": cfg})})()
 
-    class _Pipe:
-        vae_scale_factor = 8
-        unet = type("U", (), {"config": _Cfg})
-
-    assert working_hw(_Pipe, (512, 512), 512) == (512, 512)
-    assert working_hw(_Pipe, (300, 451), 512) == (320, 512)
-    assert working_hw(_Pipe, (500, 741), 512) == (320, 512)
-    assert working_hw(_Pipe, (3000, 4000), 512) == (384, 512)
+    sd = fake("StableDiffusionInstructPix2PixPipeline", 4)
+    assert working_hw(sd, (512, 512), 512) == (512, 512)
+    assert working_hw(sd, (300, 451), 512) == (320, 512)
+    assert working_hw(sd, (500, 741), 512) == (320, 512)
+    assert working_hw(sd, (3000, 4000), 512) == (384, 512)
+    xl = fake("StableDiffusionXLInstructPix2PixPipeline", 3)
+    assert working_hw(xl, (3000, 4000), 768) == (576, 768)
+    kontext = fake("FluxKontextPipeline", 0)
+    assert working_hw(kontext, (500, 741), 1024) == (688, 1024)

@@ -7,7 +7,7 @@ import pytest
 
 from maskedit import EditSettings, InputError, edit
 from maskedit.editing.latent import LatentBlend
-from maskedit.editing.pipeline import run_ip2p
+from maskedit.editing.editors import run_editor
 
 METHODS = ("pixel", "latent", "guidance", "crop")
 FAST = dict(steps=3, seed=11)
@@ -118,24 +118,35 @@ def test_crop_edits_the_box_at_working_size(tiny_models, rng):
 
 
 def test_latent_blend_keeps_source_track_outside_mask(tiny_models, square):
-    """At the end of the loop the latents outside the latent mask are exactly z₀."""
+    """At the end of the loop the latents outside the latent mask are exactly z₀, the VAE latent
+    of the source that IP2P itself encoded (× scaling factor)."""
     pipe = tiny_models.pipe
     lm = np.zeros((16, 16), np.float32)
     lm[4:10, 5:12] = 1.0
     blend = LatentBlend(lm, num_steps=3, seed=5)
     seen = {}
 
-    def spy(p, i, t, kw):
-        out = blend(p, i, t, kw)
-        seen["latents"] = out["latents"]
-        seen["z0"] = kw["image_latents"][:1] * p.vae.config.scaling_factor
+    def spy(p, i, t, latents, z0):
+        out = blend(p, i, t, latents, z0)
+        seen["latents"], seen["z0"] = out, z0
         return out
 
-    run_ip2p(pipe, square, "make it gold", EditSettings(**FAST), spy, blend.tensor_inputs)
+    run_editor(pipe, square, "make it gold", EditSettings(**FAST, text_cfg=7.5, image_cfg=1.5),
+               blend=spy)
     outside = lm == 0
     lat, z0 = seen["latents"][0].numpy(), seen["z0"][0].numpy()
     assert np.array_equal(lat[:, outside], z0[:, outside])
     assert not np.allclose(lat[:, ~outside], z0[:, ~outside])
+    # z0 is what the pipeline encoded: the VAE mode of the source × scaling factor
+    from diffusers.pipelines.stable_diffusion import (
+        pipeline_stable_diffusion_instruct_pix2pix as ip2p_module,
+    )
+    from PIL import Image
+
+    pixels = pipe.image_processor.preprocess(Image.fromarray(square))
+    mode = ip2p_module.retrieve_latents(pipe.vae.encode(pixels), sample_mode="argmax")
+    np.testing.assert_allclose(z0, (mode * pipe.vae.config.scaling_factor)[0].detach().numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_latent_differs_from_pixel_inside_mask(tiny_models, square):

@@ -20,45 +20,47 @@ import torch
 
 
 class LatentBlend:
-    """A `callback_on_step_end` that keeps the latents outside the mask on the source's track."""
+    """Called after every denoising step; keeps the latents outside the mask on the source's track.
 
-    tensor_inputs = ["latents", "image_latents"]
+    `mask` is (h, w) in [0, 1] at latent size; blending happens after steps i with
+    start ≤ i / num_steps < end; `seed` draws the fixed re-noising ε (its own generator, so the
+    pipeline's noise stream is untouched). The editor layer passes z₀ as the pipeline encoded it
+    and puts the mask in the latents' layout (packed tokens for Kontext).
+    """
 
     def __init__(
         self, mask: np.ndarray, num_steps: int, start: float = 0.0, end: float = 1.0, seed: int = 0
     ):
-        """`mask`: (h, w) float in [0, 1] at latent size; blending after steps i with
-        start ≤ i / num_steps < end; `seed` draws the fixed re-noising ε (its own generator, so
-        the pipeline's noise stream is untouched)."""
-        self.mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+        self.mask = np.ascontiguousarray(mask, dtype=np.float32)
         self.num_steps = num_steps
         self.start, self.end = start, end
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.noise: torch.Tensor | None = None
         self.blended_steps: list[int] = []
+        self._m: torch.Tensor | None = None
 
     def active(self, step: int) -> bool:
         return self.start <= step / self.num_steps < self.end
 
-    def __call__(self, pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+    def __call__(
+        self, pipe, step: int, timestep, latents: torch.Tensor, z0: torch.Tensor
+    ) -> torch.Tensor | None:
+        from maskedit.editing.editors import latent_layout, renoise
+
         if not self.active(step):
-            return {}
-        latents = callback_kwargs["latents"]
-        batch = latents.shape[0]
-        # image_latents is [source, source, zeros] under IP2P's 3-way guidance: take the source.
-        z0 = callback_kwargs["image_latents"][:batch] * pipe.vae.config.scaling_factor
+            return None
         if self.noise is None:
             from diffusers.utils.torch_utils import randn_tensor
 
             self.noise = randn_tensor(
-                latents.shape, generator=self.generator, device=latents.device, dtype=latents.dtype
+                tuple(z0.shape),
+                generator=self.generator,
+                device=latents.device,
+                dtype=latents.dtype,
             )
-        timesteps = pipe.scheduler.timesteps
-        if step + 1 < len(timesteps):
-            reference = pipe.scheduler.add_noise(z0, self.noise, timesteps[step + 1 : step + 2])
-        else:
-            reference = z0
-        m = self.mask.to(device=latents.device, dtype=latents.dtype)
+            self._m = latent_layout(pipe, self.mask, latents).to(latents.device, latents.dtype)
+        reference = renoise(pipe, z0.to(latents.dtype), self.noise, step)
         self.blended_steps.append(step)
+        m = self._m
         # m·z + (1−m)·ref is exact where m is 0 or 1 (an all-ones mask changes nothing).
-        return {"latents": m * latents + (1 - m) * reference}
+        return m * latents + (1 - m) * reference

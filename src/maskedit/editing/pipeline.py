@@ -1,4 +1,8 @@
-"""The InstructPix2Pix call. With no mask hooks it is diffusers' own pipeline call, exactly.
+"""The InstructPix2Pix call with diffusers' own callback. With no hooks it is the plain call.
+
+Kept for callers that hand IP2P's `callback_on_step_end` their own function (relevance maps,
+tests); maskedit's own edits go through `maskedit.editing.editors.run_editor`, which covers every
+editor family.
 
 Steering (latent blending, masked guidance) plugs in through `callback_on_step_end` and UNet
 forward hooks, never through a fork of the pipeline.
@@ -14,36 +18,17 @@ import torch
 from PIL import Image
 
 from maskedit.config import EditSettings
-from maskedit.editing.crop import fit_long_side
+from maskedit.editing.editors import (  # noqa: F401 - re-exported: the IP2P helpers live there
+    make_generator,
+    size_multiple,
+    to_uint8,
+    working_hw,
+)
 from maskedit.errors import RunFailure
 
 
-def size_multiple(pipe) -> int:
-    """Sides must be multiples of the VAE factor × 2^(UNet down-samplings) (64 for SD 1.5).
-
-    The UNet halves the latent at each down block but the last; a side that is not a multiple
-    would be cropped or padded inside the model and shift the edit against the image.
-    """
-    return int(pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1))
-
-
-def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """The aspect-preserving size the editor works at (long side `long_side`, sides rounded)."""
-    return fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
-
-
-def make_generator(seed: int) -> torch.Generator:
-    """A CPU generator: the same seed gives the same noise on CPU, CUDA and MPS."""
-    return torch.Generator(device="cpu").manual_seed(int(seed))
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """diffusers' float [0, 1] output → uint8 exactly as its `numpy_to_pil` does it."""
-    return (images * 255).round().astype(np.uint8)
-
-
 def prompt_tokens(pipe, instruction: str) -> int:
-    """How many tokens the text encoder would need for the instruction (with start/end)."""
+    """How many tokens the (CLIP) text encoder needs for the instruction, start and end included."""
     return len(pipe.tokenizer(instruction, truncation=False).input_ids)
 
 
