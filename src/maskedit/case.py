@@ -23,6 +23,7 @@ from maskedit.editing.pipeline import prompt_tokens
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb
+from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
 from maskedit.models import Models
@@ -42,7 +43,7 @@ class EditResult:
     ]  # method → H×W×3 uint8 result; equals `original` where alpha == 0
     instruction: str
     settings: EditSettings
-    mask_source: str  # "sam", "file" or "array"
+    mask_source: str  # "sam", "file", "array", "target:<backend>" or "edit"
     prompts: Prompts | None
     sam: SamPrediction | None
     working_hw: tuple[int, int]
@@ -52,6 +53,8 @@ class EditResult:
     warnings: list[str] = field(default_factory=list)
     method_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     raw_area: float = 0.0  # mask area fraction before shaping
+    mask_info: dict[str, Any] = field(default_factory=dict)  # phrase/relevance facts, reference IoU
+    reference: np.ndarray | None = None  # a given mask the automatic one is scored against
 
     @property
     def method(self) -> str:
@@ -85,7 +88,7 @@ def _as_image(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
     return read_image(image), str(image)
 
 
-def _as_prompts(points, box, mask) -> Prompts | None:
+def _as_prompts(points, box, mask, **automatic) -> Prompts | None:
     if isinstance(mask, np.ndarray):
         if points is not None or box is not None:
             raise InputError("give either a mask or SAM prompts (points/box), not both")
@@ -96,6 +99,7 @@ def _as_prompts(points, box, mask) -> Prompts | None:
             points=pts,
             box=tuple(box) if box is not None else None,
             mask=Path(mask) if mask is not None else None,
+            **{k: v for k, v in automatic.items() if v is not None},
         )
     except ValidationError as err:
         first = err.errors()[0]["msg"]
@@ -114,6 +118,9 @@ def edit(
     methods: str | list[str] | tuple[str, ...] | None = None,
     baseline: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    target: str | None = None,
+    mask_from: str | None = None,
+    prompts: Prompts | None = None,
 ) -> EditResult:
     """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
 
@@ -122,7 +129,9 @@ def edit(
     array (bool or alpha in [0, 1]). `methods` ("pixel", "latent", "guidance", "crop", or several)
     overrides `settings.methods`; `result.outputs` holds one result per method. `baseline=False`
     skips the unmasked edit when no method needs it (the pixel method does). `progress(stage, step,
-    total)` is called after every denoising step.
+    total)` is called after every denoising step. `target` ("the red car", or "auto" to take it
+    from the instruction) or `mask_from="edit"` make the mask without clicks; `prompts` (a
+    `Prompts`, as manifests give) replaces all the region arguments.
     """
     editor = getattr(models, "editor", "ip2p")  # inputs are checked before models are used
     settings = resolve_settings(settings or EditSettings(), spec_for(editor))
@@ -142,22 +151,37 @@ def edit(
     t0 = time.perf_counter()
     original, source = _as_image(image)
     h, w = original.shape[:2]
-    prompts = _as_prompts(points, box, mask)
+    if prompts is None:
+        prompts = _as_prompts(points, box, mask, target=target, mask_from=mask_from)
     if prompts is not None:
         prompts.check_inside(w, h)
     timings["read"] = time.perf_counter() - t0
 
-    # 2. Mask at native size: from an array, a file, or SAM on the native image.
+    # 2. Mask at native size: from an array, a file, SAM on the native image, a phrase, or the
+    #    edit's own relevance (a pre-pass, or — for the pixel method — read off the baseline's
+    #    own forwards in step 3).
     t0 = time.perf_counter()
     prediction: SamPrediction | None = None
+    mask_info: dict[str, Any] = {}
+    reference: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    own_forwards = False
     if isinstance(mask, np.ndarray):
         if mask.shape != (h, w):
             raise InputError(f"mask array: shape {mask.shape} does not match the image's {(h, w)}")
         alpha = np.clip(mask.astype(np.float32), 0.0, 1.0)
         mask_source = "array"
-    elif prompts is not None and prompts.mask is not None:
+    elif prompts.mask is not None and not prompts.automatic:
         alpha = read_mask(prompts.mask, (h, w))
         mask_source = "file"
+    elif prompts.target is not None:
+        phrase_mask = auto_masks.from_phrase(models, original, instruction, prompts)
+        alpha = phrase_mask.mask.astype(np.float32)
+        mask_source = f"target:{prompts.target_backend}"
+        mask_info["target"] = phrase_mask.to_record()
+    elif prompts.mask_from == "edit":
+        mask_source = "edit"
+        own_forwards = set(settings.methods) <= {"pixel"}
     else:
         if models.sam is None:
             raise InputError("points/box given but no SAM model is loaded")
@@ -166,28 +190,23 @@ def edit(
         prediction = models.sam.predict(points=pts, box=prompts.box)
         alpha = prediction.mask.astype(np.float32)
         mask_source = "sam"
-    raw_area = float(np.mean(alpha > 0))
-    notes: list[str] = []
-    if raw_area == 0.0:
-        notes.append("the mask is empty: nothing may change, so the output is the input")
-    if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
-        alpha = shape_mask(
-            alpha > 0.5,
-            dilate_px=settings.dilate,
-            erode_px=settings.erode,
-            feather_px=settings.feather,
-            fill_holes=settings.fill_holes,
-            largest_only=settings.largest_only,
+    long_side = settings.working_size or models.working_size
+    work_hw = working_hw(models.pipe, (h, w), long_side)
+    if mask_source == "edit" and not own_forwards:
+        relevance, calls = auto_masks.relevance_prepass(
+            models, resize_rgb(original, work_hw), instruction, settings
+        )
+        alpha, mask_info["relevance"] = auto_masks.from_relevance(
+            models, original, relevance, prompts, source="pre-pass", unet_calls=calls
         )
     timings["mask"] = time.perf_counter() - t0
 
     # 3. The unmasked baseline: the whole image at the aspect-preserving working size, back to
     #    native size. It is what plain IP2P gives, and the pixel method's edit.
     t0 = time.perf_counter()
-    long_side = settings.working_size or models.working_size
     for method in settings.methods:
         check_method(method, settings, models.pipe)
-    work_hw = working_hw(models.pipe, (h, w), long_side)
+    notes: list[str] = []
     limit = models.pipe.tokenizer.model_max_length
     if (
         family_of(models.pipe) != "kontext"
@@ -197,16 +216,47 @@ def edit(
             f"the instruction is {n} tokens; the text encoder reads the first {limit}, "
             "the rest is ignored"
         )
-    for note in notes:
-        warnings.warn(note, MaskeditWarning, stacklevel=2)
     unmasked: np.ndarray | None = None
     if baseline or "pixel" in settings.methods:
         report = _stage(progress, "baseline")
-        edited = run_editor(
-            models.pipe, resize_rgb(original, work_hw), instruction, settings, progress=report
-        )
+        with auto_masks.recording(models, own_forwards) as recorder:
+            edited = run_editor(
+                models.pipe, resize_rgb(original, work_hw), instruction, settings, progress=report
+            )
         unmasked = resize_rgb(edited, (h, w))
         timings["edit"] = time.perf_counter() - t0
+    if own_forwards:  # the relevance map of the edit's own guidance forwards: no extra UNet call
+        alpha, mask_info["relevance"] = auto_masks.from_relevance(
+            models,
+            original,
+            recorder.map(),
+            prompts,
+            source="own forwards",
+            unet_calls=0,
+        )
+
+    # The mask is final: clicks refine an automatic mask, then shaping; a given mask file is
+    # then the reference the automatic mask is scored against.
+    if prompts is not None and prompts.automatic:
+        if prompts.points:
+            alpha, prediction = auto_masks.refine_with_points(models, original, alpha, prompts)
+        if prompts.mask is not None:
+            reference = read_mask(prompts.mask, (h, w))
+            mask_info["reference_iou"] = round(auto_masks.mask_iou(alpha, reference), 6)
+    raw_area = float(np.mean(alpha > 0))
+    if raw_area == 0.0:
+        notes.append("the mask is empty: nothing may change, so the output is the input")
+    for note in notes:
+        warnings.warn(note, MaskeditWarning, stacklevel=2)
+    if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
+        alpha = shape_mask(
+            alpha > 0.5,
+            dilate_px=settings.dilate,
+            erode_px=settings.erode,
+            feather_px=settings.feather,
+            fill_holes=settings.fill_holes,
+            largest_only=settings.largest_only,
+        )
 
     # 4. Each method's edit, optionally harmonised at the seam, then the native-resolution
     #    composite: outside the mask the output is the input, bit for bit.
@@ -249,4 +299,6 @@ def edit(
         warnings=notes,
         method_info=info,
         raw_area=raw_area,
+        mask_info=mask_info,
+        reference=reference,
     )

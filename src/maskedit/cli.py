@@ -137,6 +137,15 @@ def _parse_box(text: str) -> list[float]:
     return vals
 
 
+def text_backends(parsed_cases) -> tuple[str, ...]:
+    """The phrase → mask back-ends the cases use (their models are loaded once)."""
+    return tuple(
+        dict.fromkeys(
+            c.prompts.target_backend for c in parsed_cases if c.prompts.target is not None
+        )
+    )
+
+
 def _load(
     models: str,
     ip2p: str,
@@ -148,6 +157,8 @@ def _load(
     cpu_offload: bool = False,
     editor: str | None = None,
     segmenter: str | None = None,
+    backends: tuple[str, ...] = (),
+    text_model: str | None = None,
 ):
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -170,6 +181,8 @@ def _load(
             cpu_offload=cpu_offload,
             editor=editor or "ip2p",
             segmenter=segmenter or "sam",
+            text_backends=backends,
+            text_model=text_model,
         )
     if loaded.kind == "tiny":
         err_console.print(f"[bold red]{loaded.note}[/]")
@@ -237,8 +250,34 @@ def edit(
     harmonize: Annotated[
         str, typer.Option(help="Seam: none, poisson (seamlessClone) or color.")
     ] = "none",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Mask from a phrase ('the red car'); 'auto' takes it from the instruction."
+        ),
+    ] = None,
+    target_backend: Annotated[
+        str, typer.Option("--target-backend", help="clipseg (default) or grounded-sam.")
+    ] = "clipseg",
+    target_threshold: Annotated[
+        float | None,
+        typer.Option("--target-threshold", help="clipseg 0.4 / grounded-sam box 0.35 by default."),
+    ] = None,
+    target_top: Annotated[
+        int | None, typer.Option("--target-top", help="grounded-sam: keep the best N boxes.")
+    ] = None,
+    target_model: Annotated[
+        str | None, typer.Option("--target-model", help="CLIPSeg / Grounding DINO id or folder.")
+    ] = None,
+    mask_from: Annotated[
+        str | None,
+        typer.Option("--mask-from", help="'edit': the mask from where the instruction acts."),
+    ] = None,
+    refine: Annotated[
+        str | None, typer.Option(help="'sam': refine a --mask-from edit mask with SAM.")
+    ] = None,
 ) -> None:
-    """Edit one image inside a region given by clicks, a box or a mask file."""
+    """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
     from maskedit.case import edit as run_edit
     from maskedit.outputs import check_out_dir, write_case
     from maskedit.runner import check_case
@@ -275,10 +314,20 @@ def edit(
             raw["box"] = _parse_box(box)
         if mask is not None:
             raw["mask"] = str(mask)
+        automatic = dict(
+            target=target,
+            target_threshold=target_threshold,
+            target_top=target_top,
+            mask_from=mask_from,
+            refine=refine,
+        )
+        raw.update({k: v for k, v in automatic.items() if v is not None})
+        if target is not None:
+            raw["target_backend"] = target_backend
         case = case_from_dict(raw)
         check_case(case)  # bad input fails here, before minutes of model loading
         check_out_dir(out, force)
-        need_sam = case.prompts.mask is None
+        need_sam = case.prompts.needs_sam
         loaded, load_s = _load(
             models,
             ip2p,
@@ -290,16 +339,12 @@ def edit(
             cpu_offload,
             editor,
             segmenter,
+            text_backends(parsed_cases=[case]),
+            target_model,
         )
         p = case.prompts
         result = run_edit(
-            case.image,
-            case.instruction,
-            models=loaded,
-            points=p.points or None,
-            box=p.box,
-            mask=p.mask,
-            settings=case.settings,
+            case.image, case.instruction, models=loaded, prompts=p, settings=case.settings
         )
         result.timings = {"load_models": load_s, **result.timings}
         write_case(result, out, force=force)
@@ -336,7 +381,7 @@ def _run_manifest_path(
             check_case(case, where=f"manifest '{manifest}': case {i} ('{case.id}'): ")
         if out.exists() and not out.is_dir():
             raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
-        need_sam = any(c.prompts.mask is None for c in parsed.cases)
+        need_sam = any(c.prompts.needs_sam for c in parsed.cases)
         loaded, _ = _load(
             models,
             ip2p,
@@ -348,6 +393,7 @@ def _run_manifest_path(
             cpu_offload,
             editor or parsed.editor,
             segmenter or parsed.segmenter,
+            text_backends(parsed.cases),
         )
         clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
         summary = run_manifest(

@@ -78,13 +78,38 @@ class EditSettings(BaseModel):
 
 
 class Prompts(BaseModel):
-    """Where to edit: SAM prompts (points and/or a box) or a mask file, in image pixels (x, y)."""
+    """Where to edit, in image pixels (x, y): SAM prompts (points and/or a box), a mask file, a
+    phrase (`target`, "auto" = taken from the instruction) or the edit's own relevance map
+    (`mask_from: edit`). Points refine a phrase or relevance mask (intersected with SAM's answer).
+    With a phrase or relevance mask, a given `mask` is the reference it is scored against.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     points: list[tuple[float, float, int]] = Field(default_factory=list)
     box: tuple[float, float, float, float] | None = None
     mask: Path | None = None
+    target: str | None = None
+    target_backend: Literal["clipseg", "grounded-sam"] = "clipseg"
+    target_threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    target_top: int | None = Field(None, ge=1)
+    mask_from: Literal["edit"] | None = None
+    refine: Literal["sam"] | None = None
+
+    @property
+    def needs_sam(self) -> bool:
+        """Whether this region needs a segmenter loaded."""
+        return bool(
+            self.points
+            or self.box is not None
+            or self.refine == "sam"
+            or (self.target is not None and self.target_backend == "grounded-sam")
+        )
+
+    @property
+    def automatic(self) -> bool:
+        """The mask comes from a phrase or from the edit, not from clicks or a file."""
+        return self.target is not None or self.mask_from is not None
 
     @field_validator("points")
     @classmethod
@@ -105,10 +130,26 @@ class Prompts(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Prompts:
+        if self.target is not None and not self.target.strip():
+            raise ValueError(
+                "target is empty: give a phrase, or 'auto' to take it from the instruction"
+            )
+        if self.target is not None and self.mask_from is not None:
+            raise ValueError("give target or mask_from, not both")
+        if self.refine is not None and self.mask_from is None:
+            raise ValueError(
+                "refine: sam refines a mask_from: edit mask; use points to refine a target"
+            )
         if self.mask is not None and (self.points or self.box is not None):
             raise ValueError("give either a mask file or SAM prompts (points/box), not both")
-        if self.mask is None and not self.points and self.box is None:
-            raise ValueError("no region given: add a point, points, a box or a mask")
+        if self.automatic and self.box is not None:
+            raise ValueError("a box cannot refine a target/mask_from mask; use points")
+        if self.mask is None and not self.points and self.box is None and not self.automatic:
+            raise ValueError(
+                "no region given: add a point, points, a box, a mask, a target or mask_from: edit"
+            )
+        if self.automatic:
+            return self
         if self.points and all(label == 0 for *_, label in self.points) and self.box is None:
             raise ValueError(
                 "only exclude points (label 0) given: add at least one include point or a box"
@@ -154,7 +195,18 @@ class Case(BaseModel):
 
 
 # Manifest keys, flat as users write them.
-_CASE_KEYS = {"id", "image", "instruction", "point", "points", "box", "mask", "method", "captions"}
+_PROMPT_KEYS = {"target", "target_backend", "target_threshold", "target_top", "mask_from", "refine"}
+_CASE_KEYS = {
+    "id",
+    "image",
+    "instruction",
+    "point",
+    "points",
+    "box",
+    "mask",
+    "method",
+    "captions",
+} | _PROMPT_KEYS
 _SETTING_KEYS = set(EditSettings.model_fields)
 
 
@@ -233,7 +285,12 @@ def case_from_dict(
             id=str(raw["id"]),
             image=image,
             instruction=str(raw["instruction"]),
-            prompts=Prompts(points=points, box=raw.get("box"), mask=mask),
+            prompts=Prompts(
+                points=points,
+                box=raw.get("box"),
+                mask=mask,
+                **{k: raw[k] for k in _PROMPT_KEYS if k in raw},
+            ),
             captions=raw.get("captions"),
             settings=EditSettings(**settings),
         )
@@ -249,6 +306,7 @@ class Manifest(BaseModel):
     path: Path | None = None
     cases: list[Case]
     editor: str | None = None  # the editor for the whole run (models load once per run)
+    segmenter: str | None = None  # likewise the segmenter
 
 
 def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
@@ -268,7 +326,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
         raise InputError(f"{where}not valid YAML ({detail})") from None
     if not isinstance(doc, dict):
         raise InputError(f"{where}expected a mapping with 'cases' (and optional 'defaults')")
-    top = {"defaults", "cases", "editor"}
+    top = {"defaults", "cases", "editor", "segmenter"}
     for key in doc:
         if key not in top:
             raise InputError(f"{where}unknown top-level key '{key}'{_suggest(key, top)}")
@@ -299,4 +357,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     editor = doc.get("editor")
     if editor is not None and not isinstance(editor, str):
         raise InputError(f"{where}'editor' must be one name: ip2p, magicbrush, ip2p-xl or kontext")
-    return Manifest(path=path, cases=cases, editor=editor)
+    segmenter = doc.get("segmenter")
+    if segmenter is not None and not isinstance(segmenter, str):
+        raise InputError(f"{where}'segmenter' must be one name: sam, slimsam, sam-hq or sam2")
+    return Manifest(path=path, cases=cases, editor=editor, segmenter=segmenter)

@@ -188,6 +188,8 @@ class Models:
     extra: dict[str, Any] = field(default_factory=dict)
     editor: str = "ip2p"  # a key of maskedit.editing.editors.EDITORS (its defaults apply)
     segmenter: str = "sam"  # a key of maskedit.masks.segmenters.SEGMENTERS
+    # phrase → mask models by back-end ("clipseg", "grounded-sam"): (model, processor) pairs
+    text: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -260,11 +262,15 @@ def load_models(
     cpu_offload: bool = False,
     editor: str = "ip2p",
     segmenter: str = "sam",
+    text_backends: tuple[str, ...] = (),
+    text_model: str | None = None,
 ) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
     `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext);
     `ip2p` is its checkpoint (hub id or folder; None: the editor's default id).
+    `text_backends` ("clipseg", "grounded-sam") loads the phrase → mask models a run needs;
+    `text_model` overrides their checkpoint.
 
     `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
     (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
@@ -292,6 +298,7 @@ def load_models(
             working_size=working_size or TINY_WORKING_SIZE,
             note=TINY_NOTE,
             editor=editor,
+            text=load_text_models(text_backends, "tiny", dev),
         )
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
@@ -320,6 +327,7 @@ def load_models(
         extra={"resolved": str(name)},
         editor=editor,
         segmenter=segmenter,
+        text=load_text_models(text_backends, text_model, dev),
     )
 
 
@@ -428,3 +436,18 @@ def load_grounding_dino(model_id: str = DEFAULT_GDINO_ID, device: torch.device |
         except (OSError, ValueError) as err:
             raise _missing(model_id, "Grounding DINO", "--target-model", err) from None
     return model.to(device or pick_device()).eval(), processor
+
+
+def load_text_models(backends, model_id: str | None, device: torch.device) -> dict:
+    """The phrase → mask models for the given back-ends (each loaded once)."""
+    loaders = {"clipseg": load_clipseg, "grounded-sam": load_grounding_dino}
+    out = {}
+    for backend in dict.fromkeys(backends):
+        if backend not in loaders:
+            raise MissingWeightsError(
+                f"--target-backend '{backend}': expected clipseg or grounded-sam"
+            )
+        out[backend] = (
+            loaders[backend](model_id, device) if model_id else loaders[backend](device=device)
+        )
+    return out

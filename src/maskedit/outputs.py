@@ -31,13 +31,17 @@ def _title(result: EditResult) -> str:
 
 def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
     p = result.prompts
+    detected = result.mask_info.get("target", {}).get("boxes") or ()
     overlay = mask_overlay(
-        result.original, result.alpha, p.points if p else (), p.box if p else None
+        result.original, result.alpha, p.points if p else (), p.box if p else None, detected
     )
     if result.sam is not None:
         mask_caption = f"mask (SAM, score {result.sam.scores[result.sam.best]:.2f})"
     else:
         mask_caption = f"mask ({result.mask_source})"
+    if "target" in result.mask_info:
+        t = result.mask_info["target"]
+        mask_caption = f"mask ({t['backend']}: '{t['phrase']}', best {t['best_score']:.2f})"
     tiny = result.models.get("kind") == "tiny"
     panels = [("original", result.original), (mask_caption, overlay)]
     if result.baseline is not None:
@@ -88,6 +92,8 @@ def write_case(
         files = OUTPUT_FILES
         write_png(tmp / files["original"], result.original)
         write_png(tmp / files["mask"], alpha_to_png_array(result.alpha))
+        if result.reference is not None:
+            write_png(tmp / "reference_mask.png", alpha_to_png_array(result.reference))
         if result.baseline is not None:
             write_png(tmp / files["baseline"], result.baseline)
         write_png(tmp / files["blended"], result.blended)

@@ -76,6 +76,7 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
             "box": list(p.box) if p and p.box else None,
             "file": str(p.mask) if p and p.mask else None,
             "sam": result.sam.to_record() if result.sam else None,
+            **result.mask_info,
             "area_fraction_raw": round(result.raw_area, 6),
             "area_fraction": round(float(np.mean(result.alpha > 0)), 6),
         },

@@ -138,14 +138,11 @@ def process_case(
         return {"case_id": case.id, "status": "skipped"}
     t0 = time.perf_counter()
     try:
-        p = case.prompts
         result = edit(
             case.image,
             case.instruction,
             models=models,
-            points=p.points or None,
-            box=p.box,
-            mask=p.mask,
+            prompts=case.prompts,
             settings=case.settings,
         )
         outputs = dict(result.outputs)
@@ -160,7 +157,10 @@ def process_case(
             clip=clip,
             threshold=threshold,
         )
-        metrics = [{"case_id": case.id, **m} for m in metrics]
+        extra_cols = {}
+        if "reference_iou" in result.mask_info:  # an automatic mask scored against a given one
+            extra_cols["mask_iou"] = result.mask_info["reference_iou"]
+        metrics = [{"case_id": case.id, **m, **extra_cols} for m in metrics]
         write_case(
             result,
             case_dir,

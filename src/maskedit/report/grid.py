@@ -20,8 +20,9 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None) -> np.ndarray:
-    """The image with the mask tinted, its outline drawn, and the clicks/box on top."""
+def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None, boxes=()) -> np.ndarray:
+    """The image with the mask tinted, its outline drawn, and the clicks/box on top; `boxes`
+    (detector boxes, image pixels) are drawn in cyan with their scores' order kept."""
     from scipy.ndimage import binary_erosion
 
     a = np.clip(alpha, 0, 1)[..., None]
@@ -35,6 +36,8 @@ def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None) -> n
     r = max(4, round(max(image.shape[:2]) / 80))
     if box is not None:
         draw.rectangle([float(v) for v in box], outline=(255, 220, 0), width=max(2, r // 2))
+    for detected in boxes:
+        draw.rectangle([float(v) for v in detected], outline=(0, 220, 255), width=max(2, r // 2))
     for x, y, label in points:
         color = INCLUDE if int(label) == 1 else EXCLUDE
         draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(255, 255, 255), width=2)
