@@ -182,7 +182,9 @@ def score_case_dir(
     case_id = record.get("case_id") or case_dir.name
     original = read_image(case_dir / "original.png")
     alpha = read_mask(case_dir / "mask.png", original.shape[:2])
-    files = {BASELINE: "baseline.png", **record["methods"]}
+    files = dict(record["methods"])
+    if (case_dir / "baseline.png").is_file():  # absent when a run skipped the baseline
+        files = {BASELINE: "baseline.png", **files}
     outputs = {}
     for name, file in files.items():
         image = read_image(case_dir / file)
@@ -203,11 +205,17 @@ def score_case_dir(
         clip=clip,
         threshold=threshold,
     )
-    extra = {"clip_model": _clip_name(clip)} if clip is not None else {}
+    extra = {"clip_model": clip_name(clip)} if clip is not None else {}
+    reference = case_dir / "reference_mask.png"
+    if reference.is_file():  # an automatic mask (phrase/relevance) scored against a given one
+        from maskedit.metrics import iou
+
+        ref = read_mask(reference, original.shape[:2])
+        extra["mask_iou"] = round(iou(alpha > 0.5, ref > 0.5), 6)
     return [{"case_id": case_id, **row, **extra} for row in rows]
 
 
-def _clip_name(clip: tuple[Any, Any]) -> str:
+def clip_name(clip: tuple[Any, Any]) -> str:
     """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
     name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
     return name or "unnamed (random or in-code model)"

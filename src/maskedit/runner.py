@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from maskedit.case import edit
 from maskedit.config import Case, EditSettings, Manifest
 from maskedit.errors import InputError, MaskeditError, OutputError
-from maskedit.evaluate import collect_rows, score_outputs, write_tables
+from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
 from maskedit.images import image_size, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
@@ -158,6 +158,8 @@ def process_case(
             threshold=threshold,
         )
         extra_cols = {}
+        if clip is not None:  # the same columns `maskedit eval` writes
+            extra_cols["clip_model"] = clip_name(clip)
         if "reference_iou" in result.mask_info:  # an automatic mask scored against a given one
             extra_cols["mask_iou"] = result.mask_info["reference_iou"]
         metrics = [{"case_id": case.id, **m, **extra_cols} for m in metrics]

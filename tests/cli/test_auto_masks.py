@@ -237,3 +237,26 @@ def test_kontext_has_no_relevance_map():
             mask_from="edit",
             settings=EditSettings(steps=1),
         )
+
+
+def test_eval_from_disk_gives_the_same_rows_as_the_run(tmp_path):
+    img = _photo(tmp_path)
+    ref = np.zeros((60, 90), np.uint8)
+    ref[10:40, 20:70] = 255
+    Image.fromarray(ref).save(tmp_path / "ref.png")
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: 1}\ncases:\n"
+        f" - {{id: a, image: {img.name}, instruction: make the box red, target: box, mask: ref.png}}\n"
+        f" - {{id: b, image: {img.name}, instruction: make it blue, point: [40, 30], methods: [pixel, latent]}}\n"
+    )
+    out = tmp_path / "o"
+    assert (
+        runner.invoke(
+            app, ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    before = (out / "results.jsonl").read_text()
+    res = runner.invoke(app, ["eval", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "results.jsonl").read_text() == before
