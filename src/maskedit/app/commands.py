@@ -96,6 +96,12 @@ def app_command(
     dtype: Annotated[
         str | None, typer.Option("--dtype", help="fp16, bf16 or fp32 (default by device).")
     ] = None,
+    editor: Annotated[
+        str, typer.Option("--editor", help="ip2p (default), magicbrush, ip2p-xl or kontext.")
+    ] = "ip2p",
+    segmenter: Annotated[
+        str, typer.Option("--segmenter", help="sam (default), slimsam, sam-hq or sam2.")
+    ] = "sam",
 ) -> None:
     """Serve the editing page: click → SAM mask → IP2P edit, outputs in a temp workspace."""
     if models not in ("real", "tiny"):
@@ -110,7 +116,9 @@ def app_command(
 
         kwargs = {k: v for k, v in {"ip2p": ip2p, "sam": sam}.items() if v is not None}
         _say(f"maskedit: loading {models} models…")
-        loaded = load_models(models, device=device, dtype=dtype, **kwargs)
+        loaded = load_models(
+            models, device=device, dtype=dtype, editor=editor, segmenter=segmenter, **kwargs
+        )
         if loaded.kind == "tiny":
             _say(f"maskedit: {loaded.note}")
         _warn_if_exposed(host)

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from maskedit.config import METHODS as LIBRARY_METHODS
+from maskedit.editing.editors import EDITORS
 from maskedit.errors import InputError, MaskeditError
 from maskedit.images import MAX_PIXELS, SAMPLE_PREFIX, read_image
 from maskedit.record import OUTPUT_FILES
@@ -492,7 +493,11 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             raise fail(f"method '{method}': choose one of {', '.join(METHODS)}")
         try:
             settings = EditSettings(
-                seed=int(seed), steps=int(steps), text_cfg=text_cfg, image_cfg=image_cfg
+                seed=int(seed),
+                steps=int(steps),
+                text_cfg=text_cfg,
+                # guidance-distilled editors (kontext) have no image-guidance scale
+                image_cfg=image_cfg if EDITORS[models.editor].image_cfg is not None else None,
             )
         except (ValidationError, TypeError, ValueError) as err:
             raise fail(f"settings: {str(err).splitlines()[0]}") from None
