@@ -20,8 +20,18 @@ def alpha_composite(edit: np.ndarray, original: np.ndarray, alpha: np.ndarray) -
         raise ValueError(
             f"alpha_composite: alpha {alpha.shape} does not match image {original.shape[:2]}"
         )
-    a = np.clip(alpha.astype(np.float32), 0.0, 1.0)[..., None]
-    mixed = np.round(a * edit.astype(np.float32) + (1.0 - a) * original.astype(np.float32))
-    out = np.clip(mixed, 0, 255).astype(np.uint8)
-    out = np.where(a == 0.0, original, out)  # exact, whatever float rounding did
-    return np.where(a == 1.0, edit, out)
+    out = original.copy()  # outside the mask: the input, bit for bit
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(alpha.any(axis=0))
+    # Blend only inside the mask's bounding box: a 10 % mask on a 4096² photo then costs about
+    # a tenth of a full-frame blend (the composite dominated crop's overhead at that size).
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a = np.clip(alpha[box].astype(np.float32), 0.0, 1.0)[..., None]
+    e, o = edit[box], original[box]
+    mixed = np.round(a * e.astype(np.float32) + (1.0 - a) * o.astype(np.float32))
+    blended = np.clip(mixed, 0, 255).astype(np.uint8)
+    blended = np.where(a == 0.0, o, blended)  # exact, whatever float rounding did
+    out[box] = np.where(a == 1.0, e, blended)
+    return out
