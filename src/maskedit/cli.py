@@ -370,6 +370,9 @@ def _run_manifest_path(
     threshold: float | None = None,
     editor: str | None = None,
     segmenter: str | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> None:
     from maskedit.runner import check_case, run_manifest, with_methods
 
@@ -382,23 +385,50 @@ def _run_manifest_path(
         if out.exists() and not out.is_dir():
             raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
         need_sam = any(c.prompts.needs_sam for c in parsed.cases)
-        loaded, _ = _load(
-            models,
-            ip2p,
-            sam,
-            device,
-            dtype,
-            need_sam,
-            working_size,
-            cpu_offload,
-            editor or parsed.editor,
-            segmenter or parsed.segmenter,
-            text_backends(parsed.cases),
-        )
-        clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
-        summary = run_manifest(
-            parsed, loaded, out, force=force, clip=clip_pair, threshold=threshold
-        )
+        if ray:
+            from maskedit.ray_runner import run_manifest_ray  # the one place ray is imported
+
+            options = {  # load_models' keyword arguments, as _load passes them
+                "kind": models,
+                "ip2p": ip2p,
+                "sam": sam,
+                "device": device,
+                "dtype": dtype,
+                "need_sam": need_sam,
+                "working_size": working_size,
+                "cpu_offload": cpu_offload,
+                "editor": editor or parsed.editor or "ip2p",
+                "segmenter": segmenter or parsed.segmenter or "sam",
+                "text_backends": text_backends(parsed.cases),
+            }
+            summary = run_manifest_ray(
+                parsed,
+                out,
+                model_options=options,
+                clip_choice=clip,
+                threshold=threshold,
+                address=ray_address,
+                num_actors=ray_actors,
+                force=force,
+            )
+        else:
+            loaded, _ = _load(
+                models,
+                ip2p,
+                sam,
+                device,
+                dtype,
+                need_sam,
+                working_size,
+                cpu_offload,
+                editor or parsed.editor,
+                segmenter or parsed.segmenter,
+                text_backends(parsed.cases),
+            )
+            clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
+            summary = run_manifest(
+                parsed, loaded, out, force=force, clip=clip_pair, threshold=threshold
+            )
     console.print(
         f"{len(summary.done)} done, {len(summary.skipped)} already finished (skipped), "
         f"{len(summary.failed)} failed → {out}/"
@@ -429,8 +459,22 @@ def run(
     allow_outside_paths: OutsideOpt = False,
     clip: ClipOpt = "auto",
     threshold: ThresholdOpt = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run the cases on Ray actors (docs/scale-out.md).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="'auto' or HOST:PORT; default: Ray on this machine."),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Actors (model copies); default: one per GPU."),
+    ] = None,
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
+    if not ray and (ray_address is not None or ray_actors is not None):
+        err_console.print("maskedit: --ray-address and --ray-actors need --ray")
+        raise typer.Exit(2)
     _run_manifest_path(
         manifest,
         out,
@@ -445,8 +489,12 @@ def run(
         cpu_offload=cpu_offload,
         allow_outside=allow_outside_paths,
         editor=editor,
+        segmenter=segmenter,
         clip=clip,
         threshold=threshold,
+        ray=ray,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
     )
 
 
@@ -484,22 +532,9 @@ def demo(
 
 
 def _load_clip(choice: str, *, tiny: bool, device=None):
-    """The CLIP pair for metrics, or None; a missing default CLIP is a warning, not a failure."""
-    import warnings
+    from maskedit.models import clip_for_metrics
 
-    from maskedit.errors import MissingWeightsError
-    from maskedit.models import DEFAULT_CLIP_ID, load_clip, pick_device
-
-    if choice == "none":
-        return None
-    model_id = ("tiny" if tiny else DEFAULT_CLIP_ID) if choice == "auto" else choice
-    try:
-        return load_clip(model_id, pick_device(device))
-    except MissingWeightsError as err:
-        if choice != "auto":
-            raise
-        warnings.warn(f"CLIP metrics skipped: {err}", MaskeditWarning, stacklevel=1)
-        return None
+    return clip_for_metrics(choice, tiny=tiny, device=device)
 
 
 @app.command("eval")

@@ -451,3 +451,26 @@ def load_text_models(backends, model_id: str | None, device: torch.device) -> di
             loaders[backend](model_id, device) if model_id else loaders[backend](device=device)
         )
     return out
+
+
+def clip_for_metrics(choice: str, *, tiny: bool, device: str | None = None):
+    """The CLIP pair for metrics, or None.
+
+    "none" → None; "auto" → the tiny CLIP for tiny models, else the default CLIP (ViT-B/32),
+    skipped with a warning when its weights are missing; anything else is a hub id or folder
+    that must load.
+    """
+    import warnings
+
+    from maskedit.errors import MaskeditWarning
+
+    if choice == "none":
+        return None
+    model_id = ("tiny" if tiny else DEFAULT_CLIP_ID) if choice == "auto" else choice
+    try:
+        return load_clip(model_id, pick_device(device))
+    except MissingWeightsError as err:
+        if choice != "auto":
+            raise
+        warnings.warn(f"CLIP metrics skipped: {err}", MaskeditWarning, stacklevel=1)
+        return None

@@ -300,3 +300,13 @@ def test_segmenter_choice_end_to_end(tmp_path, segmenter):
     assert len(rec["mask"]["sam"]["scores"]) >= 1
     res = _edit(str(img), "-i", "x", "--point", "1,1", "--segmenter", "yolo", "--out", str(tmp_path / "p"))
     assert res.exit_code == 2 and "yolo" in res.stderr
+
+
+def test_run_passes_the_segmenter(tmp_path):
+    img = _img(tmp_path)
+    (tmp_path / "m.yaml").write_text(f"cases:\n - {{id: a, image: {img.name}, instruction: hi, point: [5, 5], steps: 1}}\n")
+    res = runner.invoke(app, ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--segmenter", "sam-hq",
+                              "--clip", "none", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "o" / "a" / "record.json").read_text())
+    assert rec["models"]["segmenter"] == "sam-hq"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from maskedit import EditSettings, InputError, edit
-from maskedit.editing.latent import LatentBlend
 from maskedit.editing.editors import run_editor
+from maskedit.editing.latent import LatentBlend
 
 METHODS = ("pixel", "latent", "guidance", "crop")
 FAST = dict(steps=3, seed=11)
