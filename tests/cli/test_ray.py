@@ -65,8 +65,8 @@ def _without_timings(record_file: Path) -> dict:
 
 
 def test_ray_run_equals_local_run(tmp_path, ray_local):
-    from maskedit.models import load_models
     from maskedit.models import clip_for_metrics as clip_for
+    from maskedit.models import load_models
     from maskedit.runner import run_manifest
 
     manifest = load_manifest(_manifest(tmp_path))
