@@ -147,3 +147,107 @@ def build_tiny_sam(seed: int = 0):
         )
     )
     return model, processor
+
+
+# Real-size architectures with random weights, for benchmarks (benchmarks/run.py): the compute of
+# the real models without their weights. Their outputs are noise, like the tiny models'.
+
+
+def build_realsize_ip2p(seed: int = 0, dtype: torch.dtype = torch.float32):
+    """A `StableDiffusionInstructPix2PixPipeline` shaped like timbrooks/instruct-pix2pix, random.
+
+    SD 1.5's UNet (8 input channels, 860M parameters), SD's VAE, a CLIP ViT-L/14-shaped text
+    encoder (768 wide, 12 layers) over the tiny character tokenizer (its vocabulary is small, which
+    changes only the embedding table, not the compute), and Euler-ancestral with SD's betas.
+    Building it takes tens of seconds on a CPU (random init of ~1B parameters).
+    """
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionInstructPix2PixPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            sample_size=64,
+            in_channels=8,  # noisy latents (4) + image-conditioning latents (4), as in IP2P
+            out_channels=4,
+            block_out_channels=(320, 640, 1280, 1280),
+            layers_per_block=2,
+            cross_attention_dim=768,
+            attention_head_dim=8,
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            in_channels=3,
+            out_channels=3,
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            latent_channels=4,
+            sample_size=512,
+        )
+        tokenizer = tiny_clip_tokenizer()
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=768,
+                intermediate_size=3072,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                max_position_embeddings=77,
+                projection_dim=768,
+                hidden_act="quick_gelu",
+                bos_token_id=0,
+                eos_token_id=1,
+                pad_token_id=1,
+            )
+        )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        unet=unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(dtype=dtype)
+
+
+def build_realsize_sam_base(seed: int = 0):
+    """A transformers `SamModel` (ViT-B image encoder, as sam-vit-base) + `SamProcessor`, random.
+
+    Input long side 1024 (the default `SamImageProcessor`), 64×64 image embedding, the standard
+    prompt encoder and mask decoder. ViT-B rather than ViT-H keeps CPU benchmarks short; the
+    embed-once / decode-per-click structure is the same.
+    """
+    from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
+    from transformers.models.sam.configuration_sam import SamVisionConfig
+
+    vision = SamVisionConfig(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        global_attn_indexes=[2, 5, 8, 11],
+        mlp_dim=3072,
+        output_channels=256,
+        image_size=1024,
+        patch_size=16,
+        window_size=14,
+    )
+    config = SamConfig(vision_config=vision.to_dict())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SamModel(config).eval()
+    return model, SamProcessor(image_processor=SamImageProcessor())

@@ -170,6 +170,8 @@ def test_sam_once_per_image_and_step_counting_and_files(tiny_models, photo, tmp_
     from maskedit import EditSettings
 
     sam = tiny_models.sam
+    photo = photo.copy()
+    photo[0, 0, 0] ^= 0x5A  # pixels no other test used: the session-wide SAM has not cached them
     assert predict_mask(sam, photo, Clicks(points=((5, 5, 0),))) is None  # exclude only
     before = sam.embed_calls
     first = predict_mask(sam, photo, Clicks(points=((70, 35, 1),)))

@@ -121,6 +121,8 @@ def masked_ssim(
     a, b = masked_background(edit, original, mask)
     if not _has_background(mask):
         return math.nan
+    if np.array_equal(a, b):  # every masked method's background: SSIM is exactly 1, no filtering
+        return 1.0
     if variant == "pie":
         return _ssim_gaussian(a, b, data_range=1.0)
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0))

@@ -1,0 +1,778 @@
+"""Time maskedit against plain diffusers InstructPix2Pix on the same components and settings.
+
+    python benchmarks/run.py --mode tiny|realsize [--size 256] [--steps 4] [--repeats 3]
+                             [--device cpu|cuda] [--dtype fp32|fp16] [--out docs/benchmarks.md]
+                             [--profile] [--skip sam,overhead]
+
+One process, one set of models. Every measurement runs once as a warm-up (not counted), then
+`--repeats` times; the rounds are interleaved (plain, pixel, latent, … then again) so that a slow
+spell of a shared machine hits every row alike. Each row reports the median, the min–max and the
+ratio of medians (and of minima, and of CPU time) to plain IP2P at the same working size.
+`--profile` adds one cProfile'd run per maskedit row: its own work beside the diffusers call.
+
+1. plain      `pipe(instruction, image=PIL, ...)`, the diffusers call a user would make.
+2. methods    `maskedit.edit(..., mask=25 % square, methods=(m,), baseline=False)` for pixel,
+              latent, guidance, crop on an image at the working size (same pixel count as plain).
+3. crop-4096  method crop on a 4096×4096 photo with a 10 % disk mask, vs plain at the working size.
+4. SAM        `SamPredictor.set_image` once, then `predict` per click (N = 1, 5, 20).
+5. overhead   `maskedit.outputs.write_case` and `maskedit.evaluate.score_outputs` (no CLIP).
+
+`--mode tiny` uses maskedit's tiny random models; `--mode realsize` builds the real architectures
+(SD-1.5-shaped IP2P, SAM ViT-B) with random weights: the compute of the real models, no download.
+Memory: on CUDA `torch.cuda.max_memory_allocated` per measurement; on CPU the resident set size,
+which is process-wide (see `RssProbe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import platform
+import re
+import resource
+import shlex
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+LARGE_SIDE = 4096  # the large-photo case of issue 3
+LARGE_MASK_FRACTION = 0.10
+WORK_MASK_FRACTION = 0.25
+SAM_IMAGE_HW = (1024, 1536)  # a 3:2 photo; SAM resizes it to long side 1024 for the embedding
+SAM_CLICKS = (1, 5, 20)
+INSTRUCTION = "make the jacket red"
+METHOD_TARGET = 1.02  # issues: each masked method <= 1.02x plain IP2P at the same working size
+OVERHEAD_REPEATS = 3  # the runner-overhead jobs take seconds at 4096²: at most 3 timed runs
+LARGE_TARGET = 1.2  # issues: crop on a 4096² photo <= 1.2x a plain edit at the working size
+
+
+# ----------------------------------------------------------------------------------------------
+# Memory probes
+
+
+def _rss_bytes_now() -> int:
+    """Current resident set size of this process (psutil if installed, else /proc on Linux)."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _max_rss_bytes() -> int:
+    """The process's peak RSS so far (getrusage; KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+class RssProbe:
+    """Peak RSS above the starting RSS while the block runs, sampled every `interval` seconds.
+
+    CPU memory is process-wide: the models, earlier results and the allocator's caches all count,
+    and freed memory is not always returned to the OS. So `delta` (sampled peak minus RSS at the
+    start) is what this measurement added on top of what the process already held, and
+    `process_peak` (getrusage's ru_maxrss) is the high-water mark of the whole process so far.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes_now())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssProbe:
+        self.start = self.peak = _rss_bytes_now()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes_now())
+        self.delta = self.peak - self.start
+        self.process_peak = _max_rss_bytes()
+
+
+@dataclass
+class Timing:
+    """One run: wall seconds, process CPU seconds, memory facts."""
+
+    wall: float
+    cpu: float
+    memory: dict[str, int]
+
+
+def run_timed(fn: Callable[[], Any], device: torch.device) -> tuple[Timing, Any]:
+    """Wall seconds, process CPU seconds, memory facts and the return value of one call of `fn`.
+
+    CPU seconds (user + system of all this process's threads) are less disturbed than wall time
+    when other processes share the cores, so the tables show both.
+    """
+    gc.collect()  # garbage of earlier runs (4096² arrays) is freed before, not during, the timing
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        torch.cuda.synchronize(device)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Timing(wall, cpu, {"cuda_peak": torch.cuda.max_memory_allocated(device)}), out
+    with RssProbe() as probe:
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return Timing(wall, cpu, {"rss_delta": probe.delta, "rss_peak": probe.process_peak}), out
+
+
+def merge_max(into: dict[str, int], new: dict[str, int]) -> None:
+    for key, value in new.items():
+        into[key] = max(into.get(key, 0), value)
+
+
+@dataclass
+class Row:
+    """One measurement: its timed runs (warm-up excluded) and the largest memory seen."""
+
+    name: str
+    what: str
+    times: list[float] = field(default_factory=list)  # wall seconds
+    cpu_times: list[float] = field(default_factory=list)  # process CPU seconds
+    memory: dict[str, int] = field(default_factory=dict)
+    target: float | None = None
+    note: str = ""
+    last: Any = None  # the last return value (an EditResult for maskedit rows)
+    parts: dict[str, list[float]] = field(default_factory=dict)  # EditResult.timings per run
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_times)
+
+    def add(self, timing: Timing, out: Any, counted: bool) -> None:
+        self.last = out
+        merge_max(self.memory, timing.memory)  # max over all runs, the warm-up included
+        if not counted:
+            return
+        self.times.append(timing.wall)
+        self.cpu_times.append(timing.cpu)
+        for key, value in getattr(out, "timings", {}).items():
+            self.parts.setdefault(key, []).append(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Models and inputs
+
+
+def build_models(mode: str, device: torch.device, dtype: torch.dtype, size: int):
+    """maskedit `Models` for the mode; the realsize build (random init) is slow and untimed."""
+    import maskedit
+    from maskedit.masks.sam import SamPredictor
+    from maskedit.models import Models
+
+    if mode == "tiny":
+        models = maskedit.load_models("tiny", device=str(device), working_size=size)
+        models.pipe.to(dtype=dtype)
+        models.sam.model.to(dtype=dtype)
+        return models
+    from maskedit.tiny import build_realsize_ip2p, build_realsize_sam_base
+
+    pipe = build_realsize_ip2p(seed=0, dtype=dtype).to(device)
+    sam_model, sam_processor = build_realsize_sam_base(seed=0)
+    sam = SamPredictor(sam_model.to(device=device, dtype=dtype), sam_processor)
+    return Models(
+        pipe=pipe,
+        sam=sam,
+        kind="realsize-random",
+        ip2p_id="realsize-random-ip2p (SD-1.5 shapes)",
+        sam_id="realsize-random-sam (ViT-B)",
+        working_size=size,
+        note="REAL-SIZE RANDOM MODELS: timing only, not an edit",
+    )
+
+
+def photo(hw: tuple[int, int]) -> np.ndarray:
+    """A natural photo (scikit-image's astronaut, bundled) tiled or resized to `hw`, uint8 RGB."""
+    from maskedit.images import resize_rgb, sample_image
+
+    tile = sample_image("astronaut")  # 512×512
+    h, w = hw
+    if h <= tile.shape[0] and w <= tile.shape[1]:
+        return resize_rgb(tile, hw)
+    reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(tile, reps)[:h, :w])
+
+
+def square_mask(side: int, fraction: float) -> np.ndarray:
+    """A centred square covering `fraction` of a side×side image (exactly 25 % at fraction .25)."""
+    s = round(side * fraction**0.5)
+    m = np.zeros((side, side), dtype=bool)
+    o = (side - s) // 2
+    m[o : o + s, o : o + s] = True
+    return m
+
+
+def disk_mask(side: int, fraction: float) -> np.ndarray:
+    """A filled disk covering about `fraction` of a side×side image, off-centre."""
+    r = side * (fraction / np.pi) ** 0.5
+    yy, xx = np.mgrid[:side, :side]
+    return (xx - 0.40 * side) ** 2 + (yy - 0.55 * side) ** 2 <= r * r
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurements
+
+
+def edit_rows(models, args) -> tuple[list[Row], dict[str, Any]]:
+    """Rows 1-3: plain IP2P, each method at the working size, crop on a 4096² photo."""
+    from PIL import Image
+
+    import maskedit
+
+    size, pipe = args.size, models.pipe
+    work = photo((size, size))
+    work_mask = square_mask(size, WORK_MASK_FRACTION)
+    large = photo((LARGE_SIDE, LARGE_SIDE))
+    large_mask = disk_mask(LARGE_SIDE, LARGE_MASK_FRACTION)
+    # The same explicit settings on both sides (IP2P's own defaults, and maskedit's for IP2P).
+    text_cfg, image_cfg = 7.5, 1.5
+    base = dict(
+        steps=args.steps, working_size=size, seed=1337, text_cfg=text_cfg, image_cfg=image_cfg
+    )
+
+    def plain():
+        return pipe(
+            INSTRUCTION,
+            image=Image.fromarray(work),
+            num_inference_steps=args.steps,
+            guidance_scale=text_cfg,
+            image_guidance_scale=image_cfg,
+            generator=torch.Generator(device="cpu").manual_seed(base["seed"]),
+            output_type="np",
+        ).images[0]
+
+    def masked(method: str, image: np.ndarray, mask: np.ndarray):
+        settings = maskedit.EditSettings(methods=(method,), **base)
+        return lambda: maskedit.edit(
+            image, INSTRUCTION, models=models, mask=mask, settings=settings, baseline=False
+        )
+
+    px = f"{size}²"
+    rows = [Row("plain", f"diffusers `pipe(...)` at {px}")]
+    for method in ("pixel", "latent", "guidance", "crop"):
+        note = "= plain + composite (needs the baseline)" if method == "pixel" else ""
+        what = f"`maskedit.edit`, {px} image, 25 % mask"
+        rows.append(Row(method, what, target=METHOD_TARGET, note=note))
+    rows.append(
+        Row(
+            "crop-4096",
+            f"crop, {LARGE_SIDE}² photo, {large_mask.mean():.0%} disk mask, vs plain at {px}",
+            target=LARGE_TARGET,
+        )
+    )
+    calls: dict[str, Callable[[], Any]] = {"plain": plain}
+    for method in ("pixel", "latent", "guidance", "crop"):
+        calls[method] = masked(method, work, work_mask)
+    calls["crop-4096"] = masked("crop", large, large_mask)
+
+    by_name = {row.name: row for row in rows}
+    for r in range(args.repeats + 1):
+        label = "warm-up" if r == 0 else f"round {r}/{args.repeats}"
+        for name, call in calls.items():
+            timing, out = run_timed(call, args.device)
+            if name == "plain" and not np.isfinite(out).all():
+                raise SystemExit(
+                    f"plain IP2P gave NaN/inf pixels with these random weights in "
+                    f"{args.dtype_name}: rerun with --dtype fp32"
+                )
+            by_name[name].add(timing, out, counted=r > 0)
+            print(
+                f"  {label:>12}  {name:<10} {timing.wall:8.3f} s wall {timing.cpu:8.3f} s CPU",
+                flush=True,
+            )
+
+    # The plain call and maskedit's baseline (pixel) are the same computation: check it.
+    baseline = by_name["pixel"].last.baseline
+    plain_uint8 = (by_name["plain"].last * 255).round().astype(np.uint8)  # as numpy_to_pil does
+    facts = {
+        "plain_equals_baseline": bool(np.array_equal(plain_uint8, baseline)),
+        "work_mask": float(work_mask.mean()),
+        "large_mask": float(large_mask.mean()),
+        "crop_info": by_name["crop-4096"].last.method_info.get("crop", {}),
+    }
+    return rows, facts, calls
+
+
+def _is_maskedit(file: str) -> bool:
+    return "maskedit" in Path(file).parts
+
+
+def profile_rows(calls: dict[str, Callable[[], Any]]) -> list[list[str]]:
+    """One cProfile'd run of each maskedit measurement: its own work vs the diffusers call.
+
+    own = total - time inside the diffusers pipeline's `__call__` + maskedit code that the
+    pipeline calls back (step callbacks, UNet hooks). Not disturbed by other processes the way a
+    wall-time ratio is, but cProfile slows Python code a little; on CUDA, asynchronous kernels are
+    charged to whichever call synchronises, so read this on CPU.
+    """
+    import cProfile
+    import pstats
+
+    body = []
+    for name, call in calls.items():
+        if name == "plain":
+            continue
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.runcall(call)
+        total = time.perf_counter() - t0
+        stats = pstats.Stats(prof).stats  # {(file, line, function): (cc, nc, tt, ct, callers)}
+        pipes = [
+            key
+            for key in stats
+            if key[2] == "__call__" and Path(key[0]).name.startswith("pipeline_")
+        ]
+        pipe = sum(stats[key][3] for key in pipes)
+        # maskedit code called from outside maskedit (diffusers callbacks, torch hooks), except
+        # the top-level call from this script.
+        inside = sum(
+            ct
+            for key, (*_, callers) in stats.items()
+            if _is_maskedit(key[0])
+            for caller, (_, _, _, ct) in callers.items()
+            if not _is_maskedit(caller[0]) and Path(caller[0]).name != Path(__file__).name
+        )
+        # Functions that (transitively) call the pipeline contain it: leave them out of "mine".
+        holders, todo = set(), list(pipes)
+        while todo:
+            for caller in stats.get(todo.pop(), (None,) * 5)[4] or {}:
+                if caller not in holders:
+                    holders.add(caller)
+                    todo.append(caller)
+        mine = [
+            (cum, f"{Path(file).name}:{func}")
+            for (file, line, func), (_, _, _, cum, _) in stats.items()
+            if _is_maskedit(file) and (file, line, func) not in holders
+        ]
+        own = total - pipe + inside
+        top = ", ".join(f"{label} {secs(cum)}" for cum, label in sorted(mine, reverse=True)[:5])
+        body.append([name, secs(total), secs(pipe), secs(own), f"{own / pipe:.2%}", top])
+    return body
+
+
+def sam_rows(models, args) -> dict[str, Any]:
+    """Row 4: one embedding, then N cheap decodes (the clicks of one session)."""
+    from maskedit.masks.sam import SamPredictor
+
+    sam = models.sam
+    image = photo(SAM_IMAGE_HW)
+    rng = np.random.default_rng(0)
+    h, w = SAM_IMAGE_HW
+    clicks = [
+        (float(rng.uniform(0, w)), float(rng.uniform(0, h)), 1) for _ in range(max(SAM_CLICKS))
+    ]
+    embeds: list[float] = []
+    decodes: list[float] = []
+    totals: dict[int, list[float]] = {n: [] for n in SAM_CLICKS}
+    memory: dict[str, int] = {}
+    sync = torch.cuda.synchronize if args.device.type == "cuda" else (lambda: None)
+
+    def session(predictor: SamPredictor) -> list[float]:
+        """Seconds since the start after the embedding and after each click."""
+        t0 = time.perf_counter()
+        predictor.set_image(image)
+        sync()
+        marks = [time.perf_counter() - t0]
+        for click in clicks:
+            predictor.predict(points=np.array([click]))  # one click, one prompt, one decode
+            marks.append(time.perf_counter() - t0)  # predict returns numpy: already synced
+        return marks
+
+    for r in range(args.repeats + 1):
+        predictor = SamPredictor(sam.model, sam.processor)  # a fresh cache: one real embedding
+        timing, marks = run_timed(lambda p=predictor: session(p), args.device)
+        merge_max(memory, timing.memory)
+        if predictor.embed_calls != 1:
+            raise RuntimeError(f"SamPredictor embedded {predictor.embed_calls} times, expected 1")
+        print(f"  SAM {'warm-up' if r == 0 else f'round {r}'}: embed {marks[0]:.3f} s", flush=True)
+        if r > 0:
+            embeds.append(marks[0])
+            decodes.extend(np.diff(marks).tolist())
+            for n in SAM_CLICKS:
+                totals[n].append(marks[n])
+    embed, decode = statistics.median(embeds), statistics.median(decodes)
+    return {
+        "embed": embed,
+        "embed_range": (min(embeds), max(embeds)),
+        "decode": decode,
+        "decode_range": (min(decodes), max(decodes)),
+        "totals": {n: statistics.median(v) for n, v in totals.items()},
+        "memory": memory,
+        "image_hw": SAM_IMAGE_HW,
+        "longest_edge": sam.longest_edge,
+        "params": sum(p.numel() for p in sam.model.parameters()),
+    }
+
+
+def overhead_rows(rows: list[Row], args) -> list[dict[str, Any]]:
+    """Row 5: what the runner adds per case: write_case, and the metrics without CLIP."""
+    from maskedit.outputs import write_case
+
+    try:
+        from maskedit.evaluate import score_outputs
+    except ImportError:
+        score_outputs = None
+    by_name = {row.name: row for row in rows}
+    out = []
+    with tempfile.TemporaryDirectory(prefix="maskedit-bench-") as tmp:
+        for name in ("pixel", "crop-4096"):
+            result = by_name[name].last
+            h, w = result.original.shape[:2]
+            outputs = dict(result.outputs)
+            if result.baseline is not None:
+                outputs = {"baseline": result.baseline, **outputs}
+            jobs: dict[str, Callable[[], Any]] = {
+                "write_case": lambda r=result, n=name: write_case(
+                    r, Path(tmp) / f"{n}-{time.perf_counter_ns()}"
+                )
+            }
+            if score_outputs is not None:
+                jobs["metrics (no CLIP)"] = lambda r=result, o=outputs: score_outputs(
+                    r.original, r.alpha, o, r.instruction
+                )
+            for job, call in jobs.items():
+                times = []
+                for i in range(min(args.repeats, OVERHEAD_REPEATS) + 1):
+                    timing, _ = run_timed(call, torch.device("cpu"))
+                    if i:
+                        times.append(timing.wall)
+                t = statistics.median(times)
+                out.append(
+                    {
+                        "case": f"{name} ({w}×{h}, {len(outputs)} output(s))",
+                        "job": job,
+                        "seconds": t,
+                        "fraction": t / by_name[name].median,
+                    }
+                )
+    if score_outputs is None:
+        out.append({"case": "—", "job": "metrics", "seconds": None, "fraction": None})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def machine(device: torch.device) -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        cpu = found.group(1).strip() if found else cpu
+    except OSError:
+        pass
+    info = {
+        "cpu": f"{cpu}, {os.cpu_count()} cores (nproc), torch threads {torch.get_num_threads()}",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    import diffusers
+    import transformers
+
+    info["diffusers / transformers"] = f"{diffusers.__version__} / {transformers.__version__}"
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1))
+        info["memory"] = f"{kib / 2**20:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    return info
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+    except OSError:
+        return "n/a"
+
+
+def gib(n: int | None) -> str:
+    return "—" if n is None else f"{n / 2**30:.2f} GiB"
+
+
+def mem_text(memory: dict[str, int]) -> str:
+    if "cuda_peak" in memory:
+        return gib(memory["cuda_peak"])
+    return f"+{gib(memory.get('rss_delta'))} (process {gib(memory.get('rss_peak'))})"
+
+
+def secs(t: float) -> str:
+    return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def edit_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    plain = rows[0].median
+    plain_cpu, plain_min = rows[0].cpu_median, min(rows[0].times)
+    head = ["measurement", "what", "median (wall)", "min–max", "ratio vs plain", "target", "met"]
+    head += ["ratio of minima", "CPU-time ratio", "peak memory"]
+    body = []
+    for row in rows:
+        ratio = row.median / plain
+        met = "" if row.target is None else ("yes" if ratio <= row.target else "**no**")
+        what = row.what + (f"; {row.note}" if row.note else "")
+        body.append(
+            [
+                row.name,
+                what,
+                secs(row.median),
+                f"{secs(min(row.times))}–{secs(max(row.times))}",
+                f"{ratio:.3f}×",
+                "—" if row.target is None else f"≤ {row.target:g}×",
+                met,
+                f"{min(row.times) / plain_min:.3f}×",
+                f"{row.cpu_median / plain_cpu:.3f}×",
+                mem_text(row.memory),
+            ]
+        )
+    return head, body
+
+
+def parts_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """maskedit's own stage timings (EditResult.timings, medians): where each method's time goes."""
+    head = ["measurement", "mask (array → alpha)", "baseline IP2P", "method (incl. composite)"]
+    body = []
+    for row in rows[1:]:
+        med = {k: statistics.median(v) for k, v in row.parts.items()}
+        method_key = next((k for k in med if k.startswith("method_")), None)
+        method = secs(med[method_key]) if method_key else "—"
+        if row.name == "pixel":
+            method += " ← the composite: pixel's only extra work"
+        body.append(
+            [
+                row.name,
+                secs(med.get("mask", 0.0)),
+                secs(med["edit"]) if "edit" in med else "—",
+                method,
+            ]
+        )
+    return head, body
+
+
+def sam_table(sam: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = [
+        "clicks N",
+        "session total (median)",
+        "embed + N × decode",
+        "ratio",
+        "re-embed per click",
+    ]
+    body = []
+    for n, total in sam["totals"].items():
+        model = sam["embed"] + n * sam["decode"]
+        naive = n * (sam["embed"] + sam["decode"])
+        body.append([str(n), secs(total), secs(model), f"{total / model:.3f}×", secs(naive)])
+    return head, body
+
+
+def overhead_table(over: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    head = ["case", "job", "median", "fraction of that edit"]
+    body = []
+    for o in over:
+        if o["seconds"] is None:
+            body.append([o["case"], o["job"], "skipped: maskedit.evaluate not importable", "—"])
+        else:
+            body.append([o["case"], o["job"], secs(o["seconds"]), f"{o['fraction']:.1%}"])
+    return head, body
+
+
+def markdown_table(head: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def print_rich(title: str, head: list[str], body: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for h in head:
+        table.add_column(h)
+    for row in body:
+        table.add_row(*[cell.replace("**", "") for cell in row])
+    Console(width=160).print(table)
+
+
+def section(args, info, facts, tables) -> str:
+    key = f"{args.mode}-{args.device.type}"
+    when = args.started.date().isoformat()
+    command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
+    minutes = (datetime.datetime.now() - args.started).total_seconds() / 60
+    started = f"{args.started:%Y-%m-%d %H:%M}, took {minutes:.1f} min"
+    settings = (
+        f"working size {args.size}×{args.size}, {args.steps} steps, text guidance 7.5, image "
+        f"guidance 1.5, seed 1337, dtype {args.dtype_name}; median of {args.repeats} runs after "
+        f"1 warm-up run, rounds interleaved"
+    )
+    lines = [
+        f"<!-- benchmark:{key} -->",
+        f"### `{args.mode}` on {args.device.type} ({when})",
+        "",
+        f"Command: `{command}`",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        f"- settings: {settings}",
+        f"- run: started {started}, load average at the end {load_average()}",
+        f"- masks: {facts['work_mask']:.1%} square at {args.size}²; "
+        f"{facts['large_mask']:.1%} disk at {LARGE_SIDE}² (crop box {facts['crop_info']})",
+        "- plain output == maskedit's baseline (pixel run), bit for bit: "
+        + ("yes" if facts["plain_equals_baseline"] else "**NO**"),
+        "- ratios: `ratio vs plain` (and `met`) compares medians of wall time; `ratio of minima` "
+        "compares the fastest runs (other processes only ever add time, so on a shared machine it "
+        "is the better estimate); `CPU-time ratio` compares medians of this process's CPU time",
+    ]
+    if args.device.type == "cpu":
+        lines.append(
+            "- memory (CPU): `+X` = peak RSS sampled during the run minus RSS at its start (what "
+            "the measurement added); `process` = getrusage peak RSS of the whole process so far "
+            "(models, earlier runs and allocator caches included; it never goes down)"
+        )
+    else:
+        lines.append("- memory (CUDA): `torch.cuda.max_memory_allocated`, reset per run")
+    for title, (head, body) in tables.items():
+        lines += ["", f"**{title}**", "", markdown_table(head, body)]
+    if args.skip:
+        lines += ["", f"Sections left out (`--skip`): {', '.join(sorted(args.skip))}."]
+    lines.append(f"<!-- /benchmark:{key} -->")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, key: str, text: str) -> None:
+    """Replace this mode/device's block in `path` (between its markers), or append it."""
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(
+        rf"<!-- benchmark:{re.escape(key)} -->.*?<!-- /benchmark:{re.escape(key)} -->\n?", re.S
+    )
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text, old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=("tiny", "realsize"), default="tiny")
+    p.add_argument("--size", type=int, help="working size, px (tiny 128, realsize 512)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.add_argument("--dtype", choices=("fp32", "fp16"), default=None)
+    p.add_argument("--out", type=Path, default=None, help="markdown file to update")
+    p.add_argument(
+        "--profile", action="store_true", help="also one cProfile'd run of each maskedit row"
+    )
+    p.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated sections to leave out: sam, overhead (to fit a slow machine)",
+    )
+    args = p.parse_args(argv)
+    args.size = args.size or (128 if args.mode == "tiny" else 512)
+    if args.repeats < 1 or args.steps < 1:
+        p.error("--repeats and --steps must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: torch.cuda.is_available() is False")
+    args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.dtype_name = args.dtype or ("fp16" if args.device.type == "cuda" else "fp32")
+    if args.dtype_name == "fp16" and args.device.type == "cpu":
+        p.error("--dtype fp16 on CPU: slow and not what a CPU user would run; use fp32")
+    args.dtype = {"fp32": torch.float32, "fp16": torch.float16}[args.dtype_name]
+    args.skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    if args.skip - {"sam", "overhead"}:
+        p.error(f"--skip {sorted(args.skip)}: expected sam and/or overhead")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.started = datetime.datetime.now()
+    info = machine(args.device)
+    print(f"maskedit benchmark: {args.mode} on {args.device} ({args.dtype_name})", flush=True)
+    t0 = time.perf_counter()
+    models = build_models(args.mode, args.device, args.dtype, args.size)
+    unet_m = sum(p.numel() for p in models.pipe.unet.parameters()) / 1e6
+    info["models"] = (
+        f"{models.kind}: UNet {unet_m:.0f}M params; SAM {models.sam_id} "
+        f"(built in {time.perf_counter() - t0:.0f} s, not timed)"
+    )
+    print(f"  {info['models']}", flush=True)
+
+    rows, facts, calls = edit_rows(models, args)  # no inference_mode: the pipeline's no_grad
+    profiled = profile_rows(calls) if args.profile else None
+    sam = sam_rows(models, args) if "sam" not in args.skip else None
+    over = overhead_rows(rows, args) if "overhead" not in args.skip else None
+
+    tables = {
+        "1-3. Edit time, ratio to plain diffusers IP2P": edit_table(rows),
+        "maskedit stage timings (medians of EditResult.timings)": parts_table(rows),
+    }
+    if sam is not None:
+        sam_title = (
+            f"4. SAM: one embedding + N clicks ({sam['params'] / 1e6:.0f}M params, "
+            f"{sam['image_hw'][1]}×{sam['image_hw'][0]} photo, input long side "
+            f"{sam['longest_edge']}): embed {secs(sam['embed'])}, decode per click "
+            f"{secs(sam['decode'])}, peak memory {mem_text(sam['memory'])}"
+        )
+        tables[sam_title] = sam_table(sam)
+    if over is not None:
+        title = "5. Runner overhead per case (not part of the edit timings above)"
+        tables[title] = overhead_table(over)
+    if profiled is not None:
+        head = ["measurement", "total (profiled)", "inside diffusers call", "maskedit's own work"]
+        head += ["own / diffusers call", "largest maskedit functions (cumulative)"]
+        tables["cProfile: maskedit's own work beside the diffusers call (one run each)"] = (
+            head,
+            profiled,
+        )
+    for title, (head, body) in tables.items():
+        print_rich(title, head, body)
+    if not facts["plain_equals_baseline"]:
+        print("WARNING: plain output differs from maskedit's baseline", file=sys.stderr)
+    if args.out is not None:
+        text = section(args, info, facts, tables)
+        write_section(args.out, f"{args.mode}-{args.device.type}", text)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
