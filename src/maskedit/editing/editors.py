@@ -216,14 +216,18 @@ def run_editor(
             kwargs.update(
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"]
             )
+    with capture if capture is not None else _null():
+        return call_pipeline(pipe, kwargs, image.shape[:2])
+
+
+def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> np.ndarray:
+    """`pipe(**kwargs)` with output_type "np" → uint8, out-of-memory and NaN as run failures."""
     try:
-        with capture if capture is not None else _null():
-            out = pipe(**kwargs)
+        out = pipe(**kwargs)
     except torch.cuda.OutOfMemoryError:
-        h, w = image.shape[:2]
         raise RunFailure(
-            f"out of GPU memory editing at {w}×{h}: try --cpu-offload, a smaller --working-size, "
-            "or --dtype fp16"
+            f"out of GPU memory editing at {hw[1]}×{hw[0]}: try --cpu-offload, a smaller "
+            "--working-size, or --dtype fp16"
         ) from None
     result = out.images[0]
     if not np.isfinite(result).all():

@@ -14,17 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
-from PIL import Image
 
 from maskedit.config import EditSettings
 from maskedit.editing.editors import (  # noqa: F401 - re-exported: the IP2P helpers live there
+    call_pipeline,
     make_generator,
+    plain_kwargs,
     size_multiple,
     to_uint8,
     working_hw,
 )
-from maskedit.errors import RunFailure
 
 
 def prompt_tokens(pipe, instruction: str) -> int:
@@ -59,26 +58,6 @@ def run_ip2p(
     if callback_on_step_end is not None:
         kwargs["callback_on_step_end"] = callback_on_step_end
         kwargs["callback_on_step_end_tensor_inputs"] = callback_tensor_inputs or ["latents"]
-    try:
-        out = pipe(
-            instruction,
-            image=Image.fromarray(image),
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.text_cfg,
-            image_guidance_scale=settings.image_cfg,
-            generator=make_generator(settings.seed),
-            output_type="np",
-            **kwargs,
-        )
-    except torch.cuda.OutOfMemoryError:
-        h, w = image.shape[:2]
-        raise RunFailure(
-            f"out of GPU memory editing at {w}×{h}: try --cpu-offload, a smaller --working-size, "
-            "or --dtype fp16"
-        ) from None
-    result = out.images[0]
-    if not np.isfinite(result).all():
-        raise RunFailure(
-            "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
-        )
-    return to_uint8(result)
+    return call_pipeline(
+        pipe, {**plain_kwargs(pipe, image, instruction, settings), **kwargs}, image.shape[:2]
+    )
