@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -113,6 +114,49 @@ def test_click_overlay_then_edit(page, web_app, chelsea, tiny_models, artifacts)
     assert sorted(p.name for p in records[0].parent.iterdir()) == sorted(
         ["original.png", "mask.png", "baseline.png", "blended.png", "grid.png", "record.json"]
     )
+
+
+@pytest.fixture(scope="module")
+def phrase_app(browser, tiny_models, tmp_path_factory):
+    """The page over tiny models plus tiny CLIPSeg (the shared one has no phrase masks)."""
+    from dataclasses import replace
+
+    from maskedit.app.web import build_app, launch
+    from maskedit.models import load_clipseg
+
+    models = replace(tiny_models, text={"clipseg": load_clipseg("tiny")})
+    demo = build_app(models, workspace=tmp_path_factory.mktemp("phrase-workspace"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield launch(demo, host="127.0.0.1", port=port, block=False, quiet=True)
+    demo.close()
+
+
+def test_mask_from_phrase(page, phrase_app, artifacts):
+    page.goto(phrase_app)
+    page.locator("#sample input").click()
+    page.get_by_role("option", name="chelsea").click()
+    page.locator("#load-sample").click()
+    src = _wait_new_src(page, "#canvas", None)
+    before = _pixels(page, "#canvas")
+    assert np.array_equal(before, read_image("skimage:chelsea"))
+
+    page.locator("#phrase textarea").fill("the cat")
+    page.locator("#phrase-mask").click()
+    _wait_new_src(page, "#canvas", src)
+    after = _pixels(page, "#canvas")
+    assert after.shape == before.shape
+    assert np.any(after != before, axis=-1).mean() > 0.01, "no tint: the phrase mask did not show"
+    page.get_by_text("mask from phrase 'the cat'").wait_for()
+    page.wait_for_timeout(400)
+    page.screenshot(path=artifacts / "app-phrase.png", full_page=True)
+
+
+def test_phrase_box_disabled_without_clipseg(page, web_app):
+    page.goto(web_app[0])
+    page.get_by_text("Unavailable: CLIPSeg is not loaded.").wait_for()
+    assert page.locator("#phrase-mask").is_disabled()
 
 
 def test_bad_uploads_show_an_error_and_the_page_keeps_working(

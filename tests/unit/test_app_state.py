@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +26,7 @@ from maskedit.app.web import (
     next_case_dir,
     on_denoising_step,
     overlay,
+    phrase_mask,
     predict_mask,
     session_dir,
     to_image_xy,
@@ -132,7 +134,9 @@ def test_methods_are_the_librarys(tiny_models):
     from maskedit.config import EditSettings
 
     res = METHODS["latent"](img, "x", tiny_models, alpha, EditSettings(steps=1))
-    assert list(res.outputs) == ["latent"] and np.array_equal(res.blended[alpha == 0], img[alpha == 0])
+    assert list(res.outputs) == ["latent"] and np.array_equal(
+        res.blended[alpha == 0], img[alpha == 0]
+    )
 
 
 def test_load_upload_caps_and_names_the_file_only(tmp_path):
@@ -198,3 +202,32 @@ def test_sam_once_per_image_and_step_counting_and_files(tiny_models, photo, tmp_
     record = json.loads(files[-1].read_text())
     assert record["app"] == {"points": [[70, 35, 1]], "dilate_px": 2}
     assert record["case_id"] == "edit-001" and record["settings"]["steps"] == 3
+
+
+@pytest.fixture(scope="module")
+def clipseg_models(tiny_models):
+    from maskedit.models import load_clipseg
+
+    return replace(tiny_models, text={"clipseg": load_clipseg("tiny")})
+
+
+def test_phrase_mask(clipseg_models, tiny_models, photo):
+    from maskedit.masks.text import MaskNotFound
+
+    mask, info = phrase_mask(clipseg_models, photo, "  the red square ", "")
+    assert mask.shape == photo.shape[:2] and mask.dtype == bool and mask.any()
+    assert info["target"] == "the red square" and info["target_from"] == "phrase"
+    assert info["backend"] == "clipseg" and info["area_px"] == int(mask.sum())
+    json.dumps(info)  # goes into record.json as it is
+
+    _, info = phrase_mask(clipseg_models, photo, "", "turn the cat into a tiger")
+    assert info["target"] == "cat" and info["target_from"] == "instruction"
+
+    with pytest.raises(MaskNotFound, match="nothing found above threshold 0.9999"):
+        phrase_mask(clipseg_models, photo, "the cat", "", threshold=0.9999)
+    with pytest.raises(InputError, match="type a phrase"):
+        phrase_mask(clipseg_models, photo, " ", "")
+    with pytest.raises(InputError, match="load a photo first"):
+        phrase_mask(clipseg_models, None, "the cat", "")
+    with pytest.raises(InputError, match="CLIPSeg, which is not loaded"):
+        phrase_mask(replace(tiny_models, text={}), photo, "the cat", "")

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from maskedit.errors import MaskeditError
+from maskedit.errors import MaskeditError, MissingWeightsError
 
 HostOpt = Annotated[
     str,
@@ -103,7 +103,7 @@ def app_command(
         str, typer.Option("--segmenter", help="sam (default), slimsam, sam-hq or sam2.")
     ] = "sam",
 ) -> None:
-    """Serve the editing page: click → SAM mask → IP2P edit, outputs in a temp workspace."""
+    """Serve the editing page: click (or phrase) → mask → IP2P edit, outputs in a temp workspace."""
     if models not in ("real", "tiny"):
         _say(f"maskedit: error: --models '{models}': expected 'real' or 'tiny'")
         raise typer.Exit(2)
@@ -116,9 +116,12 @@ def app_command(
 
         kwargs = {k: v for k, v in {"ip2p": ip2p, "sam": sam}.items() if v is not None}
         _say(f"maskedit: loading {models} models…")
-        loaded = load_models(
-            models, device=device, dtype=dtype, editor=editor, segmenter=segmenter, **kwargs
-        )
+        kwargs.update(device=device, dtype=dtype, editor=editor, segmenter=segmenter)
+        try:  # CLIPSeg for the "describe the object" box; the page works without it
+            loaded = load_models(models, text_backends=("clipseg",), **kwargs)
+        except MissingWeightsError as err:
+            _say(f"maskedit: warning: {err}; serving without phrase masks (click instead)")
+            loaded = load_models(models, **kwargs)
         if loaded.kind == "tiny":
             _say(f"maskedit: {loaded.note}")
         _warn_if_exposed(host)

@@ -128,6 +128,41 @@ def predict_mask(sam: "SamPredictor", image: np.ndarray, clicks: Clicks) -> "Sam
     return sam.predict(points=points, box=box)
 
 
+def phrase_mask(
+    models: "Models",
+    image: np.ndarray | None,
+    phrase: str | None,
+    instruction: str | None,
+    threshold: float | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """CLIPSeg's H×W bool mask for `phrase` on an H×W×3 uint8 image, and what the record keeps.
+
+    An empty phrase is taken from the instruction (`target_from_instruction`). Raises InputError
+    (no photo, no CLIPSeg loaded, no phrase to be found) or `MaskNotFound` (nothing above the
+    threshold, default CLIPSEG_THRESHOLD).
+    """
+    from maskedit.masks.phrases import target_from_instruction
+    from maskedit.masks.text import CLIPSEG_THRESHOLD, clipseg_mask
+
+    if image is None:
+        raise InputError("load a photo first")
+    if "clipseg" not in models.text:
+        raise InputError("target: phrase masks need CLIPSeg, which is not loaded; click instead")
+    phrase = (phrase or "").strip()
+    source = "phrase"
+    if not phrase:
+        if not (instruction or "").strip():
+            raise InputError("target: type a phrase such as 'the cat' (or an instruction first)")
+        phrase, source = target_from_instruction(instruction), "instruction"
+    model, processor = models.text["clipseg"]
+    found = clipseg_mask(
+        model, processor, image, phrase, CLIPSEG_THRESHOLD if threshold is None else threshold
+    )
+    record = found.to_record()
+    record.pop("phrase", None)
+    return found.mask, {"target": phrase, "target_from": source, **record}
+
+
 # ---------------------------------------------------------------------------------------------
 # Display ↔ image pixels. Big photos are shown (and overlaid) at DISPLAY_LONG_SIDE so each click
 # sends a small PNG; clicks map back to the photo's own pixels, where SAM and the record work.
@@ -393,11 +428,18 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             return None
         return shape_mask(mask, dilate_px=int(dilate_px), feather_px=float(feather_px))
 
-    def status_line(image: np.ndarray | None, clicks: Clicks, alpha: np.ndarray | None) -> str:
+    def status_line(
+        image: np.ndarray | None,
+        clicks: Clicks,
+        alpha: np.ndarray | None,
+        target: dict[str, Any] | None = None,
+    ) -> str:
         if image is None:
             return "Upload a photo or pick a sample."
         h, w = image.shape[:2]
         text = f"{w}×{h} px · {clicks.describe()}"
+        if target is not None:
+            text = f"{w}×{h} px · mask from phrase '{target['target']}'"
         if alpha is not None:
             text += f" · mask covers {100 * float(np.mean(alpha > 0)):.1f} % of the image"
         elif not clicks.has_region:
@@ -425,7 +467,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
     def show_new_image(image: np.ndarray):
         display = resize_for_display(image)
         results = (None, None, None, None, "", None)
-        return (display, (), None, display, status_line(image, Clicks(), None), *results)
+        status = status_line(image, Clicks(), None)
+        return (display, (), None, None, display, status, *results)
 
     def refresh(image, display, history, dilate_px, feather_px):
         """The SAM mask and canvas for the current clicks (after a click, undo or clear)."""
@@ -435,7 +478,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         mask = None if prediction is None else prediction.mask
         alpha = shaped(mask, dilate_px, feather_px)
         canvas = overlay(display, alpha, clicks)
-        return history, mask, canvas, status_line(image, clicks, alpha)
+        return history, mask, None, canvas, status_line(image, clicks, alpha)
 
     def on_click(image, display, history, mode, dilate_px, feather_px, evt: gr.SelectData):
         if image is None:
@@ -449,20 +492,33 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
 
     def on_undo(image, display, history, dilate_px, feather_px):
         if image is None:
-            return history, None, None, status_line(None, Clicks(), None)
+            return history, None, None, None, status_line(None, Clicks(), None)
         return refresh(image, display, undo(history), dilate_px, feather_px)
 
     def on_clear(image, display, dilate_px, feather_px):
         if image is None:
-            return (), None, None, status_line(None, Clicks(), None)
+            return (), None, None, None, status_line(None, Clicks(), None)
         return refresh(image, display, (), dilate_px, feather_px)
 
-    def on_shape(image, display, history, mask, dilate_px, feather_px):
+    def on_shape(image, display, history, mask, target, dilate_px, feather_px):
         if image is None:
             return None, status_line(None, Clicks(), None)
         clicks = current(history)
         alpha = shaped(mask, dilate_px, feather_px)
-        return overlay(display, alpha, clicks), status_line(image, clicks, alpha)
+        return overlay(display, alpha, clicks), status_line(image, clicks, alpha, target)
+
+    def on_phrase(image, display, phrase, instruction, dilate_px, feather_px):
+        """The mask from a phrase (CLIPSeg) replaces the clicks' mask; a new click replaces it."""
+        if image is None:
+            raise gr.Error("load a photo first", print_exception=False)
+        try:
+            with lock:
+                mask, target = phrase_mask(models, image, phrase, instruction)
+        except MaskeditError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        alpha = shaped(mask, dilate_px, feather_px)
+        canvas = overlay(display, alpha, Clicks())
+        return (), mask, target, canvas, status_line(image, Clicks(), alpha, target)
 
     # Running is two steps too: check everything and shape the mask (output: a State), then,
     # on success, edit, write the case and show the results.
@@ -470,6 +526,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         image,
         history,
         mask,
+        target,
         instruction,
         method,
         dilate_px,
@@ -485,8 +542,11 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         if image is None:
             raise fail("load a photo first")
         clicks = current(history)
-        if not clicks.has_region or mask is None:
-            raise fail("no region yet: click on the object (include point) or draw a box")
+        if mask is None or (target is None and not clicks.has_region):
+            raise fail(
+                "no region yet: click on the object (include point), draw a box, "
+                "or describe it and press 'Mask from phrase'"
+            )
         if not (instruction or "").strip():
             raise fail("instruction: is empty; say what to change, e.g. 'make the shirt red'")
         if method not in METHODS:
@@ -511,6 +571,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             "feather_px": float(feather_px),
             "method": method,
         }
+        if target is not None:
+            app_info = {**target, **app_info}
         return {"alpha": alpha, "settings": settings, "method": method, "app": app_info}
 
     def on_run(
@@ -557,7 +619,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
     ) as demo:
         gr.Markdown(
             "## maskedit — edit only where you click\n"
-            "Load a photo, click the object (SAM draws the mask), type an instruction, run. "
+            "Load a photo, click the object (SAM draws the mask) or describe it, "
+            "type an instruction, run. "
             "Outside the mask the result is the input, bit for bit."
         )
         if models.kind == "tiny":
@@ -566,7 +629,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         image_st = gr.State(None)  # the photo, H×W×3 uint8
         display_st = gr.State(None)  # the photo at canvas size
         history_st = gr.State(())  # tuple[Clicks, ...]
-        mask_st = gr.State(None)  # SAM's H×W bool mask for the current clicks
+        mask_st = gr.State(None)  # H×W bool mask: SAM's for the clicks, or CLIPSeg's for a phrase
+        target_st = gr.State(None)  # the phrase mask's record entry (None: the mask is SAM's)
         job_st = gr.State(None)  # a checked run: shaped alpha, settings, method, prompts
 
         with gr.Row():
@@ -598,6 +662,17 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 with gr.Row():
                     undo_btn = gr.Button("Undo click", size="sm", elem_id="undo")
                     clear_btn = gr.Button("Clear clicks", size="sm", elem_id="clear")
+                has_clipseg = "clipseg" in models.text
+                phrase = gr.Textbox(
+                    label="…or describe the object",
+                    placeholder="e.g. the cat (empty: taken from the instruction)",
+                    info=None if has_clipseg else "Unavailable: CLIPSeg is not loaded.",
+                    interactive=has_clipseg,
+                    elem_id="phrase",
+                )
+                phrase_btn = gr.Button(
+                    "Mask from phrase", size="sm", interactive=has_clipseg, elem_id="phrase-mask"
+                )
                 instruction = gr.Textbox(
                     label="Instruction",
                     placeholder="e.g. make the jacket red",
@@ -651,9 +726,9 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                     label="Downloads", file_count="multiple", interactive=False, elem_id="downloads"
                 )
 
-        new_image_outputs = [display_st, history_st, mask_st, canvas, status]
+        new_image_outputs = [display_st, history_st, mask_st, target_st, canvas, status]
         result_outputs = [out_original, out_baseline, out_blended, slider, metrics, downloads]
-        click_outputs = [history_st, mask_st, canvas, status]
+        click_outputs = [history_st, mask_st, target_st, canvas, status]
         # The drop zone empties after every upload, good or bad, ready for the next file.
         # (A second listener, not `.then`, which Gradio skips after an error.)
         upload.upload(on_upload, upload, image_st).success(
@@ -668,10 +743,13 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         )
         undo_btn.click(on_undo, [image_st, display_st, history_st, dilate, feather], click_outputs)
         clear_btn.click(on_clear, [image_st, display_st, dilate, feather], click_outputs)
+        phrase_inputs = [image_st, display_st, phrase, instruction, dilate, feather]
+        phrase_btn.click(on_phrase, phrase_inputs, click_outputs)
+        phrase.submit(on_phrase, phrase_inputs, click_outputs)
         for widget in (dilate, feather):
             widget.release(
                 on_shape,
-                [image_st, display_st, history_st, mask_st, dilate, feather],
+                [image_st, display_st, history_st, mask_st, target_st, dilate, feather],
                 [canvas, status],
             )
         run_btn.click(
@@ -680,6 +758,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 image_st,
                 history_st,
                 mask_st,
+                target_st,
                 instruction,
                 method,
                 dilate,
