@@ -26,3 +26,17 @@ def photo(rng) -> np.ndarray:
     img = np.stack([x * 2, y * 3, (x + y)], axis=-1).astype(np.uint8)
     img[20:50, 55:85] = (250, 40, 40)
     return img
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy CPU spinning threads slow them ~5×.
+
+    Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -11,12 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maskedit.errors import InputError
 
-# The seed study's protocol (shared/README.md §1): 20 Euler-ancestral steps, image guidance 1.5,
-# text guidance 7.5, 512 long side. These are the 'ip2p' editor's defaults; every editor's are in
-# maskedit.editing.editors.EDITORS.
-DEFAULT_STEPS = 20
-DEFAULT_TEXT_CFG = 7.5
-DEFAULT_IMAGE_CFG = 1.5
+# Steps and guidance defaults are per editor, in maskedit.editing.editors.EDITORS (the seed
+# study's 20 Euler-ancestral steps, text 7.5, image 1.5 are the 'ip2p' row); its seeds were
+# 1337-1339.
 DEFAULT_SEED = 1337
 
 

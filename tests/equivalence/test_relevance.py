@@ -30,13 +30,7 @@ from maskedit.tiny import build_tiny_ip2p, build_tiny_sam
 CFG = {"text_cfg": 7.5, "image_cfg": 1.5}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy CPU spinning threads slow them ~5×."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -231,3 +231,14 @@ def test_phrase_mask(clipseg_models, tiny_models, photo):
         phrase_mask(clipseg_models, None, "the cat", "")
     with pytest.raises(InputError, match="CLIPSeg, which is not loaded"):
         phrase_mask(replace(tiny_models, text={}), photo, "the cat", "")
+
+
+def test_sliders_start_at_the_loaded_editors_defaults(tmp_path):
+    import maskedit
+    from maskedit.app.web import build_app
+
+    models = maskedit.load_models("tiny", editor="kontext")
+    demo = build_app(models, workspace=tmp_path)
+    by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
+    assert by_label["Steps"].value == 28 and by_label["Text guidance"].value == 2.5
+    assert by_label["Image guidance"].interactive is False  # guidance-distilled: no image scale

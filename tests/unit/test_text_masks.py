@@ -30,13 +30,7 @@ from maskedit.tiny_text import TINY_CLIPSEG_SIZE, build_tiny_clipseg, build_tiny
 H, W = 75, 100  # the `photo` fixture: non-square
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy CPU spinning threads slow them ~5×."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -410,13 +410,9 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
     import gradio as gr
     from pydantic import ValidationError
 
-    from maskedit.config import (
-        DEFAULT_IMAGE_CFG,
-        DEFAULT_SEED,
-        DEFAULT_STEPS,
-        DEFAULT_TEXT_CFG,
-        EditSettings,
-    )
+    from maskedit.config import DEFAULT_SEED, EditSettings
+
+    spec = EDITORS[models.editor]  # the sliders start at the loaded editor's own defaults
     from maskedit.masks.shape import shape_mask
 
     root = Path(workspace or tempfile.mkdtemp(prefix="maskedit-app-")).resolve()
@@ -595,7 +591,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         try:
             with lock, on_denoising_step(models.pipe, step):
                 result = METHODS[method](image, instruction, models, job["alpha"], settings)
-        except (MaskeditError, FloatingPointError) as err:
+        except MaskeditError as err:
             raise gr.Error(str(err), print_exception=False) from None
 
         # 2. The case into this session's folder, and the metrics.
@@ -688,13 +684,18 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 with gr.Accordion("Diffusion", open=True):
                     seed = gr.Number(value=DEFAULT_SEED, precision=0, minimum=0, label="Seed")
                     steps = gr.Slider(
-                        1, 100, value=DEFAULT_STEPS, step=1, label="Steps", elem_id="steps"
+                        1, 100, value=spec.steps, step=1, label="Steps", elem_id="steps"
                     )
                     text_cfg = gr.Slider(
-                        0, 20, value=DEFAULT_TEXT_CFG, step=0.5, label="Text guidance"
+                        0, 20, value=spec.text_cfg, step=0.5, label="Text guidance"
                     )
                     image_cfg = gr.Slider(
-                        0, 5, value=DEFAULT_IMAGE_CFG, step=0.1, label="Image guidance"
+                        0,
+                        5,
+                        value=spec.image_cfg if spec.image_cfg is not None else 0,
+                        step=0.1,
+                        label="Image guidance",
+                        interactive=spec.image_cfg is not None,  # distilled editors have none
                     )
                 run_btn = gr.Button("Run edit", variant="primary", elem_id="run")
             with gr.Column(scale=2):
