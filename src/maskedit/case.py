@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
-from maskedit.editing.editors import family_of, resolve_settings, run_editor, spec_for, working_hw
-from maskedit.editing.methods import check_method, method_edit
+from maskedit.editing.editors import family_of, resolve_settings, spec_for, working_hw
+from maskedit.editing.jobs import EditorJob, run_job
+from maskedit.editing.methods import check_method, method_steps
 from maskedit.editing.pipeline import prompt_tokens
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.harmonize import match_color, poisson_blend
@@ -55,6 +56,7 @@ class EditResult:
     raw_area: float = 0.0  # mask area fraction before shaping
     mask_info: dict[str, Any] = field(default_factory=dict)  # phrase/relevance facts, reference IoU
     reference: np.ndarray | None = None  # a given mask the automatic one is scored against
+    batch: dict[str, int] = field(default_factory=dict)  # baseline: cases in its shared call
 
     @property
     def method(self) -> str:
@@ -132,6 +134,40 @@ def edit(
     total)` is called after every denoising step. `target` ("the red car", or "auto" to take it
     from the instruction) or `mask_from="edit"` make the mask without clicks; `prompts` (a
     `Prompts`, as manifests give) replaces all the region arguments.
+    """
+    arguments = dict(locals())  # every parameter above, forwarded as given
+    return drive(edit_steps(**arguments), models)
+
+
+def drive(steps: Generator[EditorJob, np.ndarray, EditResult], models: Models) -> EditResult:
+    """Run one edit's editor jobs one at a time (each the plain diffusers call)."""
+    try:
+        job = next(steps)  # inputs are checked here, before any model is touched
+        while True:
+            job = steps.send(run_job(models.pipe, job))
+    except StopIteration as done:
+        return done.value
+
+
+def edit_steps(
+    image: np.ndarray | str | Path,
+    instruction: str,
+    *,
+    models: Models,
+    points: list[tuple[float, float] | tuple[float, float, int]] | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    mask: np.ndarray | str | Path | None = None,
+    settings: EditSettings | None = None,
+    methods: str | list[str] | tuple[str, ...] | None = None,
+    baseline: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    target: str | None = None,
+    mask_from: str | None = None,
+    prompts: Prompts | None = None,
+) -> Generator[EditorJob, np.ndarray, EditResult]:
+    """`edit` as a generator: yields each `EditorJob`, is sent its image, returns the result.
+
+    `edit` drives it one job at a time; `maskedit.batch.edit_many` drives several at once.
     """
     editor = getattr(models, "editor", "ip2p")  # inputs are checked before models are used
     settings = resolve_settings(settings or EditSettings(), spec_for(editor))
@@ -217,14 +253,21 @@ def edit(
             "the rest is ignored"
         )
     unmasked: np.ndarray | None = None
+    batched: dict[str, int] = {}
     if baseline or "pixel" in settings.methods:
-        report = _stage(progress, "baseline")
-        with auto_masks.recording(models, own_forwards) as recorder:
-            edited = run_editor(
-                models.pipe, resize_rgb(original, work_hw), instruction, settings, progress=report
-            )
+        job = EditorJob(
+            resize_rgb(original, work_hw),
+            instruction,
+            settings,
+            progress=_stage(progress, "baseline"),
+            context=(lambda: auto_masks.recording(models, True)) if own_forwards else None,
+        )
+        edited = yield job
+        recorder = job.stats.get("context")
         unmasked = resize_rgb(edited, (h, w))
         timings["edit"] = time.perf_counter() - t0
+        if job.stats.get("batch", 1) > 1:  # shared one denoiser call with other cases
+            batched["baseline"] = job.stats["batch"]
     if own_forwards:  # the relevance map of the edit's own guidance forwards: no extra UNet call
         alpha, mask_info["relevance"] = auto_masks.from_relevance(
             models,
@@ -264,7 +307,7 @@ def edit(
     info: dict[str, dict[str, Any]] = {}
     for method in settings.methods:
         t0 = time.perf_counter()
-        method_out, info[method] = method_edit(
+        method_out, info[method] = yield from method_steps(
             method,
             models.pipe,
             original,
@@ -301,4 +344,5 @@ def edit(
         raw_area=raw_area,
         mask_info=mask_info,
         reference=reference,
+        batch=batched,
     )

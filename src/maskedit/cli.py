@@ -86,6 +86,23 @@ ThresholdOpt = Annotated[
 OffloadOpt = Annotated[
     bool, typer.Option("--cpu-offload", help="Stream model parts to a small GPU (slower).")
 ]
+CompileOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compile",
+        help="torch.compile the denoiser, VAE decoder and SAM encoder (GPU; slow first edit).",
+    ),
+]
+ChannelsLastOpt = Annotated[
+    bool, typer.Option("--channels-last", help="channels_last memory format (faster fp16 convs).")
+]
+TilingOpt = Annotated[
+    str,
+    typer.Option(
+        "--vae-tiling",
+        help="auto (tile images over 1024 px), on (diffusers' tiles) or off.",
+    ),
+]
 OutsideOpt = Annotated[
     bool,
     typer.Option("--allow-outside-paths", help="Let a manifest name files outside its folder."),
@@ -110,6 +127,15 @@ def user_errors():
     except MaskeditError as err:
         err_console.print(f"maskedit: error: {err}", markup=False)
         raise typer.Exit(2) from None
+
+
+def _speedups(compile_: bool, channels_last: bool, vae_tiling: str):
+    """The speed options as one `Speedups`, or a one-line error for a bad --vae-tiling."""
+    from maskedit.speedups import Speedups
+
+    if vae_tiling not in ("auto", "on", "off"):
+        raise MaskeditError(f"--vae-tiling '{vae_tiling}': expected auto, on or off")
+    return Speedups(compile=compile_, channels_last=channels_last, vae_tiling=vae_tiling)
 
 
 def _parse_point(text: str) -> list[float]:
@@ -159,6 +185,7 @@ def _load(
     segmenter: str | None = None,
     backends: tuple[str, ...] = (),
     text_model: str | None = None,
+    speedups=None,
 ):
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -183,6 +210,7 @@ def _load(
             segmenter=segmenter or "sam",
             text_backends=backends,
             text_model=text_model,
+            speedups=speedups,
         )
     if loaded.kind == "tiny":
         err_console.print(f"[bold red]{loaded.note}[/]")
@@ -276,6 +304,9 @@ def edit(
     refine: Annotated[
         str | None, typer.Option(help="'sam': refine a --mask-from edit mask with SAM.")
     ] = None,
+    compile_: CompileOpt = False,
+    channels_last: ChannelsLastOpt = False,
+    vae_tiling: TilingOpt = "auto",
 ) -> None:
     """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
     from maskedit.case import edit as run_edit
@@ -326,6 +357,7 @@ def edit(
             raw["target_backend"] = target_backend
         case = case_from_dict(raw)
         check_case(case)  # bad input fails here, before minutes of model loading
+        speedups = _speedups(compile_, channels_last, vae_tiling)
         check_out_dir(out, force)
         need_sam = case.prompts.needs_sam
         loaded, load_s = _load(
@@ -341,6 +373,7 @@ def edit(
             segmenter,
             text_backends(parsed_cases=[case]),
             target_model,
+            speedups,
         )
         p = case.prompts
         result = run_edit(
@@ -373,6 +406,8 @@ def _run_manifest_path(
     ray: bool = False,
     ray_address: str | None = None,
     ray_actors: int | None = None,
+    speedups=None,
+    batch_size: int = 1,
 ) -> None:
     from maskedit.runner import check_case, run_manifest, with_methods
 
@@ -400,6 +435,7 @@ def _run_manifest_path(
                 "editor": editor or parsed.editor or "ip2p",
                 "segmenter": segmenter or parsed.segmenter or "sam",
                 "text_backends": text_backends(parsed.cases),
+                "speedups": speedups,
             }
             summary = run_manifest_ray(
                 parsed,
@@ -424,10 +460,17 @@ def _run_manifest_path(
                 editor or parsed.editor,
                 segmenter or parsed.segmenter,
                 text_backends(parsed.cases),
+                speedups=speedups,
             )
             clip_pair = _load_clip(clip, tiny=loaded.kind == "tiny", device=device)
             summary = run_manifest(
-                parsed, loaded, out, force=force, clip=clip_pair, threshold=threshold
+                parsed,
+                loaded,
+                out,
+                force=force,
+                clip=clip_pair,
+                threshold=threshold,
+                batch_size=batch_size,
             )
     console.print(
         f"{len(summary.done)} done, {len(summary.skipped)} already finished (skipped), "
@@ -470,11 +513,29 @@ def run(
         int | None,
         typer.Option("--ray-actors", min=1, help="Actors (model copies); default: one per GPU."),
     ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Edit up to N cases in one denoiser batch when their sizes and settings match.",
+        ),
+    ] = 1,
+    compile_: CompileOpt = False,
+    channels_last: ChannelsLastOpt = False,
+    vae_tiling: TilingOpt = "auto",
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
     if not ray and (ray_address is not None or ray_actors is not None):
         err_console.print("maskedit: --ray-address and --ray-actors need --ray")
         raise typer.Exit(2)
+    if ray and batch_size > 1:
+        err_console.print(
+            "maskedit: --batch-size works on one machine; with --ray use --ray-actors"
+        )
+        raise typer.Exit(2)
+    with user_errors():
+        speedups = _speedups(compile_, channels_last, vae_tiling)
     _run_manifest_path(
         manifest,
         out,
@@ -495,6 +556,8 @@ def run(
         ray=ray,
         ray_address=ray_address,
         ray_actors=ray_actors,
+        speedups=speedups,
+        batch_size=batch_size,
     )
 
 
@@ -512,8 +575,16 @@ def demo(
     methods: MethodsOpt = None,
     cpu_offload: OffloadOpt = False,
     clip: ClipOpt = "auto",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Cases per denoiser batch (see run).")
+    ] = 1,
+    compile_: CompileOpt = False,
+    channels_last: ChannelsLastOpt = False,
+    vae_tiling: TilingOpt = "auto",
 ) -> None:
     """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
+    with user_errors():
+        speedups = _speedups(compile_, channels_last, vae_tiling)
     _run_manifest_path(
         DEMO_MANIFEST,
         out,
@@ -528,6 +599,8 @@ def demo(
         clip=clip,
         editor=editor,
         segmenter=segmenter,
+        speedups=speedups,
+        batch_size=batch_size,
     )
 
 

@@ -5,6 +5,7 @@ This is the only module (with tiny.py) that builds or loads networks. Nothing lo
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from maskedit.errors import CheckpointError, MissingWeightsError
 from maskedit.masks.sam import SamPredictor
+from maskedit.speedups import Speedups, apply_speedups
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
 
 DEFAULT_IP2P_ID = "timbrooks/instruct-pix2pix"
@@ -190,9 +192,11 @@ class Models:
     segmenter: str = "sam"  # a key of maskedit.masks.segmenters.SEGMENTERS
     # phrase → mask models by back-end ("clipseg", "grounded-sam"): (model, processor) pairs
     text: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    speedups: dict[str, Any] = field(default_factory=dict)  # what apply_speedups applied
 
-    @property
+    @functools.cached_property
     def device(self) -> torch.device:
+        """Read once: `pipe.device` walks every parameter (~10 ms with an SD-1.5 UNet)."""
         return self.pipe.device
 
     @classmethod
@@ -239,6 +243,7 @@ class Models:
             },
             "device": str(self.device),
             "working_size": self.working_size,
+            "speedups": self.speedups,
         }
 
 
@@ -264,6 +269,7 @@ def load_models(
     segmenter: str = "sam",
     text_backends: tuple[str, ...] = (),
     text_model: str | None = None,
+    speedups: Speedups | None = None,
 ) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
@@ -274,6 +280,8 @@ def load_models(
 
     `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
     (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
+    `speedups` (torch.compile, channels_last, VAE tiling; see maskedit.speedups) are applied
+    once here and recorded.
     """
     from maskedit.editing.editors import spec_for
 
@@ -288,7 +296,7 @@ def load_models(
         predictor = SamPredictor(*build_tiny_segmenter(segmenter)) if need_sam else None
         if predictor is not None:
             predictor.model.to(dev)
-        return Models(
+        models = Models(
             pipe=pipe,
             sam=predictor,
             kind="tiny",
@@ -300,6 +308,7 @@ def load_models(
             editor=editor,
             text=load_text_models(text_backends, "tiny", dev),
         )
+        return with_speedups(models, speedups)
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
     dt = pick_dtype(dev, dtype)
@@ -317,7 +326,7 @@ def load_models(
 
         sam = sam or get_segmenter(segmenter).default_id
     name = getattr(pipe, "name_or_path", ip2p)
-    return Models(
+    models = Models(
         pipe=pipe,
         sam=predictor,
         kind="real",
@@ -329,6 +338,14 @@ def load_models(
         segmenter=segmenter,
         text=load_text_models(text_backends, text_model, dev),
     )
+    return with_speedups(models, speedups)
+
+
+def with_speedups(models: Models, speedups: Speedups | None) -> Models:
+    """Apply the speed options once, and keep what was applied for record.json."""
+    sam_model = models.sam.model if models.sam is not None else None
+    models.speedups = apply_speedups(models.pipe, sam_model, speedups or Speedups())
+    return models
 
 
 def download(ids: list[str] | None = None) -> list[str]:

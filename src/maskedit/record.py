@@ -68,6 +68,7 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
         "method": result.method,
         "methods": method_files(list(result.outputs)),
         "method_info": result.method_info,
+        "batch": result.batch,
         "settings": result.settings.model_dump(),
         "seed": result.settings.seed,
         "mask": {

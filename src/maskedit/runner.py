@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from maskedit.case import edit
+from maskedit.case import EditResult, edit
 from maskedit.config import Case, EditSettings, Manifest
 from maskedit.errors import InputError, MaskeditError, OutputError
 from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
@@ -96,12 +96,15 @@ def run_manifest(
     progress: bool = True,
     clip=None,
     threshold: float | None = None,
+    batch_size: int = 1,
 ) -> RunSummary:
     """Run every case not finished yet; a failing case is recorded and the others go on.
 
     Each case folder (images, record.json, metrics.json) appears whole or not at all; the tables
     `results.jsonl` and `summary.csv` are then rebuilt from all finished folders, so a resumed
     run never duplicates a row. `run_log.jsonl` logs every attempt, failures included.
+    `batch_size` > 1 edits up to that many cases with shared denoiser calls (same image size and
+    settings), taking the cases in `batch_order`.
     """
     with run_lock(out_dir):
         summary = _run(
@@ -112,11 +115,22 @@ def run_manifest(
             progress=progress,
             clip=clip,
             threshold=threshold,
+            batch_size=batch_size,
         )
         rows = collect_rows(out_dir)
         if rows:
             write_tables(out_dir, rows)
         return summary
+
+
+def case_request(case: Case) -> dict:
+    """The `edit` keyword arguments of a manifest case (models aside)."""
+    return dict(
+        image=case.image,
+        instruction=case.instruction,
+        prompts=case.prompts,
+        settings=case.settings,
+    )
 
 
 def process_case(
@@ -133,18 +147,30 @@ def process_case(
     The one unit of work of a run: the local loop and the Ray actors both call it, so both give
     the same files. A case already finished is skipped unless `force`.
     """
-    case_dir = out_dir / case.id
-    if case_done(case_dir) and not force:
+    if case_done(out_dir / case.id) and not force:
         return {"case_id": case.id, "status": "skipped"}
     t0 = time.perf_counter()
     try:
-        result = edit(
-            case.image,
-            case.instruction,
-            models=models,
-            prompts=case.prompts,
-            settings=case.settings,
-        )
+        result = edit(models=models, **case_request(case))
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    return finish_case(case, result, out_dir, t0, force=force, clip=clip, threshold=threshold)
+
+
+def finish_case(
+    case: Case,
+    result: EditResult | MaskeditError,
+    out_dir: Path,
+    t0: float,
+    *,
+    force: bool = False,
+    clip=None,
+    threshold: float | None = None,
+) -> dict:
+    """Score and write one edited case (or log its failure); returns its run-log row."""
+    if isinstance(result, MaskeditError):
+        return {"case_id": case.id, "status": "failed", "error": str(result)}
+    try:
         outputs = dict(result.outputs)
         if result.baseline is not None:
             outputs = {"baseline": result.baseline, **outputs}
@@ -165,7 +191,7 @@ def process_case(
         metrics = [{"case_id": case.id, **m, **extra_cols} for m in metrics]
         write_case(
             result,
-            case_dir,
+            out_dir / case.id,
             case.id,
             force=force,
             extra={"captions": case.captions},
@@ -174,6 +200,50 @@ def process_case(
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     return {"case_id": case.id, "status": "ok", "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def batch_order(cases: list[Case]) -> list[Case]:
+    """Cases with the same image size and editor settings next to each other (stable), so that
+    consecutive cases can share a denoiser batch; unreadable images keep their place at the end."""
+
+    def key(case: Case):
+        s = case.settings
+        try:
+            size = image_size(case.image)
+        except MaskeditError:
+            size = (0, 0)
+        return (size, s.working_size or 0, s.steps or 0, s.text_cfg or 0, s.image_cfg or 0)
+
+    return sorted(cases, key=key)
+
+
+def process_batch(
+    cases: list[Case],
+    models: Models,
+    out_dir: Path,
+    *,
+    batch_size: int,
+    force: bool = False,
+    clip=None,
+    threshold: float | None = None,
+) -> list[dict]:
+    """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each."""
+    from maskedit.batch import edit_many
+
+    rows: list[dict] = []
+    todo = []
+    for case in cases:
+        if case_done(out_dir / case.id) and not force:
+            rows.append({"case_id": case.id, "status": "skipped"})
+        else:
+            todo.append(case)
+    t0 = time.perf_counter()
+    results = edit_many([case_request(c) for c in todo], models=models, batch_size=batch_size)
+    for case, result in zip(todo, results, strict=True):
+        rows.append(
+            finish_case(case, result, out_dir, t0, force=force, clip=clip, threshold=threshold)
+        )
+    return rows
 
 
 def log_attempt(out_dir: Path, row: dict, summary: RunSummary) -> None:
@@ -198,6 +268,7 @@ def _run(
     progress: bool,
     clip,
     threshold: float | None,
+    batch_size: int = 1,
 ) -> RunSummary:
     from rich.progress import (
         BarColumn,
@@ -216,6 +287,23 @@ def _run(
     ]
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
+        if batch_size > 1:
+            ordered = batch_order(manifest.cases)
+            for start in range(0, len(ordered), batch_size):
+                chunk = ordered[start : start + batch_size]
+                bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")
+                for row in process_batch(
+                    chunk,
+                    models,
+                    out_dir,
+                    batch_size=batch_size,
+                    force=force,
+                    clip=clip,
+                    threshold=threshold,
+                ):
+                    log_attempt(out_dir, row, summary)
+                    bar.advance(task)
+            return summary
         for case in manifest.cases:
             bar.update(task, description=f"case {case.id}")
             row = process_case(case, models, out_dir, force=force, clip=clip, threshold=threshold)

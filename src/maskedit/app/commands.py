@@ -102,6 +102,12 @@ def app_command(
     segmenter: Annotated[
         str, typer.Option("--segmenter", help="sam (default), slimsam, sam-hq or sam2.")
     ] = "sam",
+    compile_: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the models (GPU; slow first edit).")
+    ] = False,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="channels_last memory format.")
+    ] = False,
 ) -> None:
     """Serve the editing page: click (or phrase) → mask → IP2P edit, outputs in a temp workspace."""
     if models not in ("real", "tiny"):
@@ -116,7 +122,10 @@ def app_command(
 
         kwargs = {k: v for k, v in {"ip2p": ip2p, "sam": sam}.items() if v is not None}
         _say(f"maskedit: loading {models} models…")
+        from maskedit.speedups import Speedups
+
         kwargs.update(device=device, dtype=dtype, editor=editor, segmenter=segmenter)
+        kwargs["speedups"] = Speedups(compile=compile_, channels_last=channels_last)
         try:  # CLIPSeg for the "describe the object" box; the page works without it
             loaded = load_models(models, text_backends=("clipseg",), **kwargs)
         except MissingWeightsError as err:

@@ -20,11 +20,13 @@ import torch
 
 @contextlib.contextmanager
 def masked_text_guidance(unet, mask: np.ndarray) -> Iterator[dict]:
-    """While active, every 3-way-batched UNet call has its text term masked by `mask` (h, w).
+    """While active, every 3-way-batched UNet call has its text term masked by `mask`.
 
+    `mask` is (h, w) for every sample, or (B, h, w): one per sample of a batched call.
     Yields a dict whose "calls" counts the UNet forwards that were masked.
     """
-    m_cpu = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    m_cpu = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
+    m_cpu = m_cpu[:, None] if m_cpu.ndim == 3 else m_cpu[None, None]
     stats = {"calls": 0}
 
     def hook(module, args, output):

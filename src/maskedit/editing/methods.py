@@ -6,14 +6,15 @@ outside the mask the output is the input, bit for bit, whatever the method or ed
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 
 from maskedit.config import EditSettings
 from maskedit.editing.crop import crop, crop_box, paste
-from maskedit.editing.editors import family_of, run_editor, working_hw
-from maskedit.editing.guidance import masked_text_guidance
+from maskedit.editing.editors import family_of, working_hw
+from maskedit.editing.jobs import EditorJob
 from maskedit.editing.latent import LatentBlend
 from maskedit.errors import InputError
 from maskedit.images import resize_rgb
@@ -44,7 +45,7 @@ def check_method(method: str, settings: EditSettings, pipe=None) -> None:
         )
 
 
-def method_edit(
+def method_steps(
     method: str,
     pipe,
     original: np.ndarray,
@@ -54,12 +55,16 @@ def method_edit(
     long_side: int,
     baseline: np.ndarray | None,
     progress=None,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The edit for one method at native size (before the final composite), plus facts to record."""
+) -> Generator[EditorJob, np.ndarray, tuple[np.ndarray, dict[str, Any]]]:
+    """The edit for one method at native size (before the final composite), plus facts to record.
+
+    A generator: it yields the `EditorJob` it needs run and is sent the edited image back (see
+    `maskedit.editing.jobs`), so a batch run can put several cases' jobs in one call.
+    """
     h, w = original.shape[:2]
     if method == "pixel":  # the seed method: the unmasked edit, composited afterwards
         if baseline is None:
-            raise ValueError("method_edit: the pixel method needs the baseline edit")
+            raise ValueError("method_steps: the pixel method needs the baseline edit")
         return baseline, {}
     if method in ("latent", "guidance"):
         check_method(method, settings, pipe)
@@ -67,16 +72,19 @@ def method_edit(
         m = latent_mask(pipe, alpha, work_hw, settings.latent_dilate)
         source = resize_rgb(original, work_hw)
         info: dict[str, Any] = {"latent_mask_fraction": round(float(m.mean()), 6)}
+        job = EditorJob(source, instruction, settings, progress=progress)
         if method == "latent":
-            blend = LatentBlend(
+            job.blend = LatentBlend(
                 m, settings.steps, settings.blend_start, settings.blend_end, seed=settings.seed
             )
-            edited = run_editor(pipe, source, instruction, settings, blend=blend, progress=progress)
-            info["blended_steps"] = len(blend.blended_steps)
+            edited = yield job
+            info["blended_steps"] = len(job.blend.blended_steps)
         else:
-            with masked_text_guidance(pipe.unet, m) as stats:
-                edited = run_editor(pipe, source, instruction, settings, progress=progress)
-            info["masked_unet_calls"] = stats["calls"]
+            job.guidance_mask = m
+            edited = yield job
+            info["masked_unet_calls"] = job.stats["guidance"]["calls"]
+        if job.stats.get("batch", 1) > 1:  # shared one call with other cases' jobs
+            info["batch"] = job.stats["batch"]
         return resize_rgb(edited, (h, w)), info
     if method == "crop":
         box = crop_box(alpha > 0, margin=settings.crop_margin)
@@ -84,9 +92,11 @@ def method_edit(
             return original.copy(), {"crop_box": None}
         patch = crop(original, box)
         patch_hw = working_hw(pipe, patch.shape[:2], long_side)
-        edited = run_editor(
-            pipe, resize_rgb(patch, patch_hw), instruction, settings, progress=progress
-        )
+        job = EditorJob(resize_rgb(patch, patch_hw), instruction, settings, progress=progress)
+        edited = yield job
         full = paste(original, resize_rgb(edited, patch.shape[:2]), box)
-        return full, {"crop_box": list(box), "crop_working_size": list(patch_hw)}
+        info = {"crop_box": list(box), "crop_working_size": list(patch_hw)}
+        if job.stats.get("batch", 1) > 1:
+            info["batch"] = job.stats["batch"]
+        return full, info
     raise InputError(f"method '{method}': unknown")

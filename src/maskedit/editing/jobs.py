@@ -1,0 +1,159 @@
+"""Editor calls as jobs, so that several cases' calls can share one denoiser batch.
+
+An edit (`maskedit.case`) yields an `EditorJob` wherever it needs the editor and gets the
+edited image back. One edit alone runs each job by itself: exactly the plain diffusers call
+(`run_editor`). A batch run (`maskedit.batch.edit_many`) collects the jobs of several cases and
+runs those that match (same family, working size, steps and guidance scales) as one call:
+prompts, images and generators as lists, so every sample draws the noise its own seed draws
+alone. Latent blends act per sample, and masked guidance uses one mask per sample (all ones — no
+change — for the samples that do not use it). The results then differ from one-at-a-time runs
+only by the floating-point order of batched kernels (a grey level at most, measured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from maskedit.config import EditSettings
+from maskedit.editing.editors import (
+    _ImageLatents,
+    family_of,
+    make_generator,
+    plain_kwargs,
+    run_editor,
+    to_uint8,
+)
+from maskedit.editing.guidance import masked_text_guidance
+from maskedit.errors import RunFailure
+
+NAN_MESSAGE = "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
+BATCHABLE = ("ip2p",)  # families whose pipelines take lists of prompts, images and generators
+
+
+@dataclass
+class EditorJob:
+    """One editor call: an image at the working size, its instruction and settings, and hooks."""
+
+    image: np.ndarray  # H×W×3 uint8, at the working size
+    instruction: str
+    settings: EditSettings
+    blend: Any = None  # a LatentBlend, applied to this sample after every step
+    guidance_mask: np.ndarray | None = None  # (h, w) latent mask: masked text guidance
+    progress: Callable[[int, int], None] | None = None
+    # Hooks that must see this call alone (e.g. the relevance recorder): the job runs solo, and
+    # what the context manager yields is kept in `stats["context"]`.
+    context: Callable[[], contextlib.AbstractContextManager] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def batch_key(self, pipe) -> tuple | None:
+        """Jobs with equal keys can share a call; None: this job runs alone."""
+        family = family_of(pipe)
+        if self.context is not None or family not in BATCHABLE:
+            return None
+        s = self.settings
+        return (family, self.image.shape, s.steps, s.text_cfg, s.image_cfg)
+
+
+def run_job(pipe, job: EditorJob) -> np.ndarray:
+    """One job by itself: the plain diffusers call plus this job's hooks."""
+    with contextlib.ExitStack() as stack:
+        if job.context is not None:
+            job.stats["context"] = stack.enter_context(job.context())
+        if job.guidance_mask is not None:
+            job.stats["guidance"] = stack.enter_context(
+                masked_text_guidance(pipe.unet, job.guidance_mask)
+            )
+        out = run_editor(
+            pipe, job.image, job.instruction, job.settings, blend=job.blend, progress=job.progress
+        )
+    job.stats["batch"] = 1
+    return out
+
+
+def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
+    """Run matching jobs as one call; a sample that came out NaN is a RunFailure in its slot.
+
+    Out of GPU memory in a batch, the jobs are retried one at a time before anything fails.
+    """
+    if len(jobs) == 1:
+        return [run_job(pipe, jobs[0])]
+    keys = {job.batch_key(pipe) for job in jobs}
+    if None in keys or len(keys) != 1:
+        raise ValueError("run_jobs: these jobs cannot share one call")
+    try:
+        return _run_batch(pipe, jobs)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        outs: list[np.ndarray | RunFailure] = []
+        for job in jobs:
+            try:
+                outs.append(run_job(pipe, job))
+            except RunFailure as err:
+                outs.append(err)
+        return outs
+
+
+def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
+    first = jobs[0]
+    kwargs = plain_kwargs(pipe, first.image, first.instruction, first.settings)
+    kwargs.update(
+        prompt=[job.instruction for job in jobs],
+        image=[Image.fromarray(job.image) for job in jobs],
+        generator=[make_generator(job.settings.seed) for job in jobs],
+    )
+    blends = [job.blend for job in jobs]
+    capture = _ImageLatents(pipe, family_of(pipe)) if any(blends) else None
+    total = first.settings.steps
+
+    def on_step_end(p, step, timestep, callback_kwargs):
+        latents = callback_kwargs["latents"]
+        new = None
+        if capture is not None:
+            z0 = capture.z0(latents)
+            rows = []
+            for i, blend in enumerate(blends):
+                row = latents[i : i + 1]
+                out = None if blend is None else blend(pipe, step, timestep, row, z0[i : i + 1])
+                rows.append(row if out is None else out)
+            new = torch.cat(rows)
+        for job in jobs:
+            if job.progress is not None:
+                job.progress(step + 1, total)
+        return {} if new is None else {"latents": new}
+
+    if capture is not None or any(job.progress for job in jobs):
+        kwargs.update(
+            callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"]
+        )
+    with contextlib.ExitStack() as stack:
+        if capture is not None:
+            stack.enter_context(capture)
+        guided = [job for job in jobs if job.guidance_mask is not None]
+        if guided:
+            masks = np.stack(
+                [
+                    job.guidance_mask
+                    if job.guidance_mask is not None
+                    else np.ones_like(guided[0].guidance_mask)
+                    for job in jobs
+                ]
+            )
+            stats = stack.enter_context(masked_text_guidance(pipe.unet, masks))
+        images = pipe(**kwargs).images
+    outs: list[np.ndarray | RunFailure] = []
+    for job, image in zip(jobs, images, strict=True):
+        job.stats["batch"] = len(jobs)
+        if job.guidance_mask is not None:
+            job.stats["guidance"] = stats
+        if np.isfinite(image).all():
+            outs.append(to_uint8(image))
+        else:
+            outs.append(RunFailure(NAN_MESSAGE))
+    return outs

@@ -1,0 +1,210 @@
+"""Several cases in one denoiser batch (`--batch-size`, `maskedit.batch.edit_many`).
+
+A batched call takes lists of prompts, images and generators, so every sample draws its own
+seed's noise: each result equals the case edited alone up to the float order of batched kernels
+(at most a couple of grey levels), and outside the mask it is the input bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from maskedit import edit
+from maskedit.batch import edit_many
+from maskedit.cli import app
+from maskedit.errors import InputError
+from maskedit.models import load_models
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+METHODS = ["pixel", "latent", "guidance", "crop"]
+TOL = 2  # grey levels: batched vs one-at-a-time kernels
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models("tiny", need_sam=False)
+
+
+def _photo(h: int, w: int, shift: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 2 + shift, y * 3, (x + y + shift)], axis=-1).astype(np.uint8)
+    img[h // 4 : h // 2, w // 3 : w // 2] = (250, 40 + shift, 40)
+    return img
+
+
+def _request(h=64, w=96, shift=0, seed=1, instruction="make it red", mask=None, **kw):
+    img = _photo(h, w, shift)
+    if mask is None:
+        mask = np.zeros((h, w), bool)
+        mask[10 + shift % 7 : 40, 20 : 60 + shift % 11] = True
+    settings = kw.pop("settings", None)
+    from maskedit.config import EditSettings
+
+    settings = settings or EditSettings(steps=4, seed=seed)
+    return dict(image=img, instruction=instruction, mask=mask, settings=settings, **kw)
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+def test_a_batch_of_four_matches_one_at_a_time(models):
+    mask = np.zeros((64, 96), bool)
+    mask[12:40, 20:66] = True  # one mask: the crop boxes (and so their sizes) match too
+    reqs = [
+        _request(
+            shift=k * 9, seed=10 + k, instruction=f"make it red {k}", methods=METHODS, mask=mask
+        )
+        for k in range(4)
+    ]
+    alone = [edit(models=models, **r) for r in reqs]
+    together = edit_many(reqs, models=models, batch_size=4)
+    for req, one, many in zip(reqs, alone, together, strict=True):
+        assert many.batch == {"baseline": 4}
+        for method in ("latent", "guidance", "crop"):
+            assert many.method_info[method]["batch"] == 4
+        assert many.method_info["guidance"]["masked_unet_calls"] == 4  # one per step
+        assert many.method_info["latent"]["blended_steps"] == one.method_info["latent"][
+            "blended_steps"
+        ]
+        assert _close(many.baseline, one.baseline) <= TOL
+        outside = ~req["mask"]
+        for method in METHODS:
+            assert _close(many.outputs[method], one.outputs[method]) <= TOL, method
+            assert np.array_equal(many.outputs[method][outside], req["image"][outside])
+
+
+def test_every_sample_keeps_its_own_seed(models):
+    same = [_request(seed=7), _request(seed=7), _request(seed=8)]
+    a, b, c = edit_many(same, models=models, batch_size=3)
+    assert a.batch == {"baseline": 3}
+    assert np.array_equal(a.baseline, b.baseline)  # same seed, same input → same sample
+    assert not np.array_equal(a.baseline, c.baseline)  # another seed → other noise
+
+
+def test_batch_size_one_is_edit_bit_for_bit(models):
+    reqs = [_request(shift=k * 5, seed=k, methods=METHODS) for k in range(2)]
+    for one, many in zip(
+        [edit(models=models, **r) for r in reqs],
+        edit_many(reqs, models=models, batch_size=1),
+        strict=True,
+    ):
+        assert many.batch == {}
+        for method in METHODS:
+            assert np.array_equal(one.outputs[method], many.outputs[method])
+
+
+def test_sizes_and_settings_that_differ_are_grouped_apart(models):
+    from maskedit.config import EditSettings
+
+    reqs = [
+        _request(64, 96, shift=0),
+        _request(96, 64, shift=1),  # another working size
+        _request(64, 96, shift=2),
+        _request(64, 96, shift=3, settings=EditSettings(steps=3)),  # other steps
+        _request(96, 64, shift=4),
+    ]
+    results = edit_many(reqs, models=models, batch_size=8)
+    assert [r.batch.get("baseline", 1) for r in results] == [2, 2, 2, 1, 2]
+
+
+def test_all_zeros_and_all_ones_masks_in_a_batch(models):
+    h, w = 64, 96
+    zeros = _request(mask=np.zeros((h, w), bool), methods=METHODS)
+    ones = _request(shift=3, mask=np.ones((h, w), bool), methods=["pixel", "latent", "guidance"])
+    z, o = edit_many([zeros, ones], models=models, batch_size=2)
+    for method in METHODS:
+        assert np.array_equal(z.outputs[method], zeros["image"])
+    assert np.array_equal(o.outputs["pixel"], o.baseline)
+    # all-ones latent and guidance shared their calls with the all-zeros case's jobs
+    assert _close(o.outputs["latent"], o.baseline) <= TOL
+    assert _close(o.outputs["guidance"], o.baseline) <= TOL
+
+
+def test_a_bad_case_fails_alone(models):
+    good = _request()
+    bad = _request(shift=1)
+    bad["mask"] = np.ones((5, 5), bool)  # wrong size
+    results = edit_many([good, bad, _request(shift=2)], models=models, batch_size=3)
+    assert isinstance(results[1], InputError) and "does not match" in str(results[1])
+    assert results[0].batch == {"baseline": 2} and results[2].batch == {"baseline": 2}
+
+
+def test_out_of_memory_in_a_batch_retries_one_at_a_time(models, monkeypatch):
+    reqs = [_request(shift=k, seed=k) for k in range(3)]
+    alone = [edit(models=models, **r) for r in reqs]
+    pipe_class = type(models.pipe)
+    real_call = pipe_class.__call__
+
+    def small_gpu(self, *args, **kwargs):
+        if isinstance(kwargs.get("prompt"), list):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipe_class, "__call__", small_gpu)
+    for one, many in zip(alone, edit_many(reqs, models=models, batch_size=3), strict=True):
+        assert many.batch == {}  # each ran alone after the batch did not fit
+        assert np.array_equal(one.blended, many.blended)
+
+
+def test_mask_from_the_edit_runs_alone_in_a_batch(models):
+    """The relevance recorder must see only its own case's forwards."""
+    reqs = [_request(mask=None), _request(shift=2, seed=4)]
+    reqs[0] = {k: v for k, v in reqs[0].items() if k != "mask"} | {"mask_from": "edit"}
+    one = edit(models=models, **reqs[0])
+    many = edit_many(reqs, models=models, batch_size=2)
+    assert many[0].batch == {} and many[1].batch == {}
+    assert np.array_equal(many[0].alpha, one.alpha)
+    assert np.array_equal(many[0].blended, one.blended)
+
+
+def _manifest(tmp_path, n: int = 4) -> None:
+    for k in range(n):
+        Image.fromarray(_photo(60, 90, k * 10)).save(tmp_path / f"p{k}.png")
+    lines = ["defaults: {steps: 2}", "cases:"]
+    for k in range(n):
+        lines.append(
+            f" - {{id: c{k}, image: p{k}.png, instruction: make it red {k}, "
+            f"box: [10, 10, 50, 40], seed: {k}}}"
+        )
+    (tmp_path / "m.yaml").write_text("\n".join(lines) + "\n")
+
+
+def test_run_with_batch_size_writes_every_case_like_the_plain_run(tmp_path):
+    _manifest(tmp_path)
+    runner = CliRunner()
+    args = ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--clip", "none"]
+    one = runner.invoke(app, [*args, "--out", str(tmp_path / "one")])
+    many = runner.invoke(app, [*args, "--out", str(tmp_path / "many"), "--batch-size", "3"])
+    assert one.exit_code == 0 and many.exit_code == 0, many.output
+    assert "4 done, 0 already finished" in many.stdout
+    for k in range(4):
+        a, b = tmp_path / "one" / f"c{k}", tmp_path / "many" / f"c{k}"
+        rec = json.loads((b / "record.json").read_text())
+        assert rec["batch"] == ({"baseline": 3} if k < 3 else {})  # c3 ran alone
+        orig = np.asarray(Image.open(a / "original.png"))
+        mask = np.asarray(Image.open(a / "mask.png")) > 0
+        blend = np.asarray(Image.open(b / "blended.png"))
+        assert _close(blend, np.asarray(Image.open(a / "blended.png"))) <= TOL
+        assert np.array_equal(blend[~mask], orig[~mask])
+    rows = (tmp_path / "many" / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 8  # baseline + pixel per case, rebuilt from the folders
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "many"), "--batch-size", "3"])
+    assert again.exit_code == 0 and "0 done, 4 already finished" in again.stdout
+
+
+def test_batch_size_with_ray_is_refused(tmp_path):
+    _manifest(tmp_path, 1)
+    res = CliRunner().invoke(
+        app,
+        ["run", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--models", "tiny",
+         "--ray", "--batch-size", "2"],
+    )
+    assert res.exit_code == 2 and "--batch-size works on one machine" in res.output
+    assert not (tmp_path / "o").exists()
