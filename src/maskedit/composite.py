@@ -5,11 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def _is_binary(alpha: np.ndarray) -> bool:
+    """True when every value is <= 0 or >= 1, i.e. clipping makes it exactly 0 or 1.
+
+    Bool and integer alpha always are. NaN is neither, so it keeps the float blend (as before).
+    """
+    if alpha.dtype.kind in "biu":
+        return True
+    return bool(np.all((alpha <= 0) | (alpha >= 1)))
+
+
 def alpha_composite(edit: np.ndarray, original: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`alpha * edit + (1 - alpha) * original` for H×W×3 uint8 images and an H×W alpha in [0, 1].
 
     Where alpha is 0 the output is the original bit for bit, where it is 1 the edit bit for bit;
-    in between it is rounded to the nearest integer.
+    in between it is rounded to the nearest integer. Bool alpha counts True as 1.
     """
     if edit.shape != original.shape or edit.dtype != np.uint8 or original.dtype != np.uint8:
         raise ValueError(
@@ -28,8 +38,17 @@ def alpha_composite(edit: np.ndarray, original: np.ndarray, alpha: np.ndarray) -
     # Blend only inside the mask's bounding box: a 10 % mask on a 4096² photo then costs about
     # a tenth of a full-frame blend (the composite dominated crop's overhead at that size).
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    a = np.clip(alpha[box].astype(np.float32), 0.0, 1.0)[..., None]
     e, o = edit[box], original[box]
+    if edit.ndim == 3 and _is_binary(alpha[box]):
+        # Hard mask (the default, feathering off): the blend below would give exactly the edit
+        # where alpha is 1 and the original where 0, so copy those pixels instead (~5x faster).
+        # The mask is repeated over the channels because a contiguous `where` copies several
+        # times faster than a broadcast one.
+        h, w, c = e.shape
+        take = np.repeat(alpha[box] > 0, c, axis=1).reshape(h, w, c)
+        np.copyto(out[box], e, where=take)
+        return out
+    a = np.clip(alpha[box].astype(np.float32), 0.0, 1.0)[..., None]
     mixed = np.round(a * e.astype(np.float32) + (1.0 - a) * o.astype(np.float32))
     blended = np.clip(mixed, 0, 255).astype(np.uint8)
     blended = np.where(a == 0.0, o, blended)  # exact, whatever float rounding did

@@ -94,6 +94,7 @@ def score_outputs(
     ``"source"`` / ``"target"`` captions (PIE-Bench prompts, MagicBrush descriptions).
     """
     from maskedit.metrics import (  # here, not at the top: the CLIP metrics import torch
+        background_metrics,
         binarize_change,
         change_map,
         clip_cosine,
@@ -102,9 +103,6 @@ def score_outputs(
         clip_score_region,
         iou,
         leakage,
-        masked_mse,
-        masked_psnr,
-        masked_ssim,
     )
     from maskedit.metrics.change import STUDY_CHANGE_FLOOR
 
@@ -120,14 +118,13 @@ def score_outputs(
         _check_rgb(f"output '{name}'", image, original.shape)
         change = change_map(image, original)
         t = max(STUDY_CHANGE_FLOOR, float(change.mean())) if threshold is None else threshold
+        background = background_metrics(image, original, mask)  # masked images built once
         row: dict[str, Any] = {
             "method": name,
             "iou": iou(binarize_change(change, threshold=t), mask),
             "leakage": leakage(change, mask),
             "change_threshold": float(t),
-            "bg_mse": _finite_or_none(masked_mse(image, original, mask)),
-            "bg_psnr": _finite_or_none(masked_psnr(image, original, mask)),
-            "bg_ssim": _finite_or_none(masked_ssim(image, original, mask)),
+            **{key: _finite_or_none(value) for key, value in background.items()},
         }
         if clip is not None:
             model, processor = clip

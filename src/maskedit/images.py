@@ -157,18 +157,27 @@ def alpha_to_png_array(alpha: np.ndarray) -> np.ndarray:
     return np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
 
 
+# Above this many pixels a PNG is written with zlib level 1 instead of Pillow's 6: a 4096×4096
+# photo then encodes about twice as fast for ~20 % larger files (still lossless). Smaller images
+# keep the default level, and so their exact bytes.
+FAST_PNG_PIXELS = 4_000_000
+FAST_PNG_LEVEL = 1
+
+
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a uint8 array as PNG atomically (temp file in the same folder, then rename).
 
     Pillow writes no timestamps into PNGs, so the same array gives the same bytes.
     """
+    big = array.shape[0] * array.shape[1] > FAST_PNG_PIXELS
+    options = {"compress_level": FAST_PNG_LEVEL} if big else {}
     path = Path(path)
     if array.dtype != np.uint8:
         raise ValueError(f"write_png: expected uint8, got {array.dtype}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(array).save(f, format="PNG")
+            Image.fromarray(array).save(f, format="PNG", **options)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,7 +7,13 @@
 docs/metrics.md documents every formula and the protocol it comes from.
 """
 
-from maskedit.metrics.background import masked_background, masked_mse, masked_psnr, masked_ssim
+from maskedit.metrics.background import (
+    background_metrics,
+    masked_background,
+    masked_mse,
+    masked_psnr,
+    masked_ssim,
+)
 from maskedit.metrics.change import binarize_change, change_map, iou, leakage, miou
 from maskedit.metrics.clip import (
     clip_cosine,
@@ -29,6 +35,7 @@ __all__ = [
     "clip_text_features",
     "iou",
     "leakage",
+    "background_metrics",
     "masked_background",
     "masked_mse",
     "masked_psnr",

@@ -19,16 +19,11 @@ from skimage.metrics import structural_similarity
 from maskedit.errors import InputError
 
 SSIM_SIGMA = 1.5  # torchmetrics' default Gaussian window (11 taps after truncation at 3.5 sigma)
+SSIM_TRUNCATE = 3.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-def masked_background(
-    edit: np.ndarray, original: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Both images on [0, 1], times ``1 - mask``: HxWx3 uint8 x2 + HxW mask -> two HxWx3 float64.
-
-    ``mask`` is HxW bool or float alpha in [0, 1], 1 = edit allowed (the foreground).
-    """
+def _check_inputs(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> None:
     for name, image in (("edit", edit), ("original", original)):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise InputError(
@@ -45,12 +40,63 @@ def masked_background(
         raise InputError(
             f"mask: expected bool or alpha in [0, 1], got values in [{mask.min()}, {mask.max()}]"
         )
+
+
+def _masked(
+    edit: np.ndarray, original: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # in place: the same values as `edit / 255.0 * keep`, without a third 8-byte-per-value array
     keep = (1.0 - mask.astype(np.float64))[..., None]
-    return edit / 255.0 * keep, original / 255.0 * keep
+    a = edit / 255.0
+    a *= keep
+    b = original / 255.0
+    b *= keep
+    return a, b
+
+
+def masked_background(
+    edit: np.ndarray, original: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images on [0, 1], times ``1 - mask``: HxWx3 uint8 x2 + HxW mask -> two HxWx3 float64.
+
+    ``mask`` is HxW bool or float alpha in [0, 1], 1 = edit allowed (the foreground).
+    """
+    _check_inputs(edit, original, mask)
+    return _masked(edit, original, mask)
 
 
 def _has_background(mask: np.ndarray) -> bool:
     return bool(np.any(mask < 1)) if mask.dtype != np.bool_ else not bool(mask.all())
+
+
+def _same_background(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether both masked images are equal, decided on the uint8 inputs (no float arrays).
+
+    They are equal exactly when the images agree wherever ``1 - mask > 0`` (a weight > 0 keeps
+    distinct uint8 values distinct). True for every maskedit method without feathering, so only
+    the baseline pays for the float images and the SSIM filters. NaN weights make both images
+    NaN there, never equal, as before.
+    """
+    if mask.dtype.kind == "f" and np.isnan(mask).any():
+        return False
+    background = ~mask if mask.dtype == np.bool_ else mask < 1
+    differ = edit != original
+    differ &= background[..., None]
+    return not differ.any()
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    d = a - b
+    np.square(d, out=d)  # the same values as (a - b) ** 2, one array fewer
+    return float(np.mean(d))
+
+
+def _psnr(mse: float) -> float:
+    if math.isnan(mse):
+        return math.nan
+    if mse == 0:
+        return math.inf
+    return float(10.0 * math.log10(1.0 / mse))
 
 
 def masked_mse(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> float:
@@ -58,10 +104,12 @@ def masked_mse(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> floa
 
     Multiply by 255**2 for the 0-255 scale; PIE-Bench's tables print this value x 10^4.
     """
-    a, b = masked_background(edit, original, mask)
+    _check_inputs(edit, original, mask)
     if not _has_background(mask):
         return math.nan
-    return float(np.mean((a - b) ** 2))
+    if _same_background(edit, original, mask):
+        return 0.0
+    return _mse(*_masked(edit, original, mask))
 
 
 def masked_psnr(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> float:
@@ -70,36 +118,70 @@ def masked_psnr(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> flo
     That is the same number as data range 255 on the 0-255 scale (PSNR does not depend on the
     scale). Identical backgrounds give ``inf``.
     """
-    mse = masked_mse(edit, original, mask)
-    if math.isnan(mse):
-        return math.nan
-    if mse == 0:
-        return math.inf
-    return float(10.0 * math.log10(1.0 / mse))
+    return _psnr(masked_mse(edit, original, mask))
+
+
+SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)  # scipy's radius for these settings: 5
+_STRIP_ROWS_VALUES = 1 << 20  # values per strip: its float64 temporaries stay cache-sized
+
+
+def _mirror(lo: int, hi: int, n: int) -> np.ndarray:
+    """Row indices lo..hi-1 folded into [0, n) as ndimage's mode="mirror" (d c b | a b c d)."""
+    i = np.arange(lo, hi)
+    if n == 1:
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    i = np.abs(i) % period
+    return np.where(i >= n, period - i, i)
 
 
 def _ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """torchmetrics' SSIM: 11-tap Gaussian (sigma 1.5), mirror padding, mean over every pixel.
 
     Unlike skimage, torchmetrics keeps the border pixels (computed on mirror-padded input), so this
-    reimplements it with scipy rather than calling skimage: the two differ by ~1e-2.
+    reimplements it with scipy rather than calling skimage: the two differ by ~1e-2. The image is
+    filtered in strips of rows, each with `SSIM_RADIUS` mirrored rows of context above and below:
+    the separable filter then gives every kept pixel exactly its whole-image value, while the ten
+    float64 temporaries stay strip-sized instead of 400 MB each at 4096² (about 3× faster there).
+    Only the order in which the mean adds the pixels changes (~1e-16).
     """
 
     def blur(x: np.ndarray) -> np.ndarray:
         # sigma 0 on the channel axis: each channel is filtered on its own
         sigma = (SSIM_SIGMA, SSIM_SIGMA, 0.0)
-        return ndimage.gaussian_filter(x, sigma=sigma, mode="mirror", truncate=3.5)
+        return ndimage.gaussian_filter(x, sigma=sigma, mode="mirror", truncate=SSIM_TRUNCATE)
 
+    h, w, c = a.shape
+    r = SSIM_RADIUS
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = np.maximum(blur(a * a) - mu_a**2, 0.0)
-    var_b = np.maximum(blur(b * b) - mu_b**2, 0.0)
-    cov = blur(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
-        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    )
-    return float(ssim_map.mean())
+    rows = max(1, _STRIP_ROWS_VALUES // (w * c))
+    total = 0.0
+    for y0 in range(0, h, rows):
+        n = min(rows, h - y0)
+        take = _mirror(y0 - r, y0 + n + r, h)
+        sa, sb = a[take], b[take]
+        keep = slice(r, r + n)  # the strip itself; the context rows only feed the filter
+        mu_a, mu_b = blur(sa)[keep], blur(sb)[keep]
+        var_a = np.maximum(blur(sa * sa)[keep] - mu_a**2, 0.0)
+        var_b = np.maximum(blur(sb * sb)[keep] - mu_b**2, 0.0)
+        cov = blur(sa * sb)[keep] - mu_a * mu_b
+        ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+            (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+        )
+        total += float(ssim_map.sum())
+    return total / (h * w * c)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray, variant: str) -> float:
+    if variant == "pie":
+        return _ssim_gaussian(a, b, data_range=1.0)
+    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0))
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in ("pie", "skimage"):
+        raise InputError(f"masked_ssim: variant must be 'pie' or 'skimage', got {variant!r}")
 
 
 def masked_ssim(
@@ -116,13 +198,34 @@ def masked_ssim(
     ``variant="skimage"`` is ``skimage.metrics.structural_similarity`` with its defaults (7x7
     uniform window, sample covariance, borders cropped), as many other papers report it.
     """
-    if variant not in ("pie", "skimage"):
-        raise InputError(f"masked_ssim: variant must be 'pie' or 'skimage', got {variant!r}")
-    a, b = masked_background(edit, original, mask)
+    _check_variant(variant)
+    _check_inputs(edit, original, mask)
     if not _has_background(mask):
         return math.nan
-    if np.array_equal(a, b):  # every masked method's background: SSIM is exactly 1, no filtering
+    if _same_background(edit, original, mask):  # every masked method's background: exactly 1
         return 1.0
-    if variant == "pie":
-        return _ssim_gaussian(a, b, data_range=1.0)
-    return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0))
+    return _ssim(*_masked(edit, original, mask), variant)
+
+
+def background_metrics(
+    edit: np.ndarray,
+    original: np.ndarray,
+    mask: np.ndarray,
+    *,
+    variant: Literal["pie", "skimage"] = "pie",
+) -> dict[str, float]:
+    """``{"bg_mse", "bg_psnr", "bg_ssim"}`` as masked_mse / masked_psnr / masked_ssim give them.
+
+    Checks the inputs and builds the masked images once instead of three times. An output equal
+    to the original outside the mask (every maskedit method without feathering) costs one uint8
+    comparison: MSE 0, PSNR inf, SSIM 1. No background (a full mask): all three NaN.
+    """
+    _check_variant(variant)
+    _check_inputs(edit, original, mask)
+    if not _has_background(mask):
+        return {"bg_mse": math.nan, "bg_psnr": math.nan, "bg_ssim": math.nan}
+    if _same_background(edit, original, mask):
+        return {"bg_mse": 0.0, "bg_psnr": math.inf, "bg_ssim": 1.0}
+    a, b = _masked(edit, original, mask)
+    mse = _mse(a, b)
+    return {"bg_mse": mse, "bg_psnr": _psnr(mse), "bg_ssim": _ssim(a, b, variant)}

@@ -1,0 +1,109 @@
+"""write_case writes large images with fast PNG compression: lossless, atomic, small ones as before.
+
+The threshold is lowered here instead of writing 4-megapixel images. The zlib header of a PNG's
+first IDAT chunk records the compression level class (FLEVEL: 0 for level 0-1, 2 for level 6).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskedit import images, outputs
+from maskedit.case import EditResult
+from maskedit.config import EditSettings
+from maskedit.images import read_image, read_mask, write_png
+
+
+def zlib_level_class(png: bytes) -> int:
+    """FLEVEL (bits 6-7 of the zlib FLG byte) of the first IDAT chunk."""
+    pos = 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        if png[pos + 4 : pos + 8] == b"IDAT":
+            return png[pos + 9] >> 6
+        pos += 12 + length
+    raise AssertionError("no IDAT chunk")
+
+
+def _photo(rng, h=48, w=64):
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_small_images_keep_the_default_bytes(tmp_path, rng):
+    image = _photo(rng)
+    write_png(tmp_path / "small.png", image)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")  # Pillow's defaults
+    assert (tmp_path / "small.png").read_bytes() == buf.getvalue()
+    assert zlib_level_class(buf.getvalue()) == 2  # Pillow's level 6
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_large_images_use_level_1_and_stay_lossless(tmp_path, rng, monkeypatch, grey):
+    monkeypatch.setattr(images, "FAST_PNG_PIXELS", 1000)
+    image = _photo(rng)[..., 0] if grey else _photo(rng)
+    images.write_png(tmp_path / "big.png", image)
+    data = (tmp_path / "big.png").read_bytes()
+    assert zlib_level_class(data) == 0
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    assert data == buf.getvalue()  # deterministic: the same array gives the same bytes
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "big.png")), image)
+    assert [p.name for p in tmp_path.iterdir()] == ["big.png"]  # no temp file left
+
+
+def test_a_failed_large_write_leaves_nothing(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(images, "FAST_PNG_PIXELS", 1000)
+    (tmp_path / "big.png").write_bytes(b"old")
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", boom)
+    with pytest.raises(OSError):
+        images.write_png(tmp_path / "big.png", _photo(rng))
+    assert [p.name for p in tmp_path.iterdir()] == ["big.png"]
+    assert (tmp_path / "big.png").read_bytes() == b"old"  # the old file, untouched
+    with pytest.raises(ValueError, match="uint8"):
+        images.write_png(tmp_path / "f.png", _photo(rng).astype(np.float32))
+
+
+def _result(rng) -> EditResult:
+    original = _photo(rng)
+    alpha = np.zeros(original.shape[:2], np.float32)
+    alpha[10:30, 20:40] = 1.0
+    baseline = _photo(rng)
+    blended = np.where(alpha[..., None] > 0, baseline, original)
+    return EditResult(
+        original=original,
+        alpha=alpha,
+        baseline=baseline,
+        outputs={"pixel": blended, "crop": blended.copy()},
+        instruction="make it red",
+        settings=EditSettings(text_cfg=7.5, image_cfg=1.5, methods=("pixel", "crop")),
+        mask_source="array",
+        prompts=None,
+        sam=None,
+        working_hw=(64, 64),
+        models={"kind": "tiny", "editor": "ip2p"},
+    )
+
+
+def test_write_case_with_fast_pngs_reads_back_the_same_pixels(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(images, "FAST_PNG_PIXELS", 1000)  # 48x64 = 3072 pixels: "large"
+    result = _result(rng)
+    out = outputs.write_case(result, tmp_path / "case")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]  # no partial folder left
+    for path in out.glob("*.png"):  # grid included: over the lowered threshold too
+        assert zlib_level_class(path.read_bytes()) == 0, path.name
+    np.testing.assert_array_equal(read_image(out / "original.png"), result.original)
+    np.testing.assert_array_equal(read_image(out / "baseline.png"), result.baseline)
+    mask = read_mask(out / "mask.png", result.original.shape[:2])
+    np.testing.assert_array_equal(mask > 0.5, result.alpha > 0.5)
+    for path in out.glob("blended*.png"):
+        np.testing.assert_array_equal(read_image(path), result.outputs["pixel"])
