@@ -205,7 +205,9 @@ def edit_steps(
     if isinstance(mask, np.ndarray):
         if mask.shape != (h, w):
             raise InputError(f"mask array: shape {mask.shape} does not match the image's {(h, w)}")
-        alpha = np.clip(mask.astype(np.float32), 0.0, 1.0)
+        alpha = mask.astype(np.float32)
+        if mask.dtype != np.bool_:  # a bool mask is already 0/1: skip a full-frame pass
+            np.clip(alpha, 0.0, 1.0, out=alpha)
         mask_source = "array"
     elif prompts.mask is not None and not prompts.automatic:
         alpha = read_mask(prompts.mask, (h, w))

@@ -225,22 +225,28 @@ def build_realsize_ip2p(seed: int = 0, dtype: torch.dtype = torch.float32):
     return pipe.to(dtype=dtype)
 
 
-def build_realsize_sam_base(seed: int = 0):
+# Image-encoder shapes of the released SAM checkpoints (sam-vit-base / sam-vit-huge configs).
+SAM_VITS = {
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 global_attn_indexes=[2, 5, 8, 11], mlp_dim=3072),
+    "huge": dict(hidden_size=1280, num_hidden_layers=32, num_attention_heads=16,
+                 global_attn_indexes=[7, 15, 23, 31], mlp_dim=5120),
+}  # fmt: skip
+
+
+def build_realsize_sam_base(seed: int = 0, vit: str = "base"):
     """A transformers `SamModel` (ViT-B image encoder, as sam-vit-base) + `SamProcessor`, random.
 
     Input long side 1024 (the default `SamImageProcessor`), 64×64 image embedding, the standard
     prompt encoder and mask decoder. ViT-B rather than ViT-H keeps CPU benchmarks short; the
-    embed-once / decode-per-click structure is the same.
+    embed-once / decode-per-click structure is the same. `vit="huge"` builds sam-vit-huge's
+    encoder (632 M parameters), maskedit's default SAM, for GPU timings.
     """
     from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
     from transformers.models.sam.configuration_sam import SamVisionConfig
 
     vision = SamVisionConfig(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        global_attn_indexes=[2, 5, 8, 11],
-        mlp_dim=3072,
+        **SAM_VITS[vit],
         output_channels=256,
         image_size=1024,
         patch_size=16,

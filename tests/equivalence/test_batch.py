@@ -181,13 +181,16 @@ def test_run_with_batch_size_writes_every_case_like_the_plain_run(tmp_path):
     runner = CliRunner()
     args = ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--clip", "none"]
     one = runner.invoke(app, [*args, "--out", str(tmp_path / "one")])
-    many = runner.invoke(app, [*args, "--out", str(tmp_path / "many"), "--batch-size", "3"])
+    many = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "many"), "--batch-size", "3", "--vae-tiling", "off"]
+    )
     assert one.exit_code == 0 and many.exit_code == 0, many.output
     assert "4 done, 0 already finished" in many.stdout
     for k in range(4):
         a, b = tmp_path / "one" / f"c{k}", tmp_path / "many" / f"c{k}"
         rec = json.loads((b / "record.json").read_text())
         assert rec["batch"] == ({"baseline": 3} if k < 3 else {})  # c3 ran alone
+        assert rec["models"]["speedups"]["vae_tiling"] == "off"
         orig = np.asarray(Image.open(a / "original.png"))
         mask = np.asarray(Image.open(a / "mask.png")) > 0
         blend = np.asarray(Image.open(b / "blended.png"))

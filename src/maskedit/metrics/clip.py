@@ -53,7 +53,8 @@ def clip_image_features(
         _check_rgb_uint8(f"images[{i}]", image)
     param = next(model.parameters())
     # 3xHxW uint8 tensors, as torchmetrics and PIE-Bench pass them: same resize, same pixel values
-    chw = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) for image in images]
+    # (np.require copies read-only arrays, e.g. PIL-backed ones, which torch warns about)
+    chw = [torch.from_numpy(np.require(im, requirements="CW")).permute(2, 0, 1) for im in images]
     pixel_values = processor(images=chw, return_tensors="pt")["pixel_values"]
     out = model.get_image_features(pixel_values=pixel_values.to(param.device, param.dtype))
     return _unit(_as_tensor(out))
