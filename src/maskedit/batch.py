@@ -26,7 +26,8 @@ def edit_many(
     """`maskedit.edit(**request)` for every request, sharing denoiser calls up to `batch_size`.
 
     Returns one entry per request, in order: its `EditResult`, or the `MaskeditError` that
-    stopped it (the others go on). With `batch_size=1` this is a loop over `edit`.
+    stopped it (the others go on). With `batch_size=1` this is a loop over `edit`. A batch that
+    runs out of GPU memory is redone one case at a time, and later batches are half as large.
     """
     if batch_size < 1:
         raise ValueError(f"edit_many: batch_size must be ≥ 1, got {batch_size}")
@@ -57,13 +58,15 @@ def edit_many(
             key = job.batch_key(pipe)
             groups.setdefault(("solo", i) if key is None else key, []).append(i)
         for members in groups.values():
-            for start in range(0, len(members), batch_size):
-                chunk = members[start : start + batch_size]
+            size = batch_size
+            for chunk in [members[k : k + size] for k in range(0, len(members), size)]:
                 jobs = [waiting.pop(i) for i in chunk]
                 try:
                     outs: list[Any] = run_jobs(pipe, jobs)
                 except MaskeditError as err:  # the call failed for every case in it
                     outs = [err] * len(chunk)
+                if any(job.stats.get("oom_fallback") for job in jobs):
+                    batch_size = max(1, len(chunk) // 2)  # did not fit: smaller from now on
                 for i, out in zip(chunk, outs, strict=True):
                     advance(i, out)
     return results  # type: ignore[return-value]

@@ -28,6 +28,7 @@ from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
 from maskedit.models import Models
+from maskedit.speedups import vae_tiles
 
 
 @dataclass
@@ -78,6 +79,28 @@ def _stage(progress, stage: str):
     if progress is None:
         return None
     return lambda step, total: progress(stage, step, total)
+
+
+def _ask(job: EditorJob) -> Generator[EditorJob, np.ndarray, np.ndarray]:
+    return (yield job)
+
+
+def _waiting(steps: Generator[EditorJob, np.ndarray, Any]) -> Generator[EditorJob, np.ndarray, Any]:
+    """`yield from steps`, returning (its value, seconds spent on other cases' work).
+
+    In a batch run an edit is suspended while other cases are read, masked and composited; those
+    seconds are not this edit's. An editor call it shared counts in full (the record says `batch`).
+    """
+    waited = 0.0
+    try:
+        job = next(steps)
+        while True:
+            t = time.perf_counter()
+            image = yield job
+            waited += max(0.0, time.perf_counter() - t - job.stats.get("seconds", 0.0))
+            job = steps.send(image)
+    except StopIteration as done:
+        return done.value, waited
 
 
 def _as_image(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
@@ -254,6 +277,11 @@ def edit_steps(
             f"the instruction is {n} tokens; the text encoder reads the first {limit}, "
             "the rest is ignored"
         )
+    if vae_tiles(models.pipe, work_hw):
+        notes.append(
+            f"the VAE ran tiled at the working size {work_hw[1]}×{work_hw[0]} "
+            "(--vae-tiling; tiles blend at their seams)"
+        )
     unmasked: np.ndarray | None = None
     batched: dict[str, int] = {}
     if baseline or "pixel" in settings.methods:
@@ -264,10 +292,10 @@ def edit_steps(
             progress=_stage(progress, "baseline"),
             context=(lambda: auto_masks.recording(models, True)) if own_forwards else None,
         )
-        edited = yield job
+        edited, waited = yield from _waiting(_ask(job))
         recorder = job.stats.get("context")
         unmasked = resize_rgb(edited, (h, w))
-        timings["edit"] = time.perf_counter() - t0
+        timings["edit"] = time.perf_counter() - t0 - waited
         if job.stats.get("batch", 1) > 1:  # shared one denoiser call with other cases
             batched["baseline"] = job.stats["batch"]
     if own_forwards:  # the relevance map of the edit's own guidance forwards: no extra UNet call
@@ -309,23 +337,25 @@ def edit_steps(
     info: dict[str, dict[str, Any]] = {}
     for method in settings.methods:
         t0 = time.perf_counter()
-        method_out, info[method] = yield from method_steps(
-            method,
-            models.pipe,
-            original,
-            alpha,
-            instruction,
-            settings,
-            long_side,
-            unmasked,
-            progress=_stage(progress, method),
+        (method_out, info[method]), waited = yield from _waiting(
+            method_steps(
+                method,
+                models.pipe,
+                original,
+                alpha,
+                instruction,
+                settings,
+                long_side,
+                unmasked,
+                progress=_stage(progress, method),
+            )
         )
         if settings.harmonize == "poisson":
             method_out = poisson_blend(method_out, original, alpha > 0)
         elif settings.harmonize == "color":
             method_out = match_color(method_out, original, alpha > 0)
         outputs[method] = alpha_composite(method_out, original, alpha)
-        timings[f"method_{method}"] = time.perf_counter() - t0
+        timings[f"method_{method}"] = time.perf_counter() - t0 - waited
 
     return EditResult(
         original=original,

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from maskedit.errors import CheckpointError, MissingWeightsError
+from maskedit.errors import CheckpointError, InputError, MissingWeightsError
 from maskedit.masks.sam import SamPredictor
 from maskedit.speedups import Speedups, apply_speedups
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
@@ -312,6 +312,11 @@ def load_models(
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
     dt = pick_dtype(dev, dtype)
+    if cpu_offload and speedups is not None and speedups.compile:
+        raise InputError(
+            "--compile with --cpu-offload: offloading moves the modules the compiled graphs "
+            "were traced on; use one of them"
+        )
     if cpu_offload and dev.type != "cuda":
         raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
     ip2p = ip2p or spec.default_id

@@ -239,9 +239,11 @@ def process_batch(
             todo.append(case)
     t0 = time.perf_counter()
     results = edit_many([case_request(c) for c in todo], models=models, batch_size=batch_size)
+    share = (time.perf_counter() - t0) / max(len(todo), 1)  # the shared editing, split evenly
     for case, result in zip(todo, results, strict=True):
+        start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         rows.append(
-            finish_case(case, result, out_dir, t0, force=force, clip=clip, threshold=threshold)
+            finish_case(case, result, out_dir, start, force=force, clip=clip, threshold=threshold)
         )
     return rows
 
@@ -288,7 +290,14 @@ def _run(
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
         if batch_size > 1:
-            ordered = batch_order(manifest.cases)
+            todo = []
+            for case in manifest.cases:  # finished cases first, so that every batch is full
+                if case_done(out_dir / case.id) and not force:
+                    log_attempt(out_dir, {"case_id": case.id, "status": "skipped"}, summary)
+                    bar.advance(task)
+                else:
+                    todo.append(case)
+            ordered = batch_order(todo)
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")

@@ -1,6 +1,8 @@
 """Speed options applied once to loaded models: torch.compile, channels_last, SDPA, VAE tiling.
 
-None of them changes what maskedit computes, only how fast or in how much memory:
+They change how fast and in how much memory, not what is computed — up to float rounding (compiled
+kernels, channels_last), and except VAE tiling above 1024 px, whose tiles blend at their seams
+(an edit that ran tiled says so in its record's warnings):
 
 - SDPA attention: diffusers' default processors on torch 2 (`AttnProcessor2_0`) already call
   `torch.nn.functional.scaled_dot_product_attention`; a pipeline left on the classic processor
@@ -77,6 +79,13 @@ def set_vae_tiling(pipe, mode: str) -> None:
         factor = 2 ** (len(vae.config.block_out_channels) - 1)
         vae.tile_sample_min_size = AUTO_TILE
         vae.tile_latent_min_size = AUTO_TILE // factor
+
+
+def vae_tiles(pipe, hw: tuple[int, int]) -> bool:
+    """Whether the VAE will tile an image of this working size (as AutoencoderKL decides)."""
+    vae = getattr(pipe, "vae", None)
+    size = getattr(vae, "tile_sample_min_size", None)
+    return bool(getattr(vae, "use_tiling", False) and size is not None and max(hw) > size)
 
 
 def _compile(module, s: Speedups):

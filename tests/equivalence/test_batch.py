@@ -153,6 +153,59 @@ def test_out_of_memory_in_a_batch_retries_one_at_a_time(models, monkeypatch):
         assert np.array_equal(one.blended, many.blended)
 
 
+def test_out_of_memory_mid_loop_counts_steps_once_and_halves_later_batches(models, monkeypatch):
+    reqs = [_request(shift=k, seed=k, methods=["pixel", "latent"]) for k in range(4)]
+    alone = [edit(models=models, **r) for r in reqs]
+    pipe_class = type(models.pipe)
+    real_call = pipe_class.__call__
+    batched_calls = []
+
+    def small_gpu(self, *args, **kwargs):
+        if isinstance(kwargs.get("prompt"), list):
+            batched_calls.append(len(kwargs["prompt"]))
+            user = kwargs.get("callback_on_step_end")
+
+            def fail_at_step_2(p, step, t, tensors):
+                if step == 2:
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+                return user(p, step, t, tensors) if user else {}
+
+            kwargs.update(
+                callback_on_step_end=fail_at_step_2,
+                callback_on_step_end_tensor_inputs=["latents"],
+            )
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipe_class, "__call__", small_gpu)
+    many = edit_many(reqs, models=models, batch_size=4)
+    assert batched_calls == [4, 2, 2]  # baseline at 4, then the latent jobs in halves
+    for one, result in zip(alone, many, strict=True):
+        assert result.method_info["latent"]["blended_steps"] == 4  # the aborted steps not counted
+        for method in ("pixel", "latent"):
+            assert np.array_equal(one.outputs[method], result.outputs[method])
+
+
+def test_timings_leave_out_other_cases_work(models, monkeypatch):
+    import time
+
+    import maskedit.case as case_module
+
+    real = case_module._as_image
+    slow_shape = (64, 97, 3)
+
+    def as_image(image):
+        if getattr(image, "shape", None) == slow_shape:
+            time.sleep(0.6)  # another case, slow to read
+        return real(image)
+
+    monkeypatch.setattr(case_module, "_as_image", as_image)
+    fast = _request()
+    slow = _request(64, 97, shift=1)
+    (result, _) = edit_many([fast, slow], models=models, batch_size=2)
+    call = result.timings["edit"]
+    assert call < 0.5, result.timings  # the 4-step tiny call, not the other case's 0.6 s read
+
+
 def test_mask_from_the_edit_runs_alone_in_a_batch(models):
     """The relevance recorder must see only its own case's forwards."""
     reqs = [_request(mask=None), _request(shift=2, seed=4)]
@@ -200,6 +253,22 @@ def test_run_with_batch_size_writes_every_case_like_the_plain_run(tmp_path):
     assert len(rows) == 8  # baseline + pixel per case, rebuilt from the folders
     again = runner.invoke(app, [*args, "--out", str(tmp_path / "many"), "--batch-size", "3"])
     assert again.exit_code == 0 and "0 done, 4 already finished" in again.stdout
+
+
+def test_a_resumed_run_fills_its_batches(tmp_path):
+    import shutil
+
+    _manifest(tmp_path)
+    args = ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--clip", "none",
+            "--out", str(tmp_path / "o"), "--batch-size", "2"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    for k in (0, 2):
+        shutil.rmtree(tmp_path / "o" / f"c{k}")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "2 done, 2 already finished" in res.stdout
+    for k in (0, 2):  # the two cases left share one call although c1 sat between them
+        rec = json.loads((tmp_path / "o" / f"c{k}" / "record.json").read_text())
+        assert rec["batch"] == {"baseline": 2}
 
 
 def test_batch_size_with_ray_is_refused(tmp_path):

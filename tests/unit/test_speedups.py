@@ -103,7 +103,8 @@ def test_auto_tiling_tiles_only_above_the_threshold(photo_module, plain, monkeyp
     assert calls == []  # 128 px working size < AUTO_TILE: the plain decode
     vae.tile_sample_min_size, vae.tile_latent_min_size = 64, 64 // models.pipe.vae_scale_factor
     tiled = _run(models, photo_module)
-    assert calls  # above the (lowered) threshold the VAE tiles
+    assert calls  # above the (lowered) threshold the VAE tiles, and the record says so
+    assert any("VAE ran tiled" in note for note in tiled.warnings)
     outside = ~_mask(photo_module)
     for method in METHODS:
         assert np.array_equal(tiled.outputs[method][outside], photo_module[outside])
@@ -115,6 +116,13 @@ def test_tiling_off_and_on(photo_module):
     on = load_models("tiny", need_sam=False, speedups=Speedups(vae_tiling="on"))
     assert on.pipe.vae.use_tiling is True
     assert on.pipe.vae.tile_sample_min_size == on.pipe.vae.config.sample_size  # diffusers' own
+
+
+def test_compile_with_cpu_offload_is_refused_before_loading():
+    from maskedit.errors import InputError
+
+    with pytest.raises(InputError, match="--compile with --cpu-offload"):
+        load_models("real", ip2p="/nonexistent", cpu_offload=True, speedups=Speedups(compile=True))
 
 
 def test_classic_attention_is_put_back_on_sdpa():

@@ -13,6 +13,8 @@ only by the floating-point order of batched kernels (a grey level at most, measu
 from __future__ import annotations
 
 import contextlib
+import gc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,9 +72,11 @@ def run_job(pipe, job: EditorJob) -> np.ndarray:
             job.stats["guidance"] = stack.enter_context(
                 masked_text_guidance(pipe.unet, job.guidance_mask)
             )
+        t0 = time.perf_counter()
         out = run_editor(
             pipe, job.image, job.instruction, job.settings, blend=job.blend, progress=job.progress
         )
+        job.stats["seconds"] = time.perf_counter() - t0
     job.stats["batch"] = 1
     return out
 
@@ -80,7 +84,8 @@ def run_job(pipe, job: EditorJob) -> np.ndarray:
 def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     """Run matching jobs as one call; a sample that came out NaN is a RunFailure in its slot.
 
-    Out of GPU memory in a batch, the jobs are retried one at a time before anything fails.
+    Out of GPU memory in a batch, the jobs are retried one at a time (marked
+    `stats["oom_fallback"]`, so the caller can shrink its batches) before anything fails.
     """
     if len(jobs) == 1:
         return [run_job(pipe, jobs[0])]
@@ -90,14 +95,35 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     try:
         return _run_batch(pipe, jobs)
     except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        outs: list[np.ndarray | RunFailure] = []
-        for job in jobs:
-            try:
-                outs.append(run_job(pipe, job))
-            except RunFailure as err:
-                outs.append(err)
-        return outs
+        pass  # recover below: inside `except` the traceback still holds the batch's tensors
+    gc.collect()
+    torch.cuda.empty_cache()
+    outs: list[np.ndarray | RunFailure] = []
+    for job in jobs:
+        if job.blend is not None:
+            job.blend.reset()  # the aborted call's steps do not count
+        try:
+            outs.append(run_job(pipe, job))
+        except RunFailure as err:
+            outs.append(err)
+        job.stats["oom_fallback"] = True
+    return outs
+
+
+@contextlib.contextmanager
+def _vae_slicing(pipe):
+    """VAE encode/decode one sample at a time inside a batched call: each sample then goes through
+    exactly the one-at-a-time VAE computation, and the VAE's memory peak stays that of one."""
+    vae = getattr(pipe, "vae", None)
+    if vae is None or not hasattr(vae, "use_slicing"):
+        yield
+        return
+    before = vae.use_slicing
+    vae.use_slicing = True
+    try:
+        yield
+    finally:
+        vae.use_slicing = before
 
 
 def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
@@ -133,6 +159,7 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
             callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"]
         )
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_vae_slicing(pipe))
         if capture is not None:
             stack.enter_context(capture)
         guided = [job for job in jobs if job.guidance_mask is not None]
@@ -146,10 +173,13 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
                 ]
             )
             stats = stack.enter_context(masked_text_guidance(pipe.unet, masks))
+        t0 = time.perf_counter()
         images = pipe(**kwargs).images
+        seconds = time.perf_counter() - t0
     outs: list[np.ndarray | RunFailure] = []
     for job, image in zip(jobs, images, strict=True):
         job.stats["batch"] = len(jobs)
+        job.stats["seconds"] = seconds  # the shared call's wall time
         if job.guidance_mask is not None:
             job.stats["guidance"] = stats
         if np.isfinite(image).all():

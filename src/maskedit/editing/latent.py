@@ -39,6 +39,10 @@ class LatentBlend:
         self.blended_steps: list[int] = []
         self._m: torch.Tensor | None = None
 
+    def reset(self) -> None:
+        """Forget the steps of an aborted call (its re-noising ε is kept: the same draw)."""
+        self.blended_steps.clear()
+
     def active(self, step: int) -> bool:
         return self.start <= step / self.num_steps < self.end
 
