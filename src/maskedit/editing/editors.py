@@ -199,25 +199,32 @@ def run_editor(
         return new
 
     if blend is not None or progress is not None:
-        if family == "ip2p-xl":  # only the legacy callback: update the latents in place
-
-            def legacy(step, timestep, latents):
-                new = after_step(step, timestep, latents)
-                if new is not None:
-                    latents.copy_(new)
-
-            kwargs.update(callback=legacy, callback_steps=1)
-        else:
-
-            def on_step_end(p, step, timestep, callback_kwargs):
-                new = after_step(step, timestep, callback_kwargs["latents"])
-                return {} if new is None else {"latents": new}
-
-            kwargs.update(
-                callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"]
-            )
+        add_step_callback(pipe, kwargs, after_step)
     with capture if capture is not None else _null():
         return call_pipeline(pipe, kwargs, image.shape[:2])
+
+
+def add_step_callback(
+    pipe, kwargs: dict[str, Any], after_step: Callable[[int, Any, torch.Tensor], Any]
+) -> None:
+    """Call `after_step(step, timestep, latents)` after every denoising step; a tensor it returns
+    replaces the latents. Through `callback_on_step_end` where the pipeline has it; SDXL-IP2P
+    has only the legacy per-step `callback`, so there the latents are updated in place."""
+    if family_of(pipe) == "ip2p-xl":
+
+        def legacy(step, timestep, latents):
+            new = after_step(step, timestep, latents)
+            if new is not None:
+                latents.copy_(new)
+
+        kwargs.update(callback=legacy, callback_steps=1)
+        return
+
+    def on_step_end(p, step, timestep, callback_kwargs):
+        new = after_step(step, timestep, callback_kwargs["latents"])
+        return {} if new is None else {"latents": new}
+
+    kwargs.update(callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
 
 
 def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> np.ndarray:

@@ -26,6 +26,7 @@ from PIL import Image
 from maskedit.config import EditSettings
 from maskedit.editing.editors import (
     _ImageLatents,
+    add_step_callback,
     family_of,
     make_generator,
     plain_kwargs,
@@ -36,7 +37,9 @@ from maskedit.editing.guidance import masked_text_guidance
 from maskedit.errors import RunFailure
 
 NAN_MESSAGE = "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
-BATCHABLE = ("ip2p",)  # families whose pipelines take lists of prompts, images and generators
+# Families whose pipelines take lists of prompts, images and generators (checked against one at a
+# time in tests/equivalence/test_batch.py); Kontext runs one case at a time.
+BATCHABLE = ("ip2p", "ip2p-xl")
 
 
 @dataclass
@@ -138,8 +141,7 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     capture = _ImageLatents(pipe, family_of(pipe)) if any(blends) else None
     total = first.settings.steps
 
-    def on_step_end(p, step, timestep, callback_kwargs):
-        latents = callback_kwargs["latents"]
+    def after_step(step: int, timestep, latents: torch.Tensor) -> torch.Tensor | None:
         new = None
         if capture is not None:
             z0 = capture.z0(latents)
@@ -152,12 +154,10 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         for job in jobs:
             if job.progress is not None:
                 job.progress(step + 1, total)
-        return {} if new is None else {"latents": new}
+        return new
 
     if capture is not None or any(job.progress for job in jobs):
-        kwargs.update(
-            callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"]
-        )
+        add_step_callback(pipe, kwargs, after_step)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_vae_slicing(pipe))
         if capture is not None:
