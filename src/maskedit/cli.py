@@ -93,6 +93,13 @@ CompileOpt = Annotated[
         help="torch.compile the denoiser, VAE decoder and SAM encoder (GPU; slow first edit).",
     ),
 ]
+CompileModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compile-mode",
+        help="With --compile: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs.",
+    ),
+]
 ChannelsLastOpt = Annotated[
     bool, typer.Option("--channels-last", help="channels_last memory format (faster fp16 convs).")
 ]
@@ -129,13 +136,24 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
-def _speedups(compile_: bool, channels_last: bool, vae_tiling: str):
-    """The speed options as one `Speedups`, or a one-line error for a bad --vae-tiling."""
-    from maskedit.speedups import Speedups
+def _speedups(compile_: bool, channels_last: bool, vae_tiling: str, compile_mode=None):
+    """The speed options as one `Speedups`, or a one-line error for a bad combination."""
+    from maskedit.speedups import COMPILE_MODES, Speedups
 
     if vae_tiling not in ("auto", "on", "off"):
         raise MaskeditError(f"--vae-tiling '{vae_tiling}': expected auto, on or off")
-    return Speedups(compile=compile_, channels_last=channels_last, vae_tiling=vae_tiling)
+    if compile_mode is not None and not compile_:
+        raise MaskeditError("--compile-mode needs --compile")
+    if compile_mode is not None and compile_mode not in COMPILE_MODES:
+        raise MaskeditError(
+            f"--compile-mode '{compile_mode}': expected one of {', '.join(COMPILE_MODES)}"
+        )
+    return Speedups(
+        compile=compile_,
+        compile_mode=compile_mode,
+        channels_last=channels_last,
+        vae_tiling=vae_tiling,
+    )
 
 
 def _parse_point(text: str) -> list[float]:
@@ -305,6 +323,7 @@ def edit(
         str | None, typer.Option(help="'sam': refine a --mask-from edit mask with SAM.")
     ] = None,
     compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     channels_last: ChannelsLastOpt = False,
     vae_tiling: TilingOpt = "auto",
 ) -> None:
@@ -357,7 +376,7 @@ def edit(
             raw["target_backend"] = target_backend
         case = case_from_dict(raw)
         check_case(case)  # bad input fails here, before minutes of model loading
-        speedups = _speedups(compile_, channels_last, vae_tiling)
+        speedups = _speedups(compile_, channels_last, vae_tiling, compile_mode)
         check_out_dir(out, force)
         need_sam = case.prompts.needs_sam
         loaded, load_s = _load(
@@ -522,6 +541,7 @@ def run(
         ),
     ] = 1,
     compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     channels_last: ChannelsLastOpt = False,
     vae_tiling: TilingOpt = "auto",
 ) -> None:
@@ -535,7 +555,7 @@ def run(
         )
         raise typer.Exit(2)
     with user_errors():
-        speedups = _speedups(compile_, channels_last, vae_tiling)
+        speedups = _speedups(compile_, channels_last, vae_tiling, compile_mode)
     _run_manifest_path(
         manifest,
         out,
@@ -579,12 +599,13 @@ def demo(
         int, typer.Option("--batch-size", min=1, help="Cases per denoiser batch (see run).")
     ] = 1,
     compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     channels_last: ChannelsLastOpt = False,
     vae_tiling: TilingOpt = "auto",
 ) -> None:
     """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
     with user_errors():
-        speedups = _speedups(compile_, channels_last, vae_tiling)
+        speedups = _speedups(compile_, channels_last, vae_tiling, compile_mode)
     _run_manifest_path(
         DEMO_MANIFEST,
         out,

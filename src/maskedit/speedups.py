@@ -24,6 +24,8 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict
 
+# torch.compile's modes (torch._inductor.list_mode_options); "reduce-overhead" uses CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 AUTO_TILE = 1024  # px: "auto" VAE tiling starts above this long side, in tiles of this size
 
 

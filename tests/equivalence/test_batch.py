@@ -217,35 +217,28 @@ def test_mask_from_the_edit_runs_alone_in_a_batch(models):
     assert np.array_equal(many[0].blended, one.blended)
 
 
-def test_sdxl_ip2p_batches_and_kontext_runs_alone():
+@pytest.mark.parametrize(
+    ("editor", "methods"), [("ip2p-xl", METHODS), ("kontext", ["pixel", "latent", "crop"])]
+)
+def test_sdxl_ip2p_and_kontext_batch_like_one_at_a_time(editor, methods):
     mask = np.zeros((64, 96), bool)
     mask[12:40, 20:66] = True
-    xl = load_models("tiny", need_sam=False, editor="ip2p-xl")
+    models = load_models("tiny", need_sam=False, editor=editor)
     reqs = [
-        _request(shift=k * 9, seed=k, instruction=f"make it red {k}", methods=METHODS, mask=mask)
+        _request(shift=k * 9, seed=k, instruction=f"make it red {k}", methods=methods, mask=mask)
         for k in range(3)
     ]
-    for req in reqs:
+    for req in reqs:  # the editor's own guidance defaults
         req["settings"] = req["settings"].model_copy(update={"text_cfg": None, "image_cfg": None})
-    alone = [edit(models=xl, **r) for r in reqs]
-    for req, one, many in zip(reqs, alone, edit_many(reqs, models=xl, batch_size=3), strict=True):
+    alone = [edit(models=models, **r) for r in reqs]
+    together = edit_many(reqs, models=models, batch_size=3)
+    for req, one, many in zip(reqs, alone, together, strict=True):
         assert many.batch == {"baseline": 3}
         assert many.method_info["latent"]["batch"] == 3
-        assert many.method_info["latent"]["blended_steps"] == 4  # the legacy per-step callback
-        for method in METHODS:
+        assert many.method_info["latent"]["blended_steps"] == 4  # per-step blend, every step
+        for method in methods:
             assert _close(many.outputs[method], one.outputs[method]) <= TOL, method
             assert np.array_equal(many.outputs[method][~mask], req["image"][~mask])
-    kontext = load_models("tiny", need_sam=False, editor="kontext")
-    reqs = [_request(shift=k, seed=k, mask=mask) for k in range(2)]
-    for req in reqs:
-        req["settings"] = req["settings"].model_copy(update={"text_cfg": None, "image_cfg": None})
-    for one, many in zip(
-        [edit(models=kontext, **r) for r in reqs],
-        edit_many(reqs, models=kontext, batch_size=2),
-        strict=True,
-    ):
-        assert many.batch == {}
-        assert np.array_equal(one.blended, many.blended)
 
 
 def _manifest(tmp_path, n: int = 4) -> None:

@@ -144,6 +144,13 @@ def test_cli_records_speedups_and_rejects_a_bad_tiling(tmp_path):
     assert bad.exit_code == 2
     assert "--vae-tiling 'sometimes': expected auto, on or off" in bad.output
     assert not (tmp_path / "bad").exists()
+    for flags, words in (
+        (["--compile-mode", "max-autotune"], "--compile-mode needs --compile"),
+        (["--compile", "--compile-mode", "fastest"], "--compile-mode 'fastest': expected one of"),
+    ):
+        res = CliRunner().invoke(app, [*base, *flags, "--out", str(tmp_path / "bad")])
+        assert res.exit_code == 2 and words in res.output
+        assert not (tmp_path / "bad").exists()
     ok = CliRunner().invoke(app, [*base, "--steps", "2", "--channels-last", "--vae-tiling", "off",
                                   "--out", str(tmp_path / "o")])
     assert ok.exit_code == 0, ok.output

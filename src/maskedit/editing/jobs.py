@@ -37,9 +37,9 @@ from maskedit.editing.guidance import masked_text_guidance
 from maskedit.errors import RunFailure
 
 NAN_MESSAGE = "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
-# Families whose pipelines take lists of prompts, images and generators (checked against one at a
-# time in tests/equivalence/test_batch.py); Kontext runs one case at a time.
-BATCHABLE = ("ip2p", "ip2p-xl")
+# Families whose pipelines take lists of prompts, images and generators (each checked against one
+# at a time in tests/equivalence/test_batch.py).
+BATCHABLE = ("ip2p", "ip2p-xl", "kontext")
 
 
 @dataclass
