@@ -18,13 +18,25 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture
-def photo(rng) -> np.ndarray:
+def make_photo() -> np.ndarray:
     """A non-square 'photo' (H=75, W=100) with a bright square object on a gradient."""
     h, w = 75, 100
     y, x = np.mgrid[0:h, 0:w]
     img = np.stack([x * 2, y * 3, (x + y)], axis=-1).astype(np.uint8)
     img[20:50, 55:85] = (250, 40, 40)
+    return img
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    return make_photo()
+
+
+@pytest.fixture(scope="session")
+def shared_photo() -> np.ndarray:
+    """`photo` once per session, read-only (so a test that shares it cannot change it)."""
+    img = make_photo()
+    img.flags.writeable = False
     return img
 
 

@@ -32,7 +32,14 @@ from maskedit.config import Case, Manifest
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
-from maskedit.runner import RunSummary, case_done, log_attempt, process_case, run_lock
+from maskedit.runner import (
+    RunSummary,
+    case_done,
+    log_attempt,
+    process_case,
+    progress_bar,
+    run_lock,
+)
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while
 # the file MASKEDIT_TEST_KILL_MARKER does not exist yet creates that file and dies with
@@ -217,13 +224,6 @@ def _run_on_ray(
     progress: bool,
 ) -> None:
     import ray
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
 
     started = _connect(address)
     try:
@@ -263,13 +263,7 @@ def _run_on_ray(
         )
         dispatched = {c.id for c in todo}
         reported: set[str] = set()
-        columns = [
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        ]
-        with Progress(*columns, disable=not progress, transient=False) as bar:
+        with progress_bar(progress) as bar:
             task = bar.add_task(f"cases on {n} Ray actor{'s' * (n > 1)}", total=len(todo))
             try:
                 for item in ds.iter_rows():

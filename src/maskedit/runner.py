@@ -227,25 +227,42 @@ def process_batch(
     clip=None,
     threshold: float | None = None,
 ) -> list[dict]:
-    """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each."""
+    """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each.
+
+    `cases` are the ones to edit: the run has already left out the finished ones (so that every
+    batch is full), and `force` only lets `write_case` replace folders.
+    """
     from maskedit.batch import edit_many
 
-    rows: list[dict] = []
-    todo = []
-    for case in cases:
-        if case_done(out_dir / case.id) and not force:
-            rows.append({"case_id": case.id, "status": "skipped"})
-        else:
-            todo.append(case)
     t0 = time.perf_counter()
-    results = edit_many([case_request(c) for c in todo], models=models, batch_size=batch_size)
-    share = (time.perf_counter() - t0) / max(len(todo), 1)  # the shared editing, split evenly
-    for case, result in zip(todo, results, strict=True):
+    results = edit_many([case_request(c) for c in cases], models=models, batch_size=batch_size)
+    share = (time.perf_counter() - t0) / max(len(cases), 1)  # the shared editing, split evenly
+    rows = []
+    for case, result in zip(cases, results, strict=True):
         start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         rows.append(
             finish_case(case, result, out_dir, start, force=force, clip=clip, threshold=threshold)
         )
     return rows
+
+
+def progress_bar(show: bool):
+    """The cases bar of a run (local or Ray): description, bar, done/total, time left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
+    return Progress(*columns, disable=not show, transient=False)
 
 
 def log_attempt(out_dir: Path, row: dict, summary: RunSummary) -> None:
@@ -272,22 +289,8 @@ def _run(
     threshold: float | None,
     batch_size: int = 1,
 ) -> RunSummary:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     summary = RunSummary()
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
         if batch_size > 1:
             todo = []

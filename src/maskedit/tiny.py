@@ -44,12 +44,29 @@ def tiny_clip_text_config(vocab_size: int):
     )
 
 
+def _ip2p_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
+    """Components → an IP2P pipeline in eval mode, no safety checker, no progress bars."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        unet=unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_tiny_ip2p(seed: int = 0):
     """A `StableDiffusionInstructPix2PixPipeline` with tiny random components (Euler-ancestral)."""
     from diffusers import (
         AutoencoderKL,
         EulerAncestralDiscreteScheduler,
-        StableDiffusionInstructPix2PixPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextModel
@@ -83,31 +100,12 @@ def build_tiny_ip2p(seed: int = 0):
     scheduler = EulerAncestralDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
     )
-    pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=vae.eval(),
-        text_encoder=text_encoder.eval(),
-        tokenizer=tokenizer,
-        unet=unet.eval(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return _ip2p_pipeline(vae, text_encoder, tokenizer, unet, scheduler)
 
 
-def build_tiny_sam(seed: int = 0):
-    """A transformers `SamModel` + `SamProcessor` pair at a 64-pixel input size."""
-    from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
-    from transformers.models.sam.configuration_sam import (
-        SamMaskDecoderConfig,
-        SamPromptEncoderConfig,
-        SamVisionConfig,
-    )
-
-    size, patch = TINY_SAM_SIZE, 8
-    vision = SamVisionConfig(
+def tiny_sam_shapes(size: int, patch: int) -> tuple[dict, dict, dict]:
+    """Vision, prompt-encoder and mask-decoder config arguments of the tiny SAM (and SAM-HQ)."""
+    vision = dict(
         hidden_size=32,
         output_channels=32,
         num_hidden_layers=2,
@@ -119,16 +117,44 @@ def build_tiny_sam(seed: int = 0):
         num_pos_feats=16,
         mlp_dim=64,
     )
-    prompt = SamPromptEncoderConfig(
-        hidden_size=32, image_size=size, patch_size=patch, mask_input_channels=4
-    )
-    decoder = SamMaskDecoderConfig(
+    prompt = dict(hidden_size=32, image_size=size, patch_size=patch, mask_input_channels=4)
+    decoder = dict(
         hidden_size=32,
         mlp_dim=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         iou_head_hidden_dim=32,
     )
+    return vision, prompt, decoder
+
+
+def tiny_sam_image_processor(size: int, patch: int):
+    """SAM's image processor at the tiny input size (masks at the decoder's 4× embedding grid)."""
+    from transformers import SamImageProcessor
+
+    low_res = 4 * size // patch  # SAM's mask decoder upsamples the embedding grid 4x
+    return SamImageProcessor(
+        size={"longest_edge": size},
+        pad_size={"height": size, "width": size},
+        mask_size={"longest_edge": low_res},
+        mask_pad_size={"height": low_res, "width": low_res},
+    )
+
+
+def build_tiny_sam(seed: int = 0):
+    """A transformers `SamModel` + `SamProcessor` pair at a 64-pixel input size."""
+    from transformers import SamConfig, SamModel, SamProcessor
+    from transformers.models.sam.configuration_sam import (
+        SamMaskDecoderConfig,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    size, patch = TINY_SAM_SIZE, 8
+    vision_kw, prompt_kw, decoder_kw = tiny_sam_shapes(size, patch)
+    vision = SamVisionConfig(**vision_kw)
+    prompt = SamPromptEncoderConfig(**prompt_kw)
+    decoder = SamMaskDecoderConfig(**decoder_kw)
     config = SamConfig(
         vision_config=vision.to_dict(),
         prompt_encoder_config=prompt.to_dict(),
@@ -137,16 +163,7 @@ def build_tiny_sam(seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SamModel(config).eval()
-    low_res = 4 * size // patch  # SAM's mask decoder upsamples the embedding grid 4x
-    processor = SamProcessor(
-        image_processor=SamImageProcessor(
-            size={"longest_edge": size},
-            pad_size={"height": size, "width": size},
-            mask_size={"longest_edge": low_res},
-            mask_pad_size={"height": low_res, "width": low_res},
-        )
-    )
-    return model, processor
+    return model, SamProcessor(image_processor=tiny_sam_image_processor(size, patch))
 
 
 # Real-size architectures with random weights, for benchmarks (benchmarks/run.py): the compute of
@@ -164,7 +181,6 @@ def build_realsize_ip2p(seed: int = 0, dtype: torch.dtype = torch.float32):
     from diffusers import (
         AutoencoderKL,
         EulerAncestralDiscreteScheduler,
-        StableDiffusionInstructPix2PixPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -211,18 +227,7 @@ def build_realsize_ip2p(seed: int = 0, dtype: torch.dtype = torch.float32):
     scheduler = EulerAncestralDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )
-    pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=vae.eval(),
-        text_encoder=text_encoder.eval(),
-        tokenizer=tokenizer,
-        unet=unet.eval(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(dtype=dtype)
+    return _ip2p_pipeline(vae, text_encoder, tokenizer, unet, scheduler).to(dtype=dtype)
 
 
 # Image-encoder shapes of the released SAM checkpoints (sam-vit-base / sam-vit-huge configs).

@@ -15,41 +15,22 @@ TINY_SAM2_SIZE = 64  # SAM 2's square input side for the tiny model (1024 for th
 
 def build_tiny_sam_hq(seed: int = 0):
     """A transformers `SamHQModel` + `SamHQProcessor` pair at a 64-pixel input size."""
-    from transformers import SamHQConfig, SamHQModel, SamHQProcessor, SamImageProcessor
+    from transformers import SamHQConfig, SamHQModel, SamHQProcessor
     from transformers.models.sam_hq.configuration_sam_hq import (
         SamHQMaskDecoderConfig,
         SamHQPromptEncoderConfig,
         SamHQVisionConfig,
     )
 
-    from maskedit.tiny import TINY_SAM_SIZE
+    from maskedit.tiny import TINY_SAM_SIZE, tiny_sam_image_processor, tiny_sam_shapes
 
-    size, patch, width = TINY_SAM_SIZE, 8, 32
-    vision = SamHQVisionConfig(
-        hidden_size=width,
-        output_channels=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=size,
-        patch_size=patch,
-        window_size=4,
-        global_attn_indexes=[1],  # SAM-HQ fuses the first global block's features into its mask
-        num_pos_feats=16,
-        mlp_dim=64,
-        # SAM's default 1e-10 makes random ViT features ~0; visible ones exercise the HQ fusion
-        initializer_range=0.02,
-    )
-    prompt = SamHQPromptEncoderConfig(
-        hidden_size=32, image_size=size, patch_size=patch, mask_input_channels=4
-    )
-    decoder = SamHQMaskDecoderConfig(
-        hidden_size=32,
-        mlp_dim=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        iou_head_hidden_dim=32,
-        vit_dim=width,  # the width of those ViT features
-    )
+    size, patch = TINY_SAM_SIZE, 8
+    vision_kw, prompt_kw, decoder_kw = tiny_sam_shapes(size, patch)
+    # SAM's default 1e-10 makes random ViT features ~0; visible ones exercise the HQ fusion
+    # (SAM-HQ fuses the first global block's features into its mask)
+    vision = SamHQVisionConfig(**vision_kw, initializer_range=0.02)
+    prompt = SamHQPromptEncoderConfig(**prompt_kw)
+    decoder = SamHQMaskDecoderConfig(**decoder_kw, vit_dim=vision_kw["hidden_size"])
     config = SamHQConfig(
         vision_config=vision.to_dict(),
         prompt_encoder_config=prompt.to_dict(),
@@ -58,16 +39,7 @@ def build_tiny_sam_hq(seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SamHQModel(config).eval()
-    low_res = 4 * size // patch  # the mask decoder upsamples the embedding grid 4x
-    processor = SamHQProcessor(
-        image_processor=SamImageProcessor(
-            size={"longest_edge": size},
-            pad_size={"height": size, "width": size},
-            mask_size={"longest_edge": low_res},
-            mask_pad_size={"height": low_res, "width": low_res},
-        )
-    )
-    return model, processor
+    return model, SamHQProcessor(image_processor=tiny_sam_image_processor(size, patch))
 
 
 def build_tiny_sam2(seed: int = 0):

@@ -29,31 +29,22 @@ def _run(models, photo, **kw):
 
 
 @pytest.fixture(scope="module")
-def plain(photo_module):
-    return _run(load_models("tiny", need_sam=False), photo_module)
+def plain(shared_photo):
+    return _run(load_models("tiny", need_sam=False), shared_photo)
 
 
-@pytest.fixture(scope="module")
-def photo_module():
-    h, w = 75, 100
-    y, x = np.mgrid[0:h, 0:w]
-    img = np.stack([x * 2, y * 3, (x + y)], axis=-1).astype(np.uint8)
-    img[20:50, 55:85] = (250, 40, 40)
-    return img
-
-
-def test_defaults_record_sdpa_and_change_nothing(photo_module, plain):
+def test_defaults_record_sdpa_and_change_nothing(shared_photo, plain):
     models = load_models("tiny", need_sam=False)
     rec = models.describe()["speedups"]
     assert rec["compile"] is False and rec["channels_last"] is False
     assert rec["vae_tiling"] == "auto" and rec["attention"] == ["AttnProcessor2_0"]
     assert models.pipe.vae.tile_sample_min_size == AUTO_TILE  # auto: only above 1024 px
-    again = _run(models, photo_module)
+    again = _run(models, shared_photo)
     for method in METHODS:
         assert np.array_equal(again.outputs[method], plain.outputs[method])
 
 
-def test_compiled_denoiser_gives_the_same_pixels_and_keeps_the_hooks(photo_module, plain):
+def test_compiled_denoiser_gives_the_same_pixels_and_keeps_the_hooks(shared_photo, plain):
     # The "eager" backend runs the real torch.compile tracing (dynamo) without code generation:
     # the wrapped UNet must still see maskedit's hooks (z0 capture, masked guidance).
     models = load_models(
@@ -61,7 +52,7 @@ def test_compiled_denoiser_gives_the_same_pixels_and_keeps_the_hooks(photo_modul
     )
     assert hasattr(models.pipe.unet, "_orig_mod")  # wrapped, not compiled in place
     assert hasattr(models.pipe.vae.decoder, "_orig_mod")
-    result = _run(models, photo_module)
+    result = _run(models, shared_photo)
     for method in METHODS:
         assert np.array_equal(result.outputs[method], plain.outputs[method]), method
     assert result.method_info["guidance"]["masked_unet_calls"] == result.settings.steps
@@ -77,18 +68,18 @@ def test_compile_also_wraps_the_sam_image_encoder():
     assert prediction.mask.shape == (40, 50)
 
 
-def test_channels_last_is_within_rounding_and_exact_outside_the_mask(photo_module, plain):
+def test_channels_last_is_within_rounding_and_exact_outside_the_mask(shared_photo, plain):
     models = load_models("tiny", need_sam=False, speedups=Speedups(channels_last=True))
     assert models.pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
-    result = _run(models, photo_module)
-    outside = ~_mask(photo_module)
+    result = _run(models, shared_photo)
+    outside = ~_mask(shared_photo)
     for method in METHODS:
         diff = np.abs(result.outputs[method].astype(int) - plain.outputs[method])
         assert diff.max() <= 2, method  # other conv kernels, same maths
-        assert np.array_equal(result.outputs[method][outside], photo_module[outside])
+        assert np.array_equal(result.outputs[method][outside], shared_photo[outside])
 
 
-def test_auto_tiling_tiles_only_above_the_threshold(photo_module, plain, monkeypatch):
+def test_auto_tiling_tiles_only_above_the_threshold(shared_photo, plain, monkeypatch):
     models = load_models("tiny", need_sam=False)
     vae = models.pipe.vae
     calls = []
@@ -99,18 +90,18 @@ def test_auto_tiling_tiles_only_above_the_threshold(photo_module, plain, monkeyp
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(type(vae), "tiled_decode", spy)
-    _run(models, photo_module)
+    _run(models, shared_photo)
     assert calls == []  # 128 px working size < AUTO_TILE: the plain decode
     vae.tile_sample_min_size, vae.tile_latent_min_size = 64, 64 // models.pipe.vae_scale_factor
-    tiled = _run(models, photo_module)
+    tiled = _run(models, shared_photo)
     assert calls  # above the (lowered) threshold the VAE tiles, and the record says so
     assert any("VAE ran tiled" in note for note in tiled.warnings)
-    outside = ~_mask(photo_module)
+    outside = ~_mask(shared_photo)
     for method in METHODS:
-        assert np.array_equal(tiled.outputs[method][outside], photo_module[outside])
+        assert np.array_equal(tiled.outputs[method][outside], shared_photo[outside])
 
 
-def test_tiling_off_and_on(photo_module):
+def test_tiling_off_and_on(shared_photo):
     off = load_models("tiny", need_sam=False, speedups=Speedups(vae_tiling="off"))
     assert off.pipe.vae.use_tiling is False
     on = load_models("tiny", need_sam=False, speedups=Speedups(vae_tiling="on"))
@@ -160,10 +151,10 @@ def test_cli_records_speedups_and_rejects_a_bad_tiling(tmp_path):
 
 
 @pytest.mark.slow
-def test_inductor_compile_matches_eager(photo_module, plain):
+def test_inductor_compile_matches_eager(shared_photo, plain):
     """Real code generation (about 2 minutes of compiling on 2 CPU cores)."""
     models = load_models("tiny", need_sam=False, speedups=Speedups(compile=True))
-    result = _run(models, photo_module)
+    result = _run(models, shared_photo)
     for method in METHODS:
         diff = np.abs(result.outputs[method].astype(int) - plain.outputs[method])
         assert diff.max() <= 2, method
