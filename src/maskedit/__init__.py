@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "edit": "maskedit.case",
-    "EditResult": "maskedit.case",
+    "EditRequest": "maskedit.case",
+    "EditResult": "maskedit.record",
     "Case": "maskedit.config",
     "EditSettings": "maskedit.config",
     "Manifest": "maskedit.config",
@@ -32,13 +33,13 @@ _EXPORTS = {
     "load_models": "maskedit.models",
 }
 __all__ = [
-    "Case", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
+    "Case", "EditRequest", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
     "MissingWeightsError", "Models", "OutputError", "Prompts", "RunFailure", "edit",
     "load_manifest", "load_models",
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from maskedit.case import EditResult, edit
+    from maskedit.case import EditRequest, edit
     from maskedit.config import Case, EditSettings, Manifest, Prompts, load_manifest
     from maskedit.errors import (
         InputError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         RunFailure,
     )
     from maskedit.models import Models, load_models
+    from maskedit.record import EditResult
 
 
 def __getattr__(name: str):

@@ -14,16 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.case import EditResult, edit_steps
+from maskedit.case import EditRequest, edit_steps
 from maskedit.editing.jobs import EditorJob, run_jobs
 from maskedit.errors import MaskeditError
 from maskedit.models import Models
+from maskedit.record import EditResult
 
 
 def edit_many(
-    requests: list[dict[str, Any]], *, models: Models, batch_size: int = 4
+    requests: list[dict[str, Any] | EditRequest], *, models: Models, batch_size: int = 4
 ) -> list[EditResult | MaskeditError]:
-    """`maskedit.edit(**request)` for every request, sharing denoiser calls up to `batch_size`.
+    """`maskedit.edit(**request)` for every request (an `EditRequest` or a dict of its fields),
+    sharing denoiser calls up to `batch_size`.
 
     Returns one entry per request, in order: its `EditResult`, or the `MaskeditError` that
     stopped it (the others go on). With `batch_size=1` this is a loop over `edit`. A batch that
@@ -33,7 +35,7 @@ def edit_many(
         raise ValueError(f"edit_many: batch_size must be ≥ 1, got {batch_size}")
     pipe = models.pipe
     steps: list[Generator[EditorJob, np.ndarray, EditResult]] = [
-        edit_steps(models=models, **request) for request in requests
+        edit_steps(request, models, progress) for request, progress in map(_request, requests)
     ]
     results: list[EditResult | MaskeditError | None] = [None] * len(requests)
     waiting: dict[int, EditorJob] = {}
@@ -70,3 +72,12 @@ def edit_many(
                 for i, out in zip(chunk, outs, strict=True):
                     advance(i, out)
     return results  # type: ignore[return-value]
+
+
+def _request(request: dict[str, Any] | EditRequest) -> tuple[EditRequest, Any]:
+    """The request and its progress callback (a dict may carry `progress` beside the fields)."""
+    if isinstance(request, EditRequest):
+        return request, None
+    fields = dict(request)
+    progress = fields.pop("progress", None)
+    return EditRequest(**fields), progress

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maskedit.errors import InputError
 
-# Steps and guidance defaults are per editor, in maskedit.editing.editors.EDITORS (the seed
+# Steps and guidance defaults are per editor, in maskedit.families.EDITORS (the seed
 # study's 20 Euler-ancestral steps, text 7.5, image 1.5 are the 'ip2p' row); its seeds were
 # 1337-1339.
 DEFAULT_SEED = 1337
@@ -31,7 +31,7 @@ class EditSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # None: the editor's own default (maskedit.editing.editors.EDITORS), resolved by `edit`.
+    # None: the editor's own default (maskedit.families.EDITORS), resolved by `edit`.
     steps: int | None = Field(None, ge=1, le=1000)
     text_cfg: float | None = Field(None, ge=0.0)
     image_cfg: float | None = Field(None, ge=0.0)

@@ -30,7 +30,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,15 @@ from typing import Any
 import numpy as np
 
 from maskedit.errors import InputError
+from maskedit.outputs import (
+    METRICS_FILE,
+    atomic_write_text,
+    dumps_json,
+    write_case_metrics,
+)
 
-METRICS_FILE = "metrics.json"  # per case folder
 RESULTS_FILE = "results.jsonl"  # one row per case x output
 SUMMARY_FILE = "summary.csv"  # one row per output (method)
-METRICS_SCHEMA = 1
 BASELINE = "baseline"
 
 # The numeric columns, in the order tables show them.
@@ -218,36 +221,6 @@ def clip_name(clip: tuple[Any, Any]) -> str:
     return name or "unnamed (random or in-code model)"
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write text to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    Readers see the old file or the new one, never half of one. The file is made world-readable
-    (0644): these are reports and tables to share, and ``mkstemp`` would leave them 0600.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _dumps(obj: Any, **kwargs: Any) -> str:
-    # allow_nan=False: a stray inf/NaN is a bug here, not a number to write as invalid JSON
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False, **kwargs)
-
-
-def write_case_metrics(case_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
-    """Write ``metrics.json``, ``{"schema": 1, "rows": [...]}``, into the case folder atomically."""
-    path = Path(case_dir) / METRICS_FILE
-    atomic_write_text(path, _dumps({"schema": METRICS_SCHEMA, "rows": rows}, indent=2) + "\n")
-    return path
-
-
 def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     """The finished case folders of a run (those holding record.json), sorted by name.
 
@@ -340,7 +313,7 @@ def write_tables(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> tupl
     method), atomically. Both are rebuilt from ``rows`` every time: never appended to."""
     out_dir = Path(out_dir)
     results = out_dir / RESULTS_FILE
-    atomic_write_text(results, "".join(_dumps(row) + "\n" for row in rows))
+    atomic_write_text(results, "".join(dumps_json(row) + "\n" for row in rows))
     summary = summarise(rows)
     columns = _summary_columns(summary)
     buf = io.StringIO()

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from maskedit.errors import CheckpointError, InputError, MissingWeightsError
+from maskedit.families import EditorSpec, default_editor_for, editor_spec, family_of, get_segmenter
 from maskedit.masks.sam import SamPredictor
 from maskedit.speedups import Speedups, apply_speedups
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
@@ -37,8 +38,11 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
-    """fp16 on accelerators (IP2P ships an fp16 variant), fp32 on CPU (fp16 is slow there)."""
+def pick_dtype(
+    device: torch.device, dtype: str | None = None, spec: EditorSpec | None = None
+) -> torch.dtype:
+    """An explicit choice; else fp32 on CPU (half precision is slow there) and the editor's
+    published dtype on accelerators (fp16 for IP2P, which ships an fp16 variant; bf16 for FLUX)."""
     if dtype:
         table = {
             "fp32": torch.float32,
@@ -49,9 +53,11 @@ def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
             "bfloat16": torch.bfloat16,
         }
         if dtype not in table:
-            raise MissingWeightsError(f"dtype '{dtype}': expected one of fp32, fp16, bf16")
+            raise InputError(f"--dtype '{dtype}': expected one of fp32, fp16, bf16")
         return table[dtype]
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    if device.type not in ("cuda", "mps"):
+        return torch.float32
+    return torch.bfloat16 if spec is not None and spec.cuda_dtype == "bf16" else torch.float16
 
 
 def hub_cache_dir() -> str:
@@ -83,22 +89,21 @@ def load_editor(
 ):
     """`from_pretrained` of an editor's diffusers pipeline (hub id or local folder).
 
-    The class comes from the editor table (`maskedit.editing.editors.EDITORS`); an fp16 variant
-    is tried first on accelerators where the checkpoint ships one.
+    The class comes from the editor table (`maskedit.families.EDITORS`); an fp16 variant is tried
+    first on accelerators where the checkpoint ships one.
     """
     import diffusers
 
-    from maskedit.editing.editors import spec_for
-
-    spec = spec_for(editor)
+    spec = editor_spec(editor)
     model_id = model_id or spec.default_id
     device = device or pick_device()
-    dtype = dtype or pick_dtype(device)
+    dtype = dtype or pick_dtype(device, spec=spec)
     pipeline_class = getattr(diffusers, spec.pipeline_class)
     kwargs: dict[str, Any] = dict(torch_dtype=dtype)
-    if spec.family == "ip2p":
+    if spec.family.safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
-    attempts = [{"variant": "fp16"}, {}] if dtype == torch.float16 else [{}]
+    fp16 = dtype == torch.float16 and spec.fp16_variant
+    attempts = [{"variant": "fp16"}, {}] if fp16 else [{}]
     last: Exception | None = None
     for extra in attempts:
         try:
@@ -107,9 +112,8 @@ def load_editor(
         except (OSError, ValueError) as err:  # missing files, no network, no such variant
             last = err
     else:
-        role = "InstructPix2Pix" if editor == "ip2p" else f"editor '{editor}'"
-        raise _missing(model_id, role, "--ip2p", last) from None
-    if spec.family in ("ip2p", "ip2p-xl"):
+        raise _missing(model_id, spec.role, "--ip2p", last) from None
+    if spec.family.checks_ip2p_unet:
         check_ip2p(pipe, model_id)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -188,8 +192,8 @@ class Models:
     working_size: int = REAL_WORKING_SIZE
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    editor: str = "ip2p"  # a key of maskedit.editing.editors.EDITORS (its defaults apply)
-    segmenter: str = "sam"  # a key of maskedit.masks.segmenters.SEGMENTERS
+    editor: str = "ip2p"  # a key of maskedit.families.EDITORS (its defaults apply)
+    segmenter: str = "sam"  # a key of maskedit.families.SEGMENTERS
     # phrase → mask models by back-end ("clipseg", "grounded-sam"): (model, processor) pairs
     text: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     speedups: dict[str, Any] = field(default_factory=dict)  # what apply_speedups applied
@@ -205,12 +209,9 @@ class Models:
     ) -> Models:
         """Wrap pipelines the user built themselves (any IP2P, SDXL-IP2P or FLUX.1 Kontext
         pipeline; any transformers SAM)."""
-        from maskedit.editing.editors import family_of
-
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
-        family = family_of(pipe)
         return cls(
-            editor=family,
+            editor=default_editor_for(family_of(pipe)),
             pipe=pipe,
             sam=sam,
             kind="custom",
@@ -283,9 +284,7 @@ def load_models(
     `speedups` (torch.compile, channels_last, VAE tiling; see maskedit.speedups) are applied
     once here and recorded.
     """
-    from maskedit.editing.editors import spec_for
-
-    spec = spec_for(editor)
+    spec = editor_spec(editor)
     dev = pick_device(device)
     if kind == "tiny":
         from maskedit.tiny_editors import build_tiny_editor
@@ -300,7 +299,7 @@ def load_models(
             pipe=pipe,
             sam=predictor,
             kind="tiny",
-            ip2p_id=f"tiny-random-{spec.family}",
+            ip2p_id=f"tiny-random-{spec.family.name}",
             sam_id=f"tiny-random-{segmenter}" if need_sam else None,
             segmenter=segmenter,
             working_size=working_size or TINY_WORKING_SIZE,
@@ -311,7 +310,7 @@ def load_models(
         return with_speedups(models, speedups)
     if kind != "real":
         raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
-    dt = pick_dtype(dev, dtype)
+    dt = pick_dtype(dev, dtype, spec)
     if cpu_offload and speedups is not None and speedups.compile:
         raise InputError(
             "--compile with --cpu-offload: offloading moves the modules the compiled graphs "
@@ -320,15 +319,11 @@ def load_models(
     if cpu_offload and dev.type != "cuda":
         raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
     ip2p = ip2p or spec.default_id
-    if spec.family == "kontext" and dtype is None and dev.type == "cuda":
-        dt = torch.bfloat16  # FLUX is trained and shipped in bf16; fp16 overflows
     pipe = load_editor(editor, ip2p, torch.device("cpu") if cpu_offload else dev, dt)
     if cpu_offload:
         pipe.enable_model_cpu_offload(device=dev)
     predictor = load_segmenter(segmenter, sam, dev, dt) if need_sam else None
     if need_sam:
-        from maskedit.masks.segmenters import get_segmenter
-
         sam = sam or get_segmenter(segmenter).default_id
     name = getattr(pipe, "name_or_path", ip2p)
     models = Models(
@@ -370,7 +365,7 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
-# Segmenters (issue #11): SAM, SlimSAM, SAM-HQ and SAM 2 behind the one SamPredictor.
+# Segmenters: SAM, SlimSAM, SAM-HQ and SAM 2 behind the one SamPredictor.
 
 
 def load_segmenter(
@@ -381,14 +376,13 @@ def load_segmenter(
 ) -> SamPredictor:
     """A `--segmenter` family's model + processor from a hub id or local folder, wrapped for reuse.
 
-    `name` is a key of `maskedit.masks.segmenters.SEGMENTERS`; `model_id` None takes its default
+    `name` is a key of `maskedit.families.SEGMENTERS`; `model_id` None takes its default
     id. The checkpoint's config.json is read first, so a checkpoint of another family is named in
     one line before any weights load.
     """
     import transformers
 
     from maskedit.masks.sam import Sam2LiteProcessor
-    from maskedit.masks.segmenters import get_segmenter
 
     seg = get_segmenter(name)
     model_id = model_id or seg.default_id
@@ -421,7 +415,7 @@ def load_segmenter(
     return SamPredictor(model.to(device).eval(), processor)
 
 
-# Text → mask models (issue #9): CLIPSeg, and Grounding DINO whose boxes prompt SAM.
+# Text → mask models: CLIPSeg, and Grounding DINO whose boxes prompt SAM.
 DEFAULT_CLIPSEG_ID = "CIDAS/clipseg-rd64-refined"
 DEFAULT_GDINO_ID = "IDEA-Research/grounding-dino-tiny"  # or IDEA-Research/grounding-dino-base
 
@@ -466,9 +460,7 @@ def load_text_models(backends, model_id: str | None, device: torch.device) -> di
     out = {}
     for backend in dict.fromkeys(backends):
         if backend not in loaders:
-            raise MissingWeightsError(
-                f"--target-backend '{backend}': expected clipseg or grounded-sam"
-            )
+            raise InputError(f"--target-backend '{backend}': expected clipseg or grounded-sam")
         out[backend] = (
             loaders[backend](model_id, device) if model_id else loaders[backend](device=device)
         )

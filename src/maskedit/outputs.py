@@ -10,14 +10,17 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from maskedit.case import EditResult
 from maskedit.errors import OutputError
+from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
-from maskedit.record import OUTPUT_FILES, method_files
-from maskedit.report.grid import make_grid, mask_overlay
+from maskedit.record import OUTPUT_FILES, EditResult, method_files
+
+METRICS_FILE = "metrics.json"  # per case folder
+METRICS_SCHEMA = 1
 
 
 def _title(result: EditResult) -> str:
@@ -103,8 +106,6 @@ def write_case(
         write_png(tmp / files["grid"], grid_for(result))
         record = {**result.to_record(case_id), **(extra or {})}
         if metrics is not None:
-            from maskedit.evaluate import write_case_metrics
-
             write_case_metrics(tmp, metrics)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():  # only reached with force: swap the old folder out, then remove it
@@ -122,3 +123,33 @@ def write_case(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    Readers see the old file or the new one, never half of one. The file is made world-readable
+    (0644): these are reports and tables to share, and ``mkstemp`` would leave them 0600.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    # allow_nan=False: a stray inf/NaN is a bug here, not a number to write as invalid JSON
+    return json.dumps(obj, allow_nan=False, ensure_ascii=False, **kwargs)
+
+
+def write_case_metrics(case_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write ``metrics.json``, ``{"schema": 1, "rows": [...]}``, into the case folder atomically."""
+    path = Path(case_dir) / METRICS_FILE
+    atomic_write_text(path, dumps_json({"schema": METRICS_SCHEMA, "rows": rows}, indent=2) + "\n")
+    return path

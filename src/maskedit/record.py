@@ -1,15 +1,18 @@
-"""The record.json schema, in one place."""
+"""What one edit produced (`EditResult`) and the record.json schema, in one place."""
 
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from maskedit.case import EditResult
+from maskedit.config import EditSettings, Prompts
+
+if TYPE_CHECKING:  # the record is read by the report, which never imports torch
+    from maskedit.masks.sam import SamPrediction
 
 SCHEMA_VERSION = 1
 OUTPUT_FILES = {
@@ -31,6 +34,43 @@ _LIBRARIES = (
     "opencv-python-headless",
     "huggingface-hub",
 )
+
+
+@dataclass
+class EditResult:
+    """Everything one edit produced, at the input's native resolution."""
+
+    original: np.ndarray  # H×W×3 uint8, upright
+    alpha: np.ndarray  # H×W float32 in [0, 1], 1 = edit allowed
+    baseline: np.ndarray | None  # H×W×3 uint8: the unmasked edit at native size (None: skipped)
+    outputs: dict[str, np.ndarray]  # method → H×W×3 uint8; equals `original` where alpha == 0
+    instruction: str
+    settings: EditSettings
+    mask_source: str  # "sam", "file", "array", "target:<backend>" or "edit"
+    prompts: Prompts | None
+    sam: SamPrediction | None
+    working_hw: tuple[int, int]
+    models: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    image_source: str = "array"
+    warnings: list[str] = field(default_factory=list)
+    method_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw_area: float = 0.0  # mask area fraction before shaping
+    mask_info: dict[str, Any] = field(default_factory=dict)  # phrase/relevance facts, reference IoU
+    reference: np.ndarray | None = None  # a given mask the automatic one is scored against
+    batch: dict[str, int] = field(default_factory=dict)  # baseline: cases in its shared call
+
+    @property
+    def method(self) -> str:
+        """The first (primary) method; its result is `blended`."""
+        return next(iter(self.outputs))
+
+    @property
+    def blended(self) -> np.ndarray:
+        return self.outputs[self.method]
+
+    def to_record(self, case_id: str | None = None) -> dict[str, Any]:
+        return build_record(self, case_id)
 
 
 def method_files(methods: list[str]) -> dict[str, str]:

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from maskedit.case import EditResult, edit
+from maskedit.case import edit
 from maskedit.config import Case, EditSettings, Manifest
 from maskedit.errors import InputError, MaskeditError, OutputError
 from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
 from maskedit.images import image_size, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
+from maskedit.record import EditResult
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
 

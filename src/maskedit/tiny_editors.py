@@ -152,10 +152,10 @@ def build_tiny_kontext(seed: int = 0):
 
 def build_tiny_editor(editor: str, seed: int = 0):
     """The tiny pipeline of an editor family (ip2p and magicbrush share IP2P's)."""
-    from maskedit.editing.editors import spec_for
+    from maskedit.families import editor_spec
     from maskedit.tiny import build_tiny_ip2p
 
-    family = spec_for(editor).family
+    family = editor_spec(editor).family.name
     return {"ip2p": build_tiny_ip2p, "ip2p-xl": build_tiny_ip2p_xl, "kontext": build_tiny_kontext}[
         family
     ](seed)

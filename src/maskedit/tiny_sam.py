@@ -107,7 +107,7 @@ def build_tiny_segmenter(name: str, seed: int = 0):
         "sam2": build_tiny_sam2,
     }
     if name not in builders:
-        from maskedit.masks.segmenters import get_segmenter
+        from maskedit.families import get_segmenter
 
         get_segmenter(name)  # the one user-facing error for an unknown name
     return builders[name](seed)

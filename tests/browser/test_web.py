@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from maskedit.app.web import MAX_UPLOAD_BYTES
+from maskedit.grid import INCLUDE
 from maskedit.images import read_image, write_png
-from maskedit.report.grid import INCLUDE
 
 
 def _pixels(page, selector: str) -> np.ndarray:

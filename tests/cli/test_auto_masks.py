@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import maskedit
 from maskedit import EditSettings, InputError
 from maskedit.cli import app
-from maskedit.report.grid import CAPTION_H, PAD, PANEL_H
+from maskedit.grid import CAPTION_H, PAD, PANEL_H
 
 runner = CliRunner()
 

@@ -7,15 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from editor_calls import edit_at_working_size
 from PIL import Image
 from typer.testing import CliRunner
 
 import maskedit
 from maskedit import EditSettings, InputError
 from maskedit.cli import app
-from maskedit.editing.editors import EDITORS, run_editor
 from maskedit.editing.latent import LatentBlend
 from maskedit.errors import MissingWeightsError
+from maskedit.families import EDITORS
 
 EDITOR_NAMES = ("ip2p-xl", "kontext")
 
@@ -100,7 +101,7 @@ def test_latent_keeps_source_track_outside_mask(models, photo):
         return out
 
     s = maskedit.editing.editors.resolve_settings(EditSettings(steps=3), EDITORS[models.editor])
-    run_editor(models.pipe, photo, "make it gold", s, blend=spy)
+    edit_at_working_size(models.pipe, photo, "make it gold", s, blend=spy)
     outside = (seen["m"] == 0).expand_as(seen["latents"])
     assert torch.equal(seen["latents"][outside], seen["z0"].to(seen["latents"].dtype)[outside])
     assert not torch.equal(seen["latents"][~outside], seen["z0"][~outside])

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from maskedit import EditSettings, edit
-from maskedit.editing.pipeline import working_hw
+from maskedit.editing.editors import working_hw
 
 
 def _diffusers(pipe, image: np.ndarray, instruction: str, s: EditSettings) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from editor_calls import edit_at_working_size
 
 from maskedit import EditSettings, InputError, edit
-from maskedit.editing.editors import run_editor
 from maskedit.editing.latent import LatentBlend
 
 METHODS = ("pixel", "latent", "guidance", "crop")
@@ -131,7 +131,7 @@ def test_latent_blend_keeps_source_track_outside_mask(tiny_models, square):
         seen["latents"], seen["z0"] = out, z0
         return out
 
-    run_editor(pipe, square, "make it gold", EditSettings(**FAST, text_cfg=7.5, image_cfg=1.5),
+    edit_at_working_size(pipe, square, "make it gold", EditSettings(**FAST, text_cfg=7.5, image_cfg=1.5),
                blend=spy)
     outside = lm == 0
     lat, z0 = seen["latents"][0].numpy(), seen["z0"][0].numpy()

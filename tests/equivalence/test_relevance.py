@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from editor_calls import edit_at_working_size as run_ip2p
 
 from maskedit.config import EditSettings
-from maskedit.editing.pipeline import run_ip2p
 from maskedit.errors import InputError, RunFailure
 from maskedit.masks.relevance import (
     MAX_PREPASS_FORWARDS,

@@ -34,8 +34,8 @@ from maskedit.app.web import (
     write_edit,
 )
 from maskedit.errors import InputError
+from maskedit.grid import EXCLUDE, INCLUDE
 from maskedit.images import write_png
-from maskedit.report.grid import EXCLUDE, INCLUDE
 
 
 def test_clicks_points_box_and_undo():

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from maskedit import images, outputs
-from maskedit.case import EditResult
 from maskedit.config import EditSettings
 from maskedit.images import read_image, read_mask, write_png
+from maskedit.record import EditResult
 
 
 def zlib_level_class(png: bytes) -> int:

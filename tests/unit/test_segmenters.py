@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from maskedit.errors import CheckpointError, InputError, MissingWeightsError
+from maskedit.families import SEGMENTERS, get_segmenter
 from maskedit.masks.sam import (
     Sam2LiteProcessor,
     SamPredictor,
@@ -22,7 +23,6 @@ from maskedit.masks.sam import (
     to_model_coords,
     to_sam2_coords,
 )
-from maskedit.masks.segmenters import SEGMENTERS, get_segmenter
 from maskedit.models import load_segmenter
 from maskedit.tiny_sam import build_tiny_segmenter
 

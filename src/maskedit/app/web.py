@@ -28,19 +28,19 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from maskedit.config import METHODS as LIBRARY_METHODS
-from maskedit.editing.editors import EDITORS
 from maskedit.errors import InputError, MaskeditError
+from maskedit.families import EDITORS
+from maskedit.grid import mask_overlay
 from maskedit.images import MAX_PIXELS, SAMPLE_PREFIX, read_image
 from maskedit.record import OUTPUT_FILES
-from maskedit.report.grid import mask_overlay
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from maskedit.case import EditResult
     from maskedit.config import EditSettings
     from maskedit.masks.sam import SamPrediction, SamPredictor
     from maskedit.models import Models
+    from maskedit.record import EditResult
 
 SAMPLES = ("skimage:astronaut", "skimage:chelsea", "skimage:motorcycle_left")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also given to Gradio, which refuses larger uploads itself

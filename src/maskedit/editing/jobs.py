@@ -1,13 +1,12 @@
-"""Editor calls as jobs, so that several cases' calls can share one denoiser batch.
+"""Editor calls as jobs: the one way maskedit calls an editor, alone or several cases at once.
 
 An edit (`maskedit.case`) yields an `EditorJob` wherever it needs the editor and gets the
-edited image back. One edit alone runs each job by itself: exactly the plain diffusers call
-(`run_editor`). A batch run (`maskedit.batch.edit_many`) collects the jobs of several cases and
-runs those that match (same family, working size, steps and guidance scales) as one call:
-prompts, images and generators as lists, so every sample draws the noise its own seed draws
-alone. Latent blends act per sample, and masked guidance uses one mask per sample (all ones — no
-change — for the samples that do not use it). The results then differ from one-at-a-time runs
-only by the floating-point order of batched kernels (a grey level at most, measured).
+edited image back. `run_jobs` runs one job as exactly the plain diffusers call, or several
+matching jobs (same family, working size, steps and guidance scales) as one call: prompts, images
+and generators as lists, so every sample draws the noise its own seed draws alone. Latent blends
+act per sample, and masked guidance uses one mask per sample (all ones — no change — for the
+samples that do not use it). Batched results differ from one-at-a-time runs only by the
+floating-point order of batched kernels (a grey level at most, measured).
 """
 
 from __future__ import annotations
@@ -25,21 +24,17 @@ from PIL import Image
 
 from maskedit.config import EditSettings
 from maskedit.editing.editors import (
-    _ImageLatents,
+    SourceLatents,
     add_step_callback,
-    family_of,
+    call_pipeline,
+    denoiser,
+    finished,
     make_generator,
     plain_kwargs,
-    run_editor,
-    to_uint8,
 )
 from maskedit.editing.guidance import masked_text_guidance
 from maskedit.errors import RunFailure
-
-NAN_MESSAGE = "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
-# Families whose pipelines take lists of prompts, images and generators (each checked against one
-# at a time in tests/equivalence/test_batch.py).
-BATCHABLE = ("ip2p", "ip2p-xl", "kontext")
+from maskedit.families import family_of
 
 
 @dataclass
@@ -60,43 +55,23 @@ class EditorJob:
     def batch_key(self, pipe) -> tuple | None:
         """Jobs with equal keys can share a call; None: this job runs alone."""
         family = family_of(pipe)
-        if self.context is not None or family not in BATCHABLE:
+        if self.context is not None or not family.batchable:
             return None
         s = self.settings
-        return (family, self.image.shape, s.steps, s.text_cfg, s.image_cfg)
-
-
-def run_job(pipe, job: EditorJob) -> np.ndarray:
-    """One job by itself: the plain diffusers call plus this job's hooks."""
-    with contextlib.ExitStack() as stack:
-        if job.context is not None:
-            job.stats["context"] = stack.enter_context(job.context())
-        if job.guidance_mask is not None:
-            job.stats["guidance"] = stack.enter_context(
-                masked_text_guidance(pipe.unet, job.guidance_mask)
-            )
-        t0 = time.perf_counter()
-        out = run_editor(
-            pipe, job.image, job.instruction, job.settings, blend=job.blend, progress=job.progress
-        )
-        job.stats["seconds"] = time.perf_counter() - t0
-    job.stats["batch"] = 1
-    return out
+        return (family.name, self.image.shape, s.steps, s.text_cfg, s.image_cfg)
 
 
 def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
-    """Run matching jobs as one call; a sample that came out NaN is a RunFailure in its slot.
+    """Run one job, or matching jobs as one call; a NaN sample is a RunFailure in its slot.
 
     Out of GPU memory in a batch, the jobs are retried one at a time (marked
     `stats["oom_fallback"]`, so the caller can shrink its batches) before anything fails.
     """
-    if len(jobs) == 1:
-        return [run_job(pipe, jobs[0])]
     keys = {job.batch_key(pipe) for job in jobs}
-    if None in keys or len(keys) != 1:
+    if len(jobs) > 1 and (None in keys or len(keys) != 1):
         raise ValueError("run_jobs: these jobs cannot share one call")
     try:
-        return _run_batch(pipe, jobs)
+        return _call(pipe, jobs)
     except torch.cuda.OutOfMemoryError:
         pass  # recover below: inside `except` the traceback still holds the batch's tensors
     gc.collect()
@@ -106,19 +81,27 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         if job.blend is not None:
             job.blend.reset()  # the aborted call's steps do not count
         try:
-            outs.append(run_job(pipe, job))
+            outs.extend(_call(pipe, [job]))
         except RunFailure as err:
             outs.append(err)
         job.stats["oom_fallback"] = True
     return outs
 
 
+def run_job(pipe, job: EditorJob) -> np.ndarray:
+    """One job by itself (the plain diffusers call plus its hooks); a NaN output raises."""
+    (out,) = run_jobs(pipe, [job])
+    if isinstance(out, RunFailure):
+        raise out
+    return out
+
+
 @contextlib.contextmanager
-def _vae_slicing(pipe):
+def _vae_slicing(pipe, on: bool):
     """VAE encode/decode one sample at a time inside a batched call: each sample then goes through
     exactly the one-at-a-time VAE computation, and the VAE's memory peak stays that of one."""
     vae = getattr(pipe, "vae", None)
-    if vae is None or not hasattr(vae, "use_slicing"):
+    if not on or vae is None or not hasattr(vae, "use_slicing"):
         yield
         return
     before = vae.use_slicing
@@ -129,16 +112,18 @@ def _vae_slicing(pipe):
         vae.use_slicing = before
 
 
-def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
+def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
+    """The pipeline call for these jobs: the plain arguments (as lists for a batch) and hooks."""
     first = jobs[0]
     kwargs = plain_kwargs(pipe, first.image, first.instruction, first.settings)
-    kwargs.update(
-        prompt=[job.instruction for job in jobs],
-        image=[Image.fromarray(job.image) for job in jobs],
-        generator=[make_generator(job.settings.seed) for job in jobs],
-    )
+    if len(jobs) > 1:
+        kwargs.update(
+            prompt=[job.instruction for job in jobs],
+            image=[Image.fromarray(job.image) for job in jobs],
+            generator=[make_generator(job.settings.seed) for job in jobs],
+        )
     blends = [job.blend for job in jobs]
-    capture = _ImageLatents(pipe, family_of(pipe)) if any(blends) else None
+    capture = SourceLatents(pipe) if any(blends) else None
     total = first.settings.steps
 
     def after_step(step: int, timestep, latents: torch.Tensor) -> torch.Tensor | None:
@@ -150,7 +135,7 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
                 row = latents[i : i + 1]
                 out = None if blend is None else blend(pipe, step, timestep, row, z0[i : i + 1])
                 rows.append(row if out is None else out)
-            new = torch.cat(rows)
+            new = rows[0] if len(rows) == 1 else torch.cat(rows)
         for job in jobs:
             if job.progress is not None:
                 job.progress(step + 1, total)
@@ -159,31 +144,23 @@ def _run_batch(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     if capture is not None or any(job.progress for job in jobs):
         add_step_callback(pipe, kwargs, after_step)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_vae_slicing(pipe))
+        if len(jobs) == 1 and first.context is not None:
+            first.stats["context"] = stack.enter_context(first.context())
+        stack.enter_context(_vae_slicing(pipe, len(jobs) > 1))
         if capture is not None:
             stack.enter_context(capture)
-        guided = [job for job in jobs if job.guidance_mask is not None]
-        if guided:
-            masks = np.stack(
-                [
-                    job.guidance_mask
-                    if job.guidance_mask is not None
-                    else np.ones_like(guided[0].guidance_mask)
-                    for job in jobs
-                ]
-            )
-            stats = stack.enter_context(masked_text_guidance(pipe.unet, masks))
+        guided = [job.guidance_mask for job in jobs if job.guidance_mask is not None]
+        if guided:  # all ones (no change) for the samples that do not use it
+            ones = np.ones_like(guided[0])
+            masks = [ones if job.guidance_mask is None else job.guidance_mask for job in jobs]
+            mask = masks[0] if len(jobs) == 1 else np.stack(masks)
+            stats = stack.enter_context(masked_text_guidance(denoiser(pipe), mask))
         t0 = time.perf_counter()
-        images = pipe(**kwargs).images
+        images = call_pipeline(pipe, kwargs, first.image.shape[:2])
         seconds = time.perf_counter() - t0
-    outs: list[np.ndarray | RunFailure] = []
-    for job, image in zip(jobs, images, strict=True):
+    for job in jobs:
         job.stats["batch"] = len(jobs)
-        job.stats["seconds"] = seconds  # the shared call's wall time
+        job.stats["seconds"] = seconds  # the (shared) call's wall time
         if job.guidance_mask is not None:
             job.stats["guidance"] = stats
-        if np.isfinite(image).all():
-            outs.append(to_uint8(image))
-        else:
-            outs.append(RunFailure(NAN_MESSAGE))
-    return outs
+    return [finished(image) for image in images]

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from maskedit.editing.editors import latent_layout, renoise
 
 
 class LatentBlend:
@@ -49,13 +52,9 @@ class LatentBlend:
     def __call__(
         self, pipe, step: int, timestep, latents: torch.Tensor, z0: torch.Tensor
     ) -> torch.Tensor | None:
-        from maskedit.editing.editors import latent_layout, renoise
-
         if not self.active(step):
             return None
         if self.noise is None:
-            from diffusers.utils.torch_utils import randn_tensor
-
             self.noise = randn_tensor(
                 tuple(z0.shape),
                 generator=self.generator,

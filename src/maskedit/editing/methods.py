@@ -13,10 +13,11 @@ import numpy as np
 
 from maskedit.config import EditSettings
 from maskedit.editing.crop import crop, crop_box, paste
-from maskedit.editing.editors import family_of, working_hw
+from maskedit.editing.editors import working_hw
 from maskedit.editing.jobs import EditorJob
 from maskedit.editing.latent import LatentBlend
 from maskedit.errors import InputError
+from maskedit.families import EditorSpec
 from maskedit.images import resize_rgb
 from maskedit.masks.shape import to_latent_mask
 
@@ -27,15 +28,14 @@ def latent_mask(pipe, alpha: np.ndarray, work_hw: tuple[int, int], grow_cells: i
     return to_latent_mask(alpha, (work_hw[0] // f, work_hw[1] // f), dilate_cells=grow_cells)
 
 
-def check_method(method: str, settings: EditSettings, pipe=None) -> None:
+def check_method(method: str, settings: EditSettings, spec: EditorSpec) -> None:
     """Refuse a method an editor cannot do, or settings under which it would silently do nothing."""
     if method != "guidance":
         return
-    family = family_of(pipe) if pipe is not None else "ip2p"
-    if family == "kontext":
+    if not spec.text_guidance:
         raise InputError(
-            "method 'guidance' needs a separate text-guidance term, and the 'kontext' editor "
-            "(FLUX.1 Kontext, guidance-distilled) has none: use pixel, latent or crop"
+            f"method 'guidance' needs a separate text-guidance term, and the '{spec.name}' editor "
+            f"({spec.note}) has none: use pixel, latent or crop"
         )
     if not (settings.text_cfg > 1.0 and settings.image_cfg >= 1.0):
         raise InputError(
@@ -48,6 +48,7 @@ def check_method(method: str, settings: EditSettings, pipe=None) -> None:
 def method_steps(
     method: str,
     pipe,
+    spec: EditorSpec,
     original: np.ndarray,
     alpha: np.ndarray,
     instruction: str,
@@ -67,7 +68,7 @@ def method_steps(
             raise ValueError("method_steps: the pixel method needs the baseline edit")
         return baseline, {}
     if method in ("latent", "guidance"):
-        check_method(method, settings, pipe)
+        check_method(method, settings, spec)
         work_hw = working_hw(pipe, (h, w), long_side)
         m = latent_mask(pipe, alpha, work_hw, settings.latent_dilate)
         source = resize_rgb(original, work_hw)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from maskedit.config import EditSettings, Prompts
-from maskedit.editing.editors import family_of
 from maskedit.errors import InputError
+from maskedit.families import family_of
 from maskedit.masks.phrases import target_from_instruction
 from maskedit.masks.text import (
     BOX_THRESHOLD,
@@ -58,10 +58,10 @@ def from_phrase(models, image: np.ndarray, instruction: str, prompts: Prompts) -
 
 
 def _check_unet_editor(models) -> None:
-    if family_of(models.pipe) == "kontext":
+    if not family_of(models.pipe).text_guidance:
         raise InputError(
-            "mask_from: edit reads IP2P's text-vs-image noise predictions, which the 'kontext' "
-            "editor does not make; use a target phrase or clicks"
+            "mask_from: edit reads IP2P's text-vs-image noise predictions, which the "
+            f"'{models.editor}' editor does not make; use a target phrase or clicks"
         )
 
 

@@ -116,8 +116,6 @@ def relevance_prepass(
     """
     from PIL import Image
 
-    from maskedit.editing.pipeline import make_generator
-
     # 1. Check inputs
     levels = _check_levels(levels)
     if not (text_cfg > 1 and image_cfg >= 1):
@@ -133,7 +131,9 @@ def relevance_prepass(
         pixels = pipe.image_processor.preprocess(Image.fromarray(image_working))
         image_latents = pipe.prepare_image_latents(pixels, 1, 1, embeds.dtype, device, False)
         z0 = image_latents * pipe.vae.config.scaling_factor
-        noise = torch.randn(z0.shape, generator=make_generator(seed), dtype=torch.float32)
+        # a CPU generator, as every editor call draws its noise: the same ε on every device
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        noise = torch.randn(z0.shape, generator=generator, dtype=torch.float32)
         noise = noise.to(device=device, dtype=z0.dtype)
         cond = torch.cat([image_latents, image_latents])
         # 4. One batched forward per noise level

@@ -1,6 +1,6 @@
 """Segment Anything through transformers: embed an image once, answer many point/box prompts.
 
-One predictor drives three model families (the choices are in masks/segmenters.py): SAM
+One predictor drives three model families (the choices are in families.py): SAM
 (`SamModel`, SlimSAM too), SAM-HQ (`SamHQModel`) and SAM 2 (`Sam2Model`). They differ in three
 places, each handled once here:
 

@@ -1,0 +1,278 @@
+"""THE table of editors and segmenters: ids, classes, capabilities and defaults.
+
+Pure data (no torch, nothing loads at import), so the CLI can list choices cheaply. Nothing else in
+maskedit compares editor or segmenter names: code asks a row for a capability
+(`family.text_guidance`, `family.packed_latents`, ...) instead.
+
+An *editor* is a checkpoint with its defaults (InstructPix2Pix, MagicBrush, ...); a *family* is how
+a diffusers pipeline class is driven (several editors share one: MagicBrush loads as IP2P).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from maskedit.errors import InputError
+
+
+@dataclass(frozen=True)
+class Family:
+    """How maskedit drives one diffusers pipeline class."""
+
+    name: str
+    pipeline_class: str  # a class in `diffusers`
+    denoiser: str  # the pipeline attribute that predicts noise: "unet" or "transformer"
+    # classifier-free guidance as IP2P's 3-way batch [text+image, image, uncond]: a separate text
+    # term that masked guidance can mask and relevance maps can read
+    text_guidance: bool
+    image_guidance: bool  # takes `image_guidance_scale`
+    packed_latents: bool  # latents are 2×2-packed tokens (FLUX), not (B, C, h, w) maps
+    flow_matching: bool  # a flow-matching scheduler (`scale_noise`), not DDPM `add_noise`
+    # the per-step hook: "on_step_end" (`callback_on_step_end`) or "legacy" (`callback`, in place)
+    step_callback: str
+    # the source tokens follow the noise tokens in the denoiser input (FLUX); else they are
+    # channels after the noisy latents, *unscaled* (IP2P's `latent_dist.mode()`)
+    source_tokens_after_noise: bool
+    pass_size: bool  # needs height/width, or it resizes to its own default size
+    # FLUX.1 Kontext rescales every request to `max_area` and snaps the aspect ratio
+    pass_max_area: bool = False
+    safety_checker: bool = False  # the pipeline takes `safety_checker=None` (SD 1.x)
+    checks_ip2p_unet: bool = False  # its UNet must read 2 × latent channels
+    batchable: bool = True  # lists of prompts/images/generators give per-sample results
+
+
+@dataclass(frozen=True)
+class EditorSpec:
+    """One `--editor` choice: its checkpoint, family and the defaults its authors run it with."""
+
+    name: str
+    default_id: str
+    family: Family
+    steps: int
+    text_cfg: float
+    image_cfg: float | None  # None: the editor has no image-guidance scale
+    working_size: int  # long side, pixels
+    cuda_dtype: str  # the published dtype on GPUs ("fp16" or "bf16"); CPU always runs fp32
+    fp16_variant: bool  # the checkpoint ships an fp16 variant to try first
+    role: str  # how the one-line missing-weights message names it
+    note: str = ""
+
+    @property
+    def pipeline_class(self) -> str:
+        return self.family.pipeline_class
+
+    @property
+    def text_guidance(self) -> bool:
+        return self.family.text_guidance
+
+
+IP2P = Family(
+    name="ip2p",
+    pipeline_class="StableDiffusionInstructPix2PixPipeline",
+    denoiser="unet",
+    text_guidance=True,
+    image_guidance=True,
+    packed_latents=False,
+    flow_matching=False,
+    step_callback="on_step_end",
+    source_tokens_after_noise=False,
+    pass_size=False,
+    safety_checker=True,
+    checks_ip2p_unet=True,
+)
+IP2P_XL = Family(
+    name="ip2p-xl",
+    pipeline_class="StableDiffusionXLInstructPix2PixPipeline",
+    denoiser="unet",
+    text_guidance=True,
+    image_guidance=True,
+    packed_latents=False,
+    flow_matching=False,
+    step_callback="legacy",  # it has no callback_on_step_end
+    source_tokens_after_noise=False,
+    pass_size=True,  # without height/width it resizes to its default square
+    checks_ip2p_unet=True,
+)
+KONTEXT = Family(
+    name="kontext",
+    pipeline_class="FluxKontextPipeline",
+    denoiser="transformer",
+    text_guidance=False,  # guidance-distilled: one guidance scale, no text/image split
+    image_guidance=False,
+    packed_latents=True,
+    flow_matching=True,
+    step_callback="on_step_end",
+    source_tokens_after_noise=True,
+    pass_size=True,
+    pass_max_area=True,
+)
+FAMILIES: dict[str, Family] = {f.name: f for f in (IP2P, IP2P_XL, KONTEXT)}
+
+# Defaults: IP2P's from its paper and edit_cli (20 Euler-ancestral steps were the seed study's);
+# SDXL-IP2P's model card (768 px); FLUX.1 Kontext's diffusers docs (28 steps, guidance 2.5, 1024²,
+# bf16: FLUX is trained and shipped in bf16 and its T5 overflows in fp16).
+EDITORS: dict[str, EditorSpec] = {
+    e.name: e
+    for e in (
+        EditorSpec(
+            name="ip2p",
+            default_id="timbrooks/instruct-pix2pix",
+            family=IP2P,
+            steps=20,
+            text_cfg=7.5,
+            image_cfg=1.5,
+            working_size=512,
+            cuda_dtype="fp16",
+            fp16_variant=True,
+            role="InstructPix2Pix",
+        ),
+        EditorSpec(
+            name="magicbrush",
+            default_id="vinesmsuic/magicbrush-jul7",
+            family=IP2P,
+            steps=20,
+            text_cfg=7.5,
+            image_cfg=1.5,
+            working_size=512,
+            cuda_dtype="fp16",
+            fp16_variant=True,
+            role="editor 'magicbrush'",
+            note="IP2P fine-tuned on MagicBrush",
+        ),
+        EditorSpec(
+            name="ip2p-xl",
+            default_id="diffusers/sdxl-instructpix2pix-768",
+            family=IP2P_XL,
+            steps=30,
+            text_cfg=3.0,
+            image_cfg=1.5,
+            working_size=768,
+            cuda_dtype="fp16",
+            fp16_variant=True,
+            role="editor 'ip2p-xl'",
+        ),
+        EditorSpec(
+            name="kontext",
+            default_id="black-forest-labs/FLUX.1-Kontext-dev",
+            family=KONTEXT,
+            steps=28,
+            text_cfg=2.5,
+            image_cfg=None,
+            working_size=1024,
+            cuda_dtype="bf16",
+            fp16_variant=False,
+            role="editor 'kontext'",
+            note="guidance-distilled: one guidance scale, no text/image split",
+        ),
+    )
+}
+DEFAULT_EDITOR = "ip2p"
+
+
+def editor_spec(name: str) -> EditorSpec:
+    """The table row for `--editor NAME`, or a one-line error listing the choices."""
+    if name not in EDITORS:
+        raise InputError(f"--editor '{name}': choose one of {', '.join(EDITORS)}")
+    return EDITORS[name]
+
+
+def family_of(pipe) -> Family:
+    """The family of a pipeline object (any subclass of a known diffusers class)."""
+    by_class = {f.pipeline_class: f for f in FAMILIES.values()}
+    for cls in type(pipe).__mro__:
+        if cls.__name__ in by_class:
+            return by_class[cls.__name__]
+    raise InputError(
+        f"editor pipeline {type(pipe).__name__}: not one of {', '.join(sorted(by_class))}"
+    )
+
+
+def default_editor_for(family: Family) -> str:
+    """The editor whose defaults a user's own pipeline of this family runs with."""
+    return next(name for name, spec in EDITORS.items() if spec.family is family)
+
+
+@dataclass(frozen=True)
+class Segmenter:
+    """One `--segmenter` choice: its checkpoints and how transformers loads them."""
+
+    name: str
+    family: str  # the SamPredictor code path: "sam" (also SlimSAM), "sam-hq" or "sam2"
+    default_id: str
+    ids: tuple[str, ...]  # the known checkpoints, smallest first; any local folder works too
+    model_class: str  # a class in `transformers`
+    processor_class: str  # a class in `transformers`, or "Sam2LiteProcessor" (maskedit's own)
+    model_types: tuple[str, ...]  # the config.json `model_type`s this family accepts
+    note: str
+
+
+SEGMENTERS: dict[str, Segmenter] = {
+    s.name: s
+    for s in (
+        Segmenter(
+            name="sam",
+            family="sam",
+            default_id="facebook/sam-vit-huge",
+            ids=("facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge"),
+            model_class="SamModel",
+            processor_class="SamProcessor",
+            model_types=("sam",),
+            note="Segment Anything (ViT-B/L/H image encoder); the study's segmenter",
+        ),
+        Segmenter(
+            name="slimsam",
+            family="sam",  # SlimSAM prunes SAM's ViT-B: a smaller SamModel, same code path
+            default_id="Zigeng/SlimSAM-uniform-50",
+            ids=(
+                "Zigeng/SlimSAM-uniform-77",
+                "Zigeng/SlimSAM-uniform-50",
+                "nielsr/slimsam-50-uniform",
+            ),
+            model_class="SamModel",
+            processor_class="SamProcessor",
+            model_types=("sam",),
+            note="SlimSAM: SAM ViT-B pruned to 50% / 77%, sized for CPUs",
+        ),
+        Segmenter(
+            name="sam-hq",
+            family="sam-hq",
+            default_id="syscv-community/sam-hq-vit-base",
+            ids=(
+                "syscv-community/sam-hq-vit-base",
+                "syscv-community/sam-hq-vit-large",
+                "syscv-community/sam-hq-vit-huge",
+            ),
+            model_class="SamHQModel",
+            processor_class="SamHQProcessor",
+            model_types=("sam_hq",),
+            note="HQ-SAM: SAM plus a high-quality output token; finer boundaries, thin structures",
+        ),
+        Segmenter(
+            name="sam2",
+            family="sam2",
+            default_id="facebook/sam2.1-hiera-large",
+            ids=(
+                "facebook/sam2.1-hiera-tiny",
+                "facebook/sam2.1-hiera-small",
+                "facebook/sam2.1-hiera-base-plus",
+                "facebook/sam2.1-hiera-large",
+            ),
+            model_class="Sam2Model",
+            # transformers' Sam2ImageProcessor needs torchvision; maskedit's stand-in does the same
+            # resize/normalise without it (maskedit.masks.sam.Sam2LiteProcessor).
+            processor_class="Sam2LiteProcessor",
+            # The facebook/sam2.1-* repos hold the video model's config; Sam2Model loads its
+            # image half (encoder, prompt encoder, mask decoder) from them.
+            model_types=("sam2", "sam2_video"),
+            note="SAM 2.1 (Hiera encoder, multi-scale features); image mode, no video memory",
+        ),
+    )
+}
+DEFAULT_SEGMENTER = "sam"
+
+
+def get_segmenter(name: str) -> Segmenter:
+    """The registry entry for `name`, or a one-line error that lists the choices."""
+    if name not in SEGMENTERS:
+        raise InputError(f"--segmenter '{name}': expected one of {', '.join(SEGMENTERS)}")
+    return SEGMENTERS[name]
