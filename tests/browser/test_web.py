@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskedit.app.web import MAX_UPLOAD_BYTES
+from maskedit.app.inputs import MAX_UPLOAD_BYTES
 from maskedit.grid import INCLUDE
 from maskedit.images import read_image, write_png
 

@@ -9,30 +9,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from maskedit.app.web import (
-    METHODS,
+from maskedit.app.canvas import display_hw, overlay, to_image_xy
+from maskedit.app.clicks import Clicks, add_click, current, undo
+from maskedit.app.inputs import SAMPLES, load_sample, load_upload
+from maskedit.app.region import phrase_mask, predict_mask
+from maskedit.app.results import (
     METRICS,
-    SAMPLES,
-    Clicks,
-    add_click,
     compute_metrics,
-    current,
-    display_hw,
-    load_sample,
-    load_upload,
     mask_area_fraction,
     max_change_outside_mask,
     metrics_markdown,
     next_case_dir,
-    on_denoising_step,
-    overlay,
-    phrase_mask,
-    predict_mask,
     session_dir,
-    to_image_xy,
-    undo,
     write_edit,
 )
+from maskedit.app.run import progress_text
+from maskedit.config import METHODS
 from maskedit.errors import InputError
 from maskedit.grid import EXCLUDE, INCLUDE
 from maskedit.images import write_png
@@ -131,9 +123,11 @@ def test_methods_are_the_librarys(tiny_models):
     img = np.zeros((40, 50, 3), np.uint8)
     alpha = np.zeros((40, 50), np.float32)
     alpha[10:30, 10:30] = 1
-    from maskedit.config import EditSettings
+    from maskedit import EditSettings, edit
 
-    res = METHODS["latent"](img, "x", tiny_models, alpha, EditSettings(steps=1))
+    res = edit(
+        img, "x", models=tiny_models, mask=alpha, settings=EditSettings(steps=1), methods="latent"
+    )
     assert list(res.outputs) == ["latent"] and np.array_equal(
         res.blended[alpha == 0], img[alpha == 0]
     )
@@ -171,7 +165,7 @@ def test_session_and_case_folders(tmp_path):
 
 
 def test_sam_once_per_image_and_step_counting_and_files(tiny_models, photo, tmp_path):
-    from maskedit import EditSettings
+    from maskedit import EditSettings, edit
 
     sam = tiny_models.sam
     photo = photo.copy()
@@ -185,10 +179,15 @@ def test_sam_once_per_image_and_step_counting_and_files(tiny_models, photo, tmp_
 
     steps = []
     settings = EditSettings(steps=3, seed=1)
-    with on_denoising_step(tiny_models.pipe, lambda: steps.append(1)):
-        result = METHODS["pixel"](photo, "make it blue", tiny_models, first.mask * 1.0, settings)
-    assert len(steps) == 3
-    assert not tiny_models.pipe.unet._forward_hooks  # the hook is gone afterwards
+    result = edit(
+        photo,
+        "make it blue",
+        models=tiny_models,
+        mask=first.mask,
+        settings=settings,
+        progress=lambda *step: steps.append(progress_text(*step)),
+    )
+    assert [text for _, text in steps] == [f"baseline: diffusion step {i}/3" for i in (1, 2, 3)]
 
     files = write_edit(result, tmp_path / "edit-001", {"points": [[70, 35, 1]], "dilate_px": 2})
     assert [f.name for f in files] == [
@@ -242,3 +241,109 @@ def test_sliders_start_at_the_loaded_editors_defaults(tmp_path):
     by_label = {getattr(b, "label", None): b for b in demo.blocks.values()}
     assert by_label["Steps"].value == 28 and by_label["Text guidance"].value == 2.5
     assert by_label["Image guidance"].interactive is False  # guidance-distilled: no image scale
+
+
+def _box_mask(h: int = 40, w: int = 50) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    mask[10:30, 15:35] = True
+    return mask
+
+
+def test_prepare_run_names_the_first_problem():
+    from maskedit.app.run import prepare_run
+
+    img, mask, clicks = np.zeros((40, 50, 3), np.uint8), _box_mask(), Clicks(box=(15, 10, 35, 30))
+    good = (img, clicks, mask, None, "make it red", "pixel", 0, 0, 1, 2, 7.5, 1.5)
+
+    def fails(match: str, **changes):
+        names = "image clicks mask target instruction method dil fea seed steps tc ic".split()
+        args = dict(zip(names, good, strict=True)) | changes
+        with pytest.raises(InputError, match=match):
+            prepare_run(*args.values())
+
+    fails("load a photo first", image=None)
+    fails("no region yet", mask=None)
+    fails("no region yet", clicks=Clicks(points=((1, 1, 0),)))  # exclude points only
+    fails("instruction: is empty", instruction="  ")
+    fails("method 'lasso': choose one of pixel, latent", method="lasso")
+    fails("settings: 1 validation error", steps=0)
+    fails("the mask is empty", mask=np.zeros((40, 50), bool))
+    prepare_run(*good[:2], mask, {"target": "cat"}, *good[4:])  # a phrase mask needs no clicks
+
+
+def test_prepare_run_builds_the_librarys_arguments():
+    from maskedit.app.run import prepare_run
+
+    img, mask = np.zeros((40, 50, 3), np.uint8), _box_mask()
+    clicks = Clicks(points=((20.0, 15.0, 1), (3.0, 4.0, 0)))
+    job = prepare_run(img, clicks, mask, None, "x", "crop", 3.0, 1.5, 7.0, 4.0, 5.0, None)
+    s = job.settings
+    assert (s.methods, s.dilate, s.feather, s.seed, s.steps, s.text_cfg, s.image_cfg) == (
+        ("crop",),
+        3,
+        1.5,
+        7,
+        4,
+        5.0,
+        None,
+    )
+    assert job.mask is mask  # as segmented: `edit` shapes it by the settings
+    assert job.app_info == {
+        "points": [[20.0, 15.0, 1], [3.0, 4.0, 0]],
+        "box": None,
+        "dilate_px": 3,
+        "feather_px": 1.5,
+        "method": "crop",
+    }
+    phrase = {"target": "cat", "target_from": "phrase", "area_px": 400}
+    job = prepare_run(img, Clicks(), mask, phrase, "x", "pixel", 0, 0, 1, 2, 7.5, 1.5)
+    assert job.app_info == {**phrase, "points": [], "box": None} | {
+        "dilate_px": 0,
+        "feather_px": 0.0,
+        "method": "pixel",
+    }
+
+
+def test_the_overlay_shows_the_alpha_the_edit_uses(tiny_models):
+    from maskedit import edit
+    from maskedit.app.region import shaped
+    from maskedit.app.run import prepare_run
+
+    img, mask = np.full((40, 50, 3), 120, np.uint8), _box_mask()
+    clicks = Clicks(box=(15, 10, 35, 30))
+    job = prepare_run(img, clicks, mask, None, "x", "pixel", 3, 1.5, 1, 1, 7.5, 1.5)
+    result = edit(img, "x", models=tiny_models, mask=job.mask, settings=job.settings)
+    preview = shaped(mask, 3, 1.5)
+    assert np.array_equal(result.alpha, preview)
+    assert (preview > 0).sum() > mask.sum()  # dilated
+    assert 0 < preview[preview > 0].min() < 1 and preview.max() == 1.0  # feathered
+    assert compute_metrics(result)["max |blended − original| outside mask"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def kontext_models():
+    from maskedit.models import load_models
+
+    return load_models("tiny", editor="kontext")
+
+
+def test_progress_for_every_editor_even_without_a_unet(kontext_models):
+    from maskedit import EditSettings, edit
+
+    assert getattr(kontext_models.pipe, "unet", None) is None  # nothing to hook: FLUX.1 Kontext
+    seen = []
+    edit(
+        np.full((32, 32, 3), 90, np.uint8),
+        "make it red",
+        models=kontext_models,
+        mask=_box_mask(32, 32),
+        settings=EditSettings(steps=2, methods=("latent",)),
+        progress=lambda *step: seen.append(progress_text(*step)),
+    )
+    assert [text for _, text in seen] == [
+        "baseline: diffusion step 1/2",
+        "baseline: diffusion step 2/2",
+        "latent: diffusion step 1/2",
+        "latent: diffusion step 2/2",
+    ]
+    assert [round(f, 3) for f, _ in seen] == [0.475, 0.9, 0.475, 0.9]

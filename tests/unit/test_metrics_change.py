@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from maskedit.errors import InputError
-from maskedit.metrics import binarize_change, change_map, iou, leakage, miou
+from maskedit.metrics import (
+    area_fraction,
+    binarize_change,
+    change_map,
+    iou,
+    leakage,
+    max_change_outside,
+    miou,
+)
 
 T, F = True, False
 
@@ -137,3 +145,30 @@ def test_study_pipeline_on_an_edit_confined_to_the_mask():
     change = change_map(edit, original)
     assert iou(binarize_change(change), mask) == 1.0
     assert leakage(change, mask) == 0.0
+
+
+def test_area_fraction_counts_soft_edges_as_inside():
+    alpha = np.zeros((4, 5), np.float32)
+    alpha[0, :2] = 1.0
+    alpha[1, 0] = 0.25
+    assert area_fraction(alpha) == 3 / 20
+    assert area_fraction(np.ones((2, 2), bool)) == 1.0
+    with pytest.raises(InputError, match="HxW"):
+        area_fraction(np.zeros((2, 2, 1)))
+
+
+def test_max_change_outside_by_hand():
+    original = np.zeros((4, 5, 3), np.uint8)
+    edit = original.copy()
+    alpha = np.zeros((4, 5), np.float32)
+    alpha[0, :2] = 1.0
+    alpha[1, 0] = 0.25  # soft edge: inside, may change
+    edit[0, 0] = 200
+    edit[1, 0] = 90
+    assert max_change_outside(edit, original, alpha) == 0.0
+    edit[3, 4, 2] = 7  # one channel of one outside pixel: the max over channels, not the mean
+    assert max_change_outside(edit, original, alpha) == 7.0
+    assert max_change_outside(original, edit, alpha) == 7.0  # no uint8 wrap-around
+    assert max_change_outside(edit, original, np.ones((4, 5))) == 0.0  # no outside
+    with pytest.raises(InputError, match="must share HxW"):
+        max_change_outside(edit, original, np.zeros((5, 4)))

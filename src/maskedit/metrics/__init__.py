@@ -1,6 +1,7 @@
 """Metrics: pure functions from arrays (and, for CLIP, a model passed in) to floats.
 
-- `change`: the seed study's locality metrics (change map, IoU, mIoU, leakage).
+- `change`: the seed study's locality metrics (change map, IoU, mIoU, leakage), the mask's area
+  and the largest change outside it.
 - `background`: PIE-Bench background preservation (MSE, PSNR, SSIM on images times 1 - mask).
 - `clip`: CLIP cosine / CLIPScore / edited-region CLIPScore / directional similarity.
 
@@ -14,7 +15,15 @@ from maskedit.metrics.background import (
     masked_psnr,
     masked_ssim,
 )
-from maskedit.metrics.change import binarize_change, change_map, iou, leakage, miou
+from maskedit.metrics.change import (
+    area_fraction,
+    binarize_change,
+    change_map,
+    iou,
+    leakage,
+    max_change_outside,
+    miou,
+)
 from maskedit.metrics.clip import (
     clip_cosine,
     clip_directional,
@@ -25,6 +34,7 @@ from maskedit.metrics.clip import (
 )
 
 __all__ = [
+    "area_fraction",
     "binarize_change",
     "change_map",
     "clip_cosine",
@@ -35,6 +45,7 @@ __all__ = [
     "clip_text_features",
     "iou",
     "leakage",
+    "max_change_outside",
     "background_metrics",
     "masked_background",
     "masked_mse",

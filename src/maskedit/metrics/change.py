@@ -109,3 +109,33 @@ def leakage(change: np.ndarray, mask: np.ndarray) -> float:
         return 0.0
     outside = 1.0 - mask.astype(np.float64)
     return float((change * outside).sum() / total)
+
+
+def area_fraction(alpha: np.ndarray) -> float:
+    """Share of the image where the edit is allowed, ``mean(alpha > 0)``, in [0, 1].
+
+    ``alpha`` is an HxW bool mask or float alpha in [0, 1]; a feathered edge counts as inside.
+    """
+    if alpha.ndim != 2:
+        raise InputError(f"alpha: expected an HxW array, got shape {alpha.shape}")
+    return float(np.mean(alpha > 0))
+
+
+def max_change_outside(edit: np.ndarray, original: np.ndarray, alpha: np.ndarray) -> float:
+    """``max |edit - original|`` over every channel of the pixels with ``alpha == 0``, 0-255 scale.
+
+    Outside the mask a maskedit result equals the input bit for bit, so this must be 0; any
+    other value is a leak. HxWx3 uint8 images and an HxW mask (bool or alpha in [0, 1]) in; a mask
+    with no outside gives 0.0.
+    """
+    _check_rgb_uint8("edit", edit)
+    _check_rgb_uint8("original", original)
+    if edit.shape != original.shape or alpha.shape != original.shape[:2]:
+        raise InputError(
+            f"edit {edit.shape}, original {original.shape} and alpha {alpha.shape} must share HxW"
+        )
+    outside = alpha == 0
+    if not outside.any():
+        return 0.0
+    diff = np.abs(edit[outside].astype(np.int16) - original[outside].astype(np.int16))
+    return float(diff.max())

@@ -1,0 +1,36 @@
+"""The page's photos: an upload (size-capped, read by `read_image`) or a bundled sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from maskedit.errors import InputError
+from maskedit.images import read_image
+
+SAMPLES = ("skimage:astronaut", "skimage:chelsea", "skimage:motorcycle_left")
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also given to Gradio, which refuses larger uploads itself
+
+
+def load_upload(path: str | os.PathLike, max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
+    """Read an uploaded file as H×W×3 uint8; InputError (naming the file, not the server path)."""
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size > max_bytes:
+        raise InputError(
+            f"upload '{path.name}': {size / 2**20:.1f} MB exceeds the limit of "
+            f"{max_bytes / 2**20:.0f} MB"
+        )
+    try:
+        return read_image(path)
+    except InputError as err:  # read_image names the full path: the server's temp folder
+        raise InputError(str(err).replace(f"'{path}'", f"'{path.name}'")) from None
+
+
+def load_sample(name: str) -> np.ndarray:
+    """One of the bundled sample photos (only those listed in SAMPLES)."""
+    if name not in SAMPLES:
+        raise InputError(f"sample '{name}': choose one of {', '.join(SAMPLES)}")
+    return read_image(name)
