@@ -244,7 +244,7 @@ def _resolve_mask(
             raise InputError("points/box given but no SAM model is loaded")
         models.sam.set_image(original)
         pts = np.array(prompts.points, dtype=np.float64) if prompts.points else None
-        prediction = models.sam.predict(points=pts, box=prompts.box)
+        prediction = models.sam.predict(points=pts, box=prompts.box, multimask=prompts.multimask)
         alpha, source = prediction.mask.astype(np.float32), "sam"
     # Clicks refine an automatic mask; a given mask file is then the reference it is scored by.
     if prompts is not None and prompts.automatic:

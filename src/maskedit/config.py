@@ -92,6 +92,9 @@ class Prompts(BaseModel):
     target_top: int | None = Field(None, ge=1)
     mask_from: Literal["edit"] | None = None
     refine: Literal["sam"] | None = None
+    # SAM's candidates: None follows SAM's authors (three, best by score, for a single click;
+    # one for several points or a box); True/False forces three or one
+    multimask: bool | None = None
 
     @property
     def needs_sam(self) -> bool:
@@ -192,7 +195,15 @@ class Case(BaseModel):
 
 
 # Manifest keys, flat as users write them.
-_PROMPT_KEYS = {"target", "target_backend", "target_threshold", "target_top", "mask_from", "refine"}
+_PROMPT_KEYS = {
+    "target",
+    "target_backend",
+    "target_threshold",
+    "target_top",
+    "mask_from",
+    "refine",
+    "multimask",
+}
 _CASE_KEYS = {
     "id",
     "image",

@@ -55,6 +55,9 @@ class EditorSpec:
     cuda_dtype: str  # the published dtype on GPUs ("fp16" or "bf16"); CPU always runs fp32
     fp16_variant: bool  # the checkpoint ships an fp16 variant to try first
     role: str  # how the one-line missing-weights message names it
+    # the scheduler its authors run it with (a diffusers class), put on the pipeline at load;
+    # None: the one the checkpoint ships
+    scheduler: str | None = None
     note: str = ""
 
     @property
@@ -125,6 +128,7 @@ EDITORS: dict[str, EditorSpec] = {
             cuda_dtype="fp16",
             fp16_variant=True,
             role="InstructPix2Pix",
+            scheduler="EulerAncestralDiscreteScheduler",  # its model card and edit_cli
         ),
         EditorSpec(
             name="magicbrush",
@@ -137,6 +141,9 @@ EDITORS: dict[str, EditorSpec] = {
             cuda_dtype="fp16",
             fp16_variant=True,
             role="editor 'magicbrush'",
+            # the checkpoints ship PNDM (20 steps → 21 timesteps); MagicBrush, like IP2P, is run
+            # with Euler-ancestral
+            scheduler="EulerAncestralDiscreteScheduler",
             note="IP2P fine-tuned on MagicBrush",
         ),
         EditorSpec(

@@ -115,6 +115,7 @@ def load_editor(
         raise _missing(model_id, spec.role, "--ip2p", last) from None
     if spec.family.checks_ip2p_unet:
         check_ip2p(pipe, model_id)
+    use_authors_scheduler(pipe, spec)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -126,6 +127,16 @@ def load_ip2p(
 ):
     """`StableDiffusionInstructPix2PixPipeline.from_pretrained` of a hub id or a local folder."""
     return load_editor("ip2p", model_id, device, dtype)
+
+
+def use_authors_scheduler(pipe, spec: EditorSpec) -> None:
+    """Put the scheduler the editor's authors run it with (the table's) on the pipeline, built
+    from the checkpoint's own scheduler config; a table row naming none keeps the shipped one."""
+    if spec.scheduler is None or type(pipe.scheduler).__name__ == spec.scheduler:
+        return
+    import diffusers
+
+    pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
 
 
 def check_ip2p(pipe, model_id: str) -> None:
@@ -197,6 +208,9 @@ class Models:
     # phrase → mask models by back-end ("clipseg", "grounded-sam"): (model, processor) pairs
     text: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     speedups: dict[str, Any] = field(default_factory=dict)  # what apply_speedups applied
+    # where the scheduler comes from: "editor table" (the authors' choice, put on at load),
+    # "checkpoint" (as shipped: the table names none) or "user" (from_components keeps theirs)
+    scheduler_from: str = "checkpoint"
 
     @functools.cached_property
     def device(self) -> torch.device:
@@ -218,6 +232,7 @@ class Models:
             ip2p_id=str(getattr(pipe, "name_or_path", None) or "custom"),
             sam_id=str(getattr(sam_model, "name_or_path", None) or "custom") if sam else None,
             working_size=working_size,
+            scheduler_from="user",  # a pipeline the user built keeps the scheduler they chose
         )
 
     def describe(self) -> dict[str, Any]:
@@ -231,6 +246,7 @@ class Models:
                 "revision": _revision(getattr(pipe, "name_or_path", "")),
                 "class": type(pipe).__name__,
                 "scheduler": type(pipe.scheduler).__name__,
+                "scheduler_from": self.scheduler_from,
                 "dtype": str(pipe.dtype).removeprefix("torch."),
             },
             "editor": self.editor,
@@ -290,6 +306,7 @@ def load_models(
         from maskedit.tiny_editors import build_tiny_editor
 
         pipe = build_tiny_editor(editor).to(dev)
+        use_authors_scheduler(pipe, spec)
         from maskedit.tiny_sam import build_tiny_segmenter
 
         predictor = SamPredictor(*build_tiny_segmenter(segmenter)) if need_sam else None
@@ -305,6 +322,7 @@ def load_models(
             working_size=working_size or TINY_WORKING_SIZE,
             note=TINY_NOTE,
             editor=editor,
+            scheduler_from="editor table" if spec.scheduler else "checkpoint",
             text=load_text_models(text_backends, "tiny", dev),
         )
         return with_speedups(models, speedups)
@@ -335,6 +353,7 @@ def load_models(
         working_size=working_size or spec.working_size,
         extra={"resolved": str(name)},
         editor=editor,
+        scheduler_from="editor table" if spec.scheduler else "checkpoint",
         segmenter=segmenter,
         text=load_text_models(text_backends, text_model, dev),
     )

@@ -92,7 +92,7 @@ def test_latent_keeps_source_track_outside_mask(models, photo):
 
     lm = np.zeros((12, 16), np.float32)
     lm[3:8, 5:12] = 1.0
-    blend = LatentBlend(lm, num_steps=3, seed=1)
+    blend = LatentBlend(lm, seed=1)
     seen = {}
 
     def spy(p, i, t, latents, z0):

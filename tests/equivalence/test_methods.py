@@ -123,7 +123,7 @@ def test_latent_blend_keeps_source_track_outside_mask(tiny_models, square):
     pipe = tiny_models.pipe
     lm = np.zeros((16, 16), np.float32)
     lm[4:10, 5:12] = 1.0
-    blend = LatentBlend(lm, num_steps=3, seed=5)
+    blend = LatentBlend(lm, seed=5)
     seen = {}
 
     def spy(p, i, t, latents, z0):

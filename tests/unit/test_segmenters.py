@@ -146,7 +146,7 @@ def test_cached_embedding_gives_the_models_own_full_forward(predictor, photo):
     seen = {}
     handle = predictor.model.register_forward_hook(lambda m, a, out: seen.update(out=out))
     predictor.set_image(photo)
-    pred = predictor.predict(points=POINTS[:2], box=BOX)
+    pred = predictor.predict(points=POINTS[:2], box=BOX, multimask=True)
     handle.remove()
     if predictor.family == "sam2":
         pixels = predictor._sam2.pixel_values(photo)
@@ -229,7 +229,8 @@ def test_saved_folder_loads_back_with_the_same_masks(tmp_path, name, photo):
     before = SamPredictor(model, processor)
     for p in (before, loaded):
         p.set_image(photo)
-    a, b = before.predict(points=POINTS, box=BOX), loaded.predict(points=POINTS, box=BOX)
+    a = before.predict(points=POINTS, box=BOX, multimask=True)
+    b = loaded.predict(points=POINTS, box=BOX, multimask=True)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
     assert np.array_equal(a.masks, b.masks)
 
@@ -256,7 +257,7 @@ def test_sam2_video_checkpoint_layout_loads_into_the_image_model(tmp_path, compo
     weights = video_model.state_dict()
     assert all(torch.equal(v, weights[k]) for k, v in loaded.model.state_dict().items())
     loaded.set_image(photo)
-    assert loaded.predict(points=POINTS).masks.shape == (3, 75, 100)
+    assert loaded.predict(points=POINTS, multimask=True).masks.shape == (3, 75, 100)
 
 
 def test_another_familys_checkpoint_is_named(tmp_path, components):

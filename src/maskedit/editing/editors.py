@@ -22,8 +22,6 @@ from maskedit.editing.crop import fit_long_side
 from maskedit.errors import InputError, RunFailure
 from maskedit.families import EditorSpec, family_of
 
-NAN_MESSAGE = "the editor produced NaN/inf pixels (an fp16 overflow?): retry with --dtype fp32"
-
 
 def resolve_settings(settings: EditSettings, spec: EditorSpec) -> EditSettings:
     """Fill the settings the user left unset (None) from the editor's defaults."""
@@ -129,15 +127,25 @@ def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> list[np.
     except torch.cuda.OutOfMemoryError:
         if isinstance(kwargs.get("prompt"), list) and len(kwargs["prompt"]) > 1:
             raise  # a batch: the caller retries its jobs one at a time
+        half = "" if pipe.dtype in (torch.float16, torch.bfloat16) else ", or --dtype bf16"
         raise RunFailure(
-            f"out of GPU memory editing at {hw[1]}×{hw[0]}: try --cpu-offload, a smaller "
-            "--working-size, or --dtype fp16"
+            f"out of GPU memory editing at {hw[1]}×{hw[0]}: try --cpu-offload or a smaller "
+            f"--working-size{half}"
         ) from None
 
 
-def finished(image: np.ndarray) -> np.ndarray | RunFailure:
+def nan_message(pipe) -> str:
+    """What to retry with after NaN/inf pixels: fp16 overflows where bf16 (fp16's range, as the
+    FLUX and Qwen checkpoints are published) fits, and fp32 fits on the CPU."""
+    if pipe.dtype == torch.float16:
+        return "the editor produced NaN/inf pixels (an fp16 overflow): retry with --dtype bf16"
+    dtype = str(pipe.dtype).removeprefix("torch.")
+    return f"the editor produced NaN/inf pixels in {dtype}: check the checkpoint and its inputs"
+
+
+def finished(image: np.ndarray, pipe) -> np.ndarray | RunFailure:
     """A float output as uint8, or the run failure of a NaN/inf sample."""
-    return to_uint8(image) if np.isfinite(image).all() else RunFailure(NAN_MESSAGE)
+    return to_uint8(image) if np.isfinite(image).all() else RunFailure(nan_message(pipe))
 
 
 class SourceLatents:
@@ -172,6 +180,8 @@ class SourceLatents:
         if self.family.source_tokens_after_noise:
             return self.source[:b, latents.shape[1] :]
         c = latents.shape[1]
+        if getattr(self.pipe, "is_cosxl_edit", False):  # CosXL edit scales them already
+            return self.source[:b, c:]
         return self.source[:b, c:] * self.pipe.vae.config.scaling_factor
 
 

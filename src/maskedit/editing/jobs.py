@@ -124,9 +124,9 @@ def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         )
     blends = [job.blend for job in jobs]
     capture = SourceLatents(pipe) if any(blends) else None
-    total = first.settings.steps
 
     def after_step(step: int, timestep, latents: torch.Tensor) -> torch.Tensor | None:
+        total = len(pipe.scheduler.timesteps)  # the scheduler's own count (PNDM: steps + 1)
         new = None
         if capture is not None:
             z0 = capture.z0(latents)
@@ -163,4 +163,4 @@ def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         job.stats["seconds"] = seconds  # the (shared) call's wall time
         if job.guidance_mask is not None:
             job.stats["guidance"] = stats
-    return [finished(image) for image in images]
+    return [finished(image, pipe) for image in images]

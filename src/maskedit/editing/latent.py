@@ -26,16 +26,15 @@ class LatentBlend:
     """Called after every denoising step; keeps the latents outside the mask on the source's track.
 
     `mask` is (h, w) in [0, 1] at latent size; blending happens after steps i with
-    start ≤ i / num_steps < end; `seed` draws the fixed re-noising ε (its own generator, so the
-    pipeline's noise stream is untouched). The editor layer passes z₀ as the pipeline encoded it
-    and puts the mask in the latents' layout (packed tokens for Kontext).
+    start ≤ i / n < end, where n is the number of timesteps the pipeline's scheduler actually runs
+    (not the steps asked for: PNDM turns 20 steps into 21 timesteps, and the last one must still
+    end on z₀); `seed` draws the fixed re-noising ε (its own generator, so the pipeline's noise
+    stream is untouched). The editor layer passes z₀ as the pipeline encoded it and puts the mask
+    in the latents' layout (packed tokens for FLUX).
     """
 
-    def __init__(
-        self, mask: np.ndarray, num_steps: int, start: float = 0.0, end: float = 1.0, seed: int = 0
-    ):
+    def __init__(self, mask: np.ndarray, start: float = 0.0, end: float = 1.0, seed: int = 0):
         self.mask = np.ascontiguousarray(mask, dtype=np.float32)
-        self.num_steps = num_steps
         self.start, self.end = start, end
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.noise: torch.Tensor | None = None
@@ -46,13 +45,14 @@ class LatentBlend:
         """Forget the steps of an aborted call (its re-noising ε is kept: the same draw)."""
         self.blended_steps.clear()
 
-    def active(self, step: int) -> bool:
-        return self.start <= step / self.num_steps < self.end
+    def active(self, step: int, total: int) -> bool:
+        """Whether the blend applies after step `step` of `total` timesteps."""
+        return self.start <= step / total < self.end
 
     def __call__(
         self, pipe, step: int, timestep, latents: torch.Tensor, z0: torch.Tensor
     ) -> torch.Tensor | None:
-        if not self.active(step):
+        if not self.active(step, len(pipe.scheduler.timesteps)):
             return None
         if self.noise is None:
             self.noise = randn_tensor(

@@ -75,9 +75,7 @@ def method_steps(
         info: dict[str, Any] = {"latent_mask_fraction": round(float(m.mean()), 6)}
         job = EditorJob(source, instruction, settings, progress=progress)
         if method == "latent":
-            job.blend = LatentBlend(
-                m, settings.steps, settings.blend_start, settings.blend_end, seed=settings.seed
-            )
+            job.blend = LatentBlend(m, settings.blend_start, settings.blend_end, seed=settings.seed)
             edited = yield job
             info["blended_steps"] = len(job.blend.blended_steps)
         else:

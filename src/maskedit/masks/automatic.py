@@ -130,7 +130,8 @@ def refine_with_points(models, image: np.ndarray, alpha: np.ndarray, prompts: Pr
     if models.sam is None:
         raise InputError("points given but no SAM model is loaded")
     models.sam.set_image(image)
-    prediction = models.sam.predict(points=np.array(prompts.points, dtype=np.float64))
+    points = np.array(prompts.points, dtype=np.float64)
+    prediction = models.sam.predict(points=points, multimask=prompts.multimask)
     return ((alpha > 0.5) & prediction.mask).astype(np.float32), prediction
 
 

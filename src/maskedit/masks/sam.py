@@ -184,13 +184,24 @@ class SamPrediction:
     masks: np.ndarray
     scores: np.ndarray
     best: int
+    multimask: bool = True  # whether SAM was asked for three candidates or one
 
     @property
     def mask(self) -> np.ndarray:
         return self.masks[self.best]
 
     def to_record(self) -> dict:
-        return {"scores": [round(float(s), 6) for s in self.scores], "chosen": int(self.best)}
+        return {
+            "scores": [round(float(s), 6) for s in self.scores],
+            "chosen": int(self.best),
+            "multimask_output": self.multimask,
+        }
+
+
+def wants_multimask(points: np.ndarray | None, box: np.ndarray | None) -> bool:
+    """SAM's authors' rule: three candidates (best by predicted IoU) for one click, which is
+    ambiguous (a shirt, the person, the whole group); one mask for several points or a box."""
+    return box is None and points is not None and len(points) == 1
 
 
 class SamPredictor:
@@ -264,13 +275,16 @@ class SamPredictor:
         self,
         points: np.ndarray | None = None,
         box: np.ndarray | None = None,
-        multimask: bool = True,
+        multimask: bool | None = None,
     ) -> SamPrediction:
         """Masks for points (N×3: x, y, label 1/0) and/or a box (x0, y0, x1, y1), image pixels.
 
         With `multimask` the model proposes three candidates for an ambiguous prompt; the one
-        with the highest predicted IoU is chosen and all scores are kept for the record.
+        with the highest predicted IoU is chosen and all scores are kept for the record. None
+        follows SAM's authors: three for a single click, one for several points or a box.
         """
+        if multimask is None:
+            multimask = wants_multimask(points, box)
         if self._embedding is None or self._hw is None:
             raise RuntimeError("SamPredictor.predict called before set_image")
         h, w = self._hw
@@ -310,5 +324,8 @@ class SamPredictor:
             )[0][0]  # (K, H, W) bool at image size
         scores = out.iou_scores[0, 0].float().cpu().numpy()
         return SamPrediction(
-            masks=masks.numpy().astype(bool), scores=scores, best=int(scores.argmax())
+            masks=masks.numpy().astype(bool),
+            scores=scores,
+            best=int(scores.argmax()),
+            multimask=bool(multimask),
         )
