@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from maskedit.errors import CheckpointError, InputError, MissingWeightsError
+from maskedit.config import ModelOptions
+from maskedit.errors import CheckpointError, MissingWeightsError
 from maskedit.masks.sam import SamPredictor
 from maskedit.speedups import Speedups, apply_speedups
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
@@ -255,45 +256,40 @@ def _revision(path: str) -> str | None:
     return None
 
 
-def load_models(
-    kind: str = "real",
-    *,
-    ip2p: str | None = None,
-    sam: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    need_sam: bool = True,
-    working_size: int | None = None,
-    cpu_offload: bool = False,
-    editor: str = "ip2p",
-    segmenter: str = "sam",
-    text_backends: tuple[str, ...] = (),
-    text_model: str | None = None,
-    speedups: Speedups | None = None,
-) -> Models:
+def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
-    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext);
-    `ip2p` is its checkpoint (hub id or folder; None: the editor's default id).
-    `text_backends` ("clipseg", "grounded-sam") loads the phrase → mask models a run needs;
-    `text_model` overrides their checkpoint.
+    `options` (`maskedit.config.ModelOptions`, checked before anything loads) says what and how:
+    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext),
+    `editor_id` its checkpoint; `text_backends` ("clipseg", "grounded-sam") loads the phrase →
+    mask models a run needs. `load_models("tiny", editor="kontext", need_sam=False)` is short for
+    `load_models(ModelOptions(kind="tiny", editor="kontext", need_sam=False))`, with `ip2p=` and
+    `sam=` naming the checkpoints.
 
     `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
     (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
     `speedups` (torch.compile, channels_last, VAE tiling; see maskedit.speedups) are applied
     once here and recorded.
     """
+    if isinstance(options, str):
+        options = ModelOptions(**{"kind": options, **keywords})
+    elif keywords:
+        raise TypeError("load_models: give a ModelOptions or keyword arguments, not both")
+    return _load_models(options)
+
+
+def _load_models(o: ModelOptions) -> Models:
     from maskedit.editing.editors import spec_for
 
-    spec = spec_for(editor)
-    dev = pick_device(device)
-    if kind == "tiny":
+    spec = spec_for(o.editor)
+    dev = pick_device(o.device)
+    if o.kind == "tiny":
         from maskedit.tiny_editors import build_tiny_editor
 
-        pipe = build_tiny_editor(editor).to(dev)
+        pipe = build_tiny_editor(o.editor).to(dev)
         from maskedit.tiny_sam import build_tiny_segmenter
 
-        predictor = SamPredictor(*build_tiny_segmenter(segmenter)) if need_sam else None
+        predictor = SamPredictor(*build_tiny_segmenter(o.segmenter)) if o.need_sam else None
         if predictor is not None:
             predictor.model.to(dev)
         models = Models(
@@ -301,49 +297,43 @@ def load_models(
             sam=predictor,
             kind="tiny",
             ip2p_id=f"tiny-random-{spec.family}",
-            sam_id=f"tiny-random-{segmenter}" if need_sam else None,
-            segmenter=segmenter,
-            working_size=working_size or TINY_WORKING_SIZE,
+            sam_id=f"tiny-random-{o.segmenter}" if o.need_sam else None,
+            segmenter=o.segmenter,
+            working_size=o.working_size or TINY_WORKING_SIZE,
             note=TINY_NOTE,
-            editor=editor,
-            text=load_text_models(text_backends, "tiny", dev),
+            editor=o.editor,
+            text=load_text_models(o.text_backends, "tiny", dev),
         )
-        return with_speedups(models, speedups)
-    if kind != "real":
-        raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
-    dt = pick_dtype(dev, dtype)
-    if cpu_offload and speedups is not None and speedups.compile:
-        raise InputError(
-            "--compile with --cpu-offload: offloading moves the modules the compiled graphs "
-            "were traced on; use one of them"
-        )
-    if cpu_offload and dev.type != "cuda":
+        return with_speedups(models, o.speedups)
+    dt = pick_dtype(dev, o.dtype)
+    if o.cpu_offload and dev.type != "cuda":
         raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
-    ip2p = ip2p or spec.default_id
-    if spec.family == "kontext" and dtype is None and dev.type == "cuda":
+    ip2p = o.editor_id or spec.default_id
+    if spec.family == "kontext" and o.dtype is None and dev.type == "cuda":
         dt = torch.bfloat16  # FLUX is trained and shipped in bf16; fp16 overflows
-    pipe = load_editor(editor, ip2p, torch.device("cpu") if cpu_offload else dev, dt)
-    if cpu_offload:
+    pipe = load_editor(o.editor, ip2p, torch.device("cpu") if o.cpu_offload else dev, dt)
+    if o.cpu_offload:
         pipe.enable_model_cpu_offload(device=dev)
-    predictor = load_segmenter(segmenter, sam, dev, dt) if need_sam else None
-    if need_sam:
+    predictor = load_segmenter(o.segmenter, o.segmenter_id, dev, dt) if o.need_sam else None
+    sam = o.segmenter_id
+    if o.need_sam:
         from maskedit.masks.segmenters import get_segmenter
 
-        sam = sam or get_segmenter(segmenter).default_id
+        sam = sam or get_segmenter(o.segmenter).default_id
     name = getattr(pipe, "name_or_path", ip2p)
     models = Models(
         pipe=pipe,
         sam=predictor,
         kind="real",
         ip2p_id=ip2p,
-        sam_id=sam if need_sam else None,
-        working_size=working_size or spec.working_size,
+        sam_id=sam if o.need_sam else None,
+        working_size=o.working_size or spec.working_size,
         extra={"resolved": str(name)},
-        editor=editor,
-        segmenter=segmenter,
-        text=load_text_models(text_backends, text_model, dev),
+        editor=o.editor,
+        segmenter=o.segmenter,
+        text=load_text_models(o.text_backends, o.text_model, dev),
     )
-    return with_speedups(models, speedups)
+    return with_speedups(models, o.speedups)
 
 
 def with_speedups(models: Models, speedups: Speedups | None) -> Models:
