@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from maskedit.config import ModelOptions
 from maskedit.errors import CheckpointError, InputError, MissingWeightsError
 from maskedit.families import EditorSpec, default_editor_for, editor_spec, family_of, get_segmenter
 from maskedit.masks.sam import SamPredictor
@@ -272,44 +273,39 @@ def _revision(path: str) -> str | None:
     return None
 
 
-def load_models(
-    kind: str = "real",
-    *,
-    ip2p: str | None = None,
-    sam: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    need_sam: bool = True,
-    working_size: int | None = None,
-    cpu_offload: bool = False,
-    editor: str = "ip2p",
-    segmenter: str = "sam",
-    text_backends: tuple[str, ...] = (),
-    text_model: str | None = None,
-    speedups: Speedups | None = None,
-) -> Models:
+def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
-    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext);
-    `ip2p` is its checkpoint (hub id or folder; None: the editor's default id).
-    `text_backends` ("clipseg", "grounded-sam") loads the phrase → mask models a run needs;
-    `text_model` overrides their checkpoint.
+    `options` (`maskedit.config.ModelOptions`, checked before anything loads) says what and how:
+    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext),
+    `editor_id` its checkpoint; `text_backends` ("clipseg", "grounded-sam") loads the phrase →
+    mask models a run needs. `load_models("tiny", editor="kontext", need_sam=False)` is short for
+    `load_models(ModelOptions(kind="tiny", editor="kontext", need_sam=False))`, with `ip2p=` and
+    `sam=` naming the checkpoints.
 
     `cpu_offload` keeps the weights in CPU RAM and moves each part to the GPU only while it runs
     (diffusers' model offload): slower, for GPUs too small for the fp16 pipeline.
     `speedups` (torch.compile, channels_last, VAE tiling; see maskedit.speedups) are applied
     once here and recorded.
     """
-    spec = editor_spec(editor)
-    dev = pick_device(device)
-    if kind == "tiny":
+    if isinstance(options, str):
+        options = ModelOptions(**{"kind": options, **keywords})
+    elif keywords:
+        raise TypeError("load_models: give a ModelOptions or keyword arguments, not both")
+    return _load_models(options)
+
+
+def _load_models(o: ModelOptions) -> Models:
+    spec = editor_spec(o.editor)
+    dev = pick_device(o.device)
+    if o.kind == "tiny":
         from maskedit.tiny_editors import build_tiny_editor
 
-        pipe = build_tiny_editor(editor).to(dev)
+        pipe = build_tiny_editor(o.editor).to(dev)
         use_authors_scheduler(pipe, spec)
         from maskedit.tiny_sam import build_tiny_segmenter
 
-        predictor = SamPredictor(*build_tiny_segmenter(segmenter)) if need_sam else None
+        predictor = SamPredictor(*build_tiny_segmenter(o.segmenter)) if o.need_sam else None
         if predictor is not None:
             predictor.model.to(dev)
         models = Models(
@@ -317,47 +313,41 @@ def load_models(
             sam=predictor,
             kind="tiny",
             ip2p_id=f"tiny-random-{spec.family.name}",
-            sam_id=f"tiny-random-{segmenter}" if need_sam else None,
-            segmenter=segmenter,
-            working_size=working_size or TINY_WORKING_SIZE,
+            sam_id=f"tiny-random-{o.segmenter}" if o.need_sam else None,
+            segmenter=o.segmenter,
+            working_size=o.working_size or TINY_WORKING_SIZE,
             note=TINY_NOTE,
-            editor=editor,
+            editor=o.editor,
             scheduler_from="editor table" if spec.scheduler else "checkpoint",
-            text=load_text_models(text_backends, "tiny", dev),
+            text=load_text_models(o.text_backends, "tiny", dev),
         )
-        return with_speedups(models, speedups)
-    if kind != "real":
-        raise MissingWeightsError(f"--models '{kind}': expected 'tiny' or 'real'")
-    dt = pick_dtype(dev, dtype, spec)
-    if cpu_offload and speedups is not None and speedups.compile:
-        raise InputError(
-            "--compile with --cpu-offload: offloading moves the modules the compiled graphs "
-            "were traced on; use one of them"
-        )
-    if cpu_offload and dev.type != "cuda":
-        raise MissingWeightsError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
-    ip2p = ip2p or spec.default_id
-    pipe = load_editor(editor, ip2p, torch.device("cpu") if cpu_offload else dev, dt)
-    if cpu_offload:
+        return with_speedups(models, o.speedups)
+    dt = pick_dtype(dev, o.dtype, spec)
+    if o.cpu_offload and dev.type != "cuda":
+        raise InputError("--cpu-offload needs a CUDA GPU (it streams the model to it)")
+    ip2p = o.editor_id or spec.default_id
+    pipe = load_editor(o.editor, ip2p, torch.device("cpu") if o.cpu_offload else dev, dt)
+    if o.cpu_offload:
         pipe.enable_model_cpu_offload(device=dev)
-    predictor = load_segmenter(segmenter, sam, dev, dt) if need_sam else None
-    if need_sam:
-        sam = sam or get_segmenter(segmenter).default_id
+    predictor = load_segmenter(o.segmenter, o.segmenter_id, dev, dt) if o.need_sam else None
+    sam = o.segmenter_id
+    if o.need_sam:
+        sam = sam or get_segmenter(o.segmenter).default_id
     name = getattr(pipe, "name_or_path", ip2p)
     models = Models(
         pipe=pipe,
         sam=predictor,
         kind="real",
         ip2p_id=ip2p,
-        sam_id=sam if need_sam else None,
-        working_size=working_size or spec.working_size,
+        sam_id=sam if o.need_sam else None,
+        working_size=o.working_size or spec.working_size,
         extra={"resolved": str(name)},
-        editor=editor,
+        editor=o.editor,
         scheduler_from="editor table" if spec.scheduler else "checkpoint",
-        segmenter=segmenter,
-        text=load_text_models(text_backends, text_model, dev),
+        segmenter=o.segmenter,
+        text=load_text_models(o.text_backends, o.text_model, dev),
     )
-    return with_speedups(models, speedups)
+    return with_speedups(models, o.speedups)
 
 
 def with_speedups(models: Models, speedups: Speedups | None) -> Models:

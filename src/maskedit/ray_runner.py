@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.config import Case, Manifest
+from maskedit.config import Case, Manifest, ModelOptions
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
@@ -54,7 +54,7 @@ class CaseActor:
     def __init__(
         self,
         out_dir: str,
-        model_options: dict[str, Any],
+        model_options: ModelOptions,
         clip_choice: str,
         threshold: float | None,
         force: bool,
@@ -76,9 +76,9 @@ class CaseActor:
         self.out_dir = Path(out_dir)
         self.setup_error: dict[str, str] | None = None
         try:
-            self.models = load_models(**model_options)
+            self.models = load_models(model_options)
             tiny = self.models.kind == "tiny"
-            self.clip = clip_for_metrics(clip_choice, tiny=tiny, device=model_options.get("device"))
+            self.clip = clip_for_metrics(clip_choice, tiny=tiny, device=model_options.device)
         except MaskeditError as err:  # e.g. weights missing on this node: the driver raises it
             self.setup_error = {
                 "error_type": type(err).__name__,
@@ -128,7 +128,7 @@ def run_manifest_ray(
     manifest: Manifest,
     out_dir: Path,
     *,
-    model_options: dict[str, Any],
+    model_options: ModelOptions | dict[str, Any],
     clip_choice: str = "auto",
     threshold: float | None = None,
     address: str | None = None,
@@ -138,8 +138,8 @@ def run_manifest_ray(
 ) -> RunSummary:
     """Run every case not finished yet on Ray actors; the files equal a local run's.
 
-    `model_options` are `maskedit.models.load_models`' keyword arguments (kind, ip2p, sam,
-    device, dtype, working_size, need_sam, cpu_offload); each actor loads them once, and CLIP by
+    `model_options` (a `maskedit.config.ModelOptions`, or `load_models`' keyword arguments as a
+    dict) are checked here; each actor receives the object and loads them once, and CLIP by
     `clip_choice` ("auto", "none", or a hub id / folder). `address` None starts a local Ray
     instance (or uses the one this process already started); "auto" or "HOST:PORT" joins a
     running cluster. `num_actors` defaults to one per GPU of the cluster, or one on CPU.
@@ -147,6 +147,8 @@ def run_manifest_ray(
     `out_dir` and every image and mask of the manifest must be paths that every node sees (a
     shared file system): the actors write the case folders there themselves.
     """
+    if not isinstance(model_options, ModelOptions):
+        model_options = ModelOptions(**model_options)
     try:
         import ray  # noqa: F401 - checked before anything is locked or written
     except ImportError:
@@ -215,7 +217,7 @@ def _run_on_ray(
     out_dir: Path,
     summary: RunSummary,
     *,
-    model_options: dict[str, Any],
+    model_options: ModelOptions,
     clip_choice: str,
     threshold: float | None,
     address: str | None,
@@ -293,7 +295,7 @@ def _run_on_ray(
             ray.shutdown()
 
 
-def _actor_plan(ray, model_options: dict[str, Any], num_actors: int | None, n_cases: int):
+def _actor_plan(ray, model_options: ModelOptions, num_actors: int | None, n_cases: int):
     """(actors, the Ray resources of each, torch threads per actor) for this cluster.
 
     GPU: one actor per GPU (`num_gpus=1`) and at most one CPU each. CPU: one actor unless asked;
@@ -305,7 +307,7 @@ def _actor_plan(ray, model_options: dict[str, Any], num_actors: int | None, n_ca
 
     total = ray.cluster_resources()
     gpus = int(total.get("GPU", 0))
-    device = model_options.get("device")
+    device = model_options.device
     if device == "cuda" and gpus == 0:
         raise RunFailure("--device cuda: the Ray cluster has no GPU")
     use_gpu = gpus > 0 and device in (None, "cuda")

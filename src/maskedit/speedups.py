@@ -19,26 +19,15 @@ kernels, channels_last), and except VAE tiling above 1024 px, whose tiles blend 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
-# torch.compile's modes (torch._inductor.list_mode_options); "reduce-overhead" uses CUDA graphs.
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# The options model lives in maskedit.config (no torch there, so the CLI checks it before any
+# heavy import); `from maskedit.speedups import Speedups` keeps working.
+from maskedit.config import Speedups
+
 AUTO_TILE = 1024  # px: "auto" VAE tiling starts above this long side, in tiles of this size
-
-
-class Speedups(BaseModel):
-    """How to run the loaded models; applied once by `apply_speedups` (load_models does)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    compile: bool = False
-    compile_mode: str | None = None  # torch.compile mode, e.g. "max-autotune-no-cudagraphs"
-    compile_backend: str = "inductor"  # "eager" traces without code generation (tests)
-    channels_last: bool = False
-    vae_tiling: Literal["auto", "on", "off"] = "auto"
 
 
 def denoiser_name(pipe) -> str:

@@ -16,7 +16,7 @@ from PIL import Image
 ray = pytest.importorskip("ray")
 
 from maskedit.config import load_manifest  # noqa: E402
-from maskedit.errors import MissingWeightsError, RunFailure  # noqa: E402
+from maskedit.errors import InputError, MissingWeightsError, RunFailure  # noqa: E402
 from maskedit.ray_runner import KILL_MARKER_ENV, KILL_ON_CASE_ENV, run_manifest_ray  # noqa: E402
 
 TINY = {"kind": "tiny", "device": "cpu", "need_sam": True}  # CPU here and in the actors
@@ -143,13 +143,23 @@ def test_cuda_without_gpu_is_one_clear_error(tmp_path, ray_local):
 
 
 def test_models_failing_on_a_node_are_one_clear_error(tmp_path, ray_local):
-    """As a local run: the loader's one-line error (here a bad kind), not a Ray traceback."""
+    """As a local run: the loader's one-line error (here a checkpoint folder that is not there),
+    not a Ray traceback."""
     manifest = load_manifest(_manifest(tmp_path))
-    with pytest.raises(MissingWeightsError, match=r"--models 'nope': expected .*\(Ray node "):
+    missing = {**TINY, "kind": "real", "ip2p": str(tmp_path / "nothing-here")}
+    with pytest.raises(MissingWeightsError, match=r"not a complete checkpoint .*\(Ray node "):
+        run_manifest_ray(manifest, tmp_path / "out", model_options=missing, progress=False)
+    assert _entries(tmp_path / "out") == []
+
+
+def test_bad_model_options_fail_before_ray_starts(tmp_path):
+    """Checked on the driver before Ray or the run lock: one line naming the flag, no node."""
+    manifest = load_manifest(_manifest(tmp_path))
+    with pytest.raises(InputError, match=r"^--models 'nope': expected 'tiny' or 'real'$"):
         run_manifest_ray(
             manifest, tmp_path / "out", model_options={**TINY, "kind": "nope"}, progress=False
         )
-    assert _entries(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_runner_and_cli_do_not_import_ray():

@@ -1,0 +1,205 @@
+"""`maskedit edit`: one image, one instruction, one region; its flags spell a manifest entry."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maskedit.cli.options import (
+    ForceOpt,
+    MethodsOpt,
+    ModelFlags,
+    SizeOpt,
+    console,
+    load,
+    model_options,
+    parse_box,
+    parse_point,
+    user_errors,
+    with_flags,
+)
+from maskedit.config import DEFAULT_SEED, Case, case_from_dict
+
+ImageArg = Annotated[str, typer.Argument(help="Image file (or skimage:NAME for a bundled sample).")]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Output folder (must not exist or be empty).")
+]
+
+
+@dataclass(frozen=True)
+class RegionFlags:
+    """Where to edit: clicks or a box for the segmenter, or a mask file."""
+
+    point: Annotated[
+        list[str] | None, typer.Option("--point", help="X,Y[,LABEL] in image pixels; repeatable.")
+    ] = None
+    box: Annotated[str | None, typer.Option("--box", help="X0,Y0,X1,Y1 in image pixels.")] = None
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="Mask file (any PNG mode; white = edit).")
+    ] = None
+
+
+@dataclass(frozen=True)
+class SamplingFlags:
+    """How the editor runs (None: the editor's own defaults)."""
+
+    seed: Annotated[int, typer.Option(help="Noise seed.")] = DEFAULT_SEED
+    steps: Annotated[
+        int | None, typer.Option(help="Denoising steps (default: the editor's, 20 for ip2p).")
+    ] = None
+    text_cfg: Annotated[
+        float | None, typer.Option("--text-cfg", help="Text guidance scale (ip2p: 7.5).")
+    ] = None
+    image_cfg: Annotated[
+        float | None, typer.Option("--image-cfg", help="Image guidance scale (ip2p: 1.5).")
+    ] = None
+    working_size: SizeOpt = None
+
+
+@dataclass(frozen=True)
+class ShapeFlags:
+    """Mask shaping, in image pixels (fill holes → largest part → erode → dilate → feather)."""
+
+    dilate: Annotated[int, typer.Option(help="Grow the mask by PX pixels.")] = 0
+    erode: Annotated[int, typer.Option(help="Shrink the mask by PX pixels.")] = 0
+    feather: Annotated[
+        float, typer.Option(help="Soft edge of PX pixels inside the (dilated) mask.")
+    ] = 0.0
+    fill_holes: Annotated[bool, typer.Option("--fill-holes", help="Fill holes in the mask.")] = (
+        False
+    )
+    largest_only: Annotated[bool, typer.Option("--largest-only", help="Keep the largest part.")] = (
+        False
+    )
+
+
+@dataclass(frozen=True)
+class MethodFlags:
+    """Which spatial controls run, and how each one does (docs/methods.md)."""
+
+    methods: MethodsOpt = None
+    blend_start: Annotated[float, typer.Option(help="latent: first step fraction blended.")] = 0.0
+    blend_end: Annotated[float, typer.Option(help="latent: blend before this step fraction.")] = 1.0
+    latent_dilate: Annotated[
+        int, typer.Option(help="latent/guidance: grow the latent mask (cells).")
+    ] = 1
+    crop_margin: Annotated[
+        float, typer.Option(help="crop: padding × the mask box's larger side.")
+    ] = 0.25
+    harmonize: Annotated[
+        str, typer.Option(help="Seam: none, poisson (seamlessClone) or color.")
+    ] = "none"
+
+
+@dataclass(frozen=True)
+class TargetFlags:
+    """A mask from a phrase, or from where the instruction acts."""
+
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Mask from a phrase ('the red car'); 'auto' takes it from the instruction."
+        ),
+    ] = None
+    target_backend: Annotated[
+        str, typer.Option("--target-backend", help="clipseg (default) or grounded-sam.")
+    ] = "clipseg"
+    target_threshold: Annotated[
+        float | None,
+        typer.Option("--target-threshold", help="clipseg 0.4 / grounded-sam box 0.35 by default."),
+    ] = None
+    target_top: Annotated[
+        int | None, typer.Option("--target-top", help="grounded-sam: keep the best N boxes.")
+    ] = None
+    target_model: Annotated[
+        str | None, typer.Option("--target-model", help="CLIPSeg / Grounding DINO id or folder.")
+    ] = None
+    mask_from: Annotated[
+        str | None,
+        typer.Option("--mask-from", help="'edit': the mask from where the instruction acts."),
+    ] = None
+    refine: Annotated[
+        str | None, typer.Option(help="'sam': refine a --mask-from edit mask with SAM.")
+    ] = None
+
+
+def edit_case(
+    image: str,
+    instruction: str,
+    region: RegionFlags,
+    target: TargetFlags,
+    sampling: SamplingFlags,
+    shape: ShapeFlags,
+    method: MethodFlags,
+) -> Case:
+    """The flags as the manifest entry they spell, checked by the manifest's own `case_from_dict`
+    (so `edit` and `run` reject the same values with the same words)."""
+    raw: dict[str, Any] = {"id": "edit", "image": image, "instruction": instruction}
+    raw |= {k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None}
+    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
+    raw |= asdict(shape)
+    if region.point:
+        raw["points"] = [parse_point(p) for p in region.point]
+    if region.box:
+        raw["box"] = parse_box(region.box)
+    if region.mask is not None:
+        raw["mask"] = str(region.mask)
+    automatic = asdict(target)
+    backend, _ = automatic.pop("target_backend"), automatic.pop("target_model")
+    raw |= {k: v for k, v in automatic.items() if v is not None}
+    if target.target is not None:  # the back-end only means something with a phrase
+        raw["target_backend"] = backend
+    return case_from_dict(raw)
+
+
+@with_flags(
+    region=RegionFlags,
+    target=TargetFlags,
+    sampling=SamplingFlags,
+    shape=ShapeFlags,
+    method=MethodFlags,
+    model_flags=ModelFlags,
+)
+def edit(
+    image: ImageArg,
+    instruction: Annotated[str, typer.Option("--instruction", "-i", help="What to change.")],
+    out: OutOpt,
+    force: ForceOpt = False,
+    *,
+    region: RegionFlags,
+    target: TargetFlags,
+    sampling: SamplingFlags,
+    shape: ShapeFlags,
+    method: MethodFlags,
+    model_flags: ModelFlags,
+) -> None:
+    """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
+    from maskedit.case import edit as run_edit
+    from maskedit.outputs import check_out_dir, write_case
+    from maskedit.runner import check_case
+
+    with user_errors():
+        case = edit_case(image, instruction, region, target, sampling, shape, method)
+        check_case(case)  # bad input fails here, before minutes of model loading
+        options = model_options(
+            model_flags,
+            cases=[case],
+            working_size=sampling.working_size,
+            text_model=target.target_model,
+        )
+        check_out_dir(out, force)
+        models, load_s = load(options)
+        result = run_edit(
+            case.image,
+            case.instruction,
+            models=models,
+            prompts=case.prompts,
+            settings=case.settings,
+        )
+        result.timings = {"load_models": load_s, **result.timings}
+        write_case(result, out, force=force)
+    console.print(f"wrote {out}/ (original, mask, baseline, blended, grid, record.json)")
+    console.print(f"methods: {', '.join(result.outputs)}")

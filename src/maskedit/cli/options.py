@@ -1,0 +1,283 @@
+"""What the commands share: option types declared once, flag groups, parsing, errors, loading.
+
+A flag group is a frozen dataclass whose fields are typer options. `with_flags` adds a group's
+fields to a command's options and hands the command one instance of the group, so the model
+flags of `edit`, `run`, `demo` and `app` are written once, here, and become one
+`ModelOptions` in one function (`model_options`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import time
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from maskedit.config import Case, ModelOptions, Speedups
+from maskedit.errors import MaskeditError, RunFailure
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False)
+
+# --- Option types shared by several commands ---------------------------------------------------
+
+ModelsOpt = Annotated[
+    str,
+    typer.Option("--models", help="'real' checkpoints or 'tiny' random models (plumbing check)."),
+]
+Ip2pOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ip2p",
+        "--editor-id",
+        help="Editor checkpoint: hub id or local folder "
+        "(default: the editor's own, e.g. timbrooks/instruct-pix2pix).",
+    ),
+]
+EditorOpt = Annotated[
+    str | None,
+    typer.Option("--editor", help="ip2p (default), magicbrush, ip2p-xl or kontext."),
+]
+SamOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sam",
+        help="Segmenter checkpoint: hub id or local folder (default: the "
+        "segmenter's own, e.g. facebook/sam-vit-huge).",
+    ),
+]
+SegmenterOpt = Annotated[
+    str | None,
+    typer.Option("--segmenter", help="sam (default), slimsam (CPU-sized), sam-hq or sam2."),
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="cuda, mps or cpu (default: best available).")
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option("--dtype", help="fp16, bf16 or fp32 (default: fp16 on GPU, fp32 on CPU)."),
+]
+SizeOpt = Annotated[
+    int | None,
+    typer.Option("--working-size", help="Editor long side in px (default 512; 128 tiny)."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+ClipOpt = Annotated[
+    str,
+    typer.Option(
+        "--clip",
+        help="CLIP for the CLIP metrics: auto (tiny for tiny models, else ViT-B/32), none, tiny, "
+        "or a hub id/folder.",
+    ),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option("--threshold", help="Change-map threshold (0-255); default max(10, mean)."),
+]
+OffloadOpt = Annotated[
+    bool, typer.Option("--cpu-offload", help="Stream model parts to a small GPU (slower).")
+]
+CompileOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compile",
+        help="torch.compile the denoiser, VAE decoder and SAM encoder (GPU; slow first edit).",
+    ),
+]
+CompileModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compile-mode",
+        help="With --compile: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs.",
+    ),
+]
+ChannelsLastOpt = Annotated[
+    bool, typer.Option("--channels-last", help="channels_last memory format (faster fp16 convs).")
+]
+TilingOpt = Annotated[
+    str,
+    typer.Option(
+        "--vae-tiling",
+        help="auto (tile images over 1024 px), on (diffusers' tiles) or off.",
+    ),
+]
+OutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-paths", help="Let a manifest name files outside its folder."),
+]
+MethodsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--methods", "--method", help="pixel, latent, guidance, crop; comma-separated to compare."
+    ),
+]
+RunDirArg = Annotated[Path, typer.Argument(help="A run folder (one sub-folder per case).")]
+
+
+@dataclass(frozen=True)
+class ModelFlags:
+    """Which models load, on what, and how fast (edit, run, demo, app)."""
+
+    models: ModelsOpt = "real"
+    ip2p: Ip2pOpt = None
+    editor: EditorOpt = None
+    sam: SamOpt = None
+    segmenter: SegmenterOpt = None
+    device: DeviceOpt = None
+    dtype: DtypeOpt = None
+    cpu_offload: OffloadOpt = False
+    compile_: CompileOpt = False
+    compile_mode: CompileModeOpt = None
+    channels_last: ChannelsLastOpt = False
+    vae_tiling: TilingOpt = "auto"
+
+
+def with_flags(**groups: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the fields of each flag group (a dataclass) to a command's options; the command gets
+    one instance per group, under the keyword named here::
+
+        @with_flags(load=ModelFlags)
+        def demo(out: OutOpt = Path("demo-out"), *, load: ModelFlags) -> None: ...
+
+    typer reads the command's signature, so the wrapper shows it the command's own parameters
+    followed by the groups' fields.
+    """
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command, eval_str=True).parameters.values()
+        added = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=f.default,
+                annotation=typing.get_type_hints(group, include_extras=True)[f.name],
+            )
+            for group in groups.values()
+            for f in dataclasses.fields(group)
+        ]
+
+        @functools.wraps(command)
+        def with_groups(**values: Any) -> Any:
+            for name, group in groups.items():
+                fields = dataclasses.fields(group)
+                values[name] = group(**{f.name: values.pop(f.name) for f in fields})
+            return command(**values)
+
+        kept = [p for p in own if p.name not in groups]
+        with_groups.__signature__ = inspect.Signature([*kept, *added])  # type: ignore[attr-defined]
+        return with_groups
+
+    return decorate
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Every user-facing failure becomes one line on stderr: exit 2 for bad input or outputs,
+    3 for a failure while running (NaN output, out of memory)."""
+    try:
+        yield
+    except RunFailure as err:
+        err_console.print(f"maskedit: error: {err}", markup=False)
+        raise typer.Exit(3) from None
+    except MaskeditError as err:
+        err_console.print(f"maskedit: error: {err}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def parse_point(text: str) -> list[float]:
+    """`--point X,Y[,LABEL]` → [x, y, label] (label 1 include, 0 exclude; default 1)."""
+    parts = text.split(",")
+    try:
+        vals = [float(v) for v in parts]
+    except ValueError:
+        vals = []
+    if len(vals) not in (2, 3):
+        raise MaskeditError(
+            f"--point '{text}': expected X,Y or X,Y,LABEL (label 1 include, 0 exclude)"
+        )
+    if len(vals) == 3 and vals[2] not in (0.0, 1.0):
+        raise MaskeditError(f"--point '{text}': label must be 1 (include) or 0 (exclude)")
+    return [vals[0], vals[1], int(vals[2]) if len(vals) == 3 else 1]
+
+
+def parse_box(text: str) -> list[float]:
+    """`--box X0,Y0,X1,Y1` → [x0, y0, x1, y1] in image pixels."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 4:
+        raise MaskeditError(f"--box '{text}': expected X0,Y0,X1,Y1 in image pixels")
+    return vals
+
+
+def text_backends(cases: Sequence[Case]) -> tuple[str, ...]:
+    """The phrase → mask back-ends the cases use (their models are loaded once)."""
+    return tuple(
+        dict.fromkeys(c.prompts.target_backend for c in cases if c.prompts.target is not None)
+    )
+
+
+def model_options(
+    flags: ModelFlags,
+    *,
+    cases: Sequence[Case] | None = None,
+    working_size: int | None = None,
+    text_model: str | None = None,
+    editor: str | None = None,
+    segmenter: str | None = None,
+) -> ModelOptions:
+    """The one `ModelOptions` every command loads with, checked here (one line if bad).
+
+    `cases` decide whether the segmenter and which phrase → mask models load (None: the
+    segmenter, for prompts not known yet); `editor` and `segmenter` are a manifest's choice,
+    taken when the flag is not given.
+    """
+    return ModelOptions(
+        kind=flags.models,
+        editor=flags.editor or editor or "ip2p",
+        editor_id=flags.ip2p,
+        segmenter=flags.segmenter or segmenter or "sam",
+        segmenter_id=flags.sam,
+        device=flags.device,
+        dtype=flags.dtype,
+        cpu_offload=flags.cpu_offload,
+        working_size=working_size,
+        need_sam=cases is None or any(c.prompts.needs_sam for c in cases),
+        text_backends=text_backends(cases or ()),
+        text_model=text_model,
+        speedups=Speedups(
+            compile=flags.compile_,
+            compile_mode=flags.compile_mode,
+            channels_last=flags.channels_last,
+            vae_tiling=flags.vae_tiling,
+        ),
+    )
+
+
+def load(options: ModelOptions):
+    """`load_models` behind a spinner (the libraries' loading bars off), the tiny-model note in
+    red; returns (models, seconds it took)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    from maskedit.models import load_models
+
+    for lib in (diffusers_logging, transformers_logging):  # loading bars are noise in a CLI
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
+    t0 = time.perf_counter()
+    with err_console.status(f"loading {options.kind} models…"):
+        loaded = load_models(options)
+    if loaded.kind == "tiny":
+        err_console.print(f"[bold red]{loaded.note}[/]")
+    return loaded, time.perf_counter() - t0

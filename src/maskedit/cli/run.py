@@ -1,0 +1,188 @@
+"""`maskedit run` and `maskedit demo`: every case of a manifest, here or on Ray actors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from maskedit.cli.options import (
+    ClipOpt,
+    ForceOpt,
+    MethodsOpt,
+    ModelFlags,
+    OutsideOpt,
+    SizeOpt,
+    ThresholdOpt,
+    console,
+    err_console,
+    load,
+    model_options,
+    user_errors,
+    with_flags,
+)
+from maskedit.config import Manifest, ModelOptions, load_manifest
+from maskedit.errors import MaskeditError
+
+if TYPE_CHECKING:
+    from maskedit.runner import RunSummary
+
+DEMO_MANIFEST = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """How the cases of a manifest run and are scored (run, demo)."""
+
+    force: ForceOpt = False
+    methods: MethodsOpt = None
+    clip: ClipOpt = "auto"
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Edit up to N cases in one denoiser batch when their sizes and settings match.",
+        ),
+    ] = 1
+
+
+@dataclass(frozen=True)
+class RayFlags:
+    """Where the cases run: here, or on Ray actors (docs/scale-out.md)."""
+
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run the cases on Ray actors (docs/scale-out.md).")
+    ] = False
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="'auto' or HOST:PORT; default: Ray on this machine."),
+    ] = None
+    ray_actors: Annotated[
+        int | None,
+        typer.Option("--ray-actors", min=1, help="Actors (model copies); default: one per GPU."),
+    ] = None
+
+
+@with_flags(run_flags=RunFlags, ray_flags=RayFlags, model_flags=ModelFlags)
+def run(
+    manifest: Annotated[Path, typer.Argument(help="Manifest YAML (paths relative to it).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder; one sub-folder per case.")
+    ],
+    working_size: SizeOpt = None,
+    allow_outside_paths: OutsideOpt = False,
+    threshold: ThresholdOpt = None,
+    *,
+    run_flags: RunFlags,
+    ray_flags: RayFlags,
+    model_flags: ModelFlags,
+) -> None:
+    """Run every case of a manifest, loading each model once; finished cases are skipped."""
+    if not ray_flags.ray and (
+        ray_flags.ray_address is not None or ray_flags.ray_actors is not None
+    ):
+        err_console.print("maskedit: --ray-address and --ray-actors need --ray")
+        raise typer.Exit(2)
+    if ray_flags.ray and run_flags.batch_size > 1:
+        err_console.print(
+            "maskedit: --batch-size works on one machine; with --ray use --ray-actors"
+        )
+        raise typer.Exit(2)
+    with user_errors():
+        parsed = _read_manifest(manifest, out, run_flags.methods, allow_outside_paths)
+        options = model_options(
+            model_flags,
+            cases=parsed.cases,
+            working_size=working_size,
+            editor=parsed.editor,
+            segmenter=parsed.segmenter,
+        )
+        _run(parsed, out, options, run_flags, threshold, ray_flags)
+
+
+@with_flags(run_flags=RunFlags, model_flags=ModelFlags)
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
+    *,
+    run_flags: RunFlags,
+    model_flags: ModelFlags,
+) -> None:
+    """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
+    with user_errors():
+        parsed = _read_manifest(DEMO_MANIFEST, out, run_flags.methods)
+        options = model_options(
+            model_flags, cases=parsed.cases, editor=parsed.editor, segmenter=parsed.segmenter
+        )
+        _run(parsed, out, options, run_flags)
+
+
+def _read_manifest(
+    path: Path, out: Path, methods: str | None, allow_outside: bool = False
+) -> Manifest:
+    """The manifest with every case checked (files exist, prompts on the image), and `out` a
+    folder or nothing yet: all before any model loads."""
+    from maskedit.runner import check_case, with_methods
+
+    parsed = load_manifest(path, allow_outside=allow_outside)
+    if methods:
+        parsed = with_methods(parsed, methods)
+    for i, case in enumerate(parsed.cases):
+        check_case(case, where=f"manifest '{path}': case {i} ('{case.id}'): ")
+    if out.exists() and not out.is_dir():
+        raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
+    return parsed
+
+
+def _run(
+    parsed: Manifest,
+    out: Path,
+    options: ModelOptions,
+    flags: RunFlags,
+    threshold: float | None = None,
+    ray: RayFlags | None = None,
+) -> None:
+    """Run the cases here (models loaded once) or on Ray actors, then say how it went."""
+    if ray is not None and ray.ray:
+        from maskedit.ray_runner import run_manifest_ray  # the one place ray is imported
+
+        summary = run_manifest_ray(
+            parsed,
+            out,
+            model_options=options,
+            clip_choice=flags.clip,
+            threshold=threshold,
+            address=ray.ray_address,
+            num_actors=ray.ray_actors,
+            force=flags.force,
+        )
+    else:
+        from maskedit.models import clip_for_metrics
+        from maskedit.runner import run_manifest
+
+        models, _ = load(options)
+        clip = clip_for_metrics(flags.clip, tiny=models.kind == "tiny", device=options.device)
+        summary = run_manifest(
+            parsed,
+            models,
+            out,
+            force=flags.force,
+            clip=clip,
+            threshold=threshold,
+            batch_size=flags.batch_size,
+        )
+    _say_summary(summary, out)
+
+
+def _say_summary(summary: RunSummary, out: Path) -> None:
+    """One line of counts, one line per failed case; exit 1 if a case failed."""
+    console.print(
+        f"{len(summary.done)} done, {len(summary.skipped)} already finished (skipped), "
+        f"{len(summary.failed)} failed → {out}/"
+    )
+    for case_id, msg in summary.failed.items():
+        err_console.print(f"maskedit: case '{case_id}' failed: {msg}", markup=False)
+    if summary.failed:
+        raise typer.Exit(1)
