@@ -167,3 +167,35 @@ def test_sam_follows_its_authors_prompt_rule_and_records_it(
     )
     assert res.sam.masks.shape[0] == k
     assert res.to_record()["mask"]["sam"]["multimask_output"] == (k == 3)
+
+
+def test_sam_masks_flag_on_the_command_line(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from maskedit.cli import app
+
+    base = [
+        "edit",
+        "skimage:chelsea",
+        "-i",
+        "make it gold",
+        "--models",
+        "tiny",
+        "--steps",
+        "1",
+        "--point",
+        "200,150",
+        "--point",
+        "100,100",
+        "--method",
+        "crop",
+    ]
+    res = CliRunner().invoke(app, [*base, "--sam-masks", "3", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "a" / "record.json").read_text())
+    assert rec["mask"]["sam"]["multimask_output"] is True and len(rec["mask"]["sam"]["scores"]) == 3
+    res = CliRunner().invoke(app, [*base, "--sam-masks", "2", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--sam-masks '2': expected auto, 1 or 3" in res.output
+    assert not (tmp_path / "b").exists()

@@ -22,6 +22,7 @@ from maskedit.cli.options import (
     with_flags,
 )
 from maskedit.config import DEFAULT_SEED, Case, case_from_dict
+from maskedit.errors import InputError
 
 ImageArg = Annotated[str, typer.Argument(help="Image file (or skimage:NAME for a bundled sample).")]
 OutOpt = Annotated[
@@ -40,6 +41,14 @@ class RegionFlags:
     mask: Annotated[
         Path | None, typer.Option("--mask", help="Mask file (any PNG mode; white = edit).")
     ] = None
+    sam_masks: Annotated[
+        str,
+        typer.Option(
+            "--sam-masks",
+            help="auto (3 candidates for one click, 1 for several points or a box, as SAM's "
+            "authors do), 1 or 3.",
+        ),
+    ] = "auto"
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,10 @@ def edit_case(
         raw["box"] = parse_box(region.box)
     if region.mask is not None:
         raw["mask"] = str(region.mask)
+    if region.sam_masks not in ("auto", "1", "3"):
+        raise InputError(f"--sam-masks '{region.sam_masks}': expected auto, 1 or 3")
+    if region.sam_masks != "auto":
+        raw["multimask"] = region.sam_masks == "3"
     automatic = asdict(target)
     backend, _ = automatic.pop("target_backend"), automatic.pop("target_model")
     raw |= {k: v for k, v in automatic.items() if v is not None}
