@@ -14,18 +14,15 @@ rounds interleaved so load changes hit every row alike.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import resource
-import statistics
+import shlex
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+import harness
 import torch
+from workloads import editor_settings, masked_call, photo, plain_call, square_mask
 
-MARK = "benchmark:editors"
+BLOCK = "editors"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,89 +34,66 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None, help="markdown file to update")
     args = p.parse_args(argv)
+    device = torch.device(args.device)
 
     import maskedit
-    from maskedit.editing.editors import EDITORS, call_pipeline, plain_kwargs, resolve_settings
-    from maskedit.images import resize_rgb, sample_image
+    from maskedit.families import EDITORS
 
-    image = resize_rgb(sample_image("astronaut"), (args.size, args.size))
-    mask = np.zeros(image.shape[:2], bool)
-    q = args.size // 4
-    mask[q : 3 * q, q : 3 * q] = True  # 25 %
-    lines = []
+    image = photo((args.size, args.size))
+    mask = square_mask(args.size, 0.25)
+    body = []
     for editor in args.editors.split(","):
         spec = EDITORS[editor]
         models = maskedit.load_models(
             "tiny", editor=editor, device=args.device, need_sam=False, working_size=args.size
         )
-        base = resolve_settings(
-            maskedit.EditSettings(steps=args.steps, working_size=args.size), spec
-        )
+        settings = editor_settings(editor, args.size, args.steps)
         methods = ["pixel", "latent", "crop"] + (["guidance"] if spec.text_guidance else [])
-
-        def plain(models=models, base=base):
-            return call_pipeline(
-                models.pipe, plain_kwargs(models.pipe, image, "make it gold", base), image.shape[:2]
-            )
-
-        def masked(method, models=models, base=base):
-            s = maskedit.EditSettings(**{**base.model_dump(), "methods": (method,)})
-            return lambda: maskedit.edit(
-                image, "make it gold", models=models, mask=mask, settings=s, baseline=False
-            )
-
-        calls = {"plain": plain, **{m: masked(m) for m in methods}}
-        times: dict[str, list[float]] = {k: [] for k in calls}
-        cpu: dict[str, list[float]] = {k: [] for k in calls}
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for r in range(args.repeats + 1):  # round 0 is the warm-up
-            for name, fn in calls.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                fn()
-                if r:
-                    times[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        med = {k: statistics.median(v) for k, v in times.items()}
-        cmed = {k: statistics.median(v) for k, v in cpu.items()}
-        for name in calls:
-            ratio = med[name] / med["plain"]
-            cratio = cmed[name] / cmed["plain"]
-            lines.append(
-                f"| {editor} | {name} | {med[name] * 1e3:.1f} ms | {ratio:.3f}× | "
-                f"{cmed[name] * 1e3:.1f} ms | {cratio:.3f}× | "
-                f"{args.size}² ({spec.pipeline_class}) | "
-                f"{peak:.2f} GiB (+{(peak - rss0 / 2**20):.2f}) |"
+        calls = {"plain": plain_call(models, image, settings)}
+        calls |= {m: masked_call(models, image, mask, settings, m) for m in methods}
+        rows = [harness.Row(name) for name in calls]
+        harness.measure(rows, calls, args.repeats, device, tag=f"{editor} ")
+        plain = rows[0]
+        for row in rows:
+            body.append(
+                [
+                    editor,
+                    row.name,
+                    harness.secs(row.median),
+                    f"{row.median / plain.median:.3f}×",
+                    harness.secs(row.cpu_median),
+                    f"{row.cpu_median / plain.cpu_median:.3f}×",
+                    f"{args.size}² ({spec.pipeline_class})",
+                    harness.mem_text(row.memory),
+                ]
             )
         del models
-    header = [
-        f"### Editors, tiny models on {args.device} ({datetime.date.today()})",
+    head = ["editor", "measurement", "wall median", "wall ratio", "CPU median", "CPU ratio"]
+    head += ["working size (class)", "peak memory"]
+    harness.print_table("Editors: each method against the editor's plain call", head, body)
+    command = "python benchmarks/editors.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    memory = (
+        "`torch.cuda.max_memory_allocated`, reset per run"
+        if device.type == "cuda"
+        else "`+X` = RSS the run added, `process` = the process's peak RSS so far"
+    )
+    lines = [
+        f"### Editors, tiny models on {harness.device_name(device)}",
         "",
-        f"Command: `python benchmarks/editors.py {' '.join(argv or sys.argv[1:])}`".rstrip(),
+        f"Command: `{command}`",
         "",
-        f"- {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; {args.steps} steps, median of {args.repeats} after "
-        "a warm-up, rounds interleaved; 25 % square mask; `baseline=False` (each method alone)",
-        "- peak memory: process peak RSS (GiB) and its growth during that editor's rows",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads; {args.steps} steps, "
+        f"median of {args.repeats} after a warm-up, rounds interleaved; 25 % square mask; "
+        "`baseline=False` (each method alone)",
+        f"- peak memory: {memory}",
+        "- wall-clock ratios on a shared machine move with other jobs; the CPU-time ratio (this "
+        "process's CPU seconds) is the steadier figure",
         "",
-        "- wall-clock ratios on a shared 2-core machine move with other jobs; the CPU-time ratio "
-        "(this process's CPU seconds) is the steadier figure",
-        "",
-        "| editor | measurement | wall median | wall ratio | CPU median | CPU ratio "
-        "| working size (class) | peak memory |",
-        "|---|---|---|---|---|---|---|---|",
+        harness.markdown_table(head, body),
     ]
-    table = "\n".join(header + lines)
-    print(table)
     if args.out is not None:
-        text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-        start, end = f"<!-- {MARK} -->", f"<!-- /{MARK} -->"
-        block = f"{start}\n{table}\n{end}"
-        if start in text:
-            text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        args.out.write_text(text)
+        harness.write_block(args.out, BLOCK, "\n".join(lines))
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -28,12 +28,10 @@ process_case (dispatch, moving the case and the row, reporting).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import os
 import platform
-import re
 import shutil
 import statistics
 import sys
@@ -42,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import cpu_name, run_timed, write_block
 
 KINDS = (
     "point: [260, 200]",
@@ -108,11 +107,11 @@ def main() -> None:
     import torch
 
     from maskedit.config import load_manifest
-    from maskedit.models import load_models
-    from maskedit.ray_runner import clip_for, run_manifest_ray
+    from maskedit.models import clip_for_metrics, load_models
+    from maskedit.ray_runner import run_manifest_ray
     from maskedit.runner import run_manifest
 
-    n = args.cases
+    n, cpu = args.cases, torch.device("cpu")
     if n <= max(actor_counts):
         parser.error(f"--cases {n}: need more cases than actors")
     tmp = Path(tempfile.mkdtemp(prefix="maskedit-ray-bench-"))
@@ -120,7 +119,7 @@ def main() -> None:
         manifest = load_manifest(make_manifest(tmp, n, args.steps))
         options = {"kind": "tiny", "device": "cpu", "need_sam": True}
         models = load_models(**options)
-        clip = clip_for("auto", tiny=True, device="cpu")
+        clip = clip_for_metrics("auto", tiny=True, device="cpu")
         warm = manifest.model_copy(update={"cases": manifest.cases[:1]})
         run_manifest(warm, models, tmp / "warm", progress=False, clip=clip)
 
@@ -132,19 +131,23 @@ def main() -> None:
         for r in range(args.repeats):  # interleaved, so a busy spell hits every row alike
             print(f"round {r + 1}/{args.repeats}: local, {n} cases …", flush=True)
             out = tmp / f"local-{r}"
-            t0 = time.perf_counter()
-            run_manifest(manifest, models, out, progress=False, clip=clip)
-            wall = time.perf_counter() - t0
+            timing, _ = run_timed(
+                lambda o=out: run_manifest(manifest, models, o, progress=False, clip=clip), cpu
+            )
+            wall = timing.wall
             edit, process = case_stats(out, skip=0)  # models warmed up above
             rounds[0].append({"wall": wall, "steady": wall / n, "edit": edit, "process": process})
             for actors in actor_counts:
                 print(f"round {r + 1}/{args.repeats}: ray, {actors} actor(s) …", flush=True)
                 out = tmp / f"ray{actors}-{r}"
-                start, t0 = time.time(), time.perf_counter()
-                run_manifest_ray(
-                    manifest, out, model_options=options, num_actors=actors, progress=False
+                start = time.time()
+                timing, _ = run_timed(
+                    lambda o=out, a=actors: run_manifest_ray(
+                        manifest, o, model_options=options, num_actors=a, progress=False
+                    ),
+                    cpu,
                 )
-                wall = time.perf_counter() - t0
+                wall = timing.wall
                 times = finish_times(out)
                 # after each actor's first case, `actors` cases finish per steady period
                 steady = (times[-1] - times[actors - 1]) / (n - actors) * actors
@@ -173,13 +176,12 @@ def main() -> None:
     runner_overhead = local_process - local_edit
     ray_overhead = max(0.0, one["ray_overhead"])
     lines = [
-        f"<!-- {BLOCK} -->",
-        f"### Measured: tiny models on CPU ({datetime.date.today()})",
+        f"### `ray_throughput.py`: tiny models on {cpu_name()} ({cores} cores)",
         "",
         f"Command: `python benchmarks/ray_throughput.py --cases {n} --steps {args.steps} "
         f"--actors {args.actors} --repeats {args.repeats}`",
         "",
-        f"- machine: {platform.processor() or platform.machine()}, {cores} cores, "
+        f"- machine: {cpu_name()}, {cores} cores, "
         f"torch threads {torch.get_num_threads()} (each actor uses the same count), "
         f"python {platform.python_version()}, torch {torch.__version__}, ray {ray.__version__}",
         f"- cases: 512×512 photo, {args.steps} steps, methods pixel (baseline + composite), tiny "
@@ -240,15 +242,11 @@ def main() -> None:
         "",
         "Add the fixed cost once per run: actor start and model loading (seconds for the real "
         "models from a warm local cache; minutes from a cold one or a slow shared cache).",
-        f"<!-- /{BLOCK} -->",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        doc = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
-        pattern = re.compile(rf"<!-- {BLOCK} -->.*?<!-- /{BLOCK} -->\n?", re.S)
-        doc = pattern.sub(lambda _: text, doc) if pattern.search(doc) else doc + "\n" + text
-        args.out.write_text(doc, encoding="utf-8")
+        write_block(args.out, BLOCK, text)
         print(f"wrote {args.out}", file=sys.stderr)
 
 

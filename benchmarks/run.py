@@ -26,166 +26,56 @@ ratio of medians (and of minima, and of CPU time) to plain IP2P at the same work
 `--mode tiny` uses maskedit's tiny random models; `--mode realsize` builds the real architectures
 (SD-1.5-shaped IP2P, SAM ViT-B) with random weights: the compute of the real models, no download.
 Memory: on CUDA `torch.cuda.max_memory_allocated` per measurement; on CPU the resident set size,
-which is process-wide (see `RssProbe`).
+which is process-wide (see `harness.RssProbe`). Real-size builders: `benchmarks/realsize.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import gc
-import os
-import platform
-import re
-import resource
 import shlex
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from harness import (
+    Row,
+    device_name,
+    load_average,
+    machine,
+    markdown_table,
+    measure,
+    mem_text,
+    merge_max,
+    print_table,
+    run_timed,
+    secs,
+    write_block,
+)
+from workloads import (
+    INSTRUCTION,
+    WORK_MASK_FRACTION,
+    batch_workload,
+    disk_mask,
+    end_to_end,
+    masked_call,
+    photo,
+    square_mask,
+)
 
-LARGE_SIDE = 4096  # the large-photo case of issue 3
+LARGE_SIDE = 4096  # the large-photo case
 LARGE_MASK_FRACTION = 0.10
-WORK_MASK_FRACTION = 0.25
 SAM_IMAGE_HW = (1024, 1536)  # a 3:2 photo; SAM resizes it to long side 1024 for the embedding
 SAM_CLICKS = (1, 5, 20)
-INSTRUCTION = "make the jacket red"
-METHOD_TARGET = 1.02  # issues: each masked method <= 1.02x plain IP2P at the same working size
+METHOD_TARGET = 1.02  # each masked method <= 1.02x plain IP2P at the same working size
 OVERHEAD_REPEATS = 3  # the runner-overhead jobs take seconds at 4096²: at most 3 timed runs
-LARGE_TARGET = 1.2  # issues: crop on a 4096² photo <= 1.2x a plain edit at the working size
-E2E_TARGET_S = 0.8  # issues: warm end-to-end 512² fp16 edit on an H100, seconds
-
-
-# ----------------------------------------------------------------------------------------------
-# Memory probes
-
-
-def _rss_bytes_now() -> int:
-    """Current resident set size of this process (psutil if installed, else /proc on Linux)."""
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except ImportError:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _max_rss_bytes() -> int:
-    """The process's peak RSS so far (getrusage; KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
-
-
-class RssProbe:
-    """Peak RSS above the starting RSS while the block runs, sampled every `interval` seconds.
-
-    CPU memory is process-wide: the models, earlier results and the allocator's caches all count,
-    and freed memory is not always returned to the OS. So `delta` (sampled peak minus RSS at the
-    start) is what this measurement added on top of what the process already held, and
-    `process_peak` (getrusage's ru_maxrss) is the high-water mark of the whole process so far.
-    """
-
-    def __init__(self, interval: float = 0.01):
-        self.interval = interval
-        self.start = self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes_now())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> RssProbe:
-        self.start = self.peak = _rss_bytes_now()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes_now())
-        self.delta = self.peak - self.start
-        self.process_peak = _max_rss_bytes()
-
-
-@dataclass
-class Timing:
-    """One run: wall seconds, process CPU seconds, memory facts."""
-
-    wall: float
-    cpu: float
-    memory: dict[str, int]
-
-
-def run_timed(fn: Callable[[], Any], device: torch.device) -> tuple[Timing, Any]:
-    """Wall seconds, process CPU seconds, memory facts and the return value of one call of `fn`.
-
-    CPU seconds (user + system of all this process's threads) are less disturbed than wall time
-    when other processes share the cores, so the tables show both.
-    """
-    gc.collect()  # garbage of earlier runs (4096² arrays) is freed before, not during, the timing
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        torch.cuda.synchronize(device)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        return Timing(wall, cpu, {"cuda_peak": torch.cuda.max_memory_allocated(device)}), out
-    with RssProbe() as probe:
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return Timing(wall, cpu, {"rss_delta": probe.delta, "rss_peak": probe.process_peak}), out
-
-
-def merge_max(into: dict[str, int], new: dict[str, int]) -> None:
-    for key, value in new.items():
-        into[key] = max(into.get(key, 0), value)
-
-
-@dataclass
-class Row:
-    """One measurement: its timed runs (warm-up excluded) and the largest memory seen."""
-
-    name: str
-    what: str
-    times: list[float] = field(default_factory=list)  # wall seconds
-    cpu_times: list[float] = field(default_factory=list)  # process CPU seconds
-    memory: dict[str, int] = field(default_factory=dict)
-    target: float | None = None
-    note: str = ""
-    last: Any = None  # the last return value (an EditResult for maskedit rows)
-    parts: dict[str, list[float]] = field(default_factory=dict)  # EditResult.timings per run
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def cpu_median(self) -> float:
-        return statistics.median(self.cpu_times)
-
-    def add(self, timing: Timing, out: Any, counted: bool) -> None:
-        self.last = out
-        merge_max(self.memory, timing.memory)  # max over all runs, the warm-up included
-        if not counted:
-            return
-        self.times.append(timing.wall)
-        self.cpu_times.append(timing.cpu)
-        for key, value in getattr(out, "timings", {}).items():
-            self.parts.setdefault(key, []).append(value)
+LARGE_TARGET = 1.2  # crop on a 4096² photo <= 1.2x a plain edit at the working size
+E2E_TARGET_S = 0.8  # warm end-to-end 512² fp16 edit on an H100, seconds
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,58 +85,17 @@ class Row:
 def build_models(
     mode: str, device: torch.device, dtype: torch.dtype, size: int, sam_vit: str = "base"
 ):
-    """maskedit `Models` for the mode; the realsize build (random init) is slow and untimed."""
+    """maskedit `Models` for the mode; the realsize build (random init) is untimed."""
+    from realsize import realsize_models
+
     import maskedit
-    from maskedit.masks.sam import SamPredictor
-    from maskedit.models import Models
 
     if mode == "tiny":
         models = maskedit.load_models("tiny", device=str(device), working_size=size)
         models.pipe.to(dtype=dtype)
         models.sam.model.to(dtype=dtype)
         return models
-    from maskedit.tiny import build_realsize_ip2p, build_realsize_sam_base
-
-    pipe = build_realsize_ip2p(seed=0, dtype=dtype).to(device)
-    sam_model, sam_processor = build_realsize_sam_base(seed=0, vit=sam_vit)
-    sam = SamPredictor(sam_model.to(device=device, dtype=dtype), sam_processor)
-    return Models(
-        pipe=pipe,
-        sam=sam,
-        kind="realsize-random",
-        ip2p_id="realsize-random-ip2p (SD-1.5 shapes)",
-        sam_id=f"realsize-random-sam (ViT-{sam_vit[0].upper()})",
-        working_size=size,
-        note="REAL-SIZE RANDOM MODELS: timing only, not an edit",
-    )
-
-
-def photo(hw: tuple[int, int]) -> np.ndarray:
-    """A natural photo (scikit-image's astronaut, bundled) tiled or resized to `hw`, uint8 RGB."""
-    from maskedit.images import resize_rgb, sample_image
-
-    tile = sample_image("astronaut")  # 512×512
-    h, w = hw
-    if h <= tile.shape[0] and w <= tile.shape[1]:
-        return resize_rgb(tile, hw)
-    reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)
-    return np.ascontiguousarray(np.tile(tile, reps)[:h, :w])
-
-
-def square_mask(side: int, fraction: float) -> np.ndarray:
-    """A centred square covering `fraction` of a side×side image (exactly 25 % at fraction .25)."""
-    s = round(side * fraction**0.5)
-    m = np.zeros((side, side), dtype=bool)
-    o = (side - s) // 2
-    m[o : o + s, o : o + s] = True
-    return m
-
-
-def disk_mask(side: int, fraction: float) -> np.ndarray:
-    """A filled disk covering about `fraction` of a side×side image, off-centre."""
-    r = side * (fraction / np.pi) ** 0.5
-    yy, xx = np.mgrid[:side, :side]
-    return (xx - 0.40 * side) ** 2 + (yy - 0.55 * side) ** 2 <= r * r
+    return realsize_models("ip2p", device, dtype, working_size=size, sam_vit=sam_vit)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,6 +119,8 @@ def edit_rows(models, args) -> tuple[list[Row], dict[str, Any]]:
         steps=args.steps, working_size=size, seed=1337, text_cfg=text_cfg, image_cfg=image_cfg
     )
 
+    settings = maskedit.EditSettings(**base)
+
     def plain():
         return pipe(
             INSTRUCTION,
@@ -280,12 +131,6 @@ def edit_rows(models, args) -> tuple[list[Row], dict[str, Any]]:
             generator=torch.Generator(device="cpu").manual_seed(base["seed"]),
             output_type="np",
         ).images[0]
-
-    def masked(method: str, image: np.ndarray, mask: np.ndarray):
-        settings = maskedit.EditSettings(methods=(method,), **base)
-        return lambda: maskedit.edit(
-            image, INSTRUCTION, models=models, mask=mask, settings=settings, baseline=False
-        )
 
     px = f"{size}²"
     rows = [Row("plain", f"diffusers `pipe(...)` at {px}")]
@@ -302,26 +147,20 @@ def edit_rows(models, args) -> tuple[list[Row], dict[str, Any]]:
     )
     calls: dict[str, Callable[[], Any]] = {"plain": plain}
     for method in ("pixel", "latent", "guidance", "crop"):
-        calls[method] = masked(method, work, work_mask)
-    calls["crop-4096"] = masked("crop", large, large_mask)
+        calls[method] = masked_call(models, work, work_mask, settings, method)
+    calls["crop-4096"] = masked_call(models, large, large_mask, settings, "crop")
     rows.append(Row("e2e", f"fresh SAM embedding + 1 click + pixel edit + composite, {px}"))
-    calls["e2e"] = end_to_end(models, work, base)
+    calls["e2e"] = end_to_end(models, work, settings)
 
-    by_name = {row.name: row for row in rows}
-    for r in range(args.repeats + 1):
-        label = "warm-up" if r == 0 else f"round {r}/{args.repeats}"
-        for name, call in calls.items():
-            timing, out = run_timed(call, args.device)
-            if name == "plain" and not np.isfinite(out).all():
-                raise SystemExit(
-                    f"plain IP2P gave NaN/inf pixels with these random weights in "
-                    f"{args.dtype_name}: rerun with --dtype fp32"
-                )
-            by_name[name].add(timing, out, counted=r > 0)
-            print(
-                f"  {label:>12}  {name:<10} {timing.wall:8.3f} s wall {timing.cpu:8.3f} s CPU",
-                flush=True,
+    def finite(name: str, out: Any) -> None:
+        if name == "plain" and not np.isfinite(out).all():
+            raise SystemExit(
+                f"plain IP2P gave NaN/inf pixels with these random weights in "
+                f"{args.dtype_name}: rerun with --dtype fp32"
             )
+
+    measure(rows, calls, args.repeats, args.device, check=finite)
+    by_name = {row.name: row for row in rows}
 
     e2e = by_name["e2e"]
     if args.device.type == "cuda":
@@ -337,26 +176,6 @@ def edit_rows(models, args) -> tuple[list[Row], dict[str, Any]]:
         "crop_info": by_name["crop-4096"].last.method_info.get("crop", {}),
     }
     return rows, facts, calls
-
-
-def end_to_end(models, image: np.ndarray, base: dict[str, Any]) -> Callable[[], Any]:
-    """A warm user edit: models loaded, a new photo (fresh SAM cache), one click, pixel method."""
-    import dataclasses
-
-    import maskedit
-    from maskedit.masks.sam import SamPredictor
-
-    h, w = image.shape[:2]
-    settings = maskedit.EditSettings(methods=("pixel",), **base)
-
-    def call():
-        sam = SamPredictor(models.sam.model, models.sam.processor)  # an empty embedding cache
-        fresh = dataclasses.replace(models, sam=sam)
-        return maskedit.edit(
-            image, INSTRUCTION, models=fresh, points=[(w / 2, h / 2)], settings=settings
-        )
-
-    return call
 
 
 def speedup_rows(models, args, plain_row: Row, calls: dict[str, Callable[[], Any]]) -> list[Row]:
@@ -376,80 +195,16 @@ def speedup_rows(models, args, plain_row: Row, calls: dict[str, Callable[[], Any
         Row(f"e2e+{label}", "the e2e edit of row 6 on the optimised models"),
     ]
     again = {rows[0].name: calls["plain"], rows[1].name: calls["e2e"]}
-    for r in range(args.repeats + 2):  # two warm-ups: the first one compiles
-        for row in rows:
-            timing, out = run_timed(again[row.name], args.device)
-            row.add(timing, out, counted=r > 1)
-            print(f"  speedups {r}: {row.name:<24} {timing.wall:8.3f} s", flush=True)
+    # two warm-ups: the first one compiles
+    measure(rows, again, args.repeats, args.device, warmups=2, tag="speedups ")
     return [plain_row, *rows]
 
 
 def batch_rows(models, args) -> tuple[list[Row], int]:
     """Row 8: throughput of 2N same-size cases, one at a time and N per denoiser call."""
-    from PIL import Image
-
-    import maskedit
-    from maskedit.batch import edit_many
-
-    n = args.batch
-    cases = 2 * n
-    size = args.size
-    images = [
-        photo((size, size))[:, ::-1].copy() if k % 2 else photo((size, size)) for k in range(cases)
-    ]
-    mask = square_mask(size, WORK_MASK_FRACTION)
-    requests = [
-        dict(
-            image=images[k],
-            instruction=f"{INSTRUCTION} {k}",
-            mask=mask,
-            settings=maskedit.EditSettings(
-                steps=args.steps, working_size=size, seed=1337 + k, text_cfg=7.5, image_cfg=1.5
-            ),
-        )
-        for k in range(cases)
-    ]
-
-    def plain(per_call: int):
-        def call():
-            out = []
-            for start in range(0, cases, per_call):
-                ks = range(start, min(start + per_call, cases))
-                prompts = [f"{INSTRUCTION} {k}" for k in ks]
-                out += list(
-                    models.pipe(
-                        prompts if per_call > 1 else prompts[0],
-                        image=[Image.fromarray(images[k]) for k in ks]
-                        if per_call > 1
-                        else Image.fromarray(images[start]),
-                        num_inference_steps=args.steps,
-                        guidance_scale=7.5,
-                        image_guidance_scale=1.5,
-                        generator=[torch.Generator().manual_seed(1337 + k) for k in ks]
-                        if per_call > 1
-                        else torch.Generator().manual_seed(1337 + start),
-                        output_type="np",
-                    ).images
-                )
-            return out
-
-        return call
-
-    def ours(batch_size: int):
-        return lambda: edit_many(requests, models=models, batch_size=batch_size)
-
-    rows = [
-        Row("plain ×1", f"{cases} diffusers calls, one case each"),
-        Row(f"plain ×{n}", f"{cases // n} diffusers calls of {n} cases (lists)"),
-        Row("maskedit --batch-size 1", f"`edit_many`, {cases} cases, pixel method"),
-        Row(f"maskedit --batch-size {n}", f"`edit_many`, {cases} cases, pixel method"),
-    ]
-    calls = [plain(1), plain(n), ours(1), ours(n)]
-    for r in range(args.repeats + 1):
-        for row, call in zip(rows, calls, strict=True):
-            timing, out = run_timed(call, args.device)
-            row.add(timing, out, counted=r > 0)
-            print(f"  batch {r}: {row.name:<24} {timing.wall:8.3f} s", flush=True)
+    cases = 2 * args.batch
+    rows, calls = batch_workload(models, args.batch, cases, args.size, args.steps)
+    measure(rows, calls, args.repeats, args.device, tag="batch ")
     return rows, cases
 
 
@@ -539,7 +294,7 @@ def profile_rows(calls: dict[str, Callable[[], Any]]) -> list[list[str]]:
 
 
 def sam_rows(models, args) -> dict[str, Any]:
-    """Row 4: one embedding, then N cheap decodes (the clicks of one session)."""
+    """Row 4: one embedding, then N cheap decodes (the clicks on one photo)."""
     from maskedit.masks.sam import SamPredictor
 
     sam = models.sam
@@ -555,7 +310,7 @@ def sam_rows(models, args) -> dict[str, Any]:
     memory: dict[str, int] = {}
     sync = torch.cuda.synchronize if args.device.type == "cuda" else (lambda: None)
 
-    def session(predictor: SamPredictor) -> list[float]:
+    def clicks_on(predictor: SamPredictor) -> list[float]:
         """Seconds since the start after the embedding and after each click."""
         t0 = time.perf_counter()
         predictor.set_image(image)
@@ -568,7 +323,7 @@ def sam_rows(models, args) -> dict[str, Any]:
 
     for r in range(args.repeats + 1):
         predictor = SamPredictor(sam.model, sam.processor)  # a fresh cache: one real embedding
-        timing, marks = run_timed(lambda p=predictor: session(p), args.device)
+        timing, marks = run_timed(lambda p=predictor: clicks_on(p), args.device)
         merge_max(memory, timing.memory)
         if predictor.embed_calls != 1:
             raise RuntimeError(f"SamPredictor embedded {predictor.embed_calls} times, expected 1")
@@ -642,55 +397,6 @@ def overhead_rows(rows: list[Row], args) -> list[dict[str, Any]]:
 # Report
 
 
-def machine(device: torch.device) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        cpu = found.group(1).strip() if found else cpu
-    except OSError:
-        pass
-    info = {
-        "cpu": f"{cpu}, {os.cpu_count()} cores (nproc), torch threads {torch.get_num_threads()}",
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    import diffusers
-    import transformers
-
-    info["diffusers / transformers"] = f"{diffusers.__version__} / {transformers.__version__}"
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/meminfo") as f:
-            kib = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1))
-        info["memory"] = f"{kib / 2**20:.0f} GiB"
-    except (OSError, AttributeError):
-        pass
-    return info
-
-
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
-    except OSError:
-        return "n/a"
-
-
-def gib(n: int | None) -> str:
-    return "—" if n is None else f"{n / 2**30:.2f} GiB"
-
-
-def mem_text(memory: dict[str, int]) -> str:
-    if "cuda_peak" in memory:
-        return gib(memory["cuda_peak"])
-    return f"+{gib(memory.get('rss_delta'))} (process {gib(memory.get('rss_peak'))})"
-
-
-def secs(t: float) -> str:
-    return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
-
-
 def edit_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     plain = rows[0].median
     plain_cpu, plain_min = rows[0].cpu_median, min(rows[0].times)
@@ -742,7 +448,7 @@ def parts_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
 def sam_table(sam: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = [
         "clicks N",
-        "session total (median)",
+        "total for N clicks (median)",
         "embed + N × decode",
         "ratio",
         "re-embed per click",
@@ -766,24 +472,6 @@ def overhead_table(over: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return head, body
 
 
-def markdown_table(head: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def print_rich(title: str, head: list[str], body: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for h in head:
-        table.add_column(h)
-    for row in body:
-        table.add_row(*[cell.replace("**", "") for cell in row])
-    Console(width=160).print(table)
-
-
 def block_key(args) -> str:
     """The docs block this run replaces: mode and device, plus the size when not the default."""
     key = f"{args.mode}-{args.device.type}"
@@ -791,25 +479,22 @@ def block_key(args) -> str:
 
 
 def section(args, info, facts, tables) -> str:
-    key = block_key(args)
-    when = args.started.date().isoformat()
-    command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
-    minutes = (datetime.datetime.now() - args.started).total_seconds() / 60
-    started = f"{args.started:%Y-%m-%d %H:%M}, took {minutes:.1f} min"
+    """The body of this run's docs block: heading, command, facts, tables."""
+    command = "python benchmarks/run.py " + shlex.join(args.argv)
+    minutes = (time.perf_counter() - args.started) / 60
     settings = (
         f"working size {args.size}×{args.size}, {args.steps} steps, text guidance 7.5, image "
         f"guidance 1.5, seed 1337, dtype {args.dtype_name}; median of {args.repeats} runs after "
         f"1 warm-up run, rounds interleaved"
     )
     lines = [
-        f"<!-- benchmark:{key} -->",
-        f"### `{args.mode}` on {args.device.type}, {args.size}² ({when})",
+        f"### `{args.mode}` on {device_name(args.device)}, {args.size}², {args.dtype_name}",
         "",
         f"Command: `{command}`",
         "",
         *[f"- {k}: {v}" for k, v in info.items()],
         f"- settings: {settings}",
-        f"- run: started {started}, load average at the end {load_average()}",
+        f"- run: took {minutes:.1f} min, load average at the end {load_average()}",
         f"- masks: {facts['work_mask']:.1%} square at {args.size}²; "
         f"{facts['large_mask']:.1%} disk at {LARGE_SIDE}² (crop box {facts['crop_info']})",
         "- plain output == maskedit's baseline (pixel run), bit for bit: "
@@ -830,22 +515,7 @@ def section(args, info, facts, tables) -> str:
         lines += ["", f"**{title}**", "", markdown_table(head, body)]
     if args.skip:
         lines += ["", f"Sections left out (`--skip`): {', '.join(sorted(args.skip))}."]
-    lines.append(f"<!-- /benchmark:{key} -->")
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, key: str, text: str) -> None:
-    """Replace this mode/device's block in `path` (between its markers), or append it."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(
-        rf"<!-- benchmark:{re.escape(key)} -->.*?<!-- /benchmark:{re.escape(key)} -->\n?", re.S
-    )
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -906,7 +576,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    args.started = datetime.datetime.now()
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    args.started = time.perf_counter()
     info = machine(args.device)
     print(f"maskedit benchmark: {args.mode} on {args.device} ({args.dtype_name})", flush=True)
     t0 = time.perf_counter()
@@ -956,12 +627,11 @@ def main(argv: list[str] | None = None) -> int:
             profiled,
         )
     for title, (head, body) in tables.items():
-        print_rich(title, head, body)
+        print_table(title, head, body)
     if not facts["plain_equals_baseline"]:
         print("WARNING: plain output differs from maskedit's baseline", file=sys.stderr)
     if args.out is not None:
-        text = section(args, info, facts, tables)
-        write_section(args.out, block_key(args), text)
+        write_block(args.out, block_key(args), section(args, info, facts, tables))
         print(f"wrote {args.out}")
     return 0
 

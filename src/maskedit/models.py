@@ -1,6 +1,7 @@
 """Model ids, device/dtype choice and `from_pretrained` of the editor and the segmenter.
 
-This is the only module (with tiny.py) that builds or loads networks. Nothing loads at import time.
+This is the only module (with the `maskedit.tiny` package) that builds or loads networks. Nothing
+loads at import time.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def load_sam(
 def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = None):
     """(CLIPModel, CLIPProcessor) for the CLIP metrics; "tiny" builds a random one in code."""
     if model_id == "tiny":
-        from maskedit.tiny_clip import build_tiny_clip
+        from maskedit.tiny import build_tiny_clip
 
         model, processor = build_tiny_clip()
     else:
@@ -299,11 +300,11 @@ def _load_models(o: ModelOptions) -> Models:
     spec = editor_spec(o.editor)
     dev = pick_device(o.device)
     if o.kind == "tiny":
-        from maskedit.tiny_editors import build_tiny_editor
+        from maskedit.tiny import build_tiny_editor
 
         pipe = build_tiny_editor(o.editor).to(dev)
         use_authors_scheduler(pipe, spec)
-        from maskedit.tiny_sam import build_tiny_segmenter
+        from maskedit.tiny import build_tiny_segmenter
 
         predictor = SamPredictor(*build_tiny_segmenter(o.segmenter)) if o.need_sam else None
         if predictor is not None:
@@ -432,7 +433,7 @@ DEFAULT_GDINO_ID = "IDEA-Research/grounding-dino-tiny"  # or IDEA-Research/groun
 def load_clipseg(model_id: str = DEFAULT_CLIPSEG_ID, device: torch.device | None = None):
     """(CLIPSegForImageSegmentation, CLIPSegProcessor), fp32; "tiny" builds a random one in code."""
     if model_id == "tiny":
-        from maskedit.tiny_text import build_tiny_clipseg
+        from maskedit.tiny import build_tiny_clipseg
 
         model, processor = build_tiny_clipseg()
     else:
@@ -449,7 +450,7 @@ def load_clipseg(model_id: str = DEFAULT_CLIPSEG_ID, device: torch.device | None
 def load_grounding_dino(model_id: str = DEFAULT_GDINO_ID, device: torch.device | None = None):
     """(GroundingDinoForObjectDetection, GroundingDinoProcessor), fp32; "tiny": random, in code."""
     if model_id == "tiny":
-        from maskedit.tiny_text import build_tiny_grounding_dino
+        from maskedit.tiny import build_tiny_grounding_dino
 
         model, processor = build_tiny_grounding_dino()
     else:

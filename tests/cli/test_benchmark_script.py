@@ -17,6 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
 def test_run_writes_every_section(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script imports harness, workloads
     spec = importlib.util.spec_from_file_location("bench_run", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_run", bench)  # dataclasses look their module up

@@ -194,7 +194,7 @@ def test_empty_run_folder_is_an_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_clip():
-    from maskedit.tiny_clip import build_tiny_clip
+    from maskedit.tiny import build_tiny_clip
 
     return build_tiny_clip(seed=0)
 

@@ -14,7 +14,7 @@ from maskedit.metrics import (
     clip_score_region,
     clip_text_features,
 )
-from maskedit.tiny_clip import build_tiny_clip
+from maskedit.tiny import build_tiny_clip
 
 TOL = 1e-5
 

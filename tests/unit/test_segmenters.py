@@ -24,7 +24,7 @@ from maskedit.masks.sam import (
     to_sam2_coords,
 )
 from maskedit.models import load_segmenter
-from maskedit.tiny_sam import build_tiny_segmenter
+from maskedit.tiny import build_tiny_segmenter
 
 FAMILIES = ["sam", "sam-hq", "sam2"]
 CPU, FP32 = torch.device("cpu"), torch.float32

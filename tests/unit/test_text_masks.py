@@ -24,8 +24,12 @@ from maskedit.masks.text import (
     grounded_sam_mask,
     mask_box,
 )
-from maskedit.tiny import build_tiny_sam
-from maskedit.tiny_text import TINY_CLIPSEG_SIZE, build_tiny_clipseg, build_tiny_grounding_dino
+from maskedit.tiny import (
+    TINY_CLIPSEG_SIZE,
+    build_tiny_clipseg,
+    build_tiny_grounding_dino,
+    build_tiny_sam,
+)
 
 H, W = 75, 100  # the `photo` fixture: non-square
 
