@@ -4,6 +4,10 @@
   and the largest change outside it.
 - `background`: PIE-Bench background preservation (MSE, PSNR, SSIM on images times 1 - mask).
 - `clip`: CLIP cosine / CLIPScore / edited-region CLIPScore / directional similarity.
+- `lpips`: LPIPS (SqueezeNet, PIE-Bench's background LPIPS) over a backbone passed in.
+- `structure`: PIE-Bench's structure distance (DINO ViT-B/8 key self-similarity).
+- `magicbrush`: MagicBrush's L1, L2, CLIP-I, CLIP-T and DINO against the ground truth.
+- `pie_bench`: every PIE-Bench column for one output.
 
 docs/metrics.md documents every formula and the protocol it comes from.
 """
@@ -32,6 +36,17 @@ from maskedit.metrics.clip import (
     clip_score_region,
     clip_text_features,
 )
+from maskedit.metrics.lpips import LpipsNet, lpips_distance, lpips_score, masked_lpips
+from maskedit.metrics.magicbrush import (
+    clip_i,
+    clip_t,
+    dino_similarity,
+    l1_distance,
+    l2_distance,
+    magicbrush_metrics,
+)
+from maskedit.metrics.pie_bench import PIE_BENCH_COLUMNS, pie_bench_metrics
+from maskedit.metrics.structure import key_self_similarity, structure_distance
 
 __all__ = [
     "area_fraction",
@@ -52,4 +67,18 @@ __all__ = [
     "masked_psnr",
     "masked_ssim",
     "miou",
+    "LpipsNet",
+    "lpips_distance",
+    "lpips_score",
+    "masked_lpips",
+    "clip_i",
+    "clip_t",
+    "dino_similarity",
+    "l1_distance",
+    "l2_distance",
+    "magicbrush_metrics",
+    "PIE_BENCH_COLUMNS",
+    "pie_bench_metrics",
+    "key_self_similarity",
+    "structure_distance",
 ]
