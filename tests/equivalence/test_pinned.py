@@ -14,14 +14,16 @@ import contextlib
 import numpy as np
 import pytest
 import torch
+from editor_calls import edit_at_working_size
 
-import maskedit.editing.editors as editors
+import maskedit.editing.latent as latent_module
 from maskedit.config import EditSettings
-from maskedit.editing.editors import EDITORS, latent_layout, resolve_settings, run_editor
+from maskedit.editing.editors import latent_layout, resolve_settings
 from maskedit.editing.guidance import masked_text_guidance
 from maskedit.editing.jobs import EditorJob, run_job, run_jobs
 from maskedit.editing.latent import LatentBlend
-from maskedit.tiny_editors import build_tiny_editor
+from maskedit.families import EDITORS
+from maskedit.tiny import build_tiny_editor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 H, W = 64, 96  # every tiny editor's VAE scales by 8: latents 8×12
@@ -92,7 +94,7 @@ def record_blended_run(pipe, editor: str, steps: int = 4):
     """Run the editor with a LatentBlend; record (step, latents after the blend, z₀) from the
     step callback. Returns the records, the blend's fixed ε and the outside-the-mask selector."""
     mask = _latent_mask()
-    blend = LatentBlend(mask, num_steps=steps, seed=3)
+    blend = LatentBlend(mask, seed=3)
     records: list = []
 
     def spy(p, i, t, latents, z0):
@@ -102,7 +104,7 @@ def record_blended_run(pipe, editor: str, steps: int = 4):
         return out
 
     settings = resolve_settings(EditSettings(steps=steps, seed=5), EDITORS[editor])
-    run_editor(pipe, _photo(), "make it gold", settings, blend=spy)
+    edit_at_working_size(pipe, _photo(), "make it gold", settings, blend=spy)
     assert blend.noise is not None and records
     m = latent_layout(pipe, mask, records[0][1])
     outside = (m == 0).expand_as(records[0][1])
@@ -144,7 +146,7 @@ def _renoise_to_current_timestep(pipe, z0, noise, step):
         scheduler._step_index = saved
 
 
-_RIGHT_RENOISE = editors.renoise
+_RIGHT_RENOISE = latent_module.renoise
 
 
 def _renoise_with_fresh_noise(pipe, z0, noise, step):
@@ -157,19 +159,13 @@ def _renoise_with_fresh_noise(pipe, z0, noise, step):
 def test_the_check_catches_a_wrong_blend(pipes, editor, wrong, monkeypatch):
     """A blend to the current timestep (σ_i instead of σ_{i+1}) or with a fresh ε is reported."""
     pipe = _pipe(pipes, editor)
-    monkeypatch.setattr(editors, "renoise", wrong)
+    monkeypatch.setattr(latent_module, "renoise", wrong)
     records, noise, outside = record_blended_run(pipe, editor)
     problems = blend_mismatches(pipe.scheduler, records, noise, outside)
     # every step is off (a fresh ε cannot show after the last step, where the reference is z₀)
     assert len(problems) >= len(records) - 1, problems
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LatentBlend decides its window by settings.steps, not by the scheduler's own step count: "
-    "PNDM's set_timesteps(N) gives N + 1 timesteps, so the last step is never blended and the "
-    "latents outside the mask end off z₀",
-)
 def test_latent_blend_is_pinned_with_a_pndm_scheduler(pipes):
     """IP2P with SD's PNDM scheduler (skip_prk_steps, as SD checkpoints ship it)."""
     from diffusers import PNDMScheduler

@@ -25,7 +25,7 @@ from maskedit.metrics import (
     l2_distance,
     magicbrush_metrics,
 )
-from maskedit.tiny_clip import build_tiny_clip
+from maskedit.tiny import build_tiny_clip
 
 TOL = 1e-5
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)

@@ -17,7 +17,7 @@ from maskedit.metrics import (
     pie_bench_metrics,
     structure_distance,
 )
-from maskedit.tiny_clip import build_tiny_clip
+from maskedit.tiny import build_tiny_clip
 
 TOL = 1e-5
 
