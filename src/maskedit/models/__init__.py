@@ -1,13 +1,14 @@
-"""Model ids, device/dtype choice and `from_pretrained` of the editor and the segmenter.
+"""Loading: `from_pretrained` of what `maskedit.families` names, and the loaded `Models`.
 
-This is the only module (with the `maskedit.tiny` package) that builds or loads networks. Nothing
-loads at import time.
+This package (with `maskedit.tiny`) is the only place that builds or loads networks; nothing loads
+at import time. `hub` says where weights come from and where they run, `segmenters` and `text`
+load the segmenters and the phrase → mask models; this module loads the editor and the metric
+backbones and puts everything together (`load_models`).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,71 +17,45 @@ import torch
 
 from maskedit.config import ModelOptions
 from maskedit.errors import CheckpointError, InputError, MissingWeightsError
-from maskedit.families import EditorSpec, default_editor_for, editor_spec, family_of, get_segmenter
+from maskedit.families import (
+    EDITORS,
+    EditorSpec,
+    default_editor_for,
+    editor_spec,
+    family_of,
+    get_segmenter,
+)
 from maskedit.masks.sam import SamPredictor
+from maskedit.models.hub import (
+    DEFAULT_CLIP_ID,
+    DEFAULT_DOWNLOADS,
+    download,
+    hub_cache_dir,
+    missing_weights,
+    offline,
+    pick_device,
+    pick_dtype,
+    revision_of,
+)
+from maskedit.models.segmenters import DEFAULT_SAM_ID, load_sam, load_segmenter
+from maskedit.models.text import (
+    DEFAULT_CLIPSEG_ID,
+    DEFAULT_GDINO_ID,
+    load_clipseg,
+    load_grounding_dino,
+    load_text_models,
+)
 from maskedit.speedups import Speedups, apply_speedups
 from maskedit.tiny import TINY_NOTE, TINY_WORKING_SIZE
 
-DEFAULT_IP2P_ID = "timbrooks/instruct-pix2pix"
-DEFAULT_SAM_ID = "facebook/sam-vit-huge"
-DEFAULT_CLIP_ID = "openai/clip-vit-base-patch32"  # the seed study's and MagicBrush's CLIP
+DEFAULT_IP2P_ID = EDITORS["ip2p"].default_id
 REAL_WORKING_SIZE = 512  # IP2P was trained at 256-512; the study edited at 512
-# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers.
-DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """CUDA if present, then Apple MPS, else CPU; an explicit choice always wins."""
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(
-    device: torch.device, dtype: str | None = None, spec: EditorSpec | None = None
-) -> torch.dtype:
-    """An explicit choice; else fp32 on CPU (half precision is slow there) and the editor's
-    published dtype on accelerators (fp16 for IP2P, which ships an fp16 variant; bf16 for FLUX)."""
-    if dtype:
-        table = {
-            "fp32": torch.float32,
-            "float32": torch.float32,
-            "fp16": torch.float16,
-            "float16": torch.float16,
-            "bf16": torch.bfloat16,
-            "bfloat16": torch.bfloat16,
-        }
-        if dtype not in table:
-            raise InputError(f"--dtype '{dtype}': expected one of fp32, fp16, bf16")
-        return table[dtype]
-    if device.type not in ("cuda", "mps"):
-        return torch.float32
-    return torch.bfloat16 if spec is not None and spec.cuda_dtype == "bf16" else torch.float16
-
-
-def hub_cache_dir() -> str:
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
-
-
-def _missing(model_id: str, role: str, flag: str, err: Exception) -> MissingWeightsError:
-    if Path(model_id).expanduser().exists() or model_id.startswith((".", "/", "~")):
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        return MissingWeightsError(
-            f"{role} model: the local folder '{model_id}' is not a complete checkpoint ({reason})"
-        )
-    why = "offline mode (HF_HUB_OFFLINE) is on" if offline() else "the hub could not be reached"
-    return MissingWeightsError(
-        f"{role} model '{model_id}' is not in the Hugging Face cache ({hub_cache_dir()}) "
-        f"and {why}: "
-        f"run `maskedit download` on a connected machine (same HF_HOME), or pass a local folder "
-        f"with {flag} PATH"
-    )
+__all__ = [
+    "DEFAULT_CLIPSEG_ID", "DEFAULT_CLIP_ID", "DEFAULT_DOWNLOADS", "DEFAULT_GDINO_ID",
+    "DEFAULT_IP2P_ID", "DEFAULT_SAM_ID", "Models", "download", "hub_cache_dir", "load_clip",
+    "load_clipseg", "load_editor", "load_grounding_dino", "load_ip2p", "load_models", "load_sam",
+    "load_segmenter", "load_text_models", "offline", "pick_device", "pick_dtype",
+]  # fmt: skip
 
 
 def load_editor(
@@ -114,7 +89,7 @@ def load_editor(
         except (OSError, ValueError) as err:  # missing files, no network, no such variant
             last = err
     else:
-        raise _missing(model_id, spec.role, "--ip2p", last) from None
+        raise missing_weights(model_id, spec.role, "--ip2p", last) from None
     if spec.family.checks_ip2p_unet:
         check_ip2p(pipe, model_id)
     use_authors_scheduler(pipe, spec)
@@ -153,28 +128,6 @@ def check_ip2p(pipe, model_id: str) -> None:
         )
 
 
-def load_sam(
-    model_id: str = DEFAULT_SAM_ID,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
-) -> SamPredictor:
-    """transformers `SamModel` + `SamProcessor` from a hub id or local folder, wrapped for reuse."""
-    from transformers import SamModel, SamProcessor
-
-    device = device or pick_device()
-    # SAM is small next to the UNet and its mask logits are thresholded at 0: keep it in fp32 on
-    # CPU, fp16 on accelerators like the editor.
-    dtype = dtype or pick_dtype(device)
-    try:
-        model = SamModel.from_pretrained(model_id, dtype=dtype)
-        processor = SamProcessor.from_pretrained(model_id)
-    except (OSError, ValueError) as err:
-        raise _missing(model_id, "SAM", "--sam", err) from None
-    if not isinstance(model, SamModel):
-        raise CheckpointError(f"SAM model '{model_id}': loaded a {type(model).__name__}, not SAM")
-    return SamPredictor(model.to(device).eval(), processor)
-
-
 def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = None):
     """(CLIPModel, CLIPProcessor) for the CLIP metrics; "tiny" builds a random one in code."""
     if model_id == "tiny":
@@ -188,7 +141,7 @@ def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = Non
             model = CLIPModel.from_pretrained(model_id)
             processor = CLIPProcessor.from_pretrained(model_id)
         except (OSError, ValueError) as err:
-            raise _missing(model_id, "CLIP", "--clip", err) from None
+            raise missing_weights(model_id, "CLIP", "--clip", err) from None
         model.name_or_path = model_id
     return model.to(device or pick_device()).eval(), processor
 
@@ -245,7 +198,7 @@ class Models:
             "note": self.note,
             "ip2p": {
                 "id": self.ip2p_id,
-                "revision": _revision(getattr(pipe, "name_or_path", "")),
+                "revision": revision_of(getattr(pipe, "name_or_path", "")),
                 "class": type(pipe).__name__,
                 "scheduler": type(pipe.scheduler).__name__,
                 "scheduler_from": self.scheduler_from,
@@ -257,21 +210,13 @@ class Models:
             if self.sam is None
             else {
                 "id": self.sam_id,
-                "revision": _revision(getattr(self.sam.model, "name_or_path", "")),
+                "revision": revision_of(getattr(self.sam.model, "name_or_path", "")),
                 "class": type(self.sam.model).__name__,
             },
             "device": str(self.device),
             "working_size": self.working_size,
             "speedups": self.speedups,
         }
-
-
-def _revision(path: str) -> str | None:
-    """The hub commit a snapshot folder came from (…/snapshots/<commit>), if any."""
-    parts = Path(str(path)).parts
-    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
-        return parts[parts.index("snapshots") + 1]
-    return None
 
 
 def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Models:
@@ -356,125 +301,6 @@ def with_speedups(models: Models, speedups: Speedups | None) -> Models:
     sam_model = models.sam.model if models.sam is not None else None
     models.speedups = apply_speedups(models.pipe, sam_model, speedups or Speedups())
     return models
-
-
-def download(ids: list[str] | None = None) -> list[str]:
-    """Pre-fetch checkpoints into the standard hub cache (run on a connected machine)."""
-    from huggingface_hub import snapshot_download
-
-    paths = []
-    for model_id in ids or [DEFAULT_IP2P_ID, DEFAULT_SAM_ID, DEFAULT_CLIP_ID]:
-        try:
-            paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
-        except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line
-            raise _missing(model_id, "download of", "a local folder", err) from None
-    return paths
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-
-
-# Segmenters: SAM, SlimSAM, SAM-HQ and SAM 2 behind the one SamPredictor.
-
-
-def load_segmenter(
-    name: str = "sam",
-    model_id: str | None = None,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
-) -> SamPredictor:
-    """A `--segmenter` family's model + processor from a hub id or local folder, wrapped for reuse.
-
-    `name` is a key of `maskedit.families.SEGMENTERS`; `model_id` None takes its default
-    id. The checkpoint's config.json is read first, so a checkpoint of another family is named in
-    one line before any weights load.
-    """
-    import transformers
-
-    from maskedit.masks.sam import Sam2LiteProcessor
-
-    seg = get_segmenter(name)
-    model_id = model_id or seg.default_id
-    device = device or pick_device()
-    dtype = dtype or pick_dtype(device)  # fp32 on CPU, fp16 on accelerators, like load_sam
-    role = f"segmenter '{name}'"
-    try:
-        config, _ = transformers.PreTrainedConfig.get_config_dict(model_id)
-    except (OSError, ValueError) as err:
-        raise _missing(model_id, role, "--sam", err) from None
-    model_type = config.get("model_type")
-    if model_type not in seg.model_types:
-        raise CheckpointError(
-            f"{role} model '{model_id}': its config is a '{model_type}' model, a {name} checkpoint "
-            f"is {' or '.join(repr(t) for t in seg.model_types)}; is it another --segmenter's?"
-        )
-    model_class = getattr(transformers, seg.model_class)
-    try:
-        model = model_class.from_pretrained(model_id, dtype=dtype)
-        if seg.family == "sam2":  # transformers' Sam2Processor needs torchvision
-            processor = Sam2LiteProcessor.from_pretrained(model_id)
-        else:
-            processor = getattr(transformers, seg.processor_class).from_pretrained(model_id)
-    except (OSError, ValueError) as err:
-        raise _missing(model_id, role, "--sam", err) from None
-    if not isinstance(model, model_class):
-        raise CheckpointError(
-            f"{role} model '{model_id}': loaded a {type(model).__name__}, not a {seg.model_class}"
-        )
-    return SamPredictor(model.to(device).eval(), processor)
-
-
-# Text → mask models: CLIPSeg, and Grounding DINO whose boxes prompt SAM.
-DEFAULT_CLIPSEG_ID = "CIDAS/clipseg-rd64-refined"
-DEFAULT_GDINO_ID = "IDEA-Research/grounding-dino-tiny"  # or IDEA-Research/grounding-dino-base
-
-
-def load_clipseg(model_id: str = DEFAULT_CLIPSEG_ID, device: torch.device | None = None):
-    """(CLIPSegForImageSegmentation, CLIPSegProcessor), fp32; "tiny" builds a random one in code."""
-    if model_id == "tiny":
-        from maskedit.tiny import build_tiny_clipseg
-
-        model, processor = build_tiny_clipseg()
-    else:
-        from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
-
-        try:
-            model = CLIPSegForImageSegmentation.from_pretrained(model_id)
-            processor = CLIPSegProcessor.from_pretrained(model_id)
-        except (OSError, ValueError) as err:
-            raise _missing(model_id, "CLIPSeg", "--target-model", err) from None
-    return model.to(device or pick_device()).eval(), processor
-
-
-def load_grounding_dino(model_id: str = DEFAULT_GDINO_ID, device: torch.device | None = None):
-    """(GroundingDinoForObjectDetection, GroundingDinoProcessor), fp32; "tiny": random, in code."""
-    if model_id == "tiny":
-        from maskedit.tiny import build_tiny_grounding_dino
-
-        model, processor = build_tiny_grounding_dino()
-    else:
-        from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
-
-        try:
-            model = GroundingDinoForObjectDetection.from_pretrained(model_id)
-            processor = GroundingDinoProcessor.from_pretrained(model_id)
-        except (OSError, ValueError) as err:
-            raise _missing(model_id, "Grounding DINO", "--target-model", err) from None
-    return model.to(device or pick_device()).eval(), processor
-
-
-def load_text_models(backends, model_id: str | None, device: torch.device) -> dict:
-    """The phrase → mask models for the given back-ends (each loaded once)."""
-    loaders = {"clipseg": load_clipseg, "grounded-sam": load_grounding_dino}
-    out = {}
-    for backend in dict.fromkeys(backends):
-        if backend not in loaders:
-            raise InputError(f"--target-backend '{backend}': expected clipseg or grounded-sam")
-        out[backend] = (
-            loaders[backend](model_id, device) if model_id else loaders[backend](device=device)
-        )
-    return out
 
 
 def clip_for_metrics(choice: str, *, tiny: bool, device: str | None = None):

@@ -1,0 +1,99 @@
+"""Where weights come from and where they run: the hub cache, offline mode, device and dtype.
+
+Every loader names a missing checkpoint the same way, in one line (`missing_weights`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from maskedit.errors import InputError, MissingWeightsError
+from maskedit.families import EDITORS, SEGMENTERS, EditorSpec
+
+DEFAULT_CLIP_ID = "openai/clip-vit-base-patch32"  # the seed study's and MagicBrush's CLIP
+# What `maskedit download` fetches by default: the default editor, segmenter and metrics CLIP.
+DEFAULT_DOWNLOADS = (EDITORS["ip2p"].default_id, SEGMENTERS["sam"].default_id, DEFAULT_CLIP_ID)
+# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers.
+DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """CUDA if present, then Apple MPS, else CPU; an explicit choice always wins."""
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(
+    device: torch.device, dtype: str | None = None, spec: EditorSpec | None = None
+) -> torch.dtype:
+    """An explicit choice; else fp32 on CPU (half precision is slow there) and the editor's
+    published dtype on accelerators (fp16 for IP2P, which ships an fp16 variant; bf16 for FLUX)."""
+    if dtype:
+        table = {
+            "fp32": torch.float32,
+            "float32": torch.float32,
+            "fp16": torch.float16,
+            "float16": torch.float16,
+            "bf16": torch.bfloat16,
+            "bfloat16": torch.bfloat16,
+        }
+        if dtype not in table:
+            raise InputError(f"--dtype '{dtype}': expected one of fp32, fp16, bf16")
+        return table[dtype]
+    if device.type not in ("cuda", "mps"):
+        return torch.float32
+    return torch.bfloat16 if spec is not None and spec.cuda_dtype == "bf16" else torch.float16
+
+
+def hub_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def missing_weights(model_id: str, role: str, flag: str, err: Exception) -> MissingWeightsError:
+    if Path(model_id).expanduser().exists() or model_id.startswith((".", "/", "~")):
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return MissingWeightsError(
+            f"{role} model: the local folder '{model_id}' is not a complete checkpoint ({reason})"
+        )
+    why = "offline mode (HF_HUB_OFFLINE) is on" if offline() else "the hub could not be reached"
+    return MissingWeightsError(
+        f"{role} model '{model_id}' is not in the Hugging Face cache ({hub_cache_dir()}) "
+        f"and {why}: "
+        f"run `maskedit download` on a connected machine (same HF_HOME), or pass a local folder "
+        f"with {flag} PATH"
+    )
+
+
+def revision_of(path: str) -> str | None:
+    """The hub commit a snapshot folder came from (…/snapshots/<commit>), if any."""
+    parts = Path(str(path)).parts
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def download(ids: list[str] | None = None) -> list[str]:
+    """Pre-fetch checkpoints into the standard hub cache (run on a connected machine)."""
+    from huggingface_hub import snapshot_download
+
+    paths = []
+    for model_id in ids or list(DEFAULT_DOWNLOADS):
+        try:
+            paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
+        except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line
+            raise missing_weights(model_id, "download of", "a local folder", err) from None
+    return paths
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
