@@ -10,7 +10,7 @@ a diffusers pipeline class is driven (several editors share one: MagicBrush load
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from maskedit.errors import InputError
 
@@ -114,36 +114,30 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (IP2P, IP2P_XL, KONTEXT)}
 # Defaults: IP2P's from its paper and edit_cli (20 Euler-ancestral steps were the seed study's);
 # SDXL-IP2P's model card (768 px); FLUX.1 Kontext's diffusers docs (28 steps, guidance 2.5, 1024²,
 # bf16: FLUX is trained and shipped in bf16 and its T5 overflows in fp16).
+INSTRUCT_PIX2PIX = EditorSpec(
+    name="ip2p",
+    default_id="timbrooks/instruct-pix2pix",
+    family=IP2P,
+    steps=20,
+    text_cfg=7.5,
+    image_cfg=1.5,
+    working_size=512,
+    cuda_dtype="fp16",
+    fp16_variant=True,
+    role="InstructPix2Pix",
+    scheduler="EulerAncestralDiscreteScheduler",  # its model card and edit_cli
+)
 EDITORS: dict[str, EditorSpec] = {
     e.name: e
     for e in (
-        EditorSpec(
-            name="ip2p",
-            default_id="timbrooks/instruct-pix2pix",
-            family=IP2P,
-            steps=20,
-            text_cfg=7.5,
-            image_cfg=1.5,
-            working_size=512,
-            cuda_dtype="fp16",
-            fp16_variant=True,
-            role="InstructPix2Pix",
-            scheduler="EulerAncestralDiscreteScheduler",  # its model card and edit_cli
-        ),
-        EditorSpec(
+        INSTRUCT_PIX2PIX,
+        # MagicBrush fine-tunes IP2P and runs like it; its checkpoints ship PNDM (20 steps → 21
+        # timesteps), but MagicBrush, like IP2P, is run with Euler-ancestral
+        replace(
+            INSTRUCT_PIX2PIX,
             name="magicbrush",
             default_id="vinesmsuic/magicbrush-jul7",
-            family=IP2P,
-            steps=20,
-            text_cfg=7.5,
-            image_cfg=1.5,
-            working_size=512,
-            cuda_dtype="fp16",
-            fp16_variant=True,
             role="editor 'magicbrush'",
-            # the checkpoints ship PNDM (20 steps → 21 timesteps); MagicBrush, like IP2P, is run
-            # with Euler-ancestral
-            scheduler="EulerAncestralDiscreteScheduler",
             note="IP2P fine-tuned on MagicBrush",
         ),
         EditorSpec(

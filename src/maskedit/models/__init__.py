@@ -31,6 +31,7 @@ from maskedit.models.hub import (
     DEFAULT_DOWNLOADS,
     download,
     hub_cache_dir,
+    load_pair,
     missing_weights,
     offline,
     pick_device,
@@ -130,20 +131,11 @@ def check_ip2p(pipe, model_id: str) -> None:
 
 def load_clip(model_id: str = DEFAULT_CLIP_ID, device: torch.device | None = None):
     """(CLIPModel, CLIPProcessor) for the CLIP metrics; "tiny" builds a random one in code."""
-    if model_id == "tiny":
-        from maskedit.tiny import build_tiny_clip
+    from maskedit.tiny import build_tiny_clip
 
-        model, processor = build_tiny_clip()
-    else:
-        from transformers import CLIPModel, CLIPProcessor
-
-        try:
-            model = CLIPModel.from_pretrained(model_id)
-            processor = CLIPProcessor.from_pretrained(model_id)
-        except (OSError, ValueError) as err:
-            raise missing_weights(model_id, "CLIP", "--clip", err) from None
-        model.name_or_path = model_id
-    return model.to(device or pick_device()).eval(), processor
+    return load_pair(
+        model_id, device, ("CLIPModel", "CLIPProcessor"), "CLIP", "--clip", build_tiny_clip
+    )
 
 
 @dataclass

@@ -6,7 +6,9 @@ Every loader names a missing checkpoint the same way, in one line (`missing_weig
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -97,3 +99,28 @@ def download(ids: list[str] | None = None) -> list[str]:
 
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def load_pair(
+    model_id: str,
+    device: torch.device | None,
+    classes: tuple[str, str],
+    role: str,
+    flag: str,
+    tiny: Callable[[], tuple[Any, Any]],
+) -> tuple[Any, Any]:
+    """(model, processor) of two transformers `classes` from a hub id or local folder, fp32 and in
+    eval mode on `device`; "tiny" builds a random pair in code with `tiny()`."""
+    if model_id == "tiny":
+        model, processor = tiny()
+    else:
+        import transformers
+
+        model_class, processor_class = (getattr(transformers, name) for name in classes)
+        try:
+            model = model_class.from_pretrained(model_id)
+            processor = processor_class.from_pretrained(model_id)
+        except (OSError, ValueError) as err:
+            raise missing_weights(model_id, role, flag, err) from None
+        model.name_or_path = model_id
+    return model.to(device or pick_device()).eval(), processor

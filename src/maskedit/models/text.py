@@ -5,46 +5,27 @@ from __future__ import annotations
 import torch
 
 from maskedit.errors import InputError
-from maskedit.models.hub import missing_weights, pick_device
+from maskedit.models.hub import load_pair
 
 DEFAULT_CLIPSEG_ID = "CIDAS/clipseg-rd64-refined"
-
-
 DEFAULT_GDINO_ID = "IDEA-Research/grounding-dino-tiny"  # or IDEA-Research/grounding-dino-base
 
 
 def load_clipseg(model_id: str = DEFAULT_CLIPSEG_ID, device: torch.device | None = None):
     """(CLIPSegForImageSegmentation, CLIPSegProcessor), fp32; "tiny" builds a random one in code."""
-    if model_id == "tiny":
-        from maskedit.tiny import build_tiny_clipseg
+    from maskedit.tiny import build_tiny_clipseg
 
-        model, processor = build_tiny_clipseg()
-    else:
-        from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
-
-        try:
-            model = CLIPSegForImageSegmentation.from_pretrained(model_id)
-            processor = CLIPSegProcessor.from_pretrained(model_id)
-        except (OSError, ValueError) as err:
-            raise missing_weights(model_id, "CLIPSeg", "--target-model", err) from None
-    return model.to(device or pick_device()).eval(), processor
+    classes = ("CLIPSegForImageSegmentation", "CLIPSegProcessor")
+    return load_pair(model_id, device, classes, "CLIPSeg", "--target-model", build_tiny_clipseg)
 
 
 def load_grounding_dino(model_id: str = DEFAULT_GDINO_ID, device: torch.device | None = None):
     """(GroundingDinoForObjectDetection, GroundingDinoProcessor), fp32; "tiny": random, in code."""
-    if model_id == "tiny":
-        from maskedit.tiny import build_tiny_grounding_dino
+    from maskedit.tiny import build_tiny_grounding_dino
 
-        model, processor = build_tiny_grounding_dino()
-    else:
-        from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
-
-        try:
-            model = GroundingDinoForObjectDetection.from_pretrained(model_id)
-            processor = GroundingDinoProcessor.from_pretrained(model_id)
-        except (OSError, ValueError) as err:
-            raise missing_weights(model_id, "Grounding DINO", "--target-model", err) from None
-    return model.to(device or pick_device()).eval(), processor
+    classes = ("GroundingDinoForObjectDetection", "GroundingDinoProcessor")
+    role = "Grounding DINO"
+    return load_pair(model_id, device, classes, role, "--target-model", build_tiny_grounding_dino)
 
 
 def load_text_models(backends, model_id: str | None, device: torch.device) -> dict:
