@@ -22,6 +22,7 @@ _EXPORTS = {
     "Case": "maskedit.config",
     "EditSettings": "maskedit.config",
     "Manifest": "maskedit.config",
+    "ModelOptions": "maskedit.config",
     "Prompts": "maskedit.config",
     "load_manifest": "maskedit.config",
     "InputError": "maskedit.errors",
@@ -34,13 +35,20 @@ _EXPORTS = {
 }
 __all__ = [
     "Case", "EditRequest", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
-    "MissingWeightsError", "Models", "OutputError", "Prompts", "RunFailure", "edit",
+    "MissingWeightsError", "ModelOptions", "Models", "OutputError", "Prompts", "RunFailure", "edit",
     "load_manifest", "load_models",
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from maskedit.case import EditRequest, edit
-    from maskedit.config import Case, EditSettings, Manifest, Prompts, load_manifest
+    from maskedit.config import (
+        Case,
+        EditSettings,
+        Manifest,
+        ModelOptions,
+        Prompts,
+        load_manifest,
+    )
     from maskedit.errors import (
         InputError,
         MaskeditError,
