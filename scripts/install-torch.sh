@@ -15,7 +15,11 @@ fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "NVIDIA GPU found: installing the CUDA build of torch==$TORCH_VERSION"
   "$PY" -m pip install "torch==$TORCH_VERSION"
-elif "$PY" -m pip install --no-index "torch==$TORCH_VERSION" 2>/dev/null; then
+elif local=$(mktemp -d) && "$PY" -m pip download -q --no-deps --no-index -d "$local" \
+    "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+  # a CPU wheel in pip's find-links (as on the project's dev/CI machines): install that file, its
+  # dependencies from the usual index
+  "$PY" -m pip install "$local"/torch-*.whl
   echo "installed the local CPU build of torch==$TORCH_VERSION"
 elif [ "$(uname -s)" = "Linux" ]; then
   echo "no GPU: installing the CPU-only build of torch==$TORCH_VERSION"
