@@ -24,6 +24,7 @@ from rich.console import Console
 
 from maskedit.config import Case, ModelOptions, Speedups
 from maskedit.errors import MaskeditError, RunFailure
+from maskedit.families import DEFAULT_EDITOR, DEFAULT_SEGMENTER, EDITORS, SEGMENTERS
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False)
@@ -45,7 +46,7 @@ Ip2pOpt = Annotated[
 ]
 EditorOpt = Annotated[
     str | None,
-    typer.Option("--editor", help="ip2p (default), magicbrush, ip2p-xl or kontext."),
+    typer.Option("--editor", help=f"{', '.join(EDITORS)} (default {DEFAULT_EDITOR})."),
 ]
 SamOpt = Annotated[
     str | None,
@@ -57,7 +58,7 @@ SamOpt = Annotated[
 ]
 SegmenterOpt = Annotated[
     str | None,
-    typer.Option("--segmenter", help="sam (default), slimsam (CPU-sized), sam-hq or sam2."),
+    typer.Option("--segmenter", help=f"{', '.join(SEGMENTERS)} (default {DEFAULT_SEGMENTER})."),
 ]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cuda, mps or cpu (default: best available).")

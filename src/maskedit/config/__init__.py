@@ -27,6 +27,7 @@ from maskedit.config.loading import (  # noqa: F401 - the public names live here
     _one_line,
 )
 from maskedit.errors import InputError
+from maskedit.families import EDITORS, SEGMENTERS
 
 # Steps and guidance defaults are per editor, in maskedit.families.EDITORS (the seed
 # study's 20 Euler-ancestral steps, text 7.5, image 1.5 are the 'ip2p' row); its seeds were
@@ -374,8 +375,8 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
         cases.append(case)
     editor = doc.get("editor")
     if editor is not None and not isinstance(editor, str):
-        raise InputError(f"{where}'editor' must be one name: ip2p, magicbrush, ip2p-xl or kontext")
+        raise InputError(f"{where}'editor' must be one name: {', '.join(EDITORS)}")
     segmenter = doc.get("segmenter")
     if segmenter is not None and not isinstance(segmenter, str):
-        raise InputError(f"{where}'segmenter' must be one name: sam, slimsam, sam-hq or sam2")
+        raise InputError(f"{where}'segmenter' must be one name: {', '.join(SEGMENTERS)}")
     return Manifest(path=path, cases=cases, editor=editor, segmenter=segmenter)
