@@ -195,6 +195,8 @@ class Case(BaseModel):
     settings: EditSettings = Field(default_factory=EditSettings)
     # Optional captions for caption-based metrics (PIE-Bench prompts, MagicBrush descriptions).
     captions: dict[Literal["source", "target", "local"], str | None] | None = None
+    # More images for editors that take them (qwen-edit-plus, flux2-klein); resolved like `image`
+    references: tuple[str, ...] = ()
 
     @field_validator("instruction")
     @classmethod
@@ -224,6 +226,7 @@ _CASE_KEYS = {
     "mask",
     "method",
     "captions",
+    "references",
 } | _PROMPT_KEYS
 _SETTING_KEYS = set(EditSettings.model_fields)
 
@@ -251,6 +254,18 @@ def _inside(path: Path, base_dir: Path, what: str, where: str, allow_outside: bo
             f"{where}{what} '{path}' is outside the manifest's folder '{base_dir}'; "
             "pass --allow-outside-paths to allow absolute paths and '..'"
         )
+
+
+def _image_path(
+    value: Any, base_dir: Path | None, what: str, where: str, allow_outside: bool
+) -> str:
+    """An image path relative to the manifest's folder (kept inside it), or `skimage:NAME`."""
+    image = str(value)
+    if base_dir is not None and not image.startswith("skimage:"):
+        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
+        _inside(image_path, base_dir, what, where, allow_outside)
+        image = str(image_path)
+    return image
 
 
 def case_from_dict(
@@ -288,11 +303,16 @@ def case_from_dict(
         if base_dir is not None:
             mask = mask if mask.is_absolute() else base_dir / mask
             _inside(mask, base_dir, "mask", where, allow_outside)
-    image = str(raw["image"])
-    if base_dir is not None and not image.startswith("skimage:"):
-        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
-        _inside(image_path, base_dir, "image", where, allow_outside)
-        image = str(image_path)
+    image = _image_path(raw["image"], base_dir, "image", where, allow_outside)
+    references = raw.get("references") or []
+    if not isinstance(references, list) or not all(
+        isinstance(r, str | Path) and str(r) for r in references
+    ):
+        raise InputError(f"{where}references: expected a list of image paths, got {references!r}")
+    references = [
+        _image_path(r, base_dir, f"reference {i + 1}", where, allow_outside)
+        for i, r in enumerate(references)
+    ]
     settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
     if "method" in raw:
         if "methods" in raw:
@@ -310,6 +330,7 @@ def case_from_dict(
                 **{k: raw[k] for k in _PROMPT_KEYS if k in raw},
             ),
             captions=raw.get("captions"),
+            references=tuple(references),
             settings=EditSettings(**settings),
         )
     except ValidationError as err:
@@ -374,7 +395,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
         cases.append(case)
     editor = doc.get("editor")
     if editor is not None and not isinstance(editor, str):
-        raise InputError(f"{where}'editor' must be one name: ip2p, magicbrush, ip2p-xl or kontext")
+        raise InputError(f"{where}'editor' must be one name, e.g. ip2p, kontext or qwen-edit-plus")
     segmenter = doc.get("segmenter")
     if segmenter is not None and not isinstance(segmenter, str):
         raise InputError(f"{where}'segmenter' must be one name: sam, slimsam, sam-hq or sam2")

@@ -39,13 +39,17 @@ Ip2pOpt = Annotated[
     typer.Option(
         "--ip2p",
         "--editor-id",
-        help="Editor checkpoint: hub id or local folder "
-        "(default: the editor's own, e.g. timbrooks/instruct-pix2pix).",
+        help="Editor checkpoint: hub id or local folder (default: the editor's own, e.g. "
+        "timbrooks/instruct-pix2pix; Qwen/Qwen-Image-Edit-2509 picks that qwen-edit-plus release).",
     ),
 ]
 EditorOpt = Annotated[
     str | None,
-    typer.Option("--editor", help="ip2p (default), magicbrush, ip2p-xl or kontext."),
+    typer.Option(
+        "--editor",
+        help="ip2p (default), magicbrush, ip2p-xl, kontext, qwen-edit, qwen-edit-plus, "
+        "flux2-klein or flux2-klein-base.",
+    ),
 ]
 SamOpt = Annotated[
     str | None,
