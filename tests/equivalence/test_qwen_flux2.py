@@ -426,6 +426,11 @@ def test_a_klein_base_checkpoint_is_not_the_distilled_editor(loaded, tmp_path):
     models = maskedit.load_models("real", editor="flux2-klein-base", ip2p=str(tmp_path / "base"),
                                   need_sam=False, device="cpu")  # fmt: skip
     assert models.describe()["ip2p"]["dtype"] == "float32"  # CPU: fp32; CUDA: the table's bf16
+    # a user's own pipeline runs with the defaults of the editor its config says it is
+    assert maskedit.Models.from_components(models.pipe).editor == "flux2-klein-base"
+    assert maskedit.Models.from_components(_models(loaded, "flux2-klein").pipe).editor == (
+        "flux2-klein"
+    )
 
 
 def test_download_knows_each_editors_checkpoints(monkeypatch):
