@@ -1,14 +1,18 @@
 """Per-editor cost of each spatial-control method against that editor's plain diffusers call.
 
-    python benchmarks/editors.py [--editors ip2p,ip2p-xl,kontext] [--repeats 7] [--steps 20]
-                                 [--size 128] [--device cpu|cuda] [--out docs/benchmarks.md]
+    python benchmarks/editors.py [--editors ip2p,ip2p-xl,kontext,qwen-edit,...] [--repeats 7]
+                                 [--steps 20] [--size 128] [--device cpu|cuda]
+                                 [--out docs/benchmarks.md]
 
 Tiny random models (built in code) by default: on a CPU this measures maskedit's overhead around
 each pipeline, not the pipelines' real speed. `plain` is the editor's diffusers call with the
 arguments a user passes (`maskedit.editing.editors.plain_kwargs`, checked equal to a hand-written
 call in tests/equivalence/test_editors.py); each method runs alone (`baseline=False`; pixel needs
-the baseline, so it is plain + composite). Ratios compare medians of the same run after a warm-up,
-rounds interleaved so load changes hit every row alike.
+the baseline, so it is plain + composite; guidance where the editor has a guidance term to mask:
+IP2P's text term, Qwen's true CFG, FLUX.2 [klein] Base's CFG). For Qwen-Image-Edit the plain call
+encodes the source at the working size, as maskedit does (`maskedit.editing.source_area`). Ratios
+compare medians of the same run after a warm-up, rounds interleaved so load changes hit every row
+alike.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ BLOCK = "editors"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--editors", default="ip2p,ip2p-xl,kontext")
+    p.add_argument(
+        "--editors",
+        default="ip2p,ip2p-xl,kontext,qwen-edit,qwen-edit-plus,flux2-klein,flux2-klein-base",
+    )
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--size", type=int, default=128, help="working size (long side), px")
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             "tiny", editor=editor, device=args.device, need_sam=False, working_size=args.size
         )
         settings = editor_settings(editor, args.size, args.steps)
-        methods = ["pixel", "latent", "crop"] + (["guidance"] if spec.text_guidance else [])
+        methods = ["pixel", "latent", "crop"] + (["guidance"] if spec.masked_guidance else [])
         calls = {"plain": plain_call(models, image, settings)}
         calls |= {m: masked_call(models, image, mask, settings, m) for m in methods}
         rows = [harness.Row(name) for name in calls]

@@ -1,13 +1,15 @@
 """Every GPU figure of docs/benchmarks.md in one run: real-size editors with random weights.
 
-    python benchmarks/gpu.py [--out docs/benchmarks.md] [--copy-to DIR] [--budget 410]
+    python benchmarks/gpu.py [--out docs/benchmarks.md] [--copy-to DIR] [--budget 520]
                              [--repeats 3] [--ip2p-steps 20] [--kontext-steps 8]
-                             [--kontext-size 1024] [--toy]
+                             [--kontext-size 1024] [--qwen-steps 4] [--klein-steps 4]
+                             [--families ip2p,kontext,qwen-edit-plus,flux2-klein] [--toy]
 
 `benchmarks/gpu.sh` prepares the environment and runs this. One editor family after the other
-(a function each: `ip2p_family`, `kontext_family`, and the places kept for the families to come),
-each in sections with their own time budget. A section that runs out of time or fails (out of
-memory, a class the installed diffusers lacks) is reported with its reason and the next one runs:
+(a function each, in this order, so IP2P's and Kontext's rows come first), each in sections with
+their own share of the time budget. A section that runs out of time or fails (out of memory, a
+class the installed diffusers lacks) is reported with its reason and the next one runs;
+`--families` runs only some (their block then holds only those):
 
 1. ip2p          InstructPix2Pix, SD-1.5 shapes, fp16, 512², 20 steps: the plain diffusers call;
                  maskedit pixel, latent, guidance, crop (each alone, `baseline=False`); e2e: a
@@ -19,6 +21,12 @@ memory, a class the installed diffusers lacks) is reported with its reason and t
                  call and e2e again, after two warm-ups (the first compiles); ratios to ip2p plain.
 4. kontext       FLUX.1 Kontext [dev] shapes (11.9 B transformer, T5-XXL, CLIP-L), bf16, 1024²,
                  8 steps: the plain diffusers call; maskedit pixel, latent, crop.
+5. qwen-edit-plus  Qwen-Image-Edit-2511 shapes (20.4 B transformer, Qwen2.5-VL-7B), bf16 built
+                 directly on the GPU, 1024², 4 steps of true CFG (two transformer calls each): the
+                 plain call (source held at the working area, as maskedit does); pixel, latent,
+                 guidance, crop.
+6. flux2-klein   FLUX.2 [klein] 4B shapes (3.9 B transformer, Qwen3-4B), bf16 built directly on
+                 the GPU, 1024², 4 steps (its model card's): the plain call; pixel, latent, crop.
 
 Every row: the median of `--repeats` runs after one warm-up, rounds interleaved (a round that
 would not fit the section's budget is not started, so a slow machine gives fewer runs, not
@@ -70,8 +78,14 @@ BLOCK = "gpu"
 METHODS = ("pixel", "latent", "guidance", "crop")
 # Seconds each section may take at most with the default budget (scaled with --budget; less when
 # the run has less left); kontext, the last one measured, takes what is left.
-DEFAULT_BUDGET = 410.0
-SHARES = {"ip2p": 70, "ip2p-batch": 55, "ip2p-compile": 165}
+DEFAULT_BUDGET = 520.0  # gpu.sh stops the run by force 50 s after it: under 10 minutes in all
+SHARES = {
+    "ip2p": 70,
+    "ip2p-batch": 55,
+    "ip2p-compile": 165,
+    "kontext": 110,
+    "qwen-edit-plus": 80,
+}  # flux2-klein, the last, takes what is left (40 s of the default budget)
 BATCH = 4
 
 
@@ -86,6 +100,10 @@ class Setup:
     ip2p_steps: int
     kontext_size: int
     kontext_steps: int
+    qwen_size: int
+    qwen_steps: int
+    klein_size: int
+    klein_steps: int
     budget: Budget
 
 
@@ -264,24 +282,58 @@ def kontext_family(setup: Setup) -> list[Section]:
 
 
 def qwen_image_edit_plus_family(setup: Setup) -> list[Section]:
-    """Qwen-Image-Edit-Plus (diffusers `QwenImageEditPlusPipeline`): its rows go here.
+    """Qwen-Image-Edit-Plus (2511 shapes) at real size, bf16; no SAM (the mask is given)."""
+    size, steps = setup.qwen_size, setup.qwen_steps
+    section = Section("qwen-edit-plus", f"Qwen-Image-Edit-2511 {size}², {steps} steps")
+    dtype = torch.float32 if setup.toy else torch.bfloat16
 
-    To add: a real-size random builder in realsize.py (its transformer and Qwen2.5-VL text
-    encoder configs), then `method_rows(...)` as in `kontext_family`, and a share in SHARES.
-    """
-    section = Section("qwen-image-edit-plus", "Qwen-Image-Edit-Plus: plain vs methods")
-    section.status = "skipped: not one of maskedit's editor families yet"
+    def run(section: Section, budget: Budget) -> None:
+        t0 = time.perf_counter()
+        models = realsize_models(
+            "qwen-edit-plus", setup.device, dtype, working_size=size, toy=setup.toy
+        )
+        pipe = models.pipe
+        section.notes.append(
+            f"built in {time.perf_counter() - t0:.0f} s (not timed): transformer "
+            f"{params(pipe.transformer)}, Qwen2.5-VL {params(pipe.text_encoder)}, VAE "
+            f"{params(pipe.vae)} params, {dtype}; true CFG: 2 transformer calls per step"
+        )
+        method_rows(section, budget, setup, models, "qwen-edit-plus", size, steps, METHODS)
+
+    run_section(section, setup, run)
     return [section]
 
 
 def flux2_klein_family(setup: Setup) -> list[Section]:
-    """FLUX.2 [klein] (diffusers' FLUX.2 pipeline): its rows go here, like Qwen-Image-Edit-Plus."""
-    section = Section("flux2-klein", "FLUX.2 [klein]: plain vs methods")
-    section.status = "skipped: not one of maskedit's editor families yet"
+    """FLUX.2 [klein] 4B at real size, bf16; step-distilled, so no guidance method."""
+    size, steps = setup.klein_size, setup.klein_steps
+    section = Section("flux2-klein", f"FLUX.2 [klein] 4B {size}², {steps} steps")
+    dtype = torch.float32 if setup.toy else torch.bfloat16
+
+    def run(section: Section, budget: Budget) -> None:
+        t0 = time.perf_counter()
+        models = realsize_models(
+            "flux2-klein", setup.device, dtype, working_size=size, toy=setup.toy
+        )
+        pipe = models.pipe
+        section.notes.append(
+            f"built in {time.perf_counter() - t0:.0f} s (not timed): transformer "
+            f"{params(pipe.transformer)}, Qwen3 {params(pipe.text_encoder)}, VAE "
+            f"{params(pipe.vae)} params, {dtype}"
+        )
+        methods = ("pixel", "latent", "crop")  # step-distilled: no guidance term to mask
+        method_rows(section, budget, setup, models, "flux2-klein", size, steps, methods)
+
+    run_section(section, setup, run)
     return [section]
 
 
-FAMILIES = [ip2p_family, kontext_family, qwen_image_edit_plus_family, flux2_klein_family]
+FAMILIES = {
+    "ip2p": ip2p_family,
+    "kontext": kontext_family,
+    "qwen-edit-plus": qwen_image_edit_plus_family,
+    "flux2-klein": flux2_klein_family,
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -366,12 +418,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ip2p-steps", type=int, default=None, help="default 20 (toy 2)")
     p.add_argument("--kontext-size", type=int, default=None, help="default 1024 (toy 64)")
     p.add_argument("--kontext-steps", type=int, default=None, help="default 8 (toy 2)")
+    p.add_argument("--qwen-size", type=int, default=None, help="default 1024 (toy 64)")
+    p.add_argument("--qwen-steps", type=int, default=None, help="default 4 (toy 2)")
+    p.add_argument("--klein-size", type=int, default=None, help="default 1024 (toy 64)")
+    p.add_argument("--klein-steps", type=int, default=None, help="default 4 (toy 2)")
+    p.add_argument(
+        "--families", default=",".join(FAMILIES), help="which families run, in the fixed order"
+    )
     p.add_argument("--toy", action="store_true", help="toy widths on the CPU: plumbing only")
     p.add_argument("--launcher", default="", help="the command that ran this, for the block")
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
+    unknown = set(args.families.split(",")) - set(FAMILIES)
+    if unknown:
+        p.error(f"--families: unknown {', '.join(sorted(unknown))}; one of {', '.join(FAMILIES)}")
     if not args.toy and not torch.cuda.is_available():
         p.error("no CUDA device: this script measures GPUs (use --toy for a plumbing check)")
     return args
@@ -390,13 +452,19 @@ def main(argv: list[str] | None = None) -> int:
         ip2p_steps=args.ip2p_steps or (2 if toy else 20),
         kontext_size=args.kontext_size or (64 if toy else 1024),
         kontext_steps=args.kontext_steps or (2 if toy else 8),
+        qwen_size=args.qwen_size or (64 if toy else 1024),
+        qwen_steps=args.qwen_steps or (2 if toy else 4),
+        klein_size=args.klein_size or (64 if toy else 1024),
+        klein_steps=args.klein_steps or (2 if toy else 4),
         budget=Budget(args.budget),
     )
     t0 = time.perf_counter()
     sections: list[Section] = []
     try:
-        for family in FAMILIES:
-            sections += family(setup)
+        chosen = args.families.split(",")
+        for name, family in FAMILIES.items():
+            if name in chosen:
+                sections += family(setup)
     except KeyboardInterrupt:  # a wrapper's timeout: still write what was measured
         print("interrupted: writing what was measured", file=sys.stderr)
         for s in sections:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (about 7 minutes):
+# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (about 9 minutes):
 #
 #     bash benchmarks/gpu.sh
 #
-# Runs benchmarks/gpu.py (real-size IP2P, SAM ViT-H and FLUX.1 Kontext with random weights; see
-# its docstring), writes its block into docs/benchmarks.md and prints a short table. When $OUT is
-# set, the block, docs/benchmarks.md and the log are copied there too.
+# Runs benchmarks/gpu.py (real-size IP2P, SAM ViT-H, FLUX.1 Kontext, Qwen-Image-Edit-2511 and
+# FLUX.2 [klein] 4B with random weights; see its docstring), writes its block into
+# docs/benchmarks.md and prints a short table. When $OUT is set, the block, docs/benchmarks.md and
+# the log are copied there too.
 #
 # Python: $MASKEDIT_GPU_SH_PYTHON when set; else, when a folder .whl/ is in the repository root
 # (wheels of the packages the machine lacks, for a machine without internet), python3 with them
@@ -14,12 +15,14 @@
 #
 # MASKEDIT_GPU_SH_TOY=1: the same sections at toy widths on the CPU, into a scratch copy of the
 # docs (a check of the plumbing, not a measurement). MASKEDIT_GPU_SH_BUDGET: seconds for all
-# sections (default 410; the whole command stops by force 50 s after it).
+# sections (default 520; the whole command stops by force 50 s after it). MASKEDIT_GPU_SH_FAMILIES:
+# which editor families run (default all: ip2p,kontext,qwen-edit-plus,flux2-klein).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 toy="${MASKEDIT_GPU_SH_TOY:-0}"
-budget="${MASKEDIT_GPU_SH_BUDGET:-410}"
+budget="${MASKEDIT_GPU_SH_BUDGET:-520}"
+families="${MASKEDIT_GPU_SH_FAMILIES:-ip2p,kontext,qwen-edit-plus,flux2-klein}"
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 path=src
@@ -59,7 +62,7 @@ print(f"python {sys.version.split()[0]}, torch {torch.__version__}, diffusers "
 EOF
 
 doc=docs/benchmarks.md
-args=(--budget "$budget" --launcher "bash benchmarks/gpu.sh")
+args=(--budget "$budget" --families "$families" --launcher "bash benchmarks/gpu.sh")
 if [ "$toy" = 1 ]; then
     scratch="${TMPDIR:-/tmp}/maskedit-gpu-toy"
     mkdir -p "$scratch"

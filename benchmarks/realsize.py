@@ -89,20 +89,66 @@ SAM_VITS = {
     "toy": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                 global_attn_indexes=[1], mlp_dim=64),
 }  # fmt: skip
+# Qwen/Qwen-Image-Edit-2511: `QwenImageTransformer2DModel`'s defaults are the released config
+# (60 layers, 24 heads × 128 = 3072 wide, joint width 3584 = Qwen2.5-VL-7B's, 16 latent channels
+# packed 2×2: in 64, out 16); 2511 adds `zero_cond_t`. 20.4 B parameters. Its VAE is
+# `AutoencoderKLQwenImage`'s defaults (base 96, z 16, the released latents_mean/std).
+QWEN_TRANSFORMER = dict(zero_cond_t=True)
+# Qwen2.5-VL-7B-Instruct, the text encoder of every Qwen-Image-Edit: 28 layers, 3584 wide, 28 query
+# / 4 key-value heads, M-RoPE sections (16, 24, 24); a 32-block, 1280-wide vision tower with window
+# attention (full attention at blocks 7, 15, 23, 31) merging 2×2 patches of 14 px into 3584.
+QWEN_VL_TEXT = dict(
+    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+    num_key_value_heads=4, max_position_embeddings=128000, rms_norm_eps=1e-6,
+    rope_scaling={"mrope_section": [16, 24, 24], "rope_type": "default", "type": "default"},
+)  # fmt: skip
+QWEN_VL_VISION = dict(
+    depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
+    patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+    fullatt_block_indexes=[7, 15, 23, 31], hidden_act="silu",
+)  # fmt: skip
+QWEN_VL_MAX_PIXELS = 12845056  # the released processor's max_pixels
+# black-forest-labs/FLUX.2-klein-4B: 5 double-stream + 20 single-stream blocks, 24 heads × 128 =
+# 3072 wide, joint width 7680 = 3 × Qwen3-4B's 2560 (layers 9, 18, 27 stacked), 128 input channels
+# (32 latent channels patchified 2×2), no guidance embedding (step-distilled). 3.9 B parameters.
+KLEIN_TRANSFORMER = dict(
+    patch_size=1, in_channels=128, num_layers=5, num_single_layers=20, attention_head_dim=128,
+    num_attention_heads=24, joint_attention_dim=7680, timestep_guidance_channels=256,
+    mlp_ratio=3.0, axes_dims_rope=(32, 32, 32, 32), rope_theta=2000, guidance_embeds=False,
+)  # fmt: skip
+# Qwen3-4B, FLUX.2 [klein] 4B's text encoder: 36 layers, 2560 wide, 32 query / 8 key-value heads
+# of 128. The VAE is `AutoencoderKLFlux2`'s defaults (32 latent channels, batch-norm statistics).
+QWEN3_4B = dict(
+    hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
+    num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, rope_theta=1000000.0,
+    rms_norm_eps=1e-6, tie_word_embeddings=True,
+)  # fmt: skip
 REALSIZE_NOTE = "REAL-SIZE RANDOM MODELS: timing only, not an edit"
 
 
 class Builder:
-    """Creates parts on `device` from `seed`, each cast to `dtype` and put in eval mode."""
+    """Creates parts on `device` from `seed`, each cast to `dtype` and put in eval mode.
 
-    def __init__(self, device: torch.device | str, dtype: torch.dtype, seed: int = 0):
-        self.device, self.dtype = torch.device(device), dtype
+    `direct=True` creates the parameters in `dtype` itself (torch's default dtype while a part is
+    built): a 20 B-parameter transformer never exists in float32 (82 GB, more than an H100 has).
+    """
+
+    def __init__(
+        self, device: torch.device | str, dtype: torch.dtype, seed: int = 0, direct: bool = False
+    ):
+        self.device, self.dtype, self.direct = torch.device(device), dtype, direct
         torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
 
     def __call__(self, make, *args, **kwargs):
-        with torch.device(self.device):
-            part = make(*args, **kwargs)
-        if self.dtype != torch.float32:  # built in float32 (torch's default)
+        default = torch.get_default_dtype()
+        if self.direct:
+            torch.set_default_dtype(self.dtype)
+        try:
+            with torch.device(self.device):
+                part = make(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(default)
+        if self.dtype != torch.float32:  # buffers (and non-direct parts) are float32
             part = part.to(dtype=self.dtype)
         return part.eval()
 
@@ -228,6 +274,91 @@ def build_realsize_kontext(
     )
 
 
+def build_realsize_qwen_edit_plus(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.bfloat16,
+    seed: int = 0,
+    toy: bool = False,
+):
+    """A `QwenImageEditPlusPipeline` shaped like Qwen/Qwen-Image-Edit-2511, random.
+
+    The 20.4 B-parameter transformer, Qwen2.5-VL-7B (7.2 B here: the tiny vocabulary leaves out
+    1.1 B of embedding tables, not compute), Qwen-Image's VAE and scheduler: ~56 GB of bf16
+    weights, each created directly in `dtype` on `device`. The
+    processor is Qwen2-VL's with the released pixel limits (the pipeline asks for ~384² images).
+    `toy=True`: the tiny pipeline of the tests (`maskedit.tiny.qwen`).
+    """
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        QwenImageEditPlusPipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from maskedit.tiny.qwen import (
+        build_tiny_qwen_edit_plus,
+        qwen_pipeline,
+        tiny_qwen_tokenizer,
+        vl_config,
+        vl_processor,
+    )
+
+    if toy:
+        return build_tiny_qwen_edit_plus(seed).to(device, dtype)
+    build = Builder(device, dtype, seed, direct=True)
+    tokenizer = tiny_qwen_tokenizer()
+    text_encoder = build(
+        Qwen2_5_VLForConditionalGeneration, vl_config(tokenizer, QWEN_VL_TEXT, QWEN_VL_VISION)
+    )
+    autoencoder = build(AutoencoderKLQwenImage)
+    transformer = build(QwenImageTransformer2DModel, **QWEN_TRANSFORMER)
+    return qwen_pipeline(
+        QwenImageEditPlusPipeline,
+        transformer,
+        autoencoder,
+        text_encoder,
+        tokenizer,
+        vl_processor(tokenizer, max_pixels=QWEN_VL_MAX_PIXELS),
+    )
+
+
+def build_realsize_flux2_klein(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.bfloat16,
+    seed: int = 0,
+    toy: bool = False,
+):
+    """A `Flux2KleinPipeline` shaped like black-forest-labs/FLUX.2-klein-4B, random.
+
+    The 3.9 B-parameter transformer, Qwen3-4B (36 layers, the pipeline reads 9, 18 and 27; 3.6 B
+    with the tiny vocabulary), FLUX.2's 32-channel VAE and the shifted flow-matching scheduler:
+    ~15 GB of bf16 weights, each created directly in `dtype` on `device`. `toy=True`: the tiny
+    pipeline of the tests.
+    """
+    from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from maskedit.tiny.flux2 import build_tiny_flux2_klein, klein_pipeline
+    from maskedit.tiny.qwen import tiny_qwen_tokenizer
+
+    if toy:
+        return build_tiny_flux2_klein(seed).to(device, dtype)
+    build = Builder(device, dtype, seed, direct=True)
+    tokenizer = tiny_qwen_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_end|>")}
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        **QWEN3_4B,
+    )
+    text_encoder = build(Qwen3ForCausalLM, config)
+    autoencoder = build(AutoencoderKLFlux2)
+    transformer = build(Flux2Transformer2DModel, **KLEIN_TRANSFORMER)
+    return klein_pipeline(transformer, autoencoder, text_encoder, tokenizer, distilled=True)
+
+
 def realsize_models(
     editor: str,
     device: torch.device | str,
@@ -241,8 +372,18 @@ def realsize_models(
     from maskedit.masks.sam import SamPredictor
     from maskedit.models import Models
 
-    builders = {"ip2p": build_realsize_ip2p, "kontext": build_realsize_kontext}
-    shapes = {"ip2p": "SD-1.5 shapes", "kontext": "FLUX.1 Kontext shapes"}[editor]
+    builders = {
+        "ip2p": build_realsize_ip2p,
+        "kontext": build_realsize_kontext,
+        "qwen-edit-plus": build_realsize_qwen_edit_plus,
+        "flux2-klein": build_realsize_flux2_klein,
+    }
+    shapes = {
+        "ip2p": "SD-1.5 shapes",
+        "kontext": "FLUX.1 Kontext shapes",
+        "qwen-edit-plus": "Qwen-Image-Edit-2511 shapes",
+        "flux2-klein": "FLUX.2 [klein] 4B shapes",
+    }[editor]
     pipe = builders[editor](device, dtype, toy=toy)
     sam = None
     if sam_vit is not None:

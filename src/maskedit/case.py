@@ -22,7 +22,7 @@ from maskedit.editing.editors import prompt_tokens, resolve_settings, working_hw
 from maskedit.editing.jobs import EditorJob, run_job
 from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.families import editor_spec
+from maskedit.families import EDITORS, editor_spec
 from maskedit.harmonize import match_color, poisson_blend
 from maskedit.images import read_image, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
@@ -45,7 +45,9 @@ class EditRequest:
     take it from the instruction); `mask_from="edit"` (where the instruction acts); or `prompts`
     (a `Prompts`, as manifests give), which replaces all of these. `methods` ("pixel", "latent",
     "guidance", "crop", or several) overrides `settings.methods`. `baseline=False` skips the
-    unmasked edit when no method needs it (the pixel method does).
+    unmasked edit when no method needs it (the pixel method does). `references`: more images
+    (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask and the
+    edit apply to `image`, the references go to every editor call whole.
     """
 
     image: np.ndarray | str | Path
@@ -59,6 +61,7 @@ class EditRequest:
     target: str | None = None
     mask_from: str | None = None
     prompts: Prompts | None = None
+    references: list[np.ndarray | str | Path] | tuple[np.ndarray | str | Path, ...] | None = None
 
 
 @dataclass
@@ -84,7 +87,8 @@ def edit(
     """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
 
     The keyword arguments are `EditRequest`'s fields (points, box, mask, settings, methods,
-    baseline, target, mask_from, prompts); `result.outputs` holds one result per method.
+    baseline, target, mask_from, prompts, references); `result.outputs` holds one result per
+    method.
     `progress(stage, step, total)` is called after every denoising step.
     """
     steps = edit_steps(EditRequest(image, instruction, **request), models, progress)
@@ -110,6 +114,7 @@ def edit_steps(
     if prompts is not None:
         prompts.check_inside(w, h)
     spec = editor_spec(models.editor)
+    references, reference_sources = _references(request.references, spec)
     settings = _settings(request, spec)
     for method in settings.methods:
         check_method(method, settings, spec)
@@ -126,7 +131,9 @@ def edit_steps(
     own_forwards = prompts is not None and prompts.mask_from == "edit"
     own_forwards = own_forwards and set(settings.methods) <= {"pixel"}
     if own_forwards:
-        recorded = _baseline_job(models, original, work_hw, instruction, settings, progress, True)
+        recorded = _baseline_job(
+            models, original, work_hw, instruction, settings, progress, True, references
+        )
         edited, waited = yield from _waiting(_ask(recorded))
         unmasked, batched = resize_rgb(edited, (h, w)), _batched(recorded)
         timings["edit"] = time.perf_counter() - t0 - waited
@@ -144,7 +151,9 @@ def edit_steps(
     #    native size. It is what the plain editor gives, and the pixel method's edit.
     if unmasked is None and (request.baseline or "pixel" in settings.methods):
         t0 = time.perf_counter()
-        job = _baseline_job(models, original, work_hw, instruction, settings, progress, False)
+        job = _baseline_job(
+            models, original, work_hw, instruction, settings, progress, False, references
+        )
         edited, waited = yield from _waiting(_ask(job))
         unmasked, batched = resize_rgb(edited, (h, w)), _batched(job)
         timings["edit"] = time.perf_counter() - t0 - waited
@@ -166,6 +175,7 @@ def edit_steps(
             long_side,
             unmasked,
             progress=_stage(progress, method),
+            references=references,
         )
         (method_out, info[method]), waited = yield from _waiting(steps)
         if settings.harmonize == "poisson":
@@ -195,6 +205,7 @@ def edit_steps(
         mask_info=mask.info or {},
         reference=mask.reference,
         batch=batched,
+        references=reference_sources,
     )
 
 
@@ -266,7 +277,9 @@ def _resolve_mask(
     return Mask(alpha, source, raw_area, prediction, reference, info)
 
 
-def _baseline_job(models, original, work_hw, instruction, settings, progress, record: bool):
+def _baseline_job(
+    models, original, work_hw, instruction, settings, progress, record: bool, references=()
+):
     """The unmasked edit's job; `record` also records its relevance map (runs alone)."""
     return EditorJob(
         resize_rgb(original, work_hw),
@@ -274,7 +287,36 @@ def _baseline_job(models, original, work_hw, instruction, settings, progress, re
         settings,
         progress=_stage(progress, "baseline"),
         context=(lambda: auto_masks.recording(models, True)) if record else None,
+        references=references,
     )
+
+
+def _references(given, spec) -> tuple[tuple[np.ndarray, ...], list[dict[str, Any]]]:
+    """The reference images (read upright, like the image) and what the record says of each."""
+    if not given:
+        return (), []
+    if isinstance(given, str | Path | np.ndarray):
+        raise InputError("references: expected a list of images, got a single one")
+    if not spec.family.references:
+        takers = [name for name, e in EDITORS.items() if e.family.references]
+        raise InputError(
+            f"references: the '{spec.name}' editor takes one image; reference images need "
+            f"--editor {' or '.join(takers)}"
+        )
+    images, sources = [], []
+    for i, item in enumerate(given):
+        try:
+            image, source = _as_image(item)
+        except InputError as err:
+            raise InputError(f"reference {i + 1}: {err}") from None
+        if min(image.shape[:2]) < spec.family.min_image_side:
+            raise InputError(
+                f"reference {i + 1}: {image.shape[1]}×{image.shape[0]} is too small; the "
+                f"'{spec.name}' editor needs sides of at least {spec.family.min_image_side} px"
+            )
+        images.append(image)
+        sources.append({"source": source, "width": image.shape[1], "height": image.shape[0]})
+    return tuple(images), sources
 
 
 def _batched(job: EditorJob) -> dict[str, int]:

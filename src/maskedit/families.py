@@ -22,15 +22,18 @@ class Family:
     name: str
     pipeline_class: str  # a class in `diffusers`
     denoiser: str  # the pipeline attribute that predicts noise: "unet" or "transformer"
-    # classifier-free guidance as IP2P's 3-way batch [text+image, image, uncond]: a separate text
-    # term that masked guidance can mask and relevance maps can read
-    text_guidance: bool
+    # the classifier-free guidance term the `guidance` method masks (docs/methods.md):
+    #   "ip2p-3way": IP2P's [text+image, image, uncond] batch; its text term (relevance reads it)
+    #   "true-cfg": separate positive and negative calls, combined and norm-rescaled (Qwen)
+    #   "cfg": separate positive and negative calls, combined (FLUX.2 [klein] Base)
+    #   None: guidance- or step-distilled, no separate term to mask
+    guidance_kind: str | None
     image_guidance: bool  # takes `image_guidance_scale`
-    packed_latents: bool  # latents are 2×2-packed tokens (FLUX), not (B, C, h, w) maps
+    packed_latents: bool  # latents are 2×2-packed tokens (FLUX, Qwen), not (B, C, h, w) maps
     flow_matching: bool  # a flow-matching scheduler (`scale_noise`), not DDPM `add_noise`
     # the per-step hook: "on_step_end" (`callback_on_step_end`) or "legacy" (`callback`, in place)
     step_callback: str
-    # the source tokens follow the noise tokens in the denoiser input (FLUX); else they are
+    # the source tokens follow the noise tokens in the denoiser input (FLUX, Qwen); else they are
     # channels after the noisy latents, *unscaled* (IP2P's `latent_dist.mode()`)
     source_tokens_after_noise: bool
     pass_size: bool  # needs height/width, or it resizes to its own default size
@@ -39,6 +42,30 @@ class Family:
     safety_checker: bool = False  # the pipeline takes `safety_checker=None` (SD 1.x)
     checks_ip2p_unet: bool = False  # its UNet must read 2 × latent channels
     batchable: bool = True  # lists of prompts/images/generators give per-sample results
+    guidance_arg: str = "guidance_scale"  # the call argument the text guidance scale goes to
+    negative_prompt: str | None = None  # passed as the negative prompt (Qwen's model cards: " ")
+    # FLUX.2: 2×2 latent patches become channels before the tokens are packed
+    patchified_latents: bool = False
+    size_multiple: int | None = None  # working sides must be multiples of it (None: from the VAE)
+    # Qwen-Image-Edit resizes every image to ~1 MP with no argument for it: maskedit holds the
+    # source at the working size (`maskedit.editing.source_area`), as `max_area` does for Kontext
+    source_area_patch: bool = False
+    # FLUX.2 [klein] shrinks images over this many pixels: a larger working size is refused
+    max_source_area: int | None = None
+    references: bool = False  # takes more images after the source (`--reference`)
+    min_image_side: int = 1  # the pipeline refuses smaller images (FLUX.2: 64 px)
+    # pipeline config values a pipeline of this family has (`is_distilled` tells klein's apart)
+    config: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def text_guidance(self) -> bool:
+        """IP2P's separate text term in one 3-way batch (masked guidance and relevance read it)."""
+        return self.guidance_kind == "ip2p-3way"
+
+    @property
+    def masked_guidance(self) -> bool:
+        """Whether the `guidance` method has a guidance term to mask."""
+        return self.guidance_kind is not None
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,7 @@ class EditorSpec:
     # None: the one the checkpoint ships
     scheduler: str | None = None
     note: str = ""
+    ids: tuple[str, ...] = ()  # the released checkpoints (`--editor-id`), default included
 
     @property
     def pipeline_class(self) -> str:
@@ -68,12 +96,16 @@ class EditorSpec:
     def text_guidance(self) -> bool:
         return self.family.text_guidance
 
+    @property
+    def masked_guidance(self) -> bool:
+        return self.family.masked_guidance
+
 
 IP2P = Family(
     name="ip2p",
     pipeline_class="StableDiffusionInstructPix2PixPipeline",
     denoiser="unet",
-    text_guidance=True,
+    guidance_kind="ip2p-3way",
     image_guidance=True,
     packed_latents=False,
     flow_matching=False,
@@ -87,7 +119,7 @@ IP2P_XL = Family(
     name="ip2p-xl",
     pipeline_class="StableDiffusionXLInstructPix2PixPipeline",
     denoiser="unet",
-    text_guidance=True,
+    guidance_kind="ip2p-3way",
     image_guidance=True,
     packed_latents=False,
     flow_matching=False,
@@ -100,7 +132,7 @@ KONTEXT = Family(
     name="kontext",
     pipeline_class="FluxKontextPipeline",
     denoiser="transformer",
-    text_guidance=False,  # guidance-distilled: one guidance scale, no text/image split
+    guidance_kind=None,  # guidance-distilled: one guidance scale, no text/image split
     image_guidance=False,
     packed_latents=True,
     flow_matching=True,
@@ -109,11 +141,67 @@ KONTEXT = Family(
     pass_size=True,
     pass_max_area=True,
 )
-FAMILIES: dict[str, Family] = {f.name: f for f in (IP2P, IP2P_XL, KONTEXT)}
+# Qwen-Image-Edit(-Plus): true CFG against a negative prompt, the combination rescaled to the
+# positive prediction's norm per token; the source's packed tokens after the noise tokens (Plus:
+# then each reference's); every image resized to ~1 MP in 32-pixel steps unless held.
+QWEN_EDIT = Family(
+    name="qwen-edit",
+    pipeline_class="QwenImageEditPipeline",
+    denoiser="transformer",
+    guidance_kind="true-cfg",
+    image_guidance=False,
+    packed_latents=True,
+    flow_matching=True,
+    step_callback="on_step_end",
+    source_tokens_after_noise=True,
+    pass_size=True,
+    guidance_arg="true_cfg_scale",  # `guidance_scale` is for guidance-distilled checkpoints
+    negative_prompt=" ",  # the model cards' negative prompt: without one there is no CFG
+    size_multiple=32,  # `calculate_dimensions` rounds both sides to 32
+    source_area_patch=True,
+)
+QWEN_EDIT_PLUS = replace(
+    QWEN_EDIT,
+    name="qwen-edit-plus",
+    pipeline_class="QwenImageEditPlusPipeline",
+    batchable=False,  # the pipeline refuses batch_size > 1
+    references=True,  # image=[source, *references]: "Picture 1" is the one edited
+)
+# FLUX.2 [klein]: Qwen3 prompt embeddings; the images' patchified, batch-normalised and packed
+# tokens after the noise tokens; images are references shared by the whole batch, so different
+# sources cannot share a call. The 4B/9B models are step-distilled (no CFG); Base runs CFG.
+FLUX2_KLEIN = Family(
+    name="flux2-klein",
+    pipeline_class="Flux2KleinPipeline",
+    denoiser="transformer",
+    guidance_kind=None,  # step-distilled: guidance_scale is ignored
+    image_guidance=False,
+    packed_latents=True,
+    flow_matching=True,
+    step_callback="on_step_end",
+    source_tokens_after_noise=True,
+    pass_size=True,
+    batchable=False,
+    patchified_latents=True,
+    max_source_area=1024 * 1024,  # larger images are shrunk to 1 MP by the pipeline
+    min_image_side=64,  # `check_image_input`
+    references=True,
+    config=(("is_distilled", True),),
+)
+FLUX2_KLEIN_BASE = replace(
+    FLUX2_KLEIN, name="flux2-klein-base", guidance_kind="cfg", config=(("is_distilled", False),)
+)
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (IP2P, IP2P_XL, KONTEXT, QWEN_EDIT, QWEN_EDIT_PLUS, FLUX2_KLEIN, FLUX2_KLEIN_BASE)
+}
 
 # Defaults: IP2P's from its paper and edit_cli (20 Euler-ancestral steps were the seed study's);
 # SDXL-IP2P's model card (768 px); FLUX.1 Kontext's diffusers docs (28 steps, guidance 2.5, 1024²,
-# bf16: FLUX is trained and shipped in bf16 and its T5 overflows in fp16).
+# bf16: FLUX is trained and shipped in bf16 and its T5 overflows in fp16). Qwen-Image-Edit's model
+# card: 50 steps, true_cfg_scale 4, negative prompt " "; -2509/-2511's: 40 steps, the same CFG.
+# FLUX.2 [klein]'s: 4 steps, guidance_scale 1 (4B/9B), 50 steps and 4 (Base), 1024². All three
+# are published in bf16. Their schedulers are the ones the checkpoints ship (flow matching).
 INSTRUCT_PIX2PIX = EditorSpec(
     name="ip2p",
     default_id="timbrooks/instruct-pix2pix",
@@ -165,6 +253,65 @@ EDITORS: dict[str, EditorSpec] = {
             role="editor 'kontext'",
             note="guidance-distilled: one guidance scale, no text/image split",
         ),
+        EditorSpec(
+            name="qwen-edit",
+            default_id="Qwen/Qwen-Image-Edit",
+            family=QWEN_EDIT,
+            steps=50,
+            text_cfg=4.0,  # true_cfg_scale, against the negative prompt " "
+            image_cfg=None,
+            working_size=1024,
+            cuda_dtype="bf16",
+            fp16_variant=False,
+            role="editor 'qwen-edit'",
+            note="true CFG against the negative prompt ' ', rescaled to the positive's norm",
+            ids=("Qwen/Qwen-Image-Edit",),
+        ),
+        EditorSpec(
+            name="qwen-edit-plus",
+            default_id="Qwen/Qwen-Image-Edit-2511",
+            family=QWEN_EDIT_PLUS,
+            steps=40,
+            text_cfg=4.0,
+            image_cfg=None,
+            working_size=1024,
+            cuda_dtype="bf16",
+            fp16_variant=False,
+            role="editor 'qwen-edit-plus'",
+            note="Qwen-Image-Edit with reference images; true CFG against ' '",
+            ids=("Qwen/Qwen-Image-Edit-2509", "Qwen/Qwen-Image-Edit-2511"),
+        ),
+        EditorSpec(
+            name="flux2-klein",
+            default_id="black-forest-labs/FLUX.2-klein-4B",
+            family=FLUX2_KLEIN,
+            steps=4,
+            text_cfg=1.0,  # the model card's guidance_scale (ignored: step-distilled)
+            image_cfg=None,
+            working_size=1024,
+            cuda_dtype="bf16",
+            fp16_variant=False,
+            role="editor 'flux2-klein'",
+            note="step-distilled: no classifier-free guidance",
+            ids=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-9B"),
+        ),
+        EditorSpec(
+            name="flux2-klein-base",
+            default_id="black-forest-labs/FLUX.2-klein-base-4B",
+            family=FLUX2_KLEIN_BASE,
+            steps=50,
+            text_cfg=4.0,  # CFG against the empty prompt
+            image_cfg=None,
+            working_size=1024,
+            cuda_dtype="bf16",
+            fp16_variant=False,
+            role="editor 'flux2-klein-base'",
+            note="FLUX.2 [klein] before step distillation: CFG against the empty prompt",
+            ids=(
+                "black-forest-labs/FLUX.2-klein-base-4B",
+                "black-forest-labs/FLUX.2-klein-base-9B",
+            ),
+        ),
     )
 }
 DEFAULT_EDITOR = "ip2p"
@@ -178,13 +325,19 @@ def editor_spec(name: str) -> EditorSpec:
 
 
 def family_of(pipe) -> Family:
-    """The family of a pipeline object (any subclass of a known diffusers class)."""
-    by_class = {f.pipeline_class: f for f in FAMILIES.values()}
+    """The family of a pipeline object (any subclass of a known diffusers class; where several
+    families share a class, the one whose `config` values the pipeline's config has)."""
+    classes = {f.pipeline_class for f in FAMILIES.values()}
     for cls in type(pipe).__mro__:
-        if cls.__name__ in by_class:
-            return by_class[cls.__name__]
+        if cls.__name__ in classes:
+            config = getattr(pipe, "config", {})
+            for family in FAMILIES.values():
+                if family.pipeline_class == cls.__name__ and all(
+                    config.get(key) == value for key, value in family.config
+                ):
+                    return family
     raise InputError(
-        f"editor pipeline {type(pipe).__name__}: not one of {', '.join(sorted(by_class))}"
+        f"editor pipeline {type(pipe).__name__}: not one of {', '.join(sorted(classes))}"
     )
 
 

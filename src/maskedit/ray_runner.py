@@ -185,14 +185,18 @@ def run_manifest_ray(
 
 
 def _absolute_paths(case: Case) -> Case:
-    """The case with its image and mask as absolute paths: workers do not share our cwd."""
-    image = case.image
-    if not image.startswith("skimage:"):
-        image = str(Path(image).absolute())
+    """The case with its images and mask as absolute paths: workers do not share our cwd."""
+
+    def absolute(image: str) -> str:
+        return image if image.startswith("skimage:") else str(Path(image).absolute())
+
     prompts = case.prompts
     if prompts.mask is not None:
         prompts = prompts.model_copy(update={"mask": prompts.mask.absolute()})
-    return case.model_copy(update={"image": image, "prompts": prompts})
+    references = tuple(absolute(r) for r in case.references)
+    return case.model_copy(
+        update={"image": absolute(case.image), "prompts": prompts, "references": references}
+    )
 
 
 def _remove_partials(out_dir: Path, case_ids: list[str]) -> None:

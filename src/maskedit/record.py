@@ -59,6 +59,8 @@ class EditResult:
     mask_info: dict[str, Any] = field(default_factory=dict)  # phrase/relevance facts, reference IoU
     reference: np.ndarray | None = None  # a given mask the automatic one is scored against
     batch: dict[str, int] = field(default_factory=dict)  # baseline: cases in its shared call
+    # reference images given with the image (editors that take them): source, width, height
+    references: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def method(self) -> str:
@@ -104,6 +106,7 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
         "note": models.get("note") or None,
         "instruction": result.instruction,
         "image": {"source": result.image_source, "width": w, "height": h},
+        "references": list(result.references),
         "working_size": {"width": result.working_hw[1], "height": result.working_hw[0]},
         "method": result.method,
         "methods": method_files(list(result.outputs)),

@@ -33,6 +33,11 @@ def check_case(case: Case, where: str = "") -> None:
         w, h = image_size(case.image)
         if case.prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
             read_mask(case.prompts.mask, (h, w))
+        for i, reference in enumerate(case.references):
+            try:
+                image_size(reference)
+            except InputError as err:
+                raise InputError(f"reference {i + 1}: {err}") from None
     except InputError as err:
         raise InputError(f"{where}{err}") from None
     case.prompts.check_inside(w, h, where)
@@ -131,6 +136,7 @@ def case_request(case: Case) -> dict:
         instruction=case.instruction,
         prompts=case.prompts,
         settings=case.settings,
+        references=case.references,
     )
 
 

@@ -112,9 +112,13 @@ def record_blended_run(pipe, editor: str, steps: int = 4):
     return records, blend.noise, outside
 
 
-@pytest.mark.parametrize("editor", ["ip2p", "ip2p-xl", "kontext"])
+@pytest.mark.parametrize(
+    "editor", ["ip2p", "ip2p-xl", "kontext", "qwen-edit", "qwen-edit-plus", "flux2-klein"]
+)
 def test_latent_blend_is_pinned_at_every_step(pipes, editor):
-    """ip2p: Euler-ancestral; ip2p-xl: Euler; kontext: flow matching (packed tokens).
+    """ip2p: Euler-ancestral; ip2p-xl: Euler; kontext: flow matching (packed tokens); qwen-edit
+    (-plus): flow matching with Qwen's exponential shift (packed tokens, normalised latents);
+    flux2-klein: flow matching (patchified, batch-normalised, packed tokens).
 
     Why a wrong blend cannot pass: after step i the loop's latents sit at σ_{i+1}. A blend to the
     current timestep puts the outside at z₀ + σ_i ε (Euler) or σ_i ε + (1 − σ_i) z₀ (flow), off by

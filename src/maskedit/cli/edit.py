@@ -41,6 +41,13 @@ class RegionFlags:
     mask: Annotated[
         Path | None, typer.Option("--mask", help="Mask file (any PNG mode; white = edit).")
     ] = None
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            help="Another image the editor sees whole (qwen-edit-plus, flux2-klein); repeatable.",
+        ),
+    ] = None
     sam_masks: Annotated[
         str,
         typer.Option(
@@ -156,6 +163,8 @@ def edit_case(
         raw["box"] = parse_box(region.box)
     if region.mask is not None:
         raw["mask"] = str(region.mask)
+    if region.reference:
+        raw["references"] = list(region.reference)
     if region.sam_masks not in ("auto", "1", "3"):
         raise InputError(f"--sam-masks '{region.sam_masks}': expected auto, 1 or 3")
     if region.sam_masks != "auto":
@@ -211,6 +220,7 @@ def edit(
             models=models,
             prompts=case.prompts,
             settings=case.settings,
+            references=case.references,
         )
         result.timings = {"load_models": load_s, **result.timings}
         write_case(result, out, force=force)

@@ -40,8 +40,8 @@ Ip2pOpt = Annotated[
     typer.Option(
         "--ip2p",
         "--editor-id",
-        help="Editor checkpoint: hub id or local folder "
-        "(default: the editor's own, e.g. timbrooks/instruct-pix2pix).",
+        help="Editor checkpoint: hub id or local folder (default: the editor's own, e.g. "
+        "timbrooks/instruct-pix2pix; Qwen/Qwen-Image-Edit-2509 picks that qwen-edit-plus release).",
     ),
 ]
 EditorOpt = Annotated[

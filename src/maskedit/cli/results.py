@@ -59,12 +59,18 @@ def report(run_dir: RunDirArg) -> None:
 
 def download(
     ids: Annotated[
-        list[str] | None, typer.Argument(help="Hub ids (default: the IP2P and SAM defaults).")
+        list[str] | None,
+        typer.Argument(help="Hub ids (default: the editor's default checkpoint, SAM's, CLIP's)."),
     ] = None,
+    editor: Annotated[
+        str, typer.Option("--editor", help="Whose default checkpoint to fetch (default ip2p).")
+    ] = "ip2p",
 ) -> None:
     """Pre-fetch checkpoints into the standard Hugging Face cache (on a connected machine)."""
+    from maskedit.families import editor_spec
     from maskedit.models import download as fetch
 
     with user_errors():
-        for path in fetch(ids):
+        editor_spec(editor)  # an unknown editor is one line, before any download
+        for path in fetch(ids, editor=editor):
             console.print(f"cached {path}")

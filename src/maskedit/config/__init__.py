@@ -203,6 +203,8 @@ class Case(BaseModel):
     settings: EditSettings = Field(default_factory=EditSettings)
     # Optional captions for caption-based metrics (PIE-Bench prompts, MagicBrush descriptions).
     captions: dict[Literal["source", "target", "local"], str | None] | None = None
+    # More images for editors that take them (qwen-edit-plus, flux2-klein); resolved like `image`
+    references: tuple[str, ...] = ()
 
     @field_validator("instruction")
     @classmethod
@@ -232,6 +234,7 @@ _CASE_KEYS = {
     "mask",
     "method",
     "captions",
+    "references",
 } | _PROMPT_KEYS
 _SETTING_KEYS = set(EditSettings.model_fields)
 
@@ -252,6 +255,18 @@ def _inside(path: Path, base_dir: Path, what: str, where: str, allow_outside: bo
             f"{where}{what} '{path}' is outside the manifest's folder '{base_dir}'; "
             "pass --allow-outside-paths to allow absolute paths and '..'"
         )
+
+
+def _image_path(
+    value: Any, base_dir: Path | None, what: str, where: str, allow_outside: bool
+) -> str:
+    """An image path relative to the manifest's folder (kept inside it), or `skimage:NAME`."""
+    image = str(value)
+    if base_dir is not None and not image.startswith("skimage:"):
+        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
+        _inside(image_path, base_dir, what, where, allow_outside)
+        image = str(image_path)
+    return image
 
 
 def case_from_dict(
@@ -289,11 +304,16 @@ def case_from_dict(
         if base_dir is not None:
             mask = mask if mask.is_absolute() else base_dir / mask
             _inside(mask, base_dir, "mask", where, allow_outside)
-    image = str(raw["image"])
-    if base_dir is not None and not image.startswith("skimage:"):
-        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
-        _inside(image_path, base_dir, "image", where, allow_outside)
-        image = str(image_path)
+    image = _image_path(raw["image"], base_dir, "image", where, allow_outside)
+    references = raw.get("references") or []
+    if not isinstance(references, list) or not all(
+        isinstance(r, str | Path) and str(r) for r in references
+    ):
+        raise InputError(f"{where}references: expected a list of image paths, got {references!r}")
+    references = [
+        _image_path(r, base_dir, f"reference {i + 1}", where, allow_outside)
+        for i, r in enumerate(references)
+    ]
     settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
     if "method" in raw:
         if "methods" in raw:
@@ -311,6 +331,7 @@ def case_from_dict(
                 **{k: raw[k] for k in _PROMPT_KEYS if k in raw},
             ),
             captions=raw.get("captions"),
+            references=tuple(references),
             settings=EditSettings(**settings),
         )
     except ValidationError as err:

@@ -2,15 +2,17 @@
 
 What differs between editors is read from the editor table (`maskedit.families`), never from
 names. The plain call is exactly what a diffusers user would write, so with no hooks maskedit's
-output is that pipeline's output. Latent blending plugs in after every step: through
-`callback_on_step_end` where the pipeline has it (IP2P, Kontext), through the legacy per-step
-`callback` with an in-place update where it has not (SDXL-IP2P). The one function that calls a
-pipeline is `maskedit.editing.jobs.run_jobs`.
+output is that pipeline's output (for Qwen-Image-Edit, with the source held at the working size
+as `maskedit.editing.source_area` explains). Latent blending plugs in after every step: through
+`callback_on_step_end` where the pipeline has it (IP2P, Kontext, Qwen, FLUX.2), through the legacy
+per-step `callback` with an in-place update where it has not (SDXL-IP2P). The one function that
+calls a pipeline is `maskedit.editing.jobs.run_jobs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from PIL import Image
 
 from maskedit.config import EditSettings
 from maskedit.editing.crop import fit_long_side
+from maskedit.editing.source_area import source_area
 from maskedit.errors import InputError, RunFailure
 from maskedit.families import EditorSpec, family_of
 
@@ -44,15 +47,34 @@ def denoiser(pipe) -> torch.nn.Module:
 
 
 def size_multiple(pipe) -> int:
-    """Sides the editor needs: UNets halve the latent per level; FLUX packs 2×2 latents."""
-    if family_of(pipe).packed_latents:
+    """Sides the editor needs: UNets halve the latent per level; FLUX packs 2×2 latents; Qwen
+    resizes its images to sides in multiples of 32 (the table's `size_multiple`)."""
+    family = family_of(pipe)
+    if family.size_multiple is not None:
+        return family.size_multiple
+    if family.packed_latents:
         return int(pipe.vae_scale_factor * 2)
     return int(pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1))
 
 
 def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """The aspect-preserving size the editor works at (long side `long_side`, sides rounded)."""
-    return fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
+    """The aspect-preserving size the editor works at (long side `long_side`, sides rounded).
+
+    FLUX.2 [klein] shrinks images over 1 MP itself, which would put the source off the noise's
+    grid, and refuses sides under 64 px: such working sizes are refused in one line."""
+    hw = fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
+    family = family_of(pipe)
+    if family.max_source_area is not None and hw[0] * hw[1] > family.max_source_area:
+        raise InputError(
+            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline shrinks images over "
+            f"{family.max_source_area} pixels (1024×1024); use a --working-size up to 1024"
+        )
+    if min(hw) < family.min_image_side:
+        raise InputError(
+            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline needs sides of at least "
+            f"{family.min_image_side} px; use a larger --working-size or a less elongated region"
+        )
+    return hw
 
 
 def prompt_tokens(pipe, instruction: str) -> int | None:
@@ -73,18 +95,28 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return (images * 255).round().astype(np.uint8)
 
 
-def plain_kwargs(pipe, image: np.ndarray, instruction: str, s: EditSettings) -> dict[str, Any]:
-    """The arguments a diffusers user passes to this editor for this image (at working size)."""
+def plain_kwargs(
+    pipe,
+    image: np.ndarray,
+    instruction: str,
+    s: EditSettings,
+    references: tuple[np.ndarray, ...] = (),
+) -> dict[str, Any]:
+    """The arguments a diffusers user passes to this editor for this image (at working size);
+    reference images follow the source in `image` (the source is the one edited)."""
     family = family_of(pipe)
     h, w = image.shape[:2]
+    source = Image.fromarray(image)
     kwargs: dict[str, Any] = dict(
         prompt=instruction,
-        image=Image.fromarray(image),
+        image=[source, *(Image.fromarray(r) for r in references)] if references else source,
         num_inference_steps=s.steps,
-        guidance_scale=s.text_cfg,
         generator=make_generator(s.seed),
         output_type="np",
     )
+    kwargs[family.guidance_arg] = s.text_cfg
+    if family.negative_prompt is not None:
+        kwargs["negative_prompt"] = family.negative_prompt
     if family.image_guidance:
         kwargs["image_guidance_scale"] = s.image_cfg
     if family.pass_size:
@@ -121,9 +153,12 @@ def add_step_callback(
 
 def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> list[np.ndarray]:
     """`pipe(**kwargs)` with output_type "np" → float images; out of memory as a run failure
-    (the batch runner catches `torch.cuda.OutOfMemoryError` itself before this message)."""
+    (the batch runner catches `torch.cuda.OutOfMemoryError` itself before this message). Qwen's
+    images are resized to the working area `hw`, not its fixed ~1 MP (`source_area`)."""
+    held = source_area(pipe, hw[0] * hw[1]) if family_of(pipe).source_area_patch else nullcontext()
     try:
-        return list(pipe(**kwargs).images)
+        with held:
+            return list(pipe(**kwargs).images)
     except torch.cuda.OutOfMemoryError:
         if isinstance(kwargs.get("prompt"), list) and len(kwargs["prompt"]) > 1:
             raise  # a batch: the caller retries its jobs one at a time
@@ -152,9 +187,12 @@ class SourceLatents:
     """The source latents z₀ as the pipeline itself encoded them, read off the denoiser's input.
 
     IP2P/SDXL-IP2P concatenate the *unscaled* `latent_dist.mode()` of the source as channels 4–8
-    of the UNet input, so z₀ = that × `scaling_factor`. Kontext appends the packed, shifted and
-    scaled source tokens after the noisy tokens, so z₀ is those tokens as they are. Reading them
-    here costs nothing and cannot differ from what the pipeline used (no second VAE encode).
+    of the UNet input, so z₀ = that × `scaling_factor`. Kontext, Qwen-Image-Edit and FLUX.2
+    [klein] append the source's tokens after the N noisy tokens, normalised as the pipeline
+    normalises latents (Kontext shift/scale, Qwen `latents_mean`/`latents_std`, FLUX.2 the VAE's
+    batch-norm statistics) and packed like them, so z₀ is tokens N..2N as they are (reference
+    images' tokens follow). Reading them here costs nothing and cannot differ from what the
+    pipeline used (no second VAE encode).
     """
 
     def __init__(self, pipe):
@@ -178,7 +216,8 @@ class SourceLatents:
     def z0(self, latents: torch.Tensor) -> torch.Tensor:
         b = latents.shape[0]
         if self.family.source_tokens_after_noise:
-            return self.source[:b, latents.shape[1] :]
+            n = latents.shape[1]
+            return self.source[:b, n : 2 * n]
         c = latents.shape[1]
         if getattr(self.pipe, "is_cosxl_edit", False):  # CosXL edit scales them already
             return self.source[:b, c:]
@@ -201,11 +240,19 @@ def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Ten
 
 
 def latent_layout(pipe, mask: np.ndarray, latents: torch.Tensor) -> torch.Tensor:
-    """A (h, w) latent-size mask in the latents' own layout (FLUX: packed 2×2 tokens)."""
+    """A (h, w) latent-size mask in the latents' own layout (FLUX, Qwen: packed 2×2 tokens)."""
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
-    if not family_of(pipe).packed_latents:
+    family = family_of(pipe)
+    if not family.packed_latents:
         return m[None, None]
     h, w = m.shape
     channels = latents.shape[-1] // 4
     full = m[None, None].expand(1, channels, h, w)
+    if family.patchified_latents:  # FLUX.2: 2×2 patches into channels, then tokens
+        return pipe._pack_latents(pipe._patchify_latents(full.contiguous()))
     return pipe._pack_latents(full, 1, channels, h, w)  # the pipeline's own packing
+
+
+def token_mask(pipe, mask: np.ndarray) -> torch.Tensor:
+    """A (h, w) latent-size mask as one weight per packed token, (1, tokens, 1)."""
+    return latent_layout(pipe, mask, torch.empty(1, 1, 4))[..., :1]  # one latent channel

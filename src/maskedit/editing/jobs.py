@@ -6,7 +6,9 @@ matching jobs (same family, working size, steps and guidance scales) as one call
 and generators as lists, so every sample draws the noise its own seed draws alone. Latent blends
 act per sample, and masked guidance uses one mask per sample (all ones — no change — for the
 samples that do not use it). Batched results differ from one-at-a-time runs only by the
-floating-point order of batched kernels (a grey level at most, measured).
+floating-point order of batched kernels (a grey level at most, measured). Editors whose pipeline
+cannot batch different sources (Qwen-Image-Edit-Plus refuses, FLUX.2 [klein] shares its images
+across the batch) and jobs with reference images always run alone.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from maskedit.editing.editors import (
     finished,
     make_generator,
     plain_kwargs,
+    token_mask,
 )
-from maskedit.editing.guidance import masked_text_guidance
+from maskedit.editing.guidance import masked_cfg_guidance, masked_text_guidance
 from maskedit.errors import RunFailure
 from maskedit.families import family_of
 
@@ -46,6 +49,8 @@ class EditorJob:
     settings: EditSettings
     blend: Any = None  # a LatentBlend, applied to this sample after every step
     guidance_mask: np.ndarray | None = None  # (h, w) latent mask: masked text guidance
+    # more images after the source, for editors that take them (H×W×3 uint8, native size)
+    references: tuple[np.ndarray, ...] = ()
     progress: Callable[[int, int], None] | None = None
     # Hooks that must see this call alone (e.g. the relevance recorder): the job runs solo, and
     # what the context manager yields is kept in `stats["context"]`.
@@ -55,7 +60,7 @@ class EditorJob:
     def batch_key(self, pipe) -> tuple | None:
         """Jobs with equal keys can share a call; None: this job runs alone."""
         family = family_of(pipe)
-        if self.context is not None or not family.batchable:
+        if self.context is not None or not family.batchable or self.references:
             return None
         s = self.settings
         return (family.name, self.image.shape, s.steps, s.text_cfg, s.image_cfg)
@@ -112,16 +117,28 @@ def _vae_slicing(pipe, on: bool):
         vae.use_slicing = before
 
 
+def _masked_guidance(pipe, masks: list[np.ndarray]) -> contextlib.AbstractContextManager:
+    """The family's masked guidance with one (h, w) latent mask per sample: IP2P's text term in
+    the UNet's 3-way batch, or the (positive − negative) term at the scheduler step (true CFG)."""
+    if family_of(pipe).text_guidance:
+        mask = masks[0] if len(masks) == 1 else np.stack(masks)
+        return masked_text_guidance(denoiser(pipe), mask)
+    tokens = torch.cat([token_mask(pipe, m) for m in masks])  # (B, tokens, 1)
+    return masked_cfg_guidance(denoiser(pipe), pipe.scheduler, tokens)
+
+
 def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     """The pipeline call for these jobs: the plain arguments (as lists for a batch) and hooks."""
     first = jobs[0]
-    kwargs = plain_kwargs(pipe, first.image, first.instruction, first.settings)
+    kwargs = plain_kwargs(pipe, first.image, first.instruction, first.settings, first.references)
     if len(jobs) > 1:
         kwargs.update(
             prompt=[job.instruction for job in jobs],
             image=[Image.fromarray(job.image) for job in jobs],
             generator=[make_generator(job.settings.seed) for job in jobs],
         )
+        if "negative_prompt" in kwargs:  # one per sample, like the prompts
+            kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * len(jobs)
     blends = [job.blend for job in jobs]
     capture = SourceLatents(pipe) if any(blends) else None
 
@@ -153,8 +170,7 @@ def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         if guided:  # all ones (no change) for the samples that do not use it
             ones = np.ones_like(guided[0])
             masks = [ones if job.guidance_mask is None else job.guidance_mask for job in jobs]
-            mask = masks[0] if len(jobs) == 1 else np.stack(masks)
-            stats = stack.enter_context(masked_text_guidance(denoiser(pipe), mask))
+            stats = stack.enter_context(_masked_guidance(pipe, masks))
         t0 = time.perf_counter()
         images = call_pipeline(pipe, kwargs, first.image.shape[:2])
         seconds = time.perf_counter() - t0

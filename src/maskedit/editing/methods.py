@@ -32,11 +32,18 @@ def check_method(method: str, settings: EditSettings, spec: EditorSpec) -> None:
     """Refuse a method an editor cannot do, or settings under which it would silently do nothing."""
     if method != "guidance":
         return
-    if not spec.text_guidance:
+    if not spec.masked_guidance:
         raise InputError(
             f"method 'guidance' needs a separate text-guidance term, and the '{spec.name}' editor "
             f"({spec.note}) has none: use pixel, latent or crop"
         )
+    if not spec.text_guidance:  # classifier-free guidance against a negative prompt
+        if not settings.text_cfg > 1.0:
+            raise InputError(
+                f"method 'guidance' masks the '{spec.name}' editor's classifier-free guidance "
+                f"term, which only exists with text_cfg > 1 (got {settings.text_cfg:g})"
+            )
+        return
     if not (settings.text_cfg > 1.0 and settings.image_cfg >= 1.0):
         raise InputError(
             f"method 'guidance' masks IP2P's text-guidance term, which only exists with "
@@ -56,11 +63,13 @@ def method_steps(
     long_side: int,
     baseline: np.ndarray | None,
     progress=None,
+    references: tuple[np.ndarray, ...] = (),
 ) -> Generator[EditorJob, np.ndarray, tuple[np.ndarray, dict[str, Any]]]:
     """The edit for one method at native size (before the final composite), plus facts to record.
 
     A generator: it yields the `EditorJob` it needs run and is sent the edited image back (see
-    `maskedit.editing.jobs`), so a batch run can put several cases' jobs in one call.
+    `maskedit.editing.jobs`), so a batch run can put several cases' jobs in one call. Reference
+    images go to every editor call as they are (the mask and the crop are the source's).
     """
     h, w = original.shape[:2]
     if method == "pixel":  # the seed method: the unmasked edit, composited afterwards
@@ -73,7 +82,7 @@ def method_steps(
         m = latent_mask(pipe, alpha, work_hw, settings.latent_dilate)
         source = resize_rgb(original, work_hw)
         info: dict[str, Any] = {"latent_mask_fraction": round(float(m.mean()), 6)}
-        job = EditorJob(source, instruction, settings, progress=progress)
+        job = EditorJob(source, instruction, settings, progress=progress, references=references)
         if method == "latent":
             job.blend = LatentBlend(m, settings.blend_start, settings.blend_end, seed=settings.seed)
             edited = yield job
@@ -81,7 +90,8 @@ def method_steps(
         else:
             job.guidance_mask = m
             edited = yield job
-            info["masked_unet_calls"] = job.stats["guidance"]["calls"]
+            key = "masked_unet_calls" if spec.text_guidance else "masked_steps"
+            info[key] = job.stats["guidance"]["calls"]
         if job.stats.get("batch", 1) > 1:  # shared one call with other cases' jobs
             info["batch"] = job.stats["batch"]
         return resize_rgb(edited, (h, w)), info
@@ -91,7 +101,13 @@ def method_steps(
             return original.copy(), {"crop_box": None}
         patch = crop(original, box)
         patch_hw = working_hw(pipe, patch.shape[:2], long_side)
-        job = EditorJob(resize_rgb(patch, patch_hw), instruction, settings, progress=progress)
+        job = EditorJob(
+            resize_rgb(patch, patch_hw),
+            instruction,
+            settings,
+            progress=progress,
+            references=references,
+        )
         edited = yield job
         full = paste(original, resize_rgb(edited, patch.shape[:2]), box)
         info = {"crop_box": list(box), "crop_working_size": list(patch_hw)}

@@ -68,7 +68,8 @@ def load_editor(
     """`from_pretrained` of an editor's diffusers pipeline (hub id or local folder).
 
     The class comes from the editor table (`maskedit.families.EDITORS`); an fp16 variant is tried
-    first on accelerators where the checkpoint ships one.
+    first on accelerators where the checkpoint ships one. A checkpoint of another family of the
+    same class (a FLUX.2 [klein] Base checkpoint under `flux2-klein`) is named in one line.
     """
     import diffusers
 
@@ -93,6 +94,7 @@ def load_editor(
         raise missing_weights(model_id, spec.role, "--ip2p", last) from None
     if spec.family.checks_ip2p_unet:
         check_ip2p(pipe, model_id)
+    check_family(pipe, spec, model_id)
     use_authors_scheduler(pipe, spec)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -115,6 +117,18 @@ def use_authors_scheduler(pipe, spec: EditorSpec) -> None:
     import diffusers
 
     pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
+
+
+def check_family(pipe, spec: EditorSpec, model_id: str) -> None:
+    """The loaded pipeline is of the editor's family (FLUX.2 [klein] and its Base share a class
+    and differ in `is_distilled`): else one line naming the editor that fits it."""
+    family = family_of(pipe)
+    if family is not spec.family:
+        raise CheckpointError(
+            f"{spec.role} model '{model_id}': it is a {family.name} checkpoint "
+            f"({', '.join(f'{k} {v}' for k, v in family.config)}); use --editor "
+            f"{default_editor_for(family)}"
+        )
 
 
 def check_ip2p(pipe, model_id: str) -> None:
@@ -168,8 +182,9 @@ class Models:
     def from_components(
         cls, pipe, sam_model=None, sam_processor=None, *, working_size: int = REAL_WORKING_SIZE
     ) -> Models:
-        """Wrap pipelines the user built themselves (any IP2P, SDXL-IP2P or FLUX.1 Kontext
-        pipeline; any transformers SAM)."""
+        """Wrap pipelines the user built themselves (any pipeline of an editor family: IP2P,
+        SDXL-IP2P, FLUX.1 Kontext, Qwen-Image-Edit(-Plus), FLUX.2 [klein]; any transformers
+        SAM)."""
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
         return cls(
             editor=default_editor_for(family_of(pipe)),
@@ -215,9 +230,11 @@ def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Mod
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
     `options` (`maskedit.config.ModelOptions`, checked before anything loads) says what and how:
-    `editor` picks the pipeline family and its defaults (ip2p, magicbrush, ip2p-xl, kontext),
-    `editor_id` its checkpoint; `text_backends` ("clipseg", "grounded-sam") loads the phrase →
-    mask models a run needs. `load_models("tiny", editor="kontext", need_sam=False)` is short for
+    `editor` picks the pipeline family and its defaults (a key of `maskedit.families.EDITORS`:
+    ip2p, magicbrush, ip2p-xl, kontext, qwen-edit, qwen-edit-plus, flux2-klein,
+    flux2-klein-base), `editor_id` its checkpoint (e.g. Qwen/Qwen-Image-Edit-2509);
+    `text_backends` ("clipseg", "grounded-sam") loads the phrase → mask models a run needs.
+    `load_models("tiny", editor="kontext", need_sam=False)` is short for
     `load_models(ModelOptions(kind="tiny", editor="kontext", need_sam=False))`, with `ip2p=` and
     `sam=` naming the checkpoints.
 

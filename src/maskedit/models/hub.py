@@ -13,13 +13,14 @@ from typing import Any
 import torch
 
 from maskedit.errors import InputError, MissingWeightsError
-from maskedit.families import EDITORS, SEGMENTERS, EditorSpec
+from maskedit.families import EDITORS, SEGMENTERS, EditorSpec, editor_spec
 
 DEFAULT_CLIP_ID = "openai/clip-vit-base-patch32"  # the seed study's and MagicBrush's CLIP
 # What `maskedit download` fetches by default: the default editor, segmenter and metrics CLIP.
 DEFAULT_DOWNLOADS = (EDITORS["ip2p"].default_id, SEGMENTERS["sam"].default_id, DEFAULT_CLIP_ID)
-# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers.
-DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers (Qwen's and
+# FLUX.2 [klein]'s chat templates are .jinja files; klein's pipeline applies one to every prompt).
+DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.jinja"]
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -71,8 +72,8 @@ def missing_weights(model_id: str, role: str, flag: str, err: Exception) -> Miss
     return MissingWeightsError(
         f"{role} model '{model_id}' is not in the Hugging Face cache ({hub_cache_dir()}) "
         f"and {why}: "
-        f"run `maskedit download` on a connected machine (same HF_HOME), or pass a local folder "
-        f"with {flag} PATH"
+        f"run `maskedit download {model_id}` on a connected machine (same HF_HOME), or pass a "
+        f"local folder with {flag} PATH"
     )
 
 
@@ -84,12 +85,15 @@ def revision_of(path: str) -> str | None:
     return None
 
 
-def download(ids: list[str] | None = None) -> list[str]:
-    """Pre-fetch checkpoints into the standard hub cache (run on a connected machine)."""
+def download(ids: list[str] | None = None, editor: str = "ip2p") -> list[str]:
+    """Pre-fetch checkpoints into the standard hub cache (run on a connected machine).
+
+    No ids: the editor's default checkpoint (`editor`, default ip2p), SAM's and CLIP's."""
     from huggingface_hub import snapshot_download
 
+    defaults = [editor_spec(editor).default_id, *DEFAULT_DOWNLOADS[1:]]
     paths = []
-    for model_id in ids or list(DEFAULT_DOWNLOADS):
+    for model_id in ids or defaults:
         try:
             paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
         except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line

@@ -182,12 +182,19 @@ def build_tiny_kontext(seed: int = 0):
 
 
 def build_tiny_editor(editor: str, seed: int = 0):
-    """The tiny pipeline of an editor family (ip2p and magicbrush share IP2P's)."""
+    """The tiny pipeline of an editor family (ip2p and magicbrush share IP2P's; Qwen and
+    FLUX.2 [klein] in `maskedit.tiny.qwen` / `maskedit.tiny.flux2`)."""
     from maskedit.families import editor_spec
+    from maskedit.tiny.flux2 import build_tiny_flux2_klein, build_tiny_flux2_klein_base
+    from maskedit.tiny.qwen import build_tiny_qwen_edit, build_tiny_qwen_edit_plus
 
     builders = {
         "ip2p": build_tiny_ip2p,
         "ip2p-xl": build_tiny_ip2p_xl,
         "kontext": build_tiny_kontext,
+        "qwen-edit": build_tiny_qwen_edit,
+        "qwen-edit-plus": build_tiny_qwen_edit_plus,
+        "flux2-klein": build_tiny_flux2_klein,
+        "flux2-klein-base": build_tiny_flux2_klein_base,
     }
     return builders[editor_spec(editor).family.name](seed)

@@ -59,3 +59,67 @@ def bert_tokenizer():
     by_id.update(zip(free, pieces, strict=False))
     vocab = {by_id.get(i, f"[unused{i}]"): i for i in range(1030)}
     return BertTokenizer(vocab=vocab)
+
+
+# The Qwen-VL / Qwen3 special tokens the Qwen-Image-Edit and FLUX.2 [klein] prompt templates and
+# the Qwen2-VL processor use; ids 0–9 in the tiny vocabulary, `<|endoftext|>` (0) pads.
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<think>",
+    "</think>",
+)
+
+# Qwen3's chat template reduced to what Flux2KleinPipeline asks of it: user turns, the assistant
+# prompt, and the empty thinking block that `enable_thinking=False` adds.
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "{{ '<think>\n\n</think>\n\n' }}{% endif %}{% endif %}"
+)
+
+
+def qwen_tokenizer(corpus: list[str]):
+    """A `Qwen2Tokenizer` (Qwen2's split regex + byte-level BPE) whose merges are learnt, in code,
+    from `corpus` (the pipelines' prompt templates): their words are one token each, as in the
+    real 151k vocabulary, and any other text is spelled in bytes. Qwen's special tokens are single
+    tokens (ids 0–9); the chat template is Qwen3's (FLUX.2 [klein] applies it)."""
+    import json
+
+    from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
+    from tokenizers.trainers import BpeTrainer
+    from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    trainer_tok = Tokenizer(models.BPE())
+    trainer_tok.normalizer = normalizers.NFC()
+    trainer_tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    trainer = BpeTrainer(
+        vocab_size=10_000,  # never reached: training stops when every word is one token
+        min_frequency=1,
+        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    trainer_tok.train_from_iterator(corpus, trainer)
+    model = json.loads(trainer_tok.to_str())["model"]
+    tokenizer = Qwen2Tokenizer(
+        vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]], model_max_length=32768
+    )
+    tokenizer.add_tokens([AddedToken(t, special=True) for t in QWEN_SPECIAL_TOKENS])
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    return tokenizer
