@@ -70,13 +70,26 @@ def set_vae_tiling(pipe, mode: str) -> None:
         factor = 2 ** (len(vae.config.block_out_channels) - 1)
         vae.tile_sample_min_size = AUTO_TILE
         vae.tile_latent_min_size = AUTO_TILE // factor
+    elif mode == "auto" and hasattr(vae, "tile_sample_min_height"):
+        # Qwen-Image's VAE (Wan-style) keeps height and width apart and would tile from 256 px:
+        # the same 1024 threshold, its own overlap ratio (stride 3/4 of a tile)
+        vae.tile_sample_min_height = vae.tile_sample_min_width = AUTO_TILE
+        vae.tile_sample_stride_height = vae.tile_sample_stride_width = AUTO_TILE * 3 // 4
 
 
 def vae_tiles(pipe, hw: tuple[int, int]) -> bool:
-    """Whether the VAE will tile an image of this working size (as AutoencoderKL decides)."""
+    """Whether the VAE will tile an image of this working size (as the VAE decides)."""
     vae = getattr(pipe, "vae", None)
+    if not getattr(vae, "use_tiling", False):
+        return False
     size = getattr(vae, "tile_sample_min_size", None)
-    return bool(getattr(vae, "use_tiling", False) and size is not None and max(hw) > size)
+    if size is not None:
+        return max(hw) > size
+    min_hw = (
+        getattr(vae, "tile_sample_min_height", None),
+        getattr(vae, "tile_sample_min_width", None),
+    )
+    return None not in min_hw and (hw[0] > min_hw[0] or hw[1] > min_hw[1])
 
 
 def _compile(module, s: Speedups):

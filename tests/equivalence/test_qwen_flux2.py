@@ -328,6 +328,17 @@ def test_qwen_source_area_holds_the_working_size_and_is_undone(loaded):
         assert module.calculate_dimensions is original
 
 
+def test_auto_vae_tiling_starts_above_1024_for_qwens_vae_too(loaded):
+    """Qwen-Image's VAE tiles from 256 px by its own default: `--vae-tiling auto` (the default)
+    keeps the 1024 px threshold of every editor, so a 1024² edit is the plain call."""
+    from maskedit.speedups import vae_tiles
+
+    pipe = _models(loaded, "qwen-edit").pipe
+    assert pipe.vae.use_tiling and pipe.vae.tile_sample_min_height == 1024
+    assert not vae_tiles(pipe, (1024, 1024)) and vae_tiles(pipe, (1024, 1056))
+    assert not vae_tiles(_models(loaded, "flux2-klein").pipe, (1024, 1024))
+
+
 def test_working_sizes_follow_each_pipelines_rules(loaded):
     qwen, klein = _models(loaded, "qwen-edit").pipe, _models(loaded, "flux2-klein").pipe
     assert working_hw(qwen, (300, 451), 512) == (352, 512)  # sides in 32s
