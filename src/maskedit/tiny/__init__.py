@@ -2,12 +2,13 @@
 
 They exercise every tensor path of the real models (8-channel IP2P UNet, SDXL-IP2P, FLUX.1 Kontext,
 VAEs with scale factor 8, CLIP/T5 text encoders, SAM and its relatives with their processors,
-CLIPSeg, Grounding DINO, CLIP for the metrics) in well under a second each on a CPU. Their outputs
-are noise: anything made with them is a plumbing check, never an edit.
+CLIPSeg, Grounding DINO, CLIP, DINO and LPIPS for the metrics) in well under a second each on a
+CPU. Their outputs are noise: anything made with them is a plumbing check, never an edit.
 
 - `tokenizers`: CLIP, T5 and BERT tokenizers from hand-written vocabularies (no download);
 - `editors`: IP2P, SDXL-IP2P and Kontext pipelines; `segmenters`: SAM, SAM-HQ, SAM 2;
 - `text`: CLIPSeg and Grounding DINO; `clip`: CLIP, the shared text-tower config;
+- `metrics`: the metric backbones (a DINO-shaped ViT, LPIPS's SqueezeNet);
 - `seeding`: every builder draws its weights from a seed, leaving the caller's RNG alone.
 
 Nothing here loads at import time: each builder imports diffusers/transformers when called.
@@ -23,6 +24,7 @@ from maskedit.tiny.editors import (
     build_tiny_ip2p_xl,
     build_tiny_kontext,
 )
+from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
 from maskedit.tiny.segmenters import (
     TINY_SAM2_SIZE,
     TINY_SAM_SIZE,
@@ -50,11 +52,13 @@ __all__ = [
     "TINY_WORKING_SIZE",
     "build_tiny_clip",
     "build_tiny_clipseg",
+    "build_tiny_dino",
     "build_tiny_editor",
     "build_tiny_grounding_dino",
     "build_tiny_ip2p",
     "build_tiny_ip2p_xl",
     "build_tiny_kontext",
+    "build_tiny_lpips",
     "build_tiny_sam",
     "build_tiny_sam2",
     "build_tiny_sam_hq",
