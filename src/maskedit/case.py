@@ -112,6 +112,11 @@ def edit_steps(
     prompts = request.prompts or _as_prompts(request)
     if prompts is not None:
         prompts.check_inside(w, h)
+        if request.reference is not None and prompts.automatic and prompts.mask is not None:
+            raise InputError(
+                "reference_mask: the mask given beside a target or mask_from is already the "
+                "reference; give one of them"
+            )
     spec = editor_spec(models.editor)
     settings = _settings(request, spec)
     for method in settings.methods:
@@ -255,11 +260,6 @@ def _resolve_mask(
         if prompts.points:
             alpha, prediction = auto_masks.refine_with_points(models, original, alpha, prompts)
         if prompts.mask is not None:
-            if request.reference is not None:
-                raise InputError(
-                    "reference_mask: this case's mask file is already its reference "
-                    "(beside a target or mask_from); give one of them"
-                )
             reference = read_mask(prompts.mask, (h, w))
     if request.reference is not None:
         reference = _reference(request.reference, (h, w))

@@ -14,6 +14,7 @@ from maskedit.cli.options import (
     RunDirArg,
     ThresholdOpt,
     console,
+    err_console,
     user_errors,
     with_flags,
 )
@@ -90,7 +91,11 @@ def report(
             raise MaskeditError(f"run folder '{run_dir}': not found")
         published = read_reference(reference) if reference is not None else None
         path = write_report(run_dir, published)
-        tables = benchmark_tables(collect_rows(run_dir), published)
+        try:
+            tables = benchmark_tables(collect_rows(run_dir), published)
+        except MaskeditError as err:  # the page says it too
+            err_console.print(f"maskedit: warning: no benchmark table: {err}", markup=False)
+            tables = []
     for table in tables:
         console.print(table_markdown(table), markup=False, soft_wrap=True)
     console.print(f"wrote {path}")

@@ -346,7 +346,10 @@ def table_html(table: Table) -> str:
 def benchmark_section(rows: list[dict[str, Any]], reference: list[dict[str, Any]] | None) -> str:
     """The report's benchmark part: a heading and one table per benchmark ("" when the run has no
     converted benchmark cases)."""
-    tables = benchmark_tables(rows, reference)
+    try:
+        tables = benchmark_tables(rows, reference)
+    except InputError as err:  # the rest of the report still helps; say why there is no table
+        return f'<h2>Benchmark</h2><p class="note">No benchmark table: {_e(err)}</p>'
     if not tables:
         return ""
     parts = ["<h2>Benchmark</h2>"]
