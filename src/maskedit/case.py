@@ -47,7 +47,9 @@ class EditRequest:
     "guidance", "crop", or several) overrides `settings.methods`. `baseline=False` skips the
     unmasked edit when no method needs it (the pixel method does). `references`: more images
     (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask and the
-    edit apply to `image`, the references go to every editor call whole.
+    edit apply to `image`, the references go to every editor call whole. `reference` (a file or
+    an H×W array) is a mask the outputs are scored against, never edited with: a dataset's
+    annotation.
     """
 
     image: np.ndarray | str | Path
@@ -62,6 +64,7 @@ class EditRequest:
     mask_from: str | None = None
     prompts: Prompts | None = None
     references: list[np.ndarray | str | Path] | tuple[np.ndarray | str | Path, ...] | None = None
+    reference: np.ndarray | str | Path | None = None
 
 
 @dataclass
@@ -87,7 +90,8 @@ def edit(
     """Edit `image` by `instruction`, only where the mask (or SAM's answer to the prompts) allows.
 
     The keyword arguments are `EditRequest`'s fields (points, box, mask, settings, methods,
-    baseline, target, mask_from, prompts, references); `result.outputs` holds one result per
+    baseline, target, mask_from, prompts, references,
+    reference); `result.outputs` holds one result per
     method.
     `progress(stage, step, total)` is called after every denoising step.
     """
@@ -113,6 +117,11 @@ def edit_steps(
     prompts = request.prompts or _as_prompts(request)
     if prompts is not None:
         prompts.check_inside(w, h)
+        if request.reference is not None and prompts.automatic and prompts.mask is not None:
+            raise InputError(
+                "reference_mask: the mask given beside a target or mask_from is already the "
+                "reference; give one of them"
+            )
     spec = editor_spec(models.editor)
     references, reference_sources = _references(request.references, spec)
     settings = _settings(request, spec)
@@ -257,13 +266,17 @@ def _resolve_mask(
         pts = np.array(prompts.points, dtype=np.float64) if prompts.points else None
         prediction = models.sam.predict(points=pts, box=prompts.box, multimask=prompts.multimask)
         alpha, source = prediction.mask.astype(np.float32), "sam"
-    # Clicks refine an automatic mask; a given mask file is then the reference it is scored by.
+    # Clicks refine an automatic mask; a given mask file is then the reference it is scored by,
+    # unless the request names its reference itself (a dataset's annotation).
     if prompts is not None and prompts.automatic:
         if prompts.points:
             alpha, prediction = auto_masks.refine_with_points(models, original, alpha, prompts)
         if prompts.mask is not None:
             reference = read_mask(prompts.mask, (h, w))
-            info["reference_iou"] = round(auto_masks.mask_iou(alpha, reference), 6)
+    if request.reference is not None:
+        reference = _reference(request.reference, (h, w))
+    if reference is not None:
+        info["reference_iou"] = round(auto_masks.mask_iou(alpha, reference), 6)
     raw_area = float(np.mean(alpha > 0))
     if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
         alpha = shape_mask(
@@ -275,6 +288,15 @@ def _resolve_mask(
             largest_only=settings.largest_only,
         )
     return Mask(alpha, source, raw_area, prediction, reference, info)
+
+
+def _reference(reference: np.ndarray | str | Path, hw: tuple[int, int]) -> np.ndarray:
+    """The scoring mask at the image's size, alpha in [0, 1]."""
+    if not isinstance(reference, np.ndarray):
+        return read_mask(reference, hw)
+    if reference.shape != hw:
+        raise InputError(f"reference mask array: shape {reference.shape} does not match {hw}")
+    return np.clip(reference.astype(np.float32), 0.0, 1.0)
 
 
 def _baseline_job(

@@ -2,16 +2,24 @@
 
 What ``maskedit eval DIR`` does. A run folder holds one folder per case (see `maskedit.outputs`):
 ``original.png``, ``mask.png``, ``baseline.png``, one image per method (``record.json``'s
-``"methods"`` maps each method to its file) and ``record.json``. Every output is scored, the
-unmasked baseline included, against the original and the binary mask ``alpha > 0.5``:
+``"methods"`` maps each method to its file) and ``record.json``; a case may also hold
+``reference_mask.png`` (a dataset's annotation, or a mask file given beside an automatic mask) and
+``ground_truth.png`` (MagicBrush's target image). Every output is scored, the unmasked baseline
+included, against the original and one binary mask, ``alpha > 0.5``: the reference when the case
+has one (as the benchmarks score), else the case's own mask.png. Each row says which in
+``scored_against`` (``"annotation"`` or ``"own mask"``); a table that would mix the two is refused.
 
 - locality (seed study, corrected): ``iou`` of the binarised change map with the mask,
   ``leakage`` (share of the change outside the mask), ``change_threshold`` (the threshold used);
-- background (PIE-Bench): ``bg_mse``, ``bg_psnr``, ``bg_ssim`` on both images times ``1 - mask``;
+- background (PIE-Bench): ``bg_mse``, ``bg_psnr``, ``bg_ssim`` on both images times ``1 - mask``,
+  ``bg_lpips`` when an LPIPS network is given; ``structure_distance`` (DINO ViT-B/8) when given;
 - CLIP (when a model is given): ``clip_cosine`` (seed study: image vs instruction), ``clip_score``
   and ``clip_score_region`` (torchmetrics / PIE-Bench, against the target caption when there is one,
-  else the instruction) and ``clip_directional`` (when source and target captions both exist).
+  else the instruction) and ``clip_directional`` (when source and target captions both exist);
+- against a ground truth (MagicBrush): ``l1``, ``l2``, ``clip_i`` and ``clip_t`` (CLIP given; the
+  local caption), ``dino`` (DINO ViT-S/16 given).
 
+A column whose model is not given is absent from the row, never a made-up number.
 Rows are strict JSON: a metric that is not a finite number is stored as ``None`` (null).
 ``bg_psnr`` is ``None`` with ``bg_mse == 0`` when the backgrounds are identical (PSNR = +inf, what
 an exact composite gives), and ``None`` with ``bg_mse`` also ``None`` when the mask covers the
@@ -31,8 +39,9 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,9 +53,15 @@ from maskedit.outputs import (
     write_case_metrics,
 )
 
+if TYPE_CHECKING:
+    from maskedit.record import EditResult
+
 RESULTS_FILE = "results.jsonl"  # one row per case x output
 SUMMARY_FILE = "summary.csv"  # one row per output (method)
 BASELINE = "baseline"
+REFERENCE_MASK_FILE = "reference_mask.png"  # what a case is scored against, when it has one
+GROUND_TRUTH_FILE = "ground_truth.png"  # a dataset's target image (MagicBrush)
+ANNOTATION, OWN_MASK = "annotation", "own mask"  # the values of a row's `scored_against`
 
 # The numeric columns, in the order tables show them.
 METRIC_KEYS = (
@@ -56,11 +71,32 @@ METRIC_KEYS = (
     "bg_mse",
     "bg_psnr",
     "bg_ssim",
+    "bg_lpips",
+    "structure_distance",
     "clip_cosine",
     "clip_score",
     "clip_score_region",
     "clip_directional",
+    "l1",
+    "l2",
+    "clip_i",
+    "clip_t",
+    "dino",
 )
+
+
+@dataclass(frozen=True)
+class Backbones:
+    """The metric networks beyond CLIP, each optional: a missing one leaves its column out.
+
+    ``lpips``: an `maskedit.metrics.LpipsNet` (PIE-Bench's background LPIPS); ``structure``: a DINO
+    ViT-B/8 ``ViTModel`` (PIE-Bench's structure distance); ``dino``: a DINO ViT-S/16 ``ViTModel``
+    (MagicBrush's DINO against the ground truth).
+    """
+
+    lpips: Any = None
+    structure: Any = None
+    dino: Any = None
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -87,14 +123,21 @@ def score_outputs(
     captions: Mapping[str, str | None] | None = None,
     clip: tuple[Any, Any] | None = None,
     threshold: float | None = None,
+    reference: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+    backbones: Backbones | None = None,
 ) -> list[dict[str, Any]]:
     """One row of metrics per output, in the order of ``outputs``.
 
-    ``original`` and every output are HxWx3 uint8; ``alpha`` is the HxW mask in [0, 1] (bool
-    accepted), binarised at ``> 0.5`` for every metric. ``threshold`` replaces the study's adaptive
-    change threshold ``max(10, mean(change))`` (0-255 scale). ``clip`` is a ``(CLIPModel,
-    CLIPProcessor)`` pair; without it the CLIP columns are left out. ``captions`` holds optional
-    ``"source"`` / ``"target"`` captions (PIE-Bench prompts, MagicBrush descriptions).
+    ``original`` and every output are HxWx3 uint8; ``alpha`` is the case's own HxW mask in [0, 1]
+    (bool accepted). ``reference`` (HxW, same forms) is the mask the benchmark scores against:
+    when given, every metric that needs a region uses it instead of ``alpha``. The mask used is
+    binarised at ``> 0.5``. ``threshold`` replaces the study's adaptive change threshold
+    ``max(10, mean(change))`` (0-255 scale). ``clip`` is a ``(CLIPModel, CLIPProcessor)`` pair;
+    without it the CLIP columns are left out. ``captions`` holds optional ``"source"`` /
+    ``"target"`` / ``"local"`` captions (PIE-Bench prompts, MagicBrush descriptions).
+    ``ground_truth`` (HxWx3 uint8, any size) adds MagicBrush's columns; ``backbones`` the LPIPS
+    and DINO ones.
     """
     from maskedit.metrics import (  # here, not at the top: the CLIP metrics import torch
         background_metrics,
@@ -112,7 +155,15 @@ def score_outputs(
     _check_rgb("original", original)
     if alpha.shape != original.shape[:2]:
         raise InputError(f"alpha: expected shape {original.shape[:2]}, got {alpha.shape}")
-    mask = alpha > 0.5 if alpha.dtype != np.bool_ else alpha
+    if reference is not None and reference.shape != original.shape[:2]:
+        raise InputError(
+            f"reference mask: expected shape {original.shape[:2]}, got {reference.shape}"
+        )
+    scoring = alpha if reference is None else reference
+    mask = scoring > 0.5 if scoring.dtype != np.bool_ else scoring
+    if ground_truth is not None:
+        _check_rgb("ground truth", ground_truth)
+    backbones = backbones or Backbones()
     captions = captions or {}
     source, target = captions.get("source"), captions.get("target")
     score_text = target or instruction
@@ -124,11 +175,13 @@ def score_outputs(
         background = background_metrics(image, original, mask)  # masked images built once
         row: dict[str, Any] = {
             "method": name,
+            "scored_against": OWN_MASK if reference is None else ANNOTATION,
             "iou": iou(binarize_change(change, threshold=t), mask),
             "leakage": leakage(change, mask),
             "change_threshold": float(t),
             **{key: _finite_or_none(value) for key, value in background.items()},
         }
+        row.update(_backbone_columns(image, original, mask, backbones))
         if clip is not None:
             model, processor = clip
             row["clip_cosine"] = clip_cosine(model, processor, image, instruction)
@@ -139,8 +192,89 @@ def score_outputs(
                 row["clip_directional"] = clip_directional(
                     model, processor, original, image, source, target
                 )
+        if ground_truth is not None:
+            row.update(_ground_truth_columns(image, ground_truth, captions, clip, backbones))
         rows.append(row)
     return rows
+
+
+def _backbone_columns(
+    image: np.ndarray, original: np.ndarray, mask: np.ndarray, backbones: Backbones
+) -> dict[str, float | None]:
+    """PIE-Bench's LPIPS (background) and structure distance (whole images), when loaded."""
+    out: dict[str, float | None] = {}
+    if backbones.lpips is not None:
+        from maskedit.metrics import masked_lpips
+
+        out["bg_lpips"] = _finite_or_none(masked_lpips(backbones.lpips, image, original, mask))
+    if backbones.structure is not None:
+        from maskedit.metrics import structure_distance
+
+        out["structure_distance"] = structure_distance(backbones.structure, image, original)
+    return out
+
+
+def _ground_truth_columns(
+    image: np.ndarray,
+    ground_truth: np.ndarray,
+    captions: Mapping[str, str | None],
+    clip: tuple[Any, Any] | None,
+    backbones: Backbones,
+) -> dict[str, float]:
+    """MagicBrush's columns against its ground truth; those it could not compute are left out."""
+    from maskedit.metrics import magicbrush_metrics
+
+    scores = magicbrush_metrics(
+        image, ground_truth, captions.get("local"), clip=clip, dino=backbones.dino
+    )
+    return {key: value for key, value in scores.items() if value is not None}
+
+
+def score_result(
+    result: EditResult,
+    case_id: str,
+    *,
+    captions: Mapping[str, str | None] | None = None,
+    ground_truth: np.ndarray | None = None,
+    benchmark: Mapping[str, Any] | None = None,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+    backbones: Backbones | None = None,
+) -> list[dict[str, Any]]:
+    """The metrics rows of a fresh edit, as `score_case_dir` gives them from its folder later:
+    baseline first, each with ``case_id`` and the case's extra columns."""
+    outputs = dict(result.outputs)
+    if result.baseline is not None:
+        outputs = {BASELINE: result.baseline, **outputs}
+    rows = score_outputs(
+        result.original,
+        result.alpha,
+        outputs,
+        result.instruction,
+        captions=captions,
+        clip=clip,
+        threshold=threshold,
+        reference=result.reference,
+        ground_truth=ground_truth,
+        backbones=backbones,
+    )
+    extra = _case_columns(clip, benchmark)
+    if "reference_iou" in result.mask_info:  # the editing mask against the reference
+        extra["mask_iou"] = result.mask_info["reference_iou"]
+    return [{"case_id": case_id, **row, **extra} for row in rows]
+
+
+def _case_columns(
+    clip: tuple[Any, Any] | None, benchmark: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The columns every row of a case repeats: the CLIP model, the benchmark and mask source."""
+    extra: dict[str, Any] = {"clip_model": clip_name(clip)} if clip is not None else {}
+    if benchmark:
+        extra["benchmark"] = benchmark.get("name")
+        extra["mask_source"] = benchmark.get("mask_source")
+        if benchmark.get("id"):
+            extra["benchmark_id"] = benchmark["id"]
+    return extra
 
 
 def read_record(case_dir: str | os.PathLike) -> dict[str, Any]:
@@ -168,12 +302,14 @@ def score_case_dir(
     clip: tuple[Any, Any] | None = None,
     threshold: float | None = None,
     captions: Mapping[str, str | None] | None = None,
+    backbones: Backbones | None = None,
 ) -> list[dict[str, Any]]:
     """Score one case folder's baseline and every method from its images; writes nothing.
 
     Rows come baseline first, then the methods in ``record.json`` order; each carries
     ``"case_id"``. ``captions`` overrides the record's ``"captions"`` (e.g. from a dataset's
-    ``captions.json``).
+    ``captions.json``). A ``reference_mask.png`` is what the rows are scored against; a
+    ``ground_truth.png`` adds MagicBrush's columns.
     """
     from maskedit.images import read_image, read_mask
 
@@ -182,6 +318,12 @@ def score_case_dir(
     case_id = record.get("case_id") or case_dir.name
     original = read_image(case_dir / "original.png")
     alpha = read_mask(case_dir / "mask.png", original.shape[:2])
+    reference = None
+    if (case_dir / REFERENCE_MASK_FILE).is_file():
+        reference = read_mask(case_dir / REFERENCE_MASK_FILE, original.shape[:2])
+    truth = None
+    if (case_dir / GROUND_TRUTH_FILE).is_file():
+        truth = read_image(case_dir / GROUND_TRUTH_FILE)
     files = dict(record["methods"])
     if (case_dir / "baseline.png").is_file():  # absent when a run skipped the baseline
         files = {BASELINE: "baseline.png", **files}
@@ -204,14 +346,16 @@ def score_case_dir(
         captions=captions,
         clip=clip,
         threshold=threshold,
+        reference=reference,
+        ground_truth=truth,
+        backbones=backbones,
     )
-    extra = {"clip_model": clip_name(clip)} if clip is not None else {}
-    reference = case_dir / "reference_mask.png"
-    if reference.is_file():  # an automatic mask (phrase/relevance) scored against a given one
+    benchmark = record.get("benchmark")
+    extra = _case_columns(clip, benchmark if isinstance(benchmark, dict) else None)
+    if reference is not None:  # the editing mask (as shaped) against the reference
         from maskedit.metrics import iou
 
-        ref = read_mask(reference, original.shape[:2])
-        extra["mask_iou"] = round(iou(alpha > 0.5, ref > 0.5), 6)
+        extra["mask_iou"] = round(iou(alpha > 0.5, reference > 0.5), 6)
     return [{"case_id": case_id, **row, **extra} for row in rows]
 
 
@@ -267,19 +411,38 @@ def _method_order(rows: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(order, key=lambda m: m != BASELINE)  # stable: keeps first-seen order otherwise
 
 
+def scored_against(rows: Iterable[dict[str, Any]]) -> str | None:
+    """The one mask the rows were scored against (``"annotation"`` or ``"own mask"``; rows from
+    before the column existed count as own mask), None for no rows. Rows scored against both
+    cannot share a table: their background numbers mean different things."""
+    counts: dict[str, set[str]] = {}
+    for row in rows:
+        counts.setdefault(row.get("scored_against") or OWN_MASK, set()).add(str(row["case_id"]))
+    if len(counts) > 1:
+        raise InputError(
+            f"results mix {len(counts.get(ANNOTATION, ()))} case(s) scored against the "
+            f"annotation and {len(counts.get(OWN_MASK, ()))} against their own mask; one table "
+            "cannot compare them: run and evaluate them in separate folders"
+        )
+    return next(iter(counts), None)
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per method: ``n`` cases, and for every metric present ``<m>_mean``, ``<m>_std``
-    (population std, ddof=0) and ``<m>_n`` (cases with a number), plus ``miou``.
+    """One row per method: ``n`` cases, ``scored_against``, and for every metric present
+    ``<m>_mean``, ``<m>_std`` (population std, ddof=0) and ``<m>_n`` (cases with a number), plus
+    ``miou``.
 
     ``miou`` is the mean over cases of the per-case IoU (one IoU per case; the seed study called a
     single case's IoU "mIoU"). Metrics stored as None are left out of mean and std: for
     ``bg_psnr`` those are counted in ``bg_psnr_inf`` (identical background, ``bg_mse == 0``) and
-    the rest have no background at all (mask covering the image).
+    the rest have no background at all (mask covering the image). Rows scored against different
+    masks are refused (`scored_against`).
     """
+    against = scored_against(rows)
     summary = []
     for method in _method_order(rows):
         mine = [r for r in rows if r["method"] == method]
-        out: dict[str, Any] = {"method": method, "n": len(mine)}
+        out: dict[str, Any] = {"method": method, "n": len(mine), "scored_against": against}
         for key in METRIC_KEYS:
             if not any(key in r for r in mine):
                 continue
@@ -298,7 +461,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _summary_columns(summary: list[dict[str, Any]]) -> list[str]:
-    columns = ["method", "n", "miou"]
+    columns = ["method", "n", "scored_against", "miou"]
     for key in METRIC_KEYS:
         for suffix in ("_mean", "_std", "_n"):
             if any(f"{key}{suffix}" in s for s in summary):
@@ -332,12 +495,13 @@ def evaluate_dir(
     clip: tuple[Any, Any] | None = None,
     threshold: float | None = None,
     captions: Mapping[str, Mapping[str, str | None]] | None = None,
+    backbones: Backbones | None = None,
 ) -> list[dict[str, Any]]:
     """``maskedit eval DIR``: score every finished case from its images, write each case's
     metrics.json, then rebuild results.jsonl and summary.csv. Returns the rows.
 
     ``captions`` maps case id -> ``{"source", "target"}`` (a dataset's ``captions.json``) and
-    overrides what the records hold.
+    overrides what the records hold; ``backbones`` adds the LPIPS and DINO columns.
     """
     out_dir = Path(out_dir)
     dirs = case_dirs(out_dir)
@@ -348,10 +512,111 @@ def evaluate_dir(
         if captions is not None:
             case_captions = captions.get(read_record(case_dir).get("case_id") or case_dir.name)
         try:
-            rows = score_case_dir(case_dir, clip=clip, threshold=threshold, captions=case_captions)
+            rows = score_case_dir(
+                case_dir,
+                clip=clip,
+                threshold=threshold,
+                captions=case_captions,
+                backbones=backbones,
+            )
         except InputError as err:
             raise InputError(f"case '{case_dir.name}': {err}") from None
         write_case_metrics(case_dir, rows)
     rows = collect_rows(out_dir)
     write_tables(out_dir, rows)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the metric models a run or an evaluation needs
+
+LPIPS_BENCHMARKS = STRUCTURE_BENCHMARKS = frozenset({"pie-bench"})  # whose tables have them
+DINO_BENCHMARKS = frozenset({"magicbrush"})
+
+
+def benchmarks_of(dirs: Iterable[str | os.PathLike]) -> set[str]:
+    """The benchmarks the case folders come from (their records' ``benchmark.name``)."""
+    names = set()
+    for case_dir in dirs:
+        tag = read_record(case_dir).get("benchmark")
+        if isinstance(tag, dict) and tag.get("name"):
+            names.add(str(tag["name"]))
+    return names
+
+
+def load_backbones(
+    lpips: str = "auto",
+    structure: str = "auto",
+    dino: str = "auto",
+    *,
+    benchmarks: Iterable[str] = (),
+    tiny: bool = False,
+    device: str | None = None,
+) -> Backbones:
+    """The LPIPS and DINO networks the metrics need, each chosen like ``--clip``.
+
+    "none": not loaded; "tiny": random, built in code; "auto": loaded only when one of
+    ``benchmarks`` reports the column (LPIPS and the structure distance for PIE-Bench, DINO for
+    MagicBrush), tiny for tiny runs, else the benchmark's own checkpoint, skipped with one
+    warning when its weights are missing; anything else is a folder (LPIPS) or a hub id / folder
+    (DINO) that must load.
+    """
+    from maskedit import models
+
+    wanted = set(benchmarks)
+    dev = models.pick_device(device)
+
+    def pick(choice: str, needed: frozenset[str], build_tiny, load_real, default):
+        if choice == "none" or (choice == "auto" and not wanted & needed):
+            return None
+        if choice == "tiny" or (choice == "auto" and tiny):
+            return build_tiny().to(dev)
+        return load_real(default if choice == "auto" else choice, dev, required=choice != "auto")
+
+    from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
+
+    return Backbones(
+        lpips=pick(lpips, LPIPS_BENCHMARKS, build_tiny_lpips, models.load_lpips, None),
+        structure=pick(
+            structure,
+            STRUCTURE_BENCHMARKS,
+            lambda: build_tiny_dino(seed=1),
+            models.load_dino,
+            models.DEFAULT_DINO_STRUCTURE_ID,
+        ),
+        dino=pick(
+            dino,
+            DINO_BENCHMARKS,
+            build_tiny_dino,
+            models.load_dino,
+            models.DEFAULT_DINO_MAGICBRUSH_ID,
+        ),
+    )
+
+
+def default_clip_id(benchmarks: Iterable[str]) -> str | None:
+    """The CLIP ``--clip auto`` loads for real models: PIE-Bench's ViT-L/14 when every case is
+    PIE-Bench's, else None (maskedit's default, ViT-B/32, which MagicBrush also uses)."""
+    from maskedit.models import DEFAULT_CLIP_PIE_ID
+
+    names = set(benchmarks)
+    return DEFAULT_CLIP_PIE_ID if names == {"pie-bench"} else None
+
+
+def load_metric_models(
+    clip: str = "auto",
+    lpips: str = "auto",
+    structure: str = "auto",
+    dino: str = "auto",
+    *,
+    benchmarks: Iterable[str] = (),
+    tiny: bool = False,
+    device: str | None = None,
+) -> tuple[tuple[Any, Any] | None, Backbones]:
+    """The CLIP pair (``--clip``; "auto" is PIE-Bench's ViT-L/14 for a PIE-Bench run) and the
+    `Backbones` (`load_backbones`) a run or an evaluation of ``benchmarks``' cases scores with."""
+    from maskedit.models import clip_for_metrics
+
+    names = set(benchmarks)
+    pair = clip_for_metrics(clip, tiny=tiny, device=device, default=default_clip_id(names))
+    return pair, load_backbones(lpips, structure, dino, benchmarks=names, tiny=tiny, device=device)

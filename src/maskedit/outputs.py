@@ -81,9 +81,11 @@ def write_case(
     *,
     extra: dict | None = None,
     metrics: list[dict] | None = None,
+    images: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write the images, the grid, record.json (plus `extra` keys) and, when given, the metrics
-    rows (metrics.json) into `out_dir`, all or nothing."""
+    rows (metrics.json) and further images (file name -> H×W×3 uint8, e.g. a dataset's
+    ``ground_truth.png``) into `out_dir`, all or nothing."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, force)
     try:
@@ -104,6 +106,8 @@ def write_case(
             for method, name in method_files(list(result.outputs)).items():
                 write_png(tmp / name, result.outputs[method])
         write_png(tmp / files["grid"], grid_for(result))
+        for name, image in (images or {}).items():
+            write_png(tmp / name, image)
         record = {**result.to_record(case_id), **(extra or {})}
         if metrics is not None:
             write_case_metrics(tmp, metrics)

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from maskedit.case import edit
 from maskedit.config import Case, EditSettings, Manifest
 from maskedit.errors import InputError, MaskeditError, OutputError
-from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
-from maskedit.images import image_size, read_mask
+from maskedit.evaluate import GROUND_TRUTH_FILE, collect_rows, score_result, write_tables
+from maskedit.images import image_size, read_image, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
 from maskedit.record import EditResult
@@ -38,6 +38,10 @@ def check_case(case: Case, where: str = "") -> None:
                 image_size(reference)
             except InputError as err:
                 raise InputError(f"reference {i + 1}: {err}") from None
+        if case.reference_mask is not None:
+            read_mask(case.reference_mask, (h, w))
+        if case.ground_truth is not None:
+            image_size(case.ground_truth)
     except InputError as err:
         raise InputError(f"{where}{err}") from None
     case.prompts.check_inside(w, h, where)
@@ -103,6 +107,7 @@ def run_manifest(
     clip=None,
     threshold: float | None = None,
     batch_size: int = 1,
+    backbones=None,
 ) -> RunSummary:
     """Run every case not finished yet; a failing case is recorded and the others go on.
 
@@ -110,7 +115,8 @@ def run_manifest(
     `results.jsonl` and `summary.csv` are then rebuilt from all finished folders, so a resumed
     run never duplicates a row. `run_log.jsonl` logs every attempt, failures included.
     `batch_size` > 1 edits up to that many cases with shared denoiser calls (same image size and
-    settings), taking the cases in `batch_order`.
+    settings), taking the cases in `batch_order`. `backbones` (`maskedit.evaluate.Backbones`)
+    adds the LPIPS and DINO columns.
     """
     with run_lock(out_dir):
         summary = _run(
@@ -122,6 +128,7 @@ def run_manifest(
             clip=clip,
             threshold=threshold,
             batch_size=batch_size,
+            backbones=backbones,
         )
         rows = collect_rows(out_dir)
         if rows:
@@ -137,6 +144,7 @@ def case_request(case: Case) -> dict:
         prompts=case.prompts,
         settings=case.settings,
         references=case.references,
+        reference=case.reference_mask,
     )
 
 
@@ -148,6 +156,7 @@ def process_case(
     force: bool = False,
     clip=None,
     threshold: float | None = None,
+    backbones=None,
 ) -> dict:
     """Edit, score and write one case folder atomically; returns its run-log row.
 
@@ -161,7 +170,9 @@ def process_case(
         result = edit(models=models, **case_request(case))
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
-    return finish_case(case, result, out_dir, t0, force=force, clip=clip, threshold=threshold)
+    return finish_case(
+        case, result, out_dir, t0, force=force, clip=clip, threshold=threshold, backbones=backbones
+    )
 
 
 def finish_case(
@@ -173,36 +184,35 @@ def finish_case(
     force: bool = False,
     clip=None,
     threshold: float | None = None,
+    backbones=None,
 ) -> dict:
     """Score and write one edited case (or log its failure); returns its run-log row."""
     if isinstance(result, MaskeditError):
         return {"case_id": case.id, "status": "failed", "error": str(result)}
     try:
-        outputs = dict(result.outputs)
-        if result.baseline is not None:
-            outputs = {"baseline": result.baseline, **outputs}
-        metrics = score_outputs(
-            result.original,
-            result.alpha,
-            outputs,
-            case.instruction,
+        truth = read_image(case.ground_truth) if case.ground_truth is not None else None
+        benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
+        metrics = score_result(  # the same rows `maskedit eval` writes
+            result,
+            case.id,
             captions=case.captions,
+            ground_truth=truth,
+            benchmark=benchmark,
             clip=clip,
             threshold=threshold,
+            backbones=backbones,
         )
-        extra_cols = {}
-        if clip is not None:  # the same columns `maskedit eval` writes
-            extra_cols["clip_model"] = clip_name(clip)
-        if "reference_iou" in result.mask_info:  # an automatic mask scored against a given one
-            extra_cols["mask_iou"] = result.mask_info["reference_iou"]
-        metrics = [{"case_id": case.id, **m, **extra_cols} for m in metrics]
+        extra = {"captions": case.captions}
+        if benchmark is not None:
+            extra["benchmark"] = benchmark
         write_case(
             result,
             out_dir / case.id,
             case.id,
             force=force,
-            extra={"captions": case.captions},
+            extra=extra,
             metrics=metrics,
+            images={GROUND_TRUTH_FILE: truth} if truth is not None else None,
         )
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
@@ -233,6 +243,7 @@ def process_batch(
     force: bool = False,
     clip=None,
     threshold: float | None = None,
+    backbones=None,
 ) -> list[dict]:
     """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each.
 
@@ -248,7 +259,16 @@ def process_batch(
     for case, result in zip(cases, results, strict=True):
         start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         rows.append(
-            finish_case(case, result, out_dir, start, force=force, clip=clip, threshold=threshold)
+            finish_case(
+                case,
+                result,
+                out_dir,
+                start,
+                force=force,
+                clip=clip,
+                threshold=threshold,
+                backbones=backbones,
+            )
         )
     return rows
 
@@ -295,6 +315,7 @@ def _run(
     clip,
     threshold: float | None,
     batch_size: int = 1,
+    backbones=None,
 ) -> RunSummary:
     summary = RunSummary()
     with progress_bar(progress) as bar:
@@ -319,13 +340,22 @@ def _run(
                     force=force,
                     clip=clip,
                     threshold=threshold,
+                    backbones=backbones,
                 ):
                     log_attempt(out_dir, row, summary)
                     bar.advance(task)
             return summary
         for case in manifest.cases:
             bar.update(task, description=f"case {case.id}")
-            row = process_case(case, models, out_dir, force=force, clip=clip, threshold=threshold)
+            row = process_case(
+                case,
+                models,
+                out_dir,
+                force=force,
+                clip=clip,
+                threshold=threshold,
+                backbones=backbones,
+            )
             log_attempt(out_dir, row, summary)
             bar.advance(task)
     return summary

@@ -12,12 +12,14 @@ from run_fixtures import write_magicbrush, write_pie_bench
 
 from maskedit.config import load_manifest
 from maskedit.datasets import (
+    click_point,
     magicbrush_to_manifest,
     pie_bench_to_manifest,
     pie_mask_decode,
+    pie_phrase,
     read_captions,
 )
-from maskedit.errors import InputError
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import read_mask
 
 H, W = 4, 6  # 24 pixels, flattened row-major: index = 6 * row + col
@@ -87,19 +89,36 @@ def test_pie_bench_to_manifest(tmp_path):
     assert manifest_path == out / "manifest.yaml"
 
     doc = yaml.safe_load(manifest_path.read_text())
+    assert doc["root"] == str(root.absolute())  # the dataset folder the cases may read
     assert [c["id"] for c in doc["cases"]] == ["000000000000", "111000000001"]
-    assert set(doc["cases"][0]) == {"id", "image", "instruction", "mask"}  # what Case accepts
-    # the runner's own validation passes; the images stay in the dataset folder, outside
-    # the manifest's, which the user allows with --allow-outside-paths
-    manifest = load_manifest(manifest_path, allow_outside=True)
-    with pytest.raises(InputError, match="allow-outside-paths"):
-        load_manifest(manifest_path)
+    assert set(doc["cases"][0]) == {
+        "id",
+        "image",
+        "instruction",
+        "mask",
+        "captions",
+        "reference_mask",
+        "benchmark",
+    }
+    # the runner's own validation passes without --allow-outside-paths: the images stay in the
+    # dataset folder, which the manifest declares as its root
+    manifest = load_manifest(manifest_path)
     first, second = manifest.cases
     assert first.instruction == "Make the cat a dog"
     assert first.image == str(root / "annotation_images/0_random_140/000000000000.jpg")
-    # the written mask reads back, pixel by pixel, as the decoded RLE (white = edit)
-    np.testing.assert_array_equal(read_mask(first.prompts.mask), EXPECTED_PIE.astype(np.float32))
-    np.testing.assert_array_equal(read_mask(second.prompts.mask) > 0.5, pie_mask_decode([], (H, W)))
+    # the editing mask is the annotation alone; the reference it is scored against adds
+    # PIE-Bench's one-pixel border, as its evaluation decodes it
+    np.testing.assert_array_equal(read_mask(first.prompts.mask) > 0.5, EXPECTED_NO_BORDER)
+    np.testing.assert_array_equal(read_mask(first.reference_mask) > 0.5, EXPECTED_PIE)
+    np.testing.assert_array_equal(read_mask(second.prompts.mask) > 0.5, np.zeros((H, W), bool))
+    np.testing.assert_array_equal(
+        read_mask(second.reference_mask) > 0.5, pie_mask_decode([], (H, W))
+    )
+    assert first.benchmark.model_dump() == {
+        "name": "pie-bench",
+        "mask_source": "annotation",
+        "id": "000000000000",
+    }
 
     captions = read_captions(out / "captions.json")
     assert captions["000000000000"] == {
@@ -107,6 +126,85 @@ def test_pie_bench_to_manifest(tmp_path):
         "target": "a dog sitting on a wooden chair",
     }
     assert captions["111000000001"] == {"source": "a red car", "target": "a blue car"}
+    assert first.captions == captions["000000000000"]  # also in the case itself
+
+
+def test_pie_bench_editing_mask_shapes_the_object_not_the_frame(tmp_path):
+    """With the scoring border in the editing mask, --largest-only kept the ring around the image
+    and --fill-holes filled the whole frame; the annotation alone keeps its object."""
+    from maskedit.masks.shape import shape_mask
+
+    hw = (12, 12)
+    obj = np.zeros(hw, bool)
+    obj[4:8, 4:8] = True
+    rle = [int(i) for r in range(4, 8) for i in (r * 12 + 4, 4)]
+    entries = {"0": {**_pie_entries()["000000000000"], "mask": rle}}
+    root = write_pie_bench(tmp_path / "pie", entries, hw)
+    case = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    mask = read_mask(case.prompts.mask) > 0.5
+    np.testing.assert_array_equal(mask, obj)
+    assert (shape_mask(mask, largest_only=True) > 0.5).sum() == 16
+    assert (shape_mask(mask, fill_holes=True) > 0.5).sum() == 16
+
+
+def test_click_point_is_the_interior_pixel_farthest_from_the_edge():
+    square = np.zeros((9, 12), bool)
+    # 5 rows x 7 columns: on the middle row (y 4), x 5, 6 and 7 are all 3 px from the edge (the
+    # rows above and below are the nearest outside pixels); the first of the tie is clicked
+    square[2:7, 3:10] = True
+    assert click_point(square) == (5, 4)
+    full = np.ones((5, 5), bool)  # the image's border counts as the edge
+    assert click_point(full) == (2, 2)
+    ring = np.zeros((11, 11), bool)
+    ring[1:10, 1:10] = True
+    ring[4:7, 4:7] = False  # a hole: the click stays on the ring
+    x, y = click_point(ring)
+    assert ring[y, x]
+    assert click_point(np.zeros((3, 3), bool)) is None
+
+
+def test_every_mask_source_keeps_the_annotation_as_reference(tmp_path):
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (8, 8))
+    out = tmp_path / "out"
+    with pytest.warns(MaskeditWarning, match="111000000001.*empty.*click"):
+        path = pie_bench_to_manifest(root, out, mask_source="annotation,click,phrase,relevance")
+    cases = {c.id: c for c in load_manifest(path).cases}
+    # one case per source and image; the empty annotation has no click
+    assert sorted(cases) == [
+        "000000000000-annotation",
+        "000000000000-click",
+        "000000000000-phrase",
+        "000000000000-relevance",
+        "111000000001-annotation",
+        "111000000001-phrase",
+        "111000000001-relevance",
+    ]
+    for case_id, case in cases.items():
+        image_id, source = case_id.split("-")
+        assert case.reference_mask == out / "references" / f"{image_id}.png"
+        assert case.benchmark.mask_source == source and case.benchmark.id == image_id
+    annotation = read_mask(out / "masks/000000000000.png") > 0.5
+    assert cases["000000000000-annotation"].prompts.mask == out / "masks/000000000000.png"
+    ((x, y, label),) = cases["000000000000-click"].prompts.points
+    assert annotation[int(y), int(x)] and label == 1
+    assert (x, y) == click_point(annotation)
+    phrase = cases["000000000000-phrase"].prompts
+    assert (phrase.target, phrase.target_backend, phrase.mask) == ("cat", "clipseg", None)
+    relevance = cases["000000000000-relevance"].prompts
+    assert (relevance.mask_from, relevance.mask, relevance.points) == ("edit", None, [])
+
+
+def test_phrase_is_blended_words_first_word_or_the_instructions_target():
+    assert pie_phrase("cat dog") == "cat"
+    assert pie_phrase("") == pie_phrase(None) == "auto"
+
+
+def test_bad_mask_source_and_backend_are_one_line(tmp_path):
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    with pytest.raises(InputError, match="--mask-source 'scribble'.*annotation, click"):
+        pie_bench_to_manifest(root, tmp_path / "o", mask_source="scribble")
+    with pytest.raises(InputError, match="--target-backend 'sam'"):
+        pie_bench_to_manifest(root, tmp_path / "o", mask_source="phrase", target_backend="sam")
 
 
 def test_pie_bench_missing_image_names_the_entry(tmp_path):
@@ -165,7 +263,7 @@ def test_magicbrush_to_manifest(tmp_path):
     (root / "local_descriptions.json").write_text(
         json.dumps({"242679": {"242679-output1.png": "a hat"}})
     )
-    manifest = load_manifest(magicbrush_to_manifest(root, tmp_path / "mb"), allow_outside=True)
+    manifest = load_manifest(magicbrush_to_manifest(root, tmp_path / "mb"))  # root declared
     one, two = manifest.cases
     assert (one.id, two.id) == ("242679_1", "242679_2")
     assert one.image == str(root / "images/242679/242679-input.png")
@@ -173,6 +271,12 @@ def test_magicbrush_to_manifest(tmp_path):
     assert two.instruction == "Make the hat red"
     np.testing.assert_array_equal(read_mask(one.prompts.mask) > 0.5, region1)
     np.testing.assert_array_equal(read_mask(two.prompts.mask) > 0.5, region2)
+    # scored against the annotation itself, and against the turn's ground-truth output
+    assert one.reference_mask == one.prompts.mask
+    assert one.ground_truth == str(root / "images/242679/242679-output1.png")
+    assert two.ground_truth == str(root / "images/242679/242679-output2.png")
+    assert (one.benchmark.name, one.benchmark.mask_source) == ("magicbrush", "annotation")
+    assert one.captions["local"] == "a hat"
     captions = read_captions(tmp_path / "mb" / "captions.json")
     assert captions["242679_1"] == {
         "source": "a dog on grass",

@@ -1,7 +1,8 @@
 """The `maskedit` command: parse, check, call the library, print. No logic of its own.
 
 One module per group of commands (edit.py; run.py: run, demo; results.py: eval, report,
-download; serve.py: app, study); what they share is in options.py.
+download; serve.py: app, study; convert.py: convert pie-bench, convert magicbrush); what they
+share is in options.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 import typer
 
+from maskedit.cli.convert import convert_app
 from maskedit.cli.edit import edit
 from maskedit.cli.options import err_console
 from maskedit.cli.results import download, eval_command, report
@@ -32,6 +34,7 @@ app.command()(report)
 app.command()(download)
 app.command("app")(app_command)
 app.command("study")(study_command)
+app.add_typer(convert_app, name="convert")
 
 
 def quiet_libraries() -> None:

@@ -80,6 +80,30 @@ ClipOpt = Annotated[
         "or a hub id/folder.",
     ),
 ]
+LpipsOpt = Annotated[
+    str,
+    typer.Option(
+        "--lpips",
+        help="LPIPS for PIE-Bench's background LPIPS: auto (for PIE-Bench cases; tiny for tiny "
+        "models), none, tiny, or a folder with squeezenet1_1*.pth (and squeeze.pth).",
+    ),
+]
+StructureOpt = Annotated[
+    str,
+    typer.Option(
+        "--structure-dino",
+        help="DINO for PIE-Bench's structure distance: auto (for PIE-Bench cases: "
+        "facebook/dino-vitb8), none, tiny, or a hub id/folder.",
+    ),
+]
+DinoOpt = Annotated[
+    str,
+    typer.Option(
+        "--dino",
+        help="DINO for MagicBrush's DINO column: auto (for MagicBrush cases: "
+        "facebook/dino-vits16), none, tiny, or a hub id/folder.",
+    ),
+]
 ThresholdOpt = Annotated[
     float | None,
     typer.Option("--threshold", help="Change-map threshold (0-255); default max(10, mean)."),
@@ -122,6 +146,16 @@ MethodsOpt = Annotated[
     ),
 ]
 RunDirArg = Annotated[Path, typer.Argument(help="A run folder (one sub-folder per case).")]
+
+
+@dataclass(frozen=True)
+class BackboneFlags:
+    """The metric networks beyond CLIP (run, eval): a column whose network is not loaded is
+    left out, never filled in."""
+
+    lpips: LpipsOpt = "auto"
+    structure_dino: StructureOpt = "auto"
+    dino: DinoOpt = "auto"
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,21 @@ from typing import Annotated
 
 import typer
 
-from maskedit.cli.options import ClipOpt, DeviceOpt, RunDirArg, ThresholdOpt, console, user_errors
+from maskedit.cli.options import (
+    BackboneFlags,
+    ClipOpt,
+    DeviceOpt,
+    RunDirArg,
+    ThresholdOpt,
+    console,
+    err_console,
+    user_errors,
+    with_flags,
+)
 from maskedit.errors import MaskeditError
 
 
+@with_flags(backbone_flags=BackboneFlags)
 def eval_command(
     run_dir: RunDirArg,
     clip: ClipOpt = "auto",
@@ -19,12 +30,19 @@ def eval_command(
         Path | None, typer.Option("--captions", help="captions.json from a dataset conversion.")
     ] = None,
     device: DeviceOpt = None,
+    *,
+    backbone_flags: BackboneFlags,
 ) -> None:
     """Recompute every metric from the images on disk (no diffusion), then the tables."""
     import json
 
-    from maskedit.evaluate import case_dirs, evaluate_dir, read_record
-    from maskedit.models import clip_for_metrics
+    from maskedit.evaluate import (
+        benchmarks_of,
+        case_dirs,
+        evaluate_dir,
+        load_metric_models,
+        read_record,
+    )
 
     with user_errors():
         if not run_dir.is_dir():
@@ -37,23 +55,49 @@ def eval_command(
                 caps = json.loads(captions.read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
                 raise MaskeditError(f"--captions '{captions}': cannot be read ({err})") from None
+        pair, backbones = load_metric_models(
+            clip,
+            backbone_flags.lpips,
+            backbone_flags.structure_dino,
+            backbone_flags.dino,
+            benchmarks=benchmarks_of(dirs),
+            tiny=tiny,
+            device=device,
+        )
         rows = evaluate_dir(
-            run_dir,
-            clip=clip_for_metrics(clip, tiny=tiny, device=device),
-            threshold=threshold,
-            captions=caps,
+            run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
         )
     console.print(f"scored {len(rows)} outputs in {len(dirs)} cases → {run_dir}/summary.csv")
 
 
-def report(run_dir: RunDirArg) -> None:
-    """Write run_dir/report.html: one self-contained page (grids, tables, plots)."""
+def report(
+    run_dir: RunDirArg,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="CSV of published rows to show beside the benchmark table (docs/evaluation.md).",
+        ),
+    ] = None,
+) -> None:
+    """Write run_dir/report.html: one self-contained page (grids, tables, plots, and the
+    benchmark table for converted benchmark cases, printed here too)."""
+    from maskedit.evaluate import collect_rows
+    from maskedit.report.benchmark import benchmark_tables, read_reference, table_markdown
     from maskedit.report.html import write_report
 
     with user_errors():
         if not run_dir.is_dir():
             raise MaskeditError(f"run folder '{run_dir}': not found")
-        path = write_report(run_dir)
+        published = read_reference(reference) if reference is not None else None
+        path = write_report(run_dir, published)
+        try:
+            tables = benchmark_tables(collect_rows(run_dir), published)
+        except MaskeditError as err:  # the page says it too
+            err_console.print(f"maskedit: warning: no benchmark table: {err}", markup=False)
+            tables = []
+    for table in tables:
+        console.print(table_markdown(table), markup=False, soft_wrap=True)
     console.print(f"wrote {path}")
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from maskedit.cli.options import (
+    BackboneFlags,
     ClipOpt,
     ForceOpt,
     MethodsOpt,
@@ -66,7 +67,9 @@ class RayFlags:
     ] = None
 
 
-@with_flags(run_flags=RunFlags, ray_flags=RayFlags, model_flags=ModelFlags)
+@with_flags(
+    run_flags=RunFlags, ray_flags=RayFlags, model_flags=ModelFlags, backbone_flags=BackboneFlags
+)
 def run(
     manifest: Annotated[Path, typer.Argument(help="Manifest YAML (paths relative to it).")],
     out: Annotated[
@@ -79,6 +82,7 @@ def run(
     run_flags: RunFlags,
     ray_flags: RayFlags,
     model_flags: ModelFlags,
+    backbone_flags: BackboneFlags,
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
     if not ray_flags.ray and (
@@ -100,7 +104,7 @@ def run(
             editor=parsed.editor,
             segmenter=parsed.segmenter,
         )
-        _run(parsed, out, options, run_flags, threshold, ray_flags)
+        _run(parsed, out, options, run_flags, threshold, ray_flags, backbone_flags)
 
 
 @with_flags(run_flags=RunFlags, model_flags=ModelFlags)
@@ -143,8 +147,11 @@ def _run(
     flags: RunFlags,
     threshold: float | None = None,
     ray: RayFlags | None = None,
+    backbone_flags: BackboneFlags | None = None,
 ) -> None:
-    """Run the cases here (models loaded once) or on Ray actors, then say how it went."""
+    """Run the cases here (models loaded once) or on Ray actors, then say how it went.
+
+    On Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
     if ray is not None and ray.ray:
         from maskedit.ray_runner import run_manifest_ray  # the one place ray is imported
 
@@ -159,11 +166,20 @@ def _run(
             force=flags.force,
         )
     else:
-        from maskedit.models import clip_for_metrics
+        from maskedit.evaluate import load_metric_models
         from maskedit.runner import run_manifest
 
         models, _ = load(options)
-        clip = clip_for_metrics(flags.clip, tiny=models.kind == "tiny", device=options.device)
+        backbone_flags = backbone_flags or BackboneFlags()
+        clip, backbones = load_metric_models(
+            flags.clip,
+            backbone_flags.lpips,
+            backbone_flags.structure_dino,
+            backbone_flags.dino,
+            benchmarks={c.benchmark.name for c in parsed.cases if c.benchmark is not None},
+            tiny=models.kind == "tiny",
+            device=options.device,
+        )
         summary = run_manifest(
             parsed,
             models,
@@ -172,6 +188,7 @@ def _run(
             clip=clip,
             threshold=threshold,
             batch_size=flags.batch_size,
+            backbones=backbones,
         )
     _say_summary(summary, out)
 

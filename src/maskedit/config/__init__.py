@@ -191,8 +191,28 @@ class Prompts(BaseModel):
                 )
 
 
+BENCHMARKS = ("pie-bench", "magicbrush")
+MASK_SOURCES = ("annotation", "click", "phrase", "relevance")
+
+
+class BenchmarkTag(BaseModel):
+    """Which benchmark a converted case comes from and where its editing mask came from (the
+    annotation itself, a simulated click, a phrase, or the edit's relevance map): what the
+    benchmark table groups rows by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["pie-bench", "magicbrush"]
+    mask_source: Literal["annotation", "click", "phrase", "relevance"]
+    id: str | None = None  # the dataset's own id of the image (several sources share it)
+
+
 class Case(BaseModel):
-    """One edit: an image, an instruction, where, and how. Paths are resolved by the manifest."""
+    """One edit: an image, an instruction, where, and how. Paths are resolved by the manifest.
+
+    `reference_mask` is a mask the outputs are scored against and never edited with (a dataset's
+    annotation); `ground_truth` an image the outputs are compared with (MagicBrush's target).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -205,6 +225,9 @@ class Case(BaseModel):
     captions: dict[Literal["source", "target", "local"], str | None] | None = None
     # More images for editors that take them (qwen-edit-plus, flux2-klein); resolved like `image`
     references: tuple[str, ...] = ()
+    reference_mask: Path | None = None
+    ground_truth: str | None = None
+    benchmark: BenchmarkTag | None = None
 
     @field_validator("instruction")
     @classmethod
@@ -235,6 +258,9 @@ _CASE_KEYS = {
     "method",
     "captions",
     "references",
+    "reference_mask",
+    "ground_truth",
+    "benchmark",
 } | _PROMPT_KEYS
 _SETTING_KEYS = set(EditSettings.model_fields)
 
@@ -246,31 +272,69 @@ def _suggest(key: str, known: set[str]) -> str:
     )
 
 
-def _inside(path: Path, base_dir: Path, what: str, where: str, allow_outside: bool) -> None:
-    """A manifest may only name files inside its own folder unless the user allows more."""
+def _inside(
+    path: Path,
+    base_dir: Path,
+    what: str,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
+) -> None:
+    """A manifest may only name files inside its own folder, or inside the dataset `root` it
+    declares, unless the user allows more."""
     if allow_outside:
         return
-    if not path.resolve().is_relative_to(base_dir.resolve()):
-        raise InputError(
-            f"{where}{what} '{path}' is outside the manifest's folder '{base_dir}'; "
-            "pass --allow-outside-paths to allow absolute paths and '..'"
-        )
+    resolved = path.resolve()
+    if resolved.is_relative_to(base_dir.resolve()):
+        return
+    if root is not None and resolved.is_relative_to(root.resolve()):
+        return
+    inside = f"the manifest's folder '{base_dir}'" + (
+        f" or its root '{root}'" if root is not None else ""
+    )
+    raise InputError(
+        f"{where}{what} '{path}' is outside {inside}; "
+        "pass --allow-outside-paths to allow absolute paths and '..'"
+    )
+
+
+def _case_path(
+    value: Any,
+    base_dir: Path | None,
+    what: str,
+    where: str,
+    allow_outside: bool,
+    root: Path | None,
+) -> Path:
+    path = Path(str(value))
+    if base_dir is not None:
+        path = path if path.is_absolute() else base_dir / path
+        _inside(path, base_dir, what, where, allow_outside, root)
+    return path
 
 
 def _image_path(
-    value: Any, base_dir: Path | None, what: str, where: str, allow_outside: bool
+    value: Any,
+    base_dir: Path | None,
+    what: str,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
 ) -> str:
-    """An image path relative to the manifest's folder (kept inside it), or `skimage:NAME`."""
+    """An image path relative to the manifest's folder (kept inside it or the declared dataset
+    root), or `skimage:NAME`."""
     image = str(value)
-    if base_dir is not None and not image.startswith("skimage:"):
-        image_path = Path(image) if Path(image).is_absolute() else base_dir / image
-        _inside(image_path, base_dir, what, where, allow_outside)
-        image = str(image_path)
-    return image
+    if image.startswith("skimage:"):
+        return image
+    return str(_case_path(image, base_dir, what, where, allow_outside, root))
 
 
 def case_from_dict(
-    raw: dict[str, Any], base_dir: Path | None = None, where: str = "", allow_outside: bool = True
+    raw: dict[str, Any],
+    base_dir: Path | None = None,
+    where: str = "",
+    allow_outside: bool = True,
+    root: Path | None = None,
 ) -> Case:
     """Build a Case from a manifest entry (flat keys; paths relative to `base_dir`)."""
     if not isinstance(raw, dict):
@@ -303,15 +367,21 @@ def case_from_dict(
         mask = Path(str(mask))
         if base_dir is not None:
             mask = mask if mask.is_absolute() else base_dir / mask
-            _inside(mask, base_dir, "mask", where, allow_outside)
-    image = _image_path(raw["image"], base_dir, "image", where, allow_outside)
+            _inside(mask, base_dir, "mask", where, allow_outside, root)
+    reference = raw.get("reference_mask")
+    if reference is not None:
+        reference = _case_path(reference, base_dir, "reference_mask", where, allow_outside, root)
+    truth = raw.get("ground_truth")
+    if truth is not None:
+        truth = str(_case_path(truth, base_dir, "ground_truth", where, allow_outside, root))
+    image = _image_path(raw["image"], base_dir, "image", where, allow_outside, root)
     references = raw.get("references") or []
     if not isinstance(references, list) or not all(
         isinstance(r, str | Path) and str(r) for r in references
     ):
         raise InputError(f"{where}references: expected a list of image paths, got {references!r}")
     references = [
-        _image_path(r, base_dir, f"reference {i + 1}", where, allow_outside)
+        _image_path(r, base_dir, f"reference {i + 1}", where, allow_outside, root)
         for i, r in enumerate(references)
     ]
     settings = {k: raw[k] for k in _SETTING_KEYS if k in raw}
@@ -332,6 +402,9 @@ def case_from_dict(
             ),
             captions=raw.get("captions"),
             references=tuple(references),
+            reference_mask=reference,
+            ground_truth=truth,
+            benchmark=raw.get("benchmark"),
             settings=EditSettings(**settings),
         )
     except ValidationError as err:
@@ -347,13 +420,32 @@ class Manifest(BaseModel):
     cases: list[Case]
     editor: str | None = None  # the editor for the whole run (models load once per run)
     segmenter: str | None = None  # likewise the segmenter
+    root: Path | None = None  # a dataset folder the cases may read from (converted manifests)
+
+
+def _dataset_root(value: Any, base_dir: Path, where: str) -> Path:
+    """A manifest's declared dataset root: an existing folder, never the filesystem's root."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}'root' must be a folder path (the dataset the cases read)")
+    root = Path(value).expanduser()
+    root = root if root.is_absolute() else base_dir / root
+    if not root.is_dir():
+        raise InputError(f"{where}root '{value}': not found or not a folder")
+    resolved = root.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise InputError(
+            f"{where}root '{value}' would let the manifest read every file; "
+            "name the dataset's own folder"
+        )
+    return root
 
 
 def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     """Parse and validate a whole manifest before anything runs (errors name case index and key).
 
-    Image and mask paths are relative to the manifest's folder and must stay inside it, unless
-    `allow_outside` (a manifest from elsewhere should not read arbitrary files).
+    Image and mask paths are relative to the manifest's folder and must stay inside it, or
+    inside the dataset folder a top-level `root:` declares (what the benchmark converters write),
+    unless `allow_outside` (a manifest from elsewhere should not read arbitrary files).
     """
     path = Path(path)
     where = f"manifest '{path}': "
@@ -366,7 +458,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
         raise InputError(f"{where}not valid YAML ({detail})") from None
     if not isinstance(doc, dict):
         raise InputError(f"{where}expected a mapping with 'cases' (and optional 'defaults')")
-    top = {"defaults", "cases", "editor", "segmenter"}
+    top = {"defaults", "cases", "editor", "segmenter", "root"}
     for key in doc:
         if key not in top:
             raise InputError(f"{where}unknown top-level key '{key}'{_suggest(key, top)}")
@@ -376,6 +468,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     for key in defaults:
         if key not in _SETTING_KEYS | {"method"}:
             raise InputError(f"{where}defaults: unknown key '{key}'{_suggest(key, _SETTING_KEYS)}")
+    root = _dataset_root(doc["root"], path.parent, where) if "root" in doc else None
     raw_cases = doc.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise InputError(f"{where}'cases' must be a non-empty list")
@@ -389,7 +482,7 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
                 base.pop("method", None)
                 base.pop("methods", None)
             merged = {**base, **raw}
-        case = case_from_dict(merged, path.parent, f"{where}{label}: ", allow_outside)
+        case = case_from_dict(merged, path.parent, f"{where}{label}: ", allow_outside, root)
         if case.id in seen:
             raise InputError(f"{where}{label}: duplicate case id '{case.id}'")
         seen.add(case.id)
@@ -400,4 +493,4 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     segmenter = doc.get("segmenter")
     if segmenter is not None and not isinstance(segmenter, str):
         raise InputError(f"{where}'segmenter' must be one name: {', '.join(SEGMENTERS)}")
-    return Manifest(path=path, cases=cases, editor=editor, segmenter=segmenter)
+    return Manifest(path=path, cases=cases, editor=editor, segmenter=segmenter, root=root)

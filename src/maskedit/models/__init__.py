@@ -312,12 +312,14 @@ def with_speedups(models: Models, speedups: Speedups | None) -> Models:
     return models
 
 
-def clip_for_metrics(choice: str, *, tiny: bool, device: str | None = None):
+def clip_for_metrics(
+    choice: str, *, tiny: bool, device: str | None = None, default: str | None = None
+):
     """The CLIP pair for metrics, or None.
 
-    "none" → None; "auto" → the tiny CLIP for tiny models, else the default CLIP (ViT-B/32),
-    skipped with a warning when its weights are missing; anything else is a hub id or folder
-    that must load.
+    "none" → None; "auto" → the tiny CLIP for tiny models, else `default` (None: the default
+    CLIP, ViT-B/32; a PIE-Bench run passes its ViT-L/14), skipped with a warning when its weights
+    are missing; anything else is a hub id or folder that must load.
     """
     import warnings
 
@@ -325,7 +327,8 @@ def clip_for_metrics(choice: str, *, tiny: bool, device: str | None = None):
 
     if choice == "none":
         return None
-    model_id = ("tiny" if tiny else DEFAULT_CLIP_ID) if choice == "auto" else choice
+    real = default or DEFAULT_CLIP_ID
+    model_id = ("tiny" if tiny else real) if choice == "auto" else choice
     try:
         return load_clip(model_id, pick_device(device))
     except MissingWeightsError as err:

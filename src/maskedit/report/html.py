@@ -28,6 +28,7 @@ from maskedit.evaluate import (
     collect_rows,
     summarise,
 )
+from maskedit.report.benchmark import benchmark_section, scored_against_words
 
 REPORT_FILE = "report.html"
 GRID_WIDTH = 1100  # px; grids are downscaled to at most this width
@@ -61,7 +62,7 @@ table { border-collapse: collapse; background: #fff; margin: 6px 0 10px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; font-size: 13px; text-align: right;
          white-space: nowrap; }
 th { background: #f0f0f0; font-weight: 600; } td:first-child, th:first-child { text-align: left; }
-tr.baseline td { color: #666; }
+tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #555; }
 .scroll { overflow-x: auto; max-width: 100%; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
 .plots img { background: #fff; border: 1px solid #ddd; max-width: 100%; }
@@ -285,8 +286,9 @@ def _case_section(case_dir: Path, record: dict[str, Any], rows: list[dict[str, A
     return "\n".join(parts)
 
 
-def build_report(out_dir: str | os.PathLike) -> str:
-    """The report page for a run folder, as one HTML string."""
+def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | None = None) -> str:
+    """The report page for a run folder, as one HTML string; ``reference`` rows (published
+    figures, `maskedit.report.benchmark.read_reference`) go beside the benchmark table."""
     out_dir = Path(out_dir)
     dirs = case_dirs(out_dir)
     records = {d: json.loads((d / "record.json").read_text(encoding="utf-8")) for d in dirs}
@@ -320,6 +322,7 @@ def build_report(out_dir: str | os.PathLike) -> str:
     if summary:
         parts.append(_metric_table(summary, stats=True))
         notes = [
+            _e(scored_against_words(rows)),
             "IoU: binarised change map (mean |Δ| over RGB &gt; max(10, mean), or the given "
             "threshold) vs mask; the IoU row of this table is mIoU, the mean of per-case IoUs.",
             "bg PSNR: PIE-Bench background PSNR; ∞ (identical background) is counted, not "
@@ -336,6 +339,7 @@ def build_report(out_dir: str | os.PathLike) -> str:
                 f'<img alt="background PSNR per method" src="{_psnr_plot(rows, methods)}">'
             )
         parts.append("</div>")
+        parts.append(benchmark_section(rows, reference))
     else:
         parts.append(
             '<p class="note">No case is scored yet: run <code>maskedit eval</code> on '
@@ -354,11 +358,11 @@ def build_report(out_dir: str | os.PathLike) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(out_dir: str | os.PathLike) -> Path:
+def write_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | None = None) -> Path:
     """Write ``out_dir/report.html`` (atomically) and return its path."""
     out_dir = Path(out_dir)
     path = out_dir / REPORT_FILE
-    atomic_write_text(path, build_report(out_dir))
+    atomic_write_text(path, build_report(out_dir, reference))
     return path
 
 

@@ -2,15 +2,16 @@
 
 They exercise every tensor path of the real models (8-channel IP2P UNet, SDXL-IP2P, FLUX.1 Kontext,
 Qwen-Image-Edit(-Plus) with a Qwen2.5-VL reading the image, FLUX.2 [klein] with Qwen3, VAEs with
-scale factor 8, CLIP/T5 text encoders, SAM and its relatives with their processors,
-CLIPSeg, Grounding DINO, CLIP for the metrics) in well under a second each on a CPU. Their outputs
-are noise: anything made with them is a plumbing check, never an edit.
+scale factor 8, CLIP/T5 text encoders, SAM and its relatives with their processors, CLIPSeg,
+Grounding DINO, CLIP, DINO and LPIPS for the metrics) in well under a second each on a CPU. Their
+outputs are noise: anything made with them is a plumbing check, never an edit.
 
 - `tokenizers`: CLIP, T5 and BERT tokenizers from hand-written vocabularies, and a Qwen BPE
   learnt in code from the Qwen pipelines' prompt templates (no download);
 - `editors`: IP2P, SDXL-IP2P and Kontext pipelines; `qwen`: Qwen-Image-Edit and -Plus; `flux2`:
   FLUX.2 [klein] and its Base; `segmenters`: SAM, SAM-HQ, SAM 2;
 - `text`: CLIPSeg and Grounding DINO; `clip`: CLIP, the shared text-tower config;
+- `metrics`: the metric backbones (a DINO-shaped ViT, LPIPS's SqueezeNet);
 - `seeding`: every builder draws its weights from a seed, leaving the caller's RNG alone.
 
 Nothing here loads at import time: each builder imports diffusers/transformers when called.
@@ -27,6 +28,7 @@ from maskedit.tiny.editors import (
     build_tiny_kontext,
 )
 from maskedit.tiny.flux2 import build_tiny_flux2_klein, build_tiny_flux2_klein_base
+from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
 from maskedit.tiny.qwen import build_tiny_qwen_edit, build_tiny_qwen_edit_plus
 from maskedit.tiny.segmenters import (
     TINY_SAM2_SIZE,
@@ -55,6 +57,7 @@ __all__ = [
     "TINY_WORKING_SIZE",
     "build_tiny_clip",
     "build_tiny_clipseg",
+    "build_tiny_dino",
     "build_tiny_editor",
     "build_tiny_flux2_klein",
     "build_tiny_flux2_klein_base",
@@ -64,6 +67,7 @@ __all__ = [
     "build_tiny_kontext",
     "build_tiny_qwen_edit",
     "build_tiny_qwen_edit_plus",
+    "build_tiny_lpips",
     "build_tiny_sam",
     "build_tiny_sam2",
     "build_tiny_sam_hq",

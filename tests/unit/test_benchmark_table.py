@@ -1,0 +1,167 @@
+"""The benchmark table: rows of hand-made metrics laid out as the papers print them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from run_fixtures import write_case_folder
+
+from maskedit.errors import InputError
+from maskedit.report.benchmark import (
+    MAGICBRUSH,
+    PIE_BENCH,
+    benchmark_tables,
+    read_reference,
+    table_html,
+    table_markdown,
+)
+
+
+def _row(case_id, image, source, method, **values):
+    return {
+        "case_id": case_id,
+        "method": method,
+        "scored_against": "annotation",
+        "benchmark": "pie-bench",
+        "benchmark_id": image,
+        "mask_source": source,
+        **values,
+    }
+
+
+ROWS = [
+    # image x, edited with its annotation and with a phrase; image y with its annotation
+    _row("x-annotation", "x", "annotation", "baseline", bg_mse=0.002, bg_psnr=20.0),
+    _row("x-annotation", "x", "annotation", "pixel", bg_mse=0.0, bg_psnr=None, bg_ssim=1.0),
+    _row("x-phrase", "x", "phrase", "baseline", bg_mse=0.002, bg_psnr=20.0),  # the same edit
+    _row("x-phrase", "x", "phrase", "pixel", bg_mse=0.001, bg_psnr=30.0, bg_ssim=0.9),
+    _row("y-annotation", "y", "annotation", "baseline", bg_mse=0.004, bg_psnr=24.0),
+    _row("y-annotation", "y", "annotation", "pixel", bg_mse=0.0, bg_psnr=None, bg_ssim=1.0),
+    {"case_id": "z", "method": "pixel", "scored_against": "annotation"},  # no benchmark: left out
+]
+
+
+def test_one_row_per_method_and_mask_source_in_the_papers_units():
+    (table,) = benchmark_tables(ROWS)
+    assert table.benchmark is PIE_BENCH
+    rows = [(r.method, r.mask_source, r.n) for r in table.rows]
+    # the unmasked baseline once, over the dataset's images (x's two cases are one edit)
+    assert rows == [
+        ("baseline", "none (unmasked)", 2),
+        ("pixel", "annotation", 2),
+        ("pixel", "phrase", 1),
+    ]
+    baseline, annotation, phrase = table.rows
+    assert baseline.cells["bg_mse"].mean == pytest.approx(30.0)  # (20 + 40) / 2, ×10⁴
+    assert baseline.cells["bg_psnr"].mean == pytest.approx(22.0)
+    assert annotation.cells["bg_psnr"].mean is None and annotation.cells["bg_psnr"].inf == 2
+    assert annotation.cells["bg_ssim"].mean == pytest.approx(100.0)  # ×10²
+    assert phrase.cells["bg_mse"].mean == pytest.approx(10.0)
+    assert baseline.cells["structure_distance"].mean is None  # not computed: no number
+
+
+def test_markdown_marks_better_directions_and_prints_infinity():
+    text = table_markdown(benchmark_tables(ROWS)[0])
+    header = text.splitlines()[2]
+    assert header.startswith("| Method | Mask source | n | Distance ×10³ ↓ | PSNR ↑ |")
+    assert "MSE ×10⁴ ↓" in header and "SSIM ×10² ↑" in header and "Edited ↑" in header
+    assert "| pixel | annotation (upper bound) | 2 | – | ∞ | – | 0.00 | 100.00 |" in text
+    assert "scored against PIE-Bench's annotation" in text
+
+
+def test_published_rows_from_a_csv_sit_beside_the_runs(tmp_path):
+    path = tmp_path / "published.csv"
+    path.write_text(
+        "benchmark,method,bg_psnr,bg_mse,clip_whole\n"
+        "pie-bench,<b>Some method</b>,25.5,,22.1\n"
+        "magicbrush,Other,,,\n"
+    )
+    reference = read_reference(path)
+    assert reference[0] == {
+        "method": "<b>Some method</b>",
+        "benchmark": "pie-bench",
+        "mask_source": None,
+        "bg_psnr": 25.5,
+        "bg_mse": None,
+        "clip_whole": 22.1,
+    }
+    (table,) = benchmark_tables(ROWS, reference)  # the MagicBrush row has no MagicBrush run
+    published = table.rows[-1]
+    assert published.published and published.n is None
+    assert published.cells["bg_psnr"].mean == 25.5  # as the paper prints it, not rescaled
+    assert "bg_mse" not in published.cells
+    html = table_html(table)
+    assert "&lt;b&gt;Some method&lt;/b&gt; (published)" in html and "<b>Some" not in html
+    assert '<th colspan="4">Background preservation</th>' in html
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("benchmark,bg_psnr\npie-bench,1\n", "needs a 'method' column"),
+        ("method,psnr\nx,1\n", "unknown column 'psnr'"),
+        ("method,bg_psnr\nx,high\n", "line 2: bg_psnr 'high' is not a number"),
+        ("method,benchmark\nx,coco\n", "benchmark 'coco'"),
+        ("method,bg_psnr\nx,inf\n", "not finite"),
+    ],
+)
+def test_bad_reference_csv_is_one_line(tmp_path, text, words):
+    path = tmp_path / "r.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=words) as err:
+        read_reference(path)
+    assert "\n" not in str(err.value)
+
+
+def test_benchmark_rows_scored_against_their_own_mask_are_refused():
+    rows = [{**r, "scored_against": "own mask"} for r in ROWS[:2]]
+    with pytest.raises(InputError, match="PIE-Bench table: .*own mask"):
+        benchmark_tables(rows)
+
+
+def test_magicbrush_table_columns():
+    rows = [
+        {
+            "case_id": "1_1",
+            "method": "pixel",
+            "scored_against": "annotation",
+            "benchmark": "magicbrush",
+            "mask_source": "click",
+            "l1": 0.1,
+            "l2": 0.02,
+            "clip_i": 0.9,
+            "clip_t": 0.3,
+        }
+    ]
+    (table,) = benchmark_tables(rows)
+    assert table.benchmark is MAGICBRUSH
+    text = table_markdown(table)
+    assert "| Method | Mask source | n | L1 ↓ | L2 ↓ | CLIP-I ↑ | DINO ↓" not in text
+    assert "| L1 ↓ | L2 ↓ | CLIP-I ↑ | DINO ↑ | CLIP-T ↑ |" in text
+    assert "| pixel | one simulated click | 1 | 0.1000 | 0.0200 | 0.9000 | – | 0.3000 |" in text
+
+
+def test_report_shows_the_table_and_says_which_mask_scored(tmp_path):
+    import numpy as np
+
+    from maskedit.evaluate import evaluate_dir
+    from maskedit.report.html import build_report
+
+    img = np.zeros((4, 5, 3), np.uint8)
+    mask = np.zeros((4, 5), bool)
+    mask[:, :2] = True
+    case = write_case_folder(tmp_path, "x-annotation", img, mask, img + 9, {"pixel": img})
+    record = json.loads((case / "record.json").read_text())
+    record["benchmark"] = {"name": "pie-bench", "mask_source": "annotation", "id": "x"}
+    (case / "record.json").write_text(json.dumps(record))
+    (case / "reference_mask.png").write_bytes((case / "mask.png").read_bytes())
+    evaluate_dir(tmp_path)
+    page = build_report(tmp_path, [{"method": "Published", "bg_psnr": 30.0}])
+    assert "<h2>Benchmark</h2>" in page and "PSNR ↑" in page and "Published (published)" in page
+    assert "Scored against the annotation" in page
+    (case / "reference_mask.png").unlink()  # now scored against its own mask
+    evaluate_dir(tmp_path)
+    page = build_report(tmp_path)
+    assert "Scored against each case&#x27;s own editing mask" in page
+    assert "PSNR ↑" not in page and "no reference_mask.png" in page  # no benchmark table
