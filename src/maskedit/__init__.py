@@ -23,6 +23,8 @@ _EXPORTS = {
     "EditSettings": "maskedit.config",
     "Manifest": "maskedit.config",
     "Prompts": "maskedit.config",
+    "Region": "maskedit.config",
+    "Turn": "maskedit.config",
     "load_manifest": "maskedit.config",
     "InputError": "maskedit.errors",
     "MaskeditError": "maskedit.errors",
@@ -31,16 +33,25 @@ _EXPORTS = {
     "RunFailure": "maskedit.errors",
     "Models": "maskedit.models",
     "load_models": "maskedit.models",
+    "TurnsEdit": "maskedit.turns",
 }
 __all__ = [
     "Case", "EditRequest", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
-    "MissingWeightsError", "Models", "OutputError", "Prompts", "RunFailure", "edit",
-    "load_manifest", "load_models",
+    "MissingWeightsError", "Models", "OutputError", "Prompts", "Region", "RunFailure", "Turn",
+    "TurnsEdit", "edit", "load_manifest", "load_models",
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from maskedit.case import EditRequest, edit
-    from maskedit.config import Case, EditSettings, Manifest, Prompts, load_manifest
+    from maskedit.config import (
+        Case,
+        EditSettings,
+        Manifest,
+        Prompts,
+        Region,
+        Turn,
+        load_manifest,
+    )
     from maskedit.errors import (
         InputError,
         MaskeditError,
@@ -50,6 +61,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     )
     from maskedit.models import Models, load_models
     from maskedit.record import EditResult
+    from maskedit.turns import TurnsEdit
 
 
 def __getattr__(name: str):

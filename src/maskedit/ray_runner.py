@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.config import Case, Manifest, ModelOptions
+from maskedit.config import Case, Manifest, ModelOptions, Region
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
@@ -189,10 +189,15 @@ def _absolute_paths(case: Case) -> Case:
     image = case.image
     if not image.startswith("skimage:"):
         image = str(Path(image).absolute())
-    prompts = case.prompts
-    if prompts.mask is not None:
+
+    def absolute(region: Region) -> Region:  # every region's mask file (turns, regions)
+        prompts = region.prompts
+        if prompts.mask is None:
+            return region
         prompts = prompts.model_copy(update={"mask": prompts.mask.absolute()})
-    return case.model_copy(update={"image": image, "prompts": prompts})
+        return region.model_copy(update={"prompts": prompts})
+
+    return case.map_regions(absolute).model_copy(update={"image": image})
 
 
 def _remove_partials(out_dir: Path, case_ids: list[str]) -> None:

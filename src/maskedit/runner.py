@@ -16,38 +16,52 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from maskedit.case import edit
-from maskedit.config import Case, EditSettings, Manifest
+from maskedit.config import Case, EditSettings, Manifest, Region
 from maskedit.errors import InputError, MaskeditError, OutputError
 from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
 from maskedit.images import image_size, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
 from maskedit.record import EditResult
+from maskedit.turns import run_case_turns
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
 
 
 def check_case(case: Case, where: str = "") -> None:
-    """Fail before any model loads: the image and mask exist and the prompts lie on the image."""
+    """Fail before any model loads: the image and mask exist and the prompts lie on the image.
+
+    Every region of a case with turns or regions is checked (each turn keeps the photo's size).
+    """
     try:
         w, h = image_size(case.image)
-        if case.prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
-            read_mask(case.prompts.mask, (h, w))
+        for prompts in case.all_prompts:
+            if prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
+                read_mask(prompts.mask, (h, w))
+        for k, turn in enumerate(case.turns, start=1):
+            if turn.ground_truth is not None:
+                try:
+                    image_size(turn.ground_truth)
+                except InputError as err:
+                    raise InputError(f"turn {k}: ground_truth: {err}") from None
     except InputError as err:
         raise InputError(f"{where}{err}") from None
-    case.prompts.check_inside(w, h, where)
+    for prompts in case.all_prompts:
+        prompts.check_inside(w, h, where)
 
 
 def with_methods(manifest: Manifest, methods: str | list[str]) -> Manifest:
     """The same manifest with every case's methods replaced (e.g. `--methods pixel,latent`)."""
-    cases = []
-    for case in manifest.cases:
+
+    def change(region: Region) -> Region:
         try:
-            settings = EditSettings(**{**case.settings.model_dump(), "methods": methods})
+            settings = EditSettings(**{**region.settings.model_dump(), "methods": methods})
         except ValidationError as err:
             msg = err.errors()[0]["msg"].removeprefix("Value error, ")
             raise InputError(f"--methods: {msg}") from None
-        cases.append(case.model_copy(update={"settings": settings}))
+        return region.model_copy(update={"settings": settings})
+
+    cases = [case.map_regions(change) for case in manifest.cases]
     return manifest.model_copy(update={"cases": cases})
 
 
@@ -150,6 +164,8 @@ def process_case(
     """
     if case_done(out_dir / case.id) and not force:
         return {"case_id": case.id, "status": "skipped"}
+    if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
+        return run_case_turns(case, models, out_dir, force=force, clip=clip, threshold=threshold)
     t0 = time.perf_counter()
     try:
         result = edit(models=models, **case_request(case))
@@ -301,7 +317,14 @@ def _run(
                     bar.advance(task)
                 else:
                     todo.append(case)
-            ordered = batch_order(todo)
+            for case in [c for c in todo if c.turns]:  # its turns run one after another
+                bar.update(task, description=f"case {case.id}")
+                row = process_case(
+                    case, models, out_dir, force=force, clip=clip, threshold=threshold
+                )
+                log_attempt(out_dir, row, summary)
+                bar.advance(task)
+            ordered = batch_order([c for c in todo if not c.turns])
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")
