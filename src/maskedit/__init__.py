@@ -34,11 +34,12 @@ _EXPORTS = {
     "Models": "maskedit.models",
     "load_models": "maskedit.models",
     "TurnsEdit": "maskedit.turns",
+    "edit_regions": "maskedit.regions",
 }
 __all__ = [
     "Case", "EditRequest", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
     "MissingWeightsError", "Models", "OutputError", "Prompts", "Region", "RunFailure", "Turn",
-    "TurnsEdit", "edit", "load_manifest", "load_models",
+    "TurnsEdit", "edit", "edit_regions", "load_manifest", "load_models",
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     )
     from maskedit.models import Models, load_models
     from maskedit.record import EditResult
+    from maskedit.regions import edit_regions
     from maskedit.turns import TurnsEdit
 
 

@@ -440,7 +440,7 @@ def _regions_from_list(
 ) -> tuple[Region, ...]:
     if not isinstance(items, list) or not items:
         raise InputError(f"{where}'regions' must be a non-empty list")
-    return tuple(
+    regions = tuple(
         _region_from_dict(
             _merged(defaults, item) if isinstance(item, dict) else item,
             case,
@@ -450,6 +450,14 @@ def _regions_from_list(
         )
         for j, item in enumerate(items, start=1)
     )
+    methods = list(regions[0].settings.methods)
+    for j, region in enumerate(regions[1:], start=2):
+        if list(region.settings.methods) != methods:
+            raise InputError(
+                f"{where}region {j}: methods {list(region.settings.methods)} differ from region "
+                f"1's {methods}; every region of an edit runs the same methods"
+            )
+    return regions
 
 
 def _turn_from_dict(

@@ -23,6 +23,7 @@ from maskedit.images import image_size, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
 from maskedit.record import EditResult
+from maskedit.regions import edit_regions
 from maskedit.turns import run_case_turns
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
@@ -167,11 +168,18 @@ def process_case(
     if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
         return run_case_turns(case, models, out_dir, force=force, clip=clip, threshold=threshold)
     t0 = time.perf_counter()
+    extra = {}
     try:
-        result = edit(models=models, **case_request(case))
+        if case.regions:  # several regions, their editor calls batched together
+            edited = edit_regions(case.image, case.regions, models=models)
+            result, extra = edited.result, edited.record()
+        else:
+            result = edit(models=models, **case_request(case))
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
-    return finish_case(case, result, out_dir, t0, force=force, clip=clip, threshold=threshold)
+    return finish_case(
+        case, result, out_dir, t0, force=force, clip=clip, threshold=threshold, extra=extra
+    )
 
 
 def finish_case(
@@ -183,8 +191,11 @@ def finish_case(
     force: bool = False,
     clip=None,
     threshold: float | None = None,
+    extra: dict | None = None,
 ) -> dict:
-    """Score and write one edited case (or log its failure); returns its run-log row."""
+    """Score and write one edited case (or log its failure); returns its run-log row.
+
+    `extra`: keys the record adds (a several-region edit's regions and overlaps)."""
     if isinstance(result, MaskeditError):
         return {"case_id": case.id, "status": "failed", "error": str(result)}
     try:
@@ -211,7 +222,7 @@ def finish_case(
             out_dir / case.id,
             case.id,
             force=force,
-            extra={"captions": case.captions},
+            extra={"captions": case.captions, **(extra or {})},
             metrics=metrics,
         )
     except MaskeditError as err:
@@ -317,14 +328,15 @@ def _run(
                     bar.advance(task)
                 else:
                     todo.append(case)
-            for case in [c for c in todo if c.turns]:  # its turns run one after another
+            alone = [c for c in todo if c.turns or c.regions]  # these batch their own calls
+            for case in alone:
                 bar.update(task, description=f"case {case.id}")
                 row = process_case(
                     case, models, out_dir, force=force, clip=clip, threshold=threshold
                 )
                 log_attempt(out_dir, row, summary)
                 bar.advance(task)
-            ordered = batch_order([c for c in todo if not c.turns])
+            ordered = batch_order([c for c in todo if not (c.turns or c.regions)])
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.case import edit
 from maskedit.config import Case, Turn
 from maskedit.errors import InputError, MaskeditError
 from maskedit.evaluate import read_record, score_outputs
@@ -39,6 +38,7 @@ from maskedit.images import alpha_to_png_array, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
 from maskedit.record import OUTPUT_FILES, EditResult
+from maskedit.regions import edit_regions
 
 HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
@@ -69,16 +69,10 @@ class TurnNode:
 
 
 def run_turn(image: np.ndarray, turn: Turn, models: Models) -> tuple[EditResult, dict[str, Any]]:
-    """One turn on `image` (H×W×3 uint8): its result and the keys its record adds."""
-    (region,) = turn.regions
-    result = edit(
-        image,
-        region.instruction,
-        models=models,
-        prompts=region.prompts,
-        settings=region.settings,
-    )
-    return result, {}
+    """One turn on `image` (H×W×3 uint8): its result and the keys its record adds (each
+    region's instruction, mask and settings when it has several)."""
+    edited = edit_regions(image, turn.regions, models=models)
+    return edited.result, edited.record() if len(turn.regions) > 1 else {}
 
 
 def reproduce_turn(turn_dir: str | Path, models: Models) -> EditResult:
