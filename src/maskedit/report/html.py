@@ -28,6 +28,7 @@ from maskedit.evaluate import (
     collect_rows,
     summarise,
 )
+from maskedit.report.turns import turns_section
 
 REPORT_FILE = "report.html"
 GRID_WIDTH = 1100  # px; grids are downscaled to at most this width
@@ -341,6 +342,7 @@ def build_report(out_dir: str | os.PathLike) -> str:
             '<p class="note">No case is scored yet: run <code>maskedit eval</code> on '
             "this folder first.</p>"
         )
+    parts.append(turns_section(dirs))  # "" without multi-turn cases
     parts.append(f"<h2>Cases ({len(dirs)})</h2>")
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
