@@ -101,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = [harness.Row(name) for name in calls]
             harness.measure(rows, calls, args.repeats, device, tag=f"{method} ")
             together, apart = rows
-            batch = together.last.regions[0].batch or together.last.regions[0].method_info.get(
-                method, {}
-            ).get("batch")
+            first = together.last.regions[0]  # how many samples its editor call shared
+            shared = first.batch.get("baseline") or first.method_info[method].get("batch", 1)
             body.append(
                 [
                     method,
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     harness.secs(apart.median),
                     f"{together.median / apart.median:.2f}",
                     f"{together.cpu_median / apart.cpu_median:.2f}",
-                    str(batch),
+                    f"{shared} samples",
                 ]
             )
     head = [
