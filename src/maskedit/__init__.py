@@ -24,6 +24,8 @@ _EXPORTS = {
     "Manifest": "maskedit.config",
     "ModelOptions": "maskedit.config",
     "Prompts": "maskedit.config",
+    "Region": "maskedit.config",
+    "Turn": "maskedit.config",
     "load_manifest": "maskedit.config",
     "InputError": "maskedit.errors",
     "MaskeditError": "maskedit.errors",
@@ -32,11 +34,13 @@ _EXPORTS = {
     "RunFailure": "maskedit.errors",
     "Models": "maskedit.models",
     "load_models": "maskedit.models",
+    "TurnsEdit": "maskedit.turns",
+    "edit_regions": "maskedit.regions",
 }
 __all__ = [
     "Case", "EditRequest", "EditResult", "EditSettings", "InputError", "Manifest", "MaskeditError",
-    "MissingWeightsError", "ModelOptions", "Models", "OutputError", "Prompts", "RunFailure", "edit",
-    "load_manifest", "load_models",
+    "MissingWeightsError", "ModelOptions", "Models", "OutputError", "Prompts", "Region",
+    "RunFailure", "Turn", "TurnsEdit", "edit", "edit_regions", "load_manifest", "load_models",
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
@@ -47,6 +51,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         Manifest,
         ModelOptions,
         Prompts,
+        Region,
+        Turn,
         load_manifest,
     )
     from maskedit.errors import (
@@ -58,6 +64,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     )
     from maskedit.models import Models, load_models
     from maskedit.record import EditResult
+    from maskedit.regions import edit_regions
+    from maskedit.turns import TurnsEdit
 
 
 def __getattr__(name: str):

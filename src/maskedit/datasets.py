@@ -399,6 +399,77 @@ def magicbrush_to_manifest(
     return _write_manifest(out_dir, root, cases, captions)
 
 
+def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Convert a MagicBrush split to a manifest of multi-turn cases: one case per image.
+
+    MagicBrush's multi-turn ("iterative") setting: case ``<img_id>`` edits the image's first input,
+    and its turn k edits maskedit's own output of turn k−1 (`maskedit.turns`) with turn k's mask
+    and instruction; the ground-truth outputs are never fed back. Each turn carries its
+    ``ground_truth`` (``<img_id>-output<k>.png``, by absolute path) and its captions (the global
+    descriptions of its input and output files, and ``local`` when local descriptions exist), so
+    that every turn is scored against its own ground truth and the last turn is the final score.
+    Layout and masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
+    ``captions.json`` holds each case's whole-edit captions (the first input's description, the
+    last output's).
+    """
+    root, out_dir = Path(root).absolute(), Path(out_dir)
+    sessions = _read_json(root / "edit_sessions.json")
+    if not isinstance(sessions, dict) or not sessions:
+        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
+    images = root / "images" if (root / "images").is_dir() else root
+    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
+    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for img_id, session in sessions.items():
+        where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
+        case_id = _check_case_id(str(img_id), where)
+        if not isinstance(session, list) or not session:
+            raise InputError(f"{where}: expected a non-empty list of turns")
+        folder = images / str(img_id)
+        described = global_desc.get(str(img_id), {})
+        local = local_desc.get(str(img_id), {})
+        turns, first_input = [], None
+        for k, turn in enumerate(session, start=1):
+            try:
+                input_name, mask_name = turn["input"], turn["mask"]
+                output_name, instruction = turn["output"], turn["instruction"]
+            except (KeyError, TypeError) as err:
+                raise InputError(f"{where} turn {k}: missing key {err}") from None
+            first_input = first_input or folder / input_name
+            if not first_input.is_file():
+                raise InputError(f"{where} turn 1: input image '{first_input}' not found")
+            truth = folder / output_name
+            if not truth.is_file():
+                raise InputError(f"{where} turn {k}: ground truth '{truth}' not found")
+            mask_rel = f"{MASKS_DIR}/{case_id}_{k}.png"
+            region = magicbrush_mask(folder / mask_name, _image_hw(first_input))
+            _write_mask(out_dir / mask_rel, region)
+            entry: dict[str, str | None] = {
+                "source": described.get(input_name),
+                "target": described.get(output_name),
+            }
+            if isinstance(local, dict) and local.get(output_name):
+                entry["local"] = local[output_name]
+            turns.append(
+                {
+                    "instruction": instruction,
+                    "mask": mask_rel,
+                    "ground_truth": str(truth.resolve()),
+                    "captions": entry,
+                }
+            )
+        cases.append({"id": case_id, "image": str(first_input.resolve()), "turns": turns})
+        whole = {
+            "source": turns[0]["captions"]["source"],
+            "target": turns[-1]["captions"]["target"],
+        }
+        if turns[-1]["captions"].get("local"):
+            whole["local"] = turns[-1]["captions"]["local"]
+        captions[case_id] = whole
+    return _write_manifest(out_dir, root, cases, captions)
+
+
 def read_captions(path: str | os.PathLike) -> dict[str, dict[str, str | None]]:
     """A ``captions.json`` written by the converters: ``{case id: {"source", "target", ...}}``."""
     doc = _read_json(Path(path))

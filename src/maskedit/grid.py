@@ -45,20 +45,23 @@ def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None, boxe
 
 
 def make_grid(
-    panels: list[tuple[str, np.ndarray]], title: str = "", banner: str = ""
+    panels: list[tuple[str, np.ndarray]],
+    title: str = "",
+    banner: str = "",
+    panel_h: int = PANEL_H,
 ) -> np.ndarray:
     """Panels side by side at a common height, each with a caption; optional title and banner."""
     font, small = _font(16), _font(14)
     scaled = []
     for caption, img in panels:
         h, w = img.shape[:2]
-        nw = max(1, round(w * PANEL_H / h))
+        nw = max(1, round(w * panel_h / h))
         scaled.append(
-            (caption, Image.fromarray(img).resize((nw, PANEL_H), Image.Resampling.LANCZOS))
+            (caption, Image.fromarray(img).resize((nw, panel_h), Image.Resampling.LANCZOS))
         )
     width = sum(im.width for _, im in scaled) + PAD * (len(scaled) + 1)
     top = PAD + (CAPTION_H if title else 0) + (CAPTION_H if banner else 0)
-    height = top + CAPTION_H + PANEL_H + PAD
+    height = top + CAPTION_H + panel_h + PAD
     canvas = Image.new("RGB", (width, height), (250, 250, 250))
     draw = ImageDraw.Draw(canvas)
     y = PAD

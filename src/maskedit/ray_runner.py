@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.config import Case, Manifest, ModelOptions
+from maskedit.config import Case, Manifest, ModelOptions, Region
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
@@ -185,17 +185,21 @@ def run_manifest_ray(
 
 
 def _absolute_paths(case: Case) -> Case:
-    """The case with its images and mask as absolute paths: workers do not share our cwd."""
+    """The case with its images and mask files as absolute paths: workers do not share our cwd."""
 
     def absolute(image: str) -> str:
         return image if image.startswith("skimage:") else str(Path(image).absolute())
 
-    prompts = case.prompts
-    if prompts.mask is not None:
+    def absolute_mask(region: Region) -> Region:  # every region's mask file (turns, regions)
+        prompts = region.prompts
+        if prompts.mask is None:
+            return region
         prompts = prompts.model_copy(update={"mask": prompts.mask.absolute()})
+        return region.model_copy(update={"prompts": prompts})
+
     references = tuple(absolute(r) for r in case.references)
-    return case.model_copy(
-        update={"image": absolute(case.image), "prompts": prompts, "references": references}
+    return case.map_regions(absolute_mask).model_copy(
+        update={"image": absolute(case.image), "references": references}
     )
 
 

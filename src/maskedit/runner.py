@@ -16,23 +16,35 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from maskedit.case import edit
-from maskedit.config import Case, EditSettings, Manifest
+from maskedit.config import Case, EditSettings, Manifest, Region
 from maskedit.errors import InputError, MaskeditError, OutputError
 from maskedit.evaluate import GROUND_TRUTH_FILE, collect_rows, score_result, write_tables
 from maskedit.images import image_size, read_image, read_mask
 from maskedit.models import Models
 from maskedit.outputs import write_case
 from maskedit.record import EditResult
+from maskedit.regions import edit_regions
+from maskedit.turns import run_case_turns
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
 
 
 def check_case(case: Case, where: str = "") -> None:
-    """Fail before any model loads: the image and mask exist and the prompts lie on the image."""
+    """Fail before any model loads: the image and mask exist and the prompts lie on the image.
+
+    Every region of a case with turns or regions is checked (each turn keeps the photo's size).
+    """
     try:
         w, h = image_size(case.image)
-        if case.prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
-            read_mask(case.prompts.mask, (h, w))
+        for prompts in case.all_prompts:
+            if prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
+                read_mask(prompts.mask, (h, w))
+        for k, turn in enumerate(case.turns, start=1):
+            if turn.ground_truth is not None:
+                try:
+                    image_size(turn.ground_truth)
+                except InputError as err:
+                    raise InputError(f"turn {k}: ground_truth: {err}") from None
         for i, reference in enumerate(case.references):
             try:
                 image_size(reference)
@@ -44,19 +56,22 @@ def check_case(case: Case, where: str = "") -> None:
             image_size(case.ground_truth)
     except InputError as err:
         raise InputError(f"{where}{err}") from None
-    case.prompts.check_inside(w, h, where)
+    for prompts in case.all_prompts:
+        prompts.check_inside(w, h, where)
 
 
 def with_methods(manifest: Manifest, methods: str | list[str]) -> Manifest:
     """The same manifest with every case's methods replaced (e.g. `--methods pixel,latent`)."""
-    cases = []
-    for case in manifest.cases:
+
+    def change(region: Region) -> Region:
         try:
-            settings = EditSettings(**{**case.settings.model_dump(), "methods": methods})
+            settings = EditSettings(**{**region.settings.model_dump(), "methods": methods})
         except ValidationError as err:
             msg = err.errors()[0]["msg"].removeprefix("Value error, ")
             raise InputError(f"--methods: {msg}") from None
-        cases.append(case.model_copy(update={"settings": settings}))
+        return region.model_copy(update={"settings": settings})
+
+    cases = [case.map_regions(change) for case in manifest.cases]
     return manifest.model_copy(update={"cases": cases})
 
 
@@ -165,13 +180,28 @@ def process_case(
     """
     if case_done(out_dir / case.id) and not force:
         return {"case_id": case.id, "status": "skipped"}
+    if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
+        return run_case_turns(case, models, out_dir, force=force, clip=clip, threshold=threshold)
     t0 = time.perf_counter()
+    extra = {}
     try:
-        result = edit(models=models, **case_request(case))
+        if case.regions:  # several regions, their editor calls batched together
+            edited = edit_regions(case.image, case.regions, models=models)
+            result, extra = edited.result, edited.record()
+        else:
+            result = edit(models=models, **case_request(case))
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     return finish_case(
-        case, result, out_dir, t0, force=force, clip=clip, threshold=threshold, backbones=backbones
+        case,
+        result,
+        out_dir,
+        t0,
+        force=force,
+        clip=clip,
+        threshold=threshold,
+        backbones=backbones,
+        extra=extra,
     )
 
 
@@ -185,8 +215,11 @@ def finish_case(
     clip=None,
     threshold: float | None = None,
     backbones=None,
+    extra: dict | None = None,
 ) -> dict:
-    """Score and write one edited case (or log its failure); returns its run-log row."""
+    """Score and write one edited case (or log its failure); returns its run-log row.
+
+    `extra`: keys the record adds (a several-region edit's regions and overlaps)."""
     if isinstance(result, MaskeditError):
         return {"case_id": case.id, "status": "failed", "error": str(result)}
     try:
@@ -202,6 +235,7 @@ def finish_case(
             threshold=threshold,
             backbones=backbones,
         )
+        more = extra
         extra = {"captions": case.captions}
         if benchmark is not None:
             extra["benchmark"] = benchmark
@@ -210,7 +244,7 @@ def finish_case(
             out_dir / case.id,
             case.id,
             force=force,
-            extra=extra,
+            extra={**extra, **(more or {})},
             metrics=metrics,
             images={GROUND_TRUTH_FILE: truth} if truth is not None else None,
         )
@@ -328,7 +362,15 @@ def _run(
                     bar.advance(task)
                 else:
                     todo.append(case)
-            ordered = batch_order(todo)
+            alone = [c for c in todo if c.turns or c.regions]  # these batch their own calls
+            for case in alone:
+                bar.update(task, description=f"case {case.id}")
+                row = process_case(
+                    case, models, out_dir, force=force, clip=clip, threshold=threshold
+                )
+                log_attempt(out_dir, row, summary)
+                bar.advance(task)
+            ordered = batch_order([c for c in todo if not (c.turns or c.regions)])
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")

@@ -40,6 +40,7 @@ LAYERS = [
     ("maskedit.case", 5),
     ("maskedit.batch", 6),
     ("maskedit.turns", 6),
+    ("maskedit.regions", 6),
     ("maskedit.runner", 6),
     ("maskedit.ray_runner", 6),
     ("maskedit.evaluate", 6),

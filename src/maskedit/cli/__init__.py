@@ -1,8 +1,8 @@
 """The `maskedit` command: parse, check, call the library, print. No logic of its own.
 
 One module per group of commands (edit.py; run.py: run, demo; results.py: eval, report,
-download; serve.py: app, study; convert.py: convert pie-bench, convert magicbrush); what they
-share is in options.py.
+download; serve.py: app, study; convert.py: convert pie-bench, convert magicbrush; turns.py:
+turns); what they share is in options.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from maskedit.cli.options import err_console
 from maskedit.cli.results import download, eval_command, report
 from maskedit.cli.run import demo, run
 from maskedit.cli.serve import app_command, study_command
+from maskedit.cli.turns import turns
 from maskedit.errors import MaskeditWarning
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command()(download)
 app.command("app")(app_command)
 app.command("study")(study_command)
 app.add_typer(convert_app, name="convert")
+app.command()(turns)
 
 
 def quiet_libraries() -> None:

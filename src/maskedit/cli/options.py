@@ -258,7 +258,9 @@ def parse_box(text: str) -> list[float]:
 def text_backends(cases: Sequence[Case]) -> tuple[str, ...]:
     """The phrase → mask back-ends the cases use (their models are loaded once)."""
     return tuple(
-        dict.fromkeys(c.prompts.target_backend for c in cases if c.prompts.target is not None)
+        dict.fromkeys(
+            p.target_backend for c in cases for p in c.all_prompts if p.target is not None
+        )
     )
 
 
@@ -287,7 +289,7 @@ def model_options(
         dtype=flags.dtype,
         cpu_offload=flags.cpu_offload,
         working_size=working_size,
-        need_sam=cases is None or any(c.prompts.needs_sam for c in cases),
+        need_sam=cases is None or any(p.needs_sam for c in cases for p in c.all_prompts),
         text_backends=text_backends(cases or ()),
         text_model=text_model,
         speedups=Speedups(

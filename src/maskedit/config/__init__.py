@@ -4,6 +4,7 @@ default is written here once. No torch here: the CLI checks its flags before any
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,11 +208,41 @@ class BenchmarkTag(BaseModel):
     id: str | None = None  # the dataset's own id of the image (several sources share it)
 
 
+class Region(BaseModel):
+    """One region of an edit: where (`prompts`), what (`instruction`) and how (`settings`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: str
+    prompts: Prompts
+    settings: EditSettings = Field(default_factory=EditSettings)
+
+
+class Turn(BaseModel):
+    """One turn of a multi-turn edit (`maskedit.turns`): one region, or several edited at once.
+
+    A turn edits the previous turn's output. `captions` and `ground_truth` (an image file) serve
+    benchmarks that score every turn (MagicBrush's multi-turn setting).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regions: tuple[Region, ...] = Field(min_length=1)
+    captions: dict[Literal["source", "target", "local"], str | None] | None = None
+    ground_truth: str | None = None
+
+    @property
+    def instruction(self) -> str:
+        return "; ".join(r.instruction for r in self.regions)
+
+
 class Case(BaseModel):
     """One edit: an image, an instruction, where, and how. Paths are resolved by the manifest.
 
     `reference_mask` is a mask the outputs are scored against and never edited with (a dataset's
     annotation); `ground_truth` an image the outputs are compared with (MagicBrush's target).
+    A case with `turns` is a multi-turn edit, one with `regions` edits several regions at once;
+    `instruction`, `prompts` and `settings` are then those of its first region.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -228,6 +259,8 @@ class Case(BaseModel):
     reference_mask: Path | None = None
     ground_truth: str | None = None
     benchmark: BenchmarkTag | None = None
+    turns: tuple[Turn, ...] = ()
+    regions: tuple[Region, ...] = ()
 
     @field_validator("instruction")
     @classmethod
@@ -235,6 +268,36 @@ class Case(BaseModel):
         if not text.strip():
             raise ValueError("instruction is empty")
         return text.strip()
+
+    @property
+    def all_regions(self) -> tuple[Region, ...]:
+        """Every region this case edits: each turn's, its `regions`, or its one region."""
+        if self.turns:
+            return tuple(region for turn in self.turns for region in turn.regions)
+        if self.regions:
+            return self.regions
+        return (Region(instruction=self.instruction, prompts=self.prompts, settings=self.settings),)
+
+    @property
+    def all_prompts(self) -> list[Prompts]:
+        """Every region's prompts (which models to load; which files and points to check)."""
+        return [region.prompts for region in self.all_regions]
+
+    def map_regions(self, change: Callable[[Region], Region]) -> Case:
+        """The case with `change(region) -> region` applied to every region it edits."""
+        update: dict[str, Any] = {}
+        if self.turns:
+            update["turns"] = tuple(
+                t.model_copy(update={"regions": tuple(map(change, t.regions))}) for t in self.turns
+            )
+            first = update["turns"][0].regions[0]
+        elif self.regions:
+            update["regions"] = tuple(map(change, self.regions))
+            first = update["regions"][0]
+        else:
+            first = change(self.all_regions[0])
+        update |= {"instruction": first.instruction, "prompts": first.prompts}
+        return self.model_copy(update={**update, "settings": first.settings})
 
 
 # Manifest keys, flat as users write them.
@@ -339,6 +402,8 @@ def case_from_dict(
     """Build a Case from a manifest entry (flat keys; paths relative to `base_dir`)."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
+    if "turns" in raw or "regions" in raw:
+        return _multi_case_from_dict(raw, base_dir, where, allow_outside, root)
     for key in raw:
         if key not in _CASE_KEYS | _SETTING_KEYS:
             raise InputError(
@@ -406,6 +471,171 @@ def case_from_dict(
             ground_truth=truth,
             benchmark=raw.get("benchmark"),
             settings=EditSettings(**settings),
+        )
+    except ValidationError as err:
+        raise InputError(f"{where}{_one_line(err)}") from None
+
+
+# A case with `turns:` or `regions:` gives every region its own instruction and where; the case's
+# other keys (settings, method, phrase back-end) are defaults for each of them.
+_OWN_KEYS = {"instruction", "point", "points", "box", "mask", "target", "mask_from", "refine"}
+_TURN_KEYS = {"regions", "captions", "ground_truth"}
+
+
+def _region_defaults(raw: dict[str, Any], keep: set[str], what: str, where: str) -> dict[str, Any]:
+    """The keys of `raw` that are defaults for its regions (everything but `keep`), checked."""
+    defaults = {k: v for k, v in raw.items() if k not in keep}
+    known = _SETTING_KEYS | _PROMPT_KEYS | {"method"}
+    for key in defaults:
+        if key in _OWN_KEYS:
+            raise InputError(
+                f"{where}'{key}' belongs in each {what}: a case with {what}s gives each its own"
+            )
+        if key not in known:
+            raise InputError(f"{where}unknown key '{key}'{_suggest(key, known | keep)}")
+    return defaults
+
+
+def _merged(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """A region's keys over the defaults; its own method(s) replace the defaults' (as manifests)."""
+    base = dict(defaults)
+    if "method" in own or "methods" in own:
+        base.pop("method", None)
+        base.pop("methods", None)
+    return {**base, **own}
+
+
+def _region_from_dict(
+    raw: Any,
+    case: dict[str, Any],
+    base_dir: Path | None,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
+) -> Region:
+    """One region (instruction, where, settings) checked as a one-region case would be."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
+    for key in ("id", "image", "turns", "regions", "captions", "ground_truth"):
+        if key in raw:
+            raise InputError(f"{where}'{key}' is not a key of a region")
+    one = case_from_dict({**case, **raw}, base_dir, where, allow_outside, root)
+    return Region(instruction=one.instruction, prompts=one.prompts, settings=one.settings)
+
+
+def _regions_from_list(
+    items: Any,
+    defaults: dict[str, Any],
+    case: dict[str, Any],
+    base_dir: Path | None,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
+) -> tuple[Region, ...]:
+    if not isinstance(items, list) or not items:
+        raise InputError(f"{where}'regions' must be a non-empty list")
+    regions = tuple(
+        _region_from_dict(
+            _merged(defaults, item) if isinstance(item, dict) else item,
+            case,
+            base_dir,
+            f"{where}region {j}: ",
+            allow_outside,
+            root,
+        )
+        for j, item in enumerate(items, start=1)
+    )
+    methods = list(regions[0].settings.methods)
+    for j, region in enumerate(regions[1:], start=2):
+        if list(region.settings.methods) != methods:
+            raise InputError(
+                f"{where}region {j}: methods {list(region.settings.methods)} differ from region "
+                f"1's {methods}; every region of an edit runs the same methods"
+            )
+    return regions
+
+
+def _turn_from_dict(
+    raw: Any,
+    defaults: dict[str, Any],
+    case: dict[str, Any],
+    base_dir: Path | None,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
+) -> Turn:
+    """One turn: a region's keys, or `regions:` (its other keys are their defaults)."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
+    own = {k: v for k, v in raw.items() if k not in _TURN_KEYS}
+    if "regions" in raw:
+        defaults = _merged(defaults, _region_defaults(own, set(), "region", where))
+        regions = _regions_from_list(
+            raw["regions"], defaults, case, base_dir, where, allow_outside, root
+        )
+    else:
+        merged = _merged(defaults, own)
+        regions = (_region_from_dict(merged, case, base_dir, where, allow_outside, root),)
+    truth = raw.get("ground_truth")
+    if truth is not None:
+        if not isinstance(truth, str) or not truth.strip():
+            raise InputError(f"{where}ground_truth: expected an image file, got {truth!r}")
+        path = Path(truth)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if base_dir is not None:
+            _inside(path, base_dir, "ground_truth", where, allow_outside, root)
+        truth = str(path.absolute())
+    try:
+        return Turn(regions=regions, captions=raw.get("captions"), ground_truth=truth)
+    except ValidationError as err:
+        raise InputError(f"{where}{_one_line(err)}") from None
+
+
+def _multi_case_from_dict(
+    raw: dict[str, Any],
+    base_dir: Path | None,
+    where: str,
+    allow_outside: bool,
+    root: Path | None = None,
+) -> Case:
+    """A case with `turns:` (a multi-turn edit) or `regions:` (several regions at once)."""
+    if "turns" in raw and "regions" in raw:
+        raise InputError(f"{where}give 'turns' or 'regions', not both (a turn may hold regions)")
+    for key in ("id", "image"):
+        if key not in raw:
+            raise InputError(f"{where}missing required key '{key}'")
+    kind = "turn" if "turns" in raw else "region"
+    keep = {"id", "image", "captions", "turns", "regions"}
+    defaults = _region_defaults(raw, keep, kind, where)
+    case = {"id": raw["id"], "image": raw["image"]}
+    turns: tuple[Turn, ...] = ()
+    regions: tuple[Region, ...] = ()
+    if kind == "turn":
+        items = raw["turns"]
+        if not isinstance(items, list) or not items:
+            raise InputError(f"{where}'turns' must be a non-empty list")
+        turns = tuple(
+            _turn_from_dict(
+                item, defaults, case, base_dir, f"{where}turn {k}: ", allow_outside, root
+            )
+            for k, item in enumerate(items, start=1)
+        )
+    else:
+        regions = _regions_from_list(
+            raw["regions"], defaults, case, base_dir, where, allow_outside, root
+        )
+    first = (turns[0].regions if turns else regions)[0]
+    try:
+        return Case(
+            id=str(raw["id"]),
+            image=_image_path(raw["image"], base_dir, "image", where, allow_outside, root),
+            instruction=first.instruction,
+            prompts=first.prompts,
+            settings=first.settings,
+            captions=raw.get("captions"),
+            turns=turns,
+            regions=regions,
         )
     except ValidationError as err:
         raise InputError(f"{where}{_one_line(err)}") from None

@@ -29,6 +29,7 @@ from maskedit.evaluate import (
     summarise,
 )
 from maskedit.report.benchmark import benchmark_section, scored_against_words
+from maskedit.report.turns import turns_section
 
 REPORT_FILE = "report.html"
 GRID_WIDTH = 1100  # px; grids are downscaled to at most this width
@@ -345,6 +346,7 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
             '<p class="note">No case is scored yet: run <code>maskedit eval</code> on '
             "this folder first.</p>"
         )
+    parts.append(turns_section(dirs))  # "" without multi-turn cases
     parts.append(f"<h2>Cases ({len(dirs)})</h2>")
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

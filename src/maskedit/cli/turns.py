@@ -1,0 +1,261 @@
+"""`maskedit turns`: a multi-turn edit of one photo, turn by turn, with undo, redo and branches.
+
+    maskedit turns photo.png --out walk --turn "point=420,310; make the jacket red" \
+                                        --turn "target=the sky; make it stormy"
+    maskedit turns --out walk --undo 1 --turn "box=10,10,200,120; add a kite"   # a branch
+    maskedit turns walk.yaml --out walk     # a turns file: a manifest case with turns:
+
+Each --turn (or a file's turn) spells a manifest entry: `KEY=VALUE` parts and one instruction,
+separated by ';'. The command flags (--steps, --seed, --methods, ...) are defaults for every
+--turn and --region; a turns file keeps its own settings (--methods still replaces them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from maskedit.cli.edit import MethodFlags, OutOpt, SamplingFlags, ShapeFlags
+from maskedit.cli.options import (
+    ForceOpt,
+    ModelFlags,
+    OutsideOpt,
+    console,
+    load,
+    model_options,
+    parse_box,
+    parse_point,
+    user_errors,
+    with_flags,
+)
+from maskedit.config import Case, EditSettings, Manifest, Turn, case_from_dict
+from maskedit.errors import InputError
+
+SourceArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Photo (or skimage:NAME), or a turns file (.yaml: a manifest case with turns:); "
+        "optional when --out holds turns already."
+    ),
+]
+TurnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--turn",
+        help="One turn: 'KEY=VALUE; ...; instruction' with manifest keys (point=X,Y[,L] "
+        "repeatable, box=X0,Y0,X1,Y1, mask=FILE, target=PHRASE, mask_from=edit, method=..., "
+        "seed=N, ...); repeatable, in order.",
+    ),
+]
+RegionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--region",
+        help="One region of a single edit, in the form of --turn: all --region flags are edited "
+        "at once, each inside its own mask (the later wins where masks overlap).",
+    ),
+]
+UndoOpt = Annotated[
+    int, typer.Option("--undo", min=0, help="First move back N turns (--redo brings them back).")
+]
+RedoOpt = Annotated[int, typer.Option("--redo", min=0, help="Move forward N undone turns.")]
+FromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help="Continue from turn ID (t03) or 'photo'; a new turn there starts a branch."
+    ),
+]
+TargetModelOpt = Annotated[
+    str | None, typer.Option("--target-model", help="CLIPSeg / Grounding DINO id or folder.")
+]
+
+# The keys a --turn may name (a manifest case's, less id and image); the rest is the instruction.
+_TEXT_KEYS = {
+    "point",
+    "box",
+    "mask",
+    "target",
+    "target_backend",
+    "target_threshold",
+    "target_top",
+    "mask_from",
+    "refine",
+    "multimask",
+    "method",
+    "methods",
+} | set(EditSettings.model_fields)
+_WORDS = {"mask", "target", "target_backend", "mask_from", "refine", "harmonize"}  # kept as text
+_KEY = re.compile(r"^\s*([A-Za-z][A-Za-z_-]*)\s*=(.*)$", re.S)
+
+
+def parse_turn(text: str, flag: str = "--turn") -> dict[str, Any]:
+    """'point=420,310; make the jacket red' → {"points": [[420, 310, 1]], "instruction": ...}."""
+    raw: dict[str, Any] = {}
+    words: list[str] = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        match = _KEY.match(part)
+        if match is None:
+            words.append(part)
+            continue
+        key, value = match.group(1).replace("-", "_"), match.group(2).strip()
+        if key not in _TEXT_KEYS:
+            raise InputError(f"{flag} '{text}': unknown key '{key}'")
+        if key == "point":
+            raw.setdefault("points", []).append(parse_point(value))
+        elif key == "box":
+            raw["box"] = parse_box(value)
+        elif key in ("method", "methods"):
+            raw["methods"] = value
+        elif key == "mask":  # absolute: the history must find it from anywhere
+            raw[key] = str(Path(value).absolute())
+        elif key in _WORDS:
+            raw[key] = value
+        else:
+            raw[key] = yaml.safe_load(value)  # numbers and true/false
+    if len(words) != 1:
+        raise InputError(
+            f"{flag} '{text}': expected one instruction beside the KEY=VALUE parts, got "
+            f"{len(words)} ({'; '.join(words) or 'none'})"
+        )
+    return {**raw, "instruction": words[0]}
+
+
+def flag_defaults(
+    sampling: SamplingFlags, shape: ShapeFlags, method: MethodFlags
+) -> dict[str, Any]:
+    """The command's settings flags as manifest keys: defaults for every --turn and --region."""
+    raw: dict[str, Any] = {
+        k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None
+    }
+    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
+    return raw | asdict(shape)
+
+
+def flags_case(image: str, turns: list[str], regions: list[str], defaults: dict[str, Any]) -> Case:
+    """--turn flags (a turn each) or --region flags (one turn) as the manifest case they spell."""
+    if regions:
+        items = [{"regions": [parse_turn(text, "--region") for text in regions]}]
+    else:
+        items = [parse_turn(text) for text in turns]
+    return case_from_dict({"id": "turns", "image": image, **defaults, "turns": items})
+
+
+def read_turns_file(path: Path, allow_outside: bool, methods: str | None) -> Case:
+    """A turns file: one manifest case with `turns:` (or `regions:`: one turn); paths relative to
+    the file, `id` optional."""
+    where = f"turns file '{path}': "
+    if not path.is_file():
+        raise InputError(f"{where}file not found" if not path.exists() else f"{where}not a file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{where}not valid YAML ({detail})") from None
+    if not isinstance(raw, dict) or not ("turns" in raw or "regions" in raw):
+        raise InputError(f"{where}expected a mapping with 'image' and a 'turns:' list")
+    case = case_from_dict({"id": "turns", **raw}, path.parent, where, allow_outside)
+    if not case.turns:
+        case = case.model_copy(update={"turns": (Turn(regions=case.regions),), "regions": ()})
+    if methods:
+        case = _with_methods(case, methods)
+    return case
+
+
+def _with_methods(case: Case, methods: str) -> Case:
+    """--methods replaces every region's methods, as on `run`."""
+    from maskedit.runner import with_methods
+
+    return with_methods(Manifest(cases=[case]), methods).cases[0]
+
+
+@with_flags(sampling=SamplingFlags, shape=ShapeFlags, method=MethodFlags, model_flags=ModelFlags)
+def turns(
+    out: OutOpt,
+    source: SourceArg = None,
+    turn: TurnOpt = None,
+    region: RegionOpt = None,
+    undo: UndoOpt = 0,
+    redo: RedoOpt = 0,
+    from_turn: FromOpt = None,
+    target_model: TargetModelOpt = None,
+    allow_outside_paths: OutsideOpt = False,
+    force: ForceOpt = False,
+    *,
+    sampling: SamplingFlags,
+    shape: ShapeFlags,
+    method: MethodFlags,
+    model_flags: ModelFlags,
+) -> None:
+    """A multi-turn edit: each turn edits the last one's output; undo, redo, branch (--from)."""
+    import shutil
+
+    from maskedit.outputs import check_out_dir
+    from maskedit.runner import check_case, run_lock
+    from maskedit.turns import HISTORY_FILE, TurnsEdit
+
+    with user_errors():
+        is_file = source is not None and Path(source).suffix.lower() in (".yaml", ".yml")
+        moves = undo or redo or from_turn is not None
+        if turn and region:
+            raise InputError("give --turn (a turn each) or --region (one edit), not both")
+        if is_file and (turn or region or moves):
+            raise InputError(
+                "a turns file runs its turns from the photo; give --turn/--region/--undo/--redo/"
+                "--from without it"
+            )
+        started = (out / HISTORY_FILE).is_file() and not force
+        if source is None and not started:
+            raise InputError(f"--out '{out}': holds no turns yet; give a photo or a turns file")
+        case = None
+        if is_file:
+            case = read_turns_file(Path(source), allow_outside_paths, method.methods)
+        elif turn or region:
+            image = source or str(out / "original.png")
+            case = flags_case(
+                image, turn or [], region or [], flag_defaults(sampling, shape, method)
+            )
+        if case is not None:
+            check_case(case)  # bad input fails here, before minutes of model loading
+        if not started:
+            check_out_dir(out, force)
+            shutil.rmtree(out, ignore_errors=True)  # only reached empty, or with --force
+        with run_lock(out):
+            if source is not None and not started:
+                session = TurnsEdit.create(out, case.image if case else source)
+            elif source is not None:
+                session = TurnsEdit.open_or_create(out, case.image if case else source)
+            else:
+                session = TurnsEdit.open(out)
+            if from_turn is not None:
+                session.goto(from_turn)
+            if undo:
+                session.undo(undo)
+            if redo:
+                session.redo(redo)
+            if case is not None:
+                options = model_options(
+                    model_flags,
+                    cases=[case],
+                    working_size=sampling.working_size,
+                    text_model=target_model,
+                )
+                models, _ = load(options)
+                if is_file:
+                    session.goto(None)
+                for spec in case.turns:
+                    node, again = session.add(spec, models)
+                    kept = "  (made before: kept)" if again else ""
+                    console.print(f"turn {node.id}: {spec.instruction}{kept}")
+            session.write_summary()
+        path = [node.id for node in session.path()]
+        console.print(
+            f"head: {path[-1] if path else 'photo'} ({' → '.join(['photo', *path])}); "
+            f"wrote {out}/ (strip.png, grid.png, blended.png, record.json; turns/<id>/ per turn)"
+        )

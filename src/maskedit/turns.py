@@ -1,0 +1,524 @@
+"""Multi-turn edits: turn k edits turn k−1's output at native resolution; undo, redo, branches.
+
+A multi-turn edit lives in one folder:
+
+    <edit>/history.json   every turn ever made (a tree: each turn names its parent) and `head`
+    <edit>/turns/t01/ …   one case folder per turn: its parent image as original.png, its mask,
+                          baseline, outputs, grid, metrics.json and record.json ("turn": id,
+                          parent, depth and the turn itself)
+    <edit>/original.png … the edit as a whole at `head`: the photo, the union of the turns'
+                          masks, the head turn's outputs, grid.png, strip.png (every turn),
+                          metrics.json, and record.json, written last
+
+A turn edits the primary output (the first method's, `blended.png`) of its parent, read back from
+that lossless PNG, so a turn's record reproduces the turn alone from its folder's original.png.
+Outside its mask a turn's output is its input bit for bit, so outside the union of the turns'
+masks the last output is the photo bit for bit. Undo and redo move `head`; a turn added after an
+undo (or after `goto`) starts a branch, and the history keeps both. A turn already made from the
+same parent with the same spec and models is taken again, not edited again: that is how an
+interrupted run resumes at the turn it had reached, and how a redone turn keeps its files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskedit.config import Case, Turn
+from maskedit.errors import InputError, MaskeditError
+from maskedit.evaluate import read_record, score_outputs
+from maskedit.grid import make_grid, mask_overlay
+from maskedit.images import alpha_to_png_array, read_image, read_mask, write_png
+from maskedit.models import Models
+from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
+from maskedit.record import OUTPUT_FILES, EditResult
+from maskedit.regions import edit_regions
+
+HISTORY_FILE = "history.json"
+HISTORY_SCHEMA = 1
+TURNS_DIR = "turns"
+STRIP_FILE = "strip.png"
+STRIP_H = 160  # px: the strip's panel height
+PHOTO = "photo"  # what `goto` takes for the photo itself (before the first turn)
+# The edit folder's files that show `head` (rewritten by `write_summary`).
+_SUMMARY_FILES = ("mask.png", "baseline.png", "grid.png", STRIP_FILE, "metrics.json")
+
+
+@dataclass(frozen=True)
+class TurnNode:
+    """One turn in the history: its id (t01, t02, … in the order made), parent and spec."""
+
+    id: str
+    parent: str | None  # None: the photo
+    turn: Turn
+    models: dict[str, Any]  # what made it: a turn is taken again only with the same models
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "turn": self.turn.model_dump(mode="json"),
+            "models": self.models,
+        }
+
+
+def run_turn(image: np.ndarray, turn: Turn, models: Models) -> tuple[EditResult, dict[str, Any]]:
+    """One turn on `image` (H×W×3 uint8): its result and the keys its record adds (each
+    region's instruction, mask and settings when it has several)."""
+    edited = edit_regions(image, turn.regions, models=models)
+    return edited.result, edited.record() if len(turn.regions) > 1 else {}
+
+
+def reproduce_turn(turn_dir: str | Path, models: Models) -> EditResult:
+    """A turn's edit again from its folder alone: its record's turn on its original.png."""
+    turn_dir = Path(turn_dir)
+    record = read_record(turn_dir)
+    if not isinstance(record.get("turn"), dict) or "spec" not in record["turn"]:
+        raise InputError(f"'{turn_dir}': not a turn's folder (its record.json has no turn)")
+    spec = Turn.model_validate(record["turn"]["spec"])
+    result, _ = run_turn(read_image(turn_dir / OUTPUT_FILES["original"]), spec, models)
+    return result
+
+
+def drift(output: np.ndarray, photo: np.ndarray, union: np.ndarray) -> dict[str, Any]:
+    """How far `output` strays from `photo` outside `union` (H×W bool, the turns' masks so far).
+
+    ``drift_mse``: mean squared difference on [0, 1] over the pixels outside (all channels);
+    ``drift_max``: the largest difference in grey levels; ``drift_changed``: the share of those
+    pixels that differ at all. None when the masks cover the whole image.
+    """
+    outside = ~union
+    if not outside.any():
+        return {"drift_mse": None, "drift_max": None, "drift_changed": None}
+    diff = np.abs(output[outside].astype(np.int16) - photo[outside].astype(np.int16))
+    return {
+        "drift_mse": float(np.mean((diff / 255.0) ** 2)),
+        "drift_max": int(diff.max()),
+        "drift_changed": float(np.mean(diff.any(axis=1))),
+    }
+
+
+def ground_truth_metrics(
+    output: np.ndarray, truth: str, caption: str | None, clip: tuple[Any, Any] | None
+) -> dict[str, Any]:
+    """MagicBrush's columns against a ground-truth image file (L1, L2; CLIP-I and CLIP-T with
+    a CLIP model)."""
+    from maskedit.metrics.magicbrush import magicbrush_metrics
+
+    return magicbrush_metrics(output, read_image(truth), caption, clip=clip)
+
+
+def _models_key(models: Models, turn: Turn) -> dict[str, Any]:
+    """The parts of `models.describe()` a turn's pixels depend on (SAM only when it clicks)."""
+    described = models.describe()
+    keys = ["kind", "editor", "ip2p", "device", "working_size", "speedups"]
+    if any(region.prompts.needs_sam for region in turn.regions):
+        keys.append("sam")
+    return json.loads(json.dumps({k: described.get(k) for k in keys}, default=str))
+
+
+def _photo(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(
+                f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
+            )
+        return image, "array"
+    return read_image(image), str(image)
+
+
+class TurnsEdit:
+    """A multi-turn edit in a folder: the photo, every turn made (a tree) and where `head` is.
+
+    `add` edits a turn on the head's output and moves head there; `undo`, `redo` and `goto` move
+    head without editing; `write_summary` rewrites the edit folder's files for head.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        edit_id: str,
+        source: str,
+        nodes: list[TurnNode],
+        head: str | None,
+        redo: list[str],
+    ) -> None:
+        self.folder = folder
+        self.edit_id = edit_id
+        self.source = source
+        self.nodes = {node.id: node for node in nodes}
+        self.head = head
+        self.redo_stack = redo
+        self._photo_cache: np.ndarray | None = None
+
+    # --- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, folder: str | Path, image: np.ndarray | str | Path, edit_id: str | None = None
+    ) -> TurnsEdit:
+        """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`."""
+        folder = Path(folder)
+        photo, source = _photo(image)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(folder / OUTPUT_FILES["original"], photo)
+        made = cls(
+            folder, edit_id=edit_id or folder.name, source=source, nodes=[], head=None, redo=[]
+        )
+        made.save()
+        return made
+
+    @classmethod
+    def open(cls, folder: str | Path) -> TurnsEdit:
+        """The edit in `folder` (with its history.json)."""
+        folder = Path(folder)
+        path = folder / HISTORY_FILE
+        if not path.is_file():
+            raise InputError(f"'{folder}': holds no turns (no {HISTORY_FILE})")
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            nodes = [
+                TurnNode(n["id"], n["parent"], Turn.model_validate(n["turn"]), n["models"])
+                for n in doc["turns"]
+            ]
+            return cls(
+                folder,
+                edit_id=doc["edit"],
+                source=doc["image"],
+                nodes=nodes,
+                head=doc["head"],
+                redo=list(doc["redo"]),
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"'{path}': not a turns history ({type(err).__name__})") from None
+
+    @classmethod
+    def open_or_create(
+        cls, folder: str | Path, image: np.ndarray | str | Path, edit_id: str | None = None
+    ) -> TurnsEdit:
+        """The edit in `folder` if it has one (of the same photo), else a new one."""
+        folder = Path(folder)
+        if not (folder / HISTORY_FILE).is_file():
+            return cls.create(folder, image, edit_id)
+        made = cls.open(folder)
+        if not np.array_equal(made.photo, _photo(image)[0]):
+            raise InputError(
+                f"'{folder}': holds the turns of another photo ('{made.source}'); use another "
+                "folder or --force to start again"
+            )
+        return made
+
+    def save(self) -> None:
+        """history.json, atomically (after every change: a crash loses no finished turn)."""
+        doc = {
+            "schema": HISTORY_SCHEMA,
+            "edit": self.edit_id,
+            "image": self.source,
+            "head": self.head,
+            "redo": self.redo_stack,
+            "turns": [node.to_json() for node in self.nodes.values()],
+        }
+        atomic_write_text(self.folder / HISTORY_FILE, dumps_json(doc, indent=2) + "\n")
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @property
+    def photo(self) -> np.ndarray:
+        if self._photo_cache is None:
+            self._photo_cache = read_image(self.folder / OUTPUT_FILES["original"])
+        return self._photo_cache
+
+    def node(self, turn_id: str) -> TurnNode:
+        if turn_id not in self.nodes:
+            known = ", ".join(self.nodes) or "none yet"
+            raise InputError(f"turn '{turn_id}': no such turn in '{self.folder}' (turns: {known})")
+        return self.nodes[turn_id]
+
+    def turn_dir(self, turn_id: str) -> Path:
+        return self.folder / TURNS_DIR / turn_id
+
+    def path(self, turn_id: str | None = None) -> list[TurnNode]:
+        """The turns from the photo to `turn_id` (default: head), in order."""
+        out: list[TurnNode] = []
+        current = self.head if turn_id is None else turn_id
+        while current is not None:
+            node = self.node(current)
+            out.append(node)
+            current = node.parent
+        return out[::-1]
+
+    def children(self, turn_id: str | None) -> list[TurnNode]:
+        return [node for node in self.nodes.values() if node.parent == turn_id]
+
+    def image_at(self, turn_id: str | None) -> np.ndarray:
+        """The photo (None) or a turn's primary output, as the next turn reads it."""
+        if turn_id is None:
+            return self.photo
+        return read_image(self.turn_dir(turn_id) / OUTPUT_FILES["blended"])
+
+    def union(self, nodes: list[TurnNode]) -> np.ndarray:
+        """H×W bool: where any of these turns' masks is not zero."""
+        union = np.zeros(self.photo.shape[:2], dtype=bool)
+        for node in nodes:
+            union |= read_mask(self.turn_dir(node.id) / OUTPUT_FILES["mask"], union.shape) > 0
+        return union
+
+    # --- editing -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        turn: Turn,
+        models: Models,
+        *,
+        clip: tuple[Any, Any] | None = None,
+        threshold: float | None = None,
+    ) -> tuple[TurnNode, bool]:
+        """Edit `turn` on head's output and move head to it; returns (its node, taken again).
+
+        A child of head with the same turn and models, whose folder is finished, is taken again
+        instead of edited anew.
+        """
+        key = _models_key(models, turn)
+        for node in self.children(self.head):
+            finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
+            if node.turn == turn and node.models == key and finished:
+                self.head, self.redo_stack = node.id, []
+                self.save()
+                return node, True
+        parent = self.head
+        before = self.path()
+        result, extra = run_turn(self.image_at(parent), turn, models)
+        node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key)
+        record = {
+            "turn": {
+                "id": node.id,
+                "parent": parent,
+                "depth": len(before) + 1,
+                "edit": self.edit_id,
+                "spec": turn.model_dump(mode="json"),
+            },
+            "captions": turn.captions,
+            **extra,
+        }
+        rows = self._score_turn(result, turn, self.union(before), clip, threshold)
+        for row in rows:
+            row.update(turn=len(before) + 1, turn_id=node.id)
+        write_case(
+            result, self.turn_dir(node.id), self.edit_id, force=True, extra=record, metrics=rows
+        )
+        self.nodes[node.id] = node
+        self.head, self.redo_stack = node.id, []
+        self.save()
+        return node, False
+
+    def undo(self, steps: int = 1) -> None:
+        """Move head back `steps` turns (redo brings them back)."""
+        if steps > (depth := len(self.path())):
+            raise InputError(f"undo {steps}: head is {depth} turn(s) from the photo")
+        for _ in range(steps):
+            self.redo_stack.append(self.head)
+            self.head = self.node(self.head).parent
+        self.save()
+
+    def redo(self, steps: int = 1) -> None:
+        """Move head forward again along the turns undone last."""
+        if steps > len(self.redo_stack):
+            raise InputError(f"redo {steps}: {len(self.redo_stack)} turn(s) to redo")
+        for _ in range(steps):
+            self.head = self.redo_stack.pop()
+        self.save()
+
+    def goto(self, turn_id: str | None) -> None:
+        """Make `turn_id` (or None / "photo": the photo) head; a turn added next branches there."""
+        turn_id = None if turn_id in (None, PHOTO) else self.node(turn_id).id
+        if turn_id != self.head:
+            self.head, self.redo_stack = turn_id, []
+        self.save()
+
+    # --- the edit folder -----------------------------------------------------------------------
+
+    def write_summary(
+        self,
+        *,
+        clip: tuple[Any, Any] | None = None,
+        threshold: float | None = None,
+        metrics: bool = True,
+    ) -> None:
+        """Rewrite the edit folder's files for head, from the turn folders on disk.
+
+        record.json goes first and comes back last, so a folder that has one is whole. At the
+        photo (everything undone) only original.png and strip.png remain.
+        """
+        record_path = self.folder / OUTPUT_FILES["record"]
+        record_path.unlink(missing_ok=True)
+        for name in _SUMMARY_FILES:
+            (self.folder / name).unlink(missing_ok=True)
+        for stale in self.folder.glob("blended*.png"):
+            stale.unlink()
+        path = self.path()
+        write_png(self.folder / STRIP_FILE, self._strip(path))
+        if not path:
+            return
+        head_dir = self.turn_dir(path[-1].id)
+        head = read_record(head_dir)
+        photo, union = self.photo, self.union(path)
+        outputs = {m: read_image(head_dir / f) for m, f in head["methods"].items()}
+        for method, name in head["methods"].items():
+            write_png(self.folder / name, outputs[method])
+        if len(outputs) > 1:  # blended.png repeats the first method, as in any case folder
+            write_png(self.folder / OUTPUT_FILES["blended"], outputs[head["method"]])
+        write_png(self.folder / OUTPUT_FILES["mask"], alpha_to_png_array(union))
+        scored = dict(outputs)
+        if (head_dir / OUTPUT_FILES["baseline"]).is_file():
+            baseline = read_image(head_dir / OUTPUT_FILES["baseline"])
+            write_png(self.folder / OUTPUT_FILES["baseline"], baseline)
+            scored = {"baseline": baseline, **outputs}
+        write_png(self.folder / OUTPUT_FILES["grid"], self._grid(path, head, union, scored))
+        captions = self._captions(path)
+        if metrics:
+            rows = score_outputs(
+                photo,
+                union,
+                scored,
+                head["instruction"],
+                captions=captions,
+                clip=clip,
+                threshold=threshold,
+            )
+            last = path[-1].turn
+            for row, output in zip(rows, scored.values(), strict=True):
+                row.update(case_id=self.edit_id, turns=len(path))
+                if last.ground_truth is not None:
+                    local = (last.captions or {}).get("local")
+                    row.update(ground_truth_metrics(output, last.ground_truth, local, clip))
+            write_case_metrics(self.folder, rows)
+        h, w = photo.shape[:2]
+        record = {k: v for k, v in head.items() if k not in ("turn", "regions", "overlaps")}
+        record.update(
+            case_id=self.edit_id,
+            image={"source": self.source, "width": w, "height": h},
+            mask={"source": "turns", "area_fraction": round(float(np.mean(union)), 6)},
+            turns={
+                "head": path[-1].id,
+                "path": [node.id for node in path],
+                "made": len(self.nodes),
+                "history": HISTORY_FILE,
+                "folders": TURNS_DIR,
+                "strip": STRIP_FILE,
+            },
+            captions=captions,
+        )
+        atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+
+    def _captions(self, path: list[TurnNode]) -> dict[str, str | None] | None:
+        """The whole edit's captions: the first turn's source, the last turn's target."""
+        first, last = path[0].turn.captions, path[-1].turn.captions
+        if first is None and last is None:
+            return None
+        return {
+            "source": (first or {}).get("source"),
+            "target": (last or {}).get("target"),
+            "local": (last or {}).get("local"),
+        }
+
+    def _score_turn(
+        self,
+        result: EditResult,
+        turn: Turn,
+        union_before: np.ndarray,
+        clip: tuple[Any, Any] | None,
+        threshold: float | None,
+    ) -> list[dict[str, Any]]:
+        """A turn's rows: the usual metrics against its parent and its mask, the drift from the
+        photo outside every mask so far, and the ground truth's columns when there is one."""
+        outputs = dict(result.outputs)
+        if result.baseline is not None:
+            outputs = {"baseline": result.baseline, **outputs}
+        rows = score_outputs(
+            result.original,
+            result.alpha,
+            outputs,
+            turn.instruction,
+            captions=turn.captions,
+            clip=clip,
+            threshold=threshold,
+        )
+        union = union_before | (result.alpha > 0)
+        local = (turn.captions or {}).get("local")
+        for row, output in zip(rows, outputs.values(), strict=True):
+            row["case_id"] = self.edit_id
+            row.update(drift(output, self.photo, union))
+            if turn.ground_truth is not None:
+                row.update(ground_truth_metrics(output, turn.ground_truth, local, clip))
+        return rows
+
+    def _grid(self, path, head: dict[str, Any], union: np.ndarray, outputs) -> np.ndarray:
+        panels = [("photo", self.photo), (f"masks of {len(path)} turns", self._overlay(union))]
+        panels += [
+            (f"{name} (turn {len(path)})" if name == "baseline" else f"blended ({name})", image)
+            for name, image in outputs.items()
+        ]
+        return make_grid(panels, title=f"{len(path)} turns", banner=self._banner(head))
+
+    def _overlay(self, union: np.ndarray) -> np.ndarray:
+        return mask_overlay(self.photo, union.astype(np.float32))
+
+    def _banner(self, record: dict[str, Any]) -> str:
+        return (record.get("note") or "") if record.get("tiny_models") else ""
+
+    def _strip(self, path: list[TurnNode]) -> np.ndarray:
+        """The photo and every turn's output on the way to head, captioned with its turn."""
+        h, w = self.photo.shape[:2]
+        chars = max(8, int(w * STRIP_H / h / 7.5))  # what fits under a panel
+        panels = [("photo", self.photo)]
+        banner = ""
+        for k, node in enumerate(path, start=1):
+            text = f"{k}. {node.turn.instruction}"
+            if len(text) > chars:
+                text = text[: chars - 1] + "…"
+            panels.append((text, self.image_at(node.id)))
+            banner = banner or self._banner(read_record(self.turn_dir(node.id)))
+        return make_grid(panels, banner=banner, panel_h=STRIP_H)
+
+
+def run_case_turns(
+    case: Case,
+    models: Models,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
+
+    Turns finished by an earlier (interrupted) run are taken again, so the run resumes at the
+    first turn not finished. `force` starts the edit again from the photo.
+    """
+    t0 = time.perf_counter()
+    folder = Path(out_dir) / case.id
+    done = 0
+    try:
+        if force and folder.exists():
+            shutil.rmtree(folder)
+        session = TurnsEdit.open_or_create(folder, case.image, case.id)
+        session.goto(None)
+        for k, turn in enumerate(case.turns, start=1):
+            try:
+                _, again = session.add(turn, models, clip=clip, threshold=threshold)
+            except MaskeditError as err:
+                return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
+            done += again
+        session.write_summary(clip=clip, threshold=threshold)
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    seconds = round(time.perf_counter() - t0, 3)
+    row = {"case_id": case.id, "status": "ok", "seconds": seconds, "turns": len(case.turns)}
+    return {**row, "turns_taken_again": done}

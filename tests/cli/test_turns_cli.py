@@ -1,0 +1,181 @@
+"""`maskedit turns` and manifests with turns, end to end with tiny models."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from maskedit.cli import app
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+runner = CliRunner()
+TINY = ["--models", "tiny", "--steps", "2"]
+
+
+def _photo(root: Path) -> Path:
+    y, x = np.mgrid[0:60, 0:90]
+    Image.fromarray(np.stack([x * 2, y * 3, x + y], -1).astype(np.uint8)).save(root / "photo.png")
+    for k in range(3):
+        mask = np.zeros((60, 90), np.uint8)
+        mask[5 + 18 * k : 18 + 18 * k, 10:40] = 255
+        Image.fromarray(mask).save(root / f"m{k}.png")
+    return root / "photo.png"
+
+
+def _turns(*args: str):
+    return runner.invoke(app, ["turns", *args])
+
+
+def _head(out: Path) -> str:
+    return json.loads((out / "record.json").read_text())["turns"]["head"]
+
+
+def test_turns_undo_redo_and_a_branch_from_the_command_line(tmp_path):
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    res = _turns(
+        str(photo),
+        "--out",
+        str(out),
+        "--turn",
+        f"mask={tmp_path / 'm0.png'}; make it red",
+        "--turn",
+        f"mask={tmp_path / 'm1.png'}; seed=7; make it blue",
+        *TINY,
+    )
+    assert res.exit_code == 0, res.output
+    assert "turn t01: make it red" in res.stdout and "head: t02 (photo → t01 → t02)" in res.stdout
+    assert sorted(p.name for p in (out / "turns").iterdir()) == ["t01", "t02"]
+    t02 = json.loads((out / "turns" / "t02" / "record.json").read_text())
+    assert t02["seed"] == 7 and t02["settings"]["steps"] == 2 and t02["turn"]["parent"] == "t01"
+    photo_px = np.asarray(Image.open(photo))
+    union = np.asarray(Image.open(out / "mask.png")) > 0
+    final = np.asarray(Image.open(out / "blended.png"))
+    assert np.array_equal(final[~union], photo_px[~union])
+    before = (out / "blended.png").read_bytes()
+
+    res = _turns("--out", str(out), "--undo", "1")  # no models: only head moves
+    assert res.exit_code == 0 and _head(out) == "t01" and "loading" not in res.output
+    res = _turns("--out", str(out), "--redo", "1")
+    assert res.exit_code == 0 and _head(out) == "t02"
+    assert (out / "blended.png").read_bytes() == before
+
+    res = _turns("--out", str(out), "--from", "t01", "--turn", "box=50,5,85,40; add a kite", *TINY)
+    assert res.exit_code == 0, res.output
+    assert "head: t03 (photo → t01 → t03)" in res.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert [(t["id"], t["parent"]) for t in history["turns"]] == [
+        ("t01", None),
+        ("t02", "t01"),
+        ("t03", "t01"),
+    ]
+    res = _turns("--out", str(out), "--from", "t02")
+    assert res.exit_code == 0 and (out / "blended.png").read_bytes() == before
+
+
+def test_a_turns_file_runs_from_the_photo_and_resumes(tmp_path):
+    _photo(tmp_path)
+    (tmp_path / "walk.yaml").write_text(
+        "image: photo.png\nsteps: 2\nmethods: [pixel, latent]\nturns:\n"
+        " - {instruction: make it red, mask: m0.png}\n"
+        " - {instruction: make it blue, mask: m1.png, seed: 3}\n"
+        " - regions:\n"
+        "    - {instruction: make it gold, mask: m2.png}\n"
+    )
+    out = tmp_path / "out"
+    res = _turns(str(tmp_path / "walk.yaml"), "--out", str(out), "--models", "tiny")
+    assert res.exit_code == 0, res.output
+    assert _head(out) == "t03" and (out / "blended_latent.png").is_file()
+    res = _turns(str(tmp_path / "walk.yaml"), "--out", str(out), "--models", "tiny")
+    assert res.exit_code == 0 and res.stdout.count("(made before: kept)") == 3
+    res = _turns(
+        str(tmp_path / "walk.yaml"), "--out", str(out), "--models", "tiny", "--methods", "crop"
+    )
+    assert res.exit_code == 0 and "(made before" not in res.stdout  # other methods: new turns
+    assert json.loads((out / "record.json").read_text())["method"] == "crop"
+    assert len(json.loads((out / "history.json").read_text())["turns"]) == 6
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["{photo}", "--turn", "colour=red; hi"], "--turn 'colour=red; hi': unknown key 'colour'"),
+        (["{photo}", "--turn", "point=1,2"], "expected one instruction"),
+        (["{photo}", "--turn", "point=200,2; hi"], r"point \(200, 2\) is outside the image"),
+        (["{photo}", "--turn", "point=1,2; a", "--region", "point=1,2; b"], "not both"),
+        (["--turn", "point=1,2; hi"], "holds no turns yet"),
+        (["{photo}", "--undo", "1"], r"undo 1: head is 0 turn"),
+        (["{file}", "--undo", "1"], "a turns file runs its turns from the photo"),
+        (["{dir}/none.yaml"], "turns file '.*none.yaml': file not found"),
+        (["{dir}/bad.yaml"], r"turns file .*: turn 1: unknown key 'pont'"),
+    ],
+)
+def test_bad_turns_input_is_one_line(tmp_path, args, words):
+    photo = _photo(tmp_path)
+    (tmp_path / "walk.yaml").write_text(
+        "image: photo.png\nturns: [{instruction: hi, mask: m0.png}]"
+    )
+    (tmp_path / "bad.yaml").write_text("image: photo.png\nturns: [{instruction: hi, pont: [1, 2]}]")
+    args = [a.format(photo=photo, file=tmp_path / "walk.yaml", dir=tmp_path) for a in args]
+    res = _turns(*args, "--out", str(tmp_path / "o"), *TINY)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("maskedit: error:"), res.stderr
+    assert re.search(words, lines[0]), lines[0]
+
+
+def test_another_photo_in_a_turns_folder_is_refused(tmp_path):
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    assert (
+        _turns(str(photo), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY).exit_code == 0
+    )
+    other = tmp_path / "other.png"
+    Image.fromarray(np.zeros((60, 90, 3), np.uint8)).save(other)
+    res = _turns(str(other), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY)
+    assert res.exit_code == 2 and "holds the turns of another photo" in res.stderr
+    res = _turns(str(other), "--out", str(out), "--turn", "box=1,1,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 0 and _head(out) == "t01"
+    assert len(json.loads((out / "history.json").read_text())["turns"]) == 1
+
+
+def _manifest(root: Path) -> Path:
+    _photo(root)
+    (root / "m.yaml").write_text(
+        "defaults: {steps: 2}\ncases:\n"
+        " - {id: plain1, image: photo.png, instruction: make it red, mask: m0.png}\n"
+        " - id: walk\n"
+        "   image: photo.png\n"
+        "   turns:\n"
+        "     - {instruction: make it red, mask: m0.png}\n"
+        "     - {instruction: make it blue, box: [50, 5, 85, 40]}\n"
+        " - {id: plain2, image: photo.png, instruction: make it blue, mask: m1.png}\n"
+    )
+    return root / "m.yaml"
+
+
+def test_a_manifest_with_a_turns_case_runs_resumes_and_reports(tmp_path):
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--out", str(out), "--models", "tiny", "--clip", "none"]
+    res = runner.invoke(app, [*args, "--batch-size", "2"])
+    assert res.exit_code == 0, res.output
+    assert "3 done, 0 already finished" in res.stdout
+    assert (out / "walk" / "turns" / "t02" / "record.json").is_file()
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    walk = [r for r in rows if r["case_id"] == "walk"]
+    assert {r["method"] for r in walk} == {"baseline", "pixel"}
+    assert all(r["turns"] == 2 for r in walk)
+    plain = json.loads((out / "plain1" / "record.json").read_text())
+    assert plain["batch"] == {"baseline": 2}  # the plain cases still share their calls
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "0 done, 3 already finished" in res.stdout
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "case-walk" in (out / "report.html").read_text()
