@@ -465,7 +465,8 @@ class TurnsEdit:
             (f"{name} (turn {len(path)})" if name == "baseline" else f"blended ({name})", image)
             for name, image in outputs.items()
         ]
-        return make_grid(panels, title=f"{len(path)} turns", banner=self._banner(head))
+        title = f"{len(path)} turns; turn {len(path)}: \u201c{head['instruction']}\u201d"
+        return make_grid(panels, title=title, banner=self._banner(head))
 
     def _overlay(self, union: np.ndarray) -> np.ndarray:
         return mask_overlay(self.photo, union.astype(np.float32))
