@@ -27,6 +27,10 @@ from maskedit.families import editor_spec, get_segmenter
 DEFAULT_SEED = 1337
 
 
+# The files a run writes beside its case folders (the runner's log and tables, `maskedit report`,
+# the study's votes): a case id may not take one of these names.
+RUN_FOLDER_FILES = ("results.jsonl", "summary.csv", "run_log.jsonl", "report.html", "study.sqlite")
+
 METHODS = ("pixel", "latent", "guidance", "crop")
 Method = Literal["pixel", "latent", "guidance", "crop"]
 HARMONIZE = ("none", "poisson", "color")

@@ -236,13 +236,19 @@ def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     )
 
 
-def collect_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+def collect_rows(
+    out_dir: str | os.PathLike, case_ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Every case folder's metrics.json rows: by case id, then baseline, then methods in order.
 
-    Cases without metrics.json (not evaluated yet) are skipped.
+    Cases without metrics.json (not evaluated yet) are skipped; `case_ids` keeps only those
+    folders (a run's tables cover the cases of its manifest).
     """
     rows = []
+    wanted = None if case_ids is None else set(case_ids)
     for case_dir in case_dirs(out_dir):
+        if wanted is not None and case_dir.name not in wanted:
+            continue
         path = case_dir / METRICS_FILE
         if not path.is_file():
             continue
