@@ -16,6 +16,7 @@ from maskedit.cli.options import (
     OutsideOpt,
     SizeOpt,
     ThresholdOpt,
+    check_clip,
     console,
     err_console,
     load,
@@ -23,7 +24,7 @@ from maskedit.cli.options import (
     user_errors,
     with_flags,
 )
-from maskedit.config import Manifest, ModelOptions, load_manifest
+from maskedit.config import Manifest, ModelOptions, check_threshold, load_manifest
 
 if TYPE_CHECKING:
     from maskedit.runner import RunSummary
@@ -146,9 +147,10 @@ def _run(
     """Run the cases here (models loaded once) or on Ray actors, then say how it went.
 
     The output folder is locked first: a second run on it stops before loading anything."""
-    from maskedit.runner import check_threshold, run_lock
+    from maskedit.runner import run_lock
 
     check_threshold(threshold)
+    check_clip(flags.clip)
     with run_lock(out):
         summary = _run_locked(parsed, out, options, flags, threshold, ray)
     _say_summary(summary, out)
