@@ -20,6 +20,7 @@ import numpy as np
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
+from maskedit.paths import os_problem, path_problem, shown_path
 from maskedit.record import OUTPUT_FILES, EditResult, is_case_file, is_case_record, method_files
 
 METRICS_FILE = "metrics.json"  # per case folder
@@ -124,6 +125,8 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
     """Refuse to clobber: an existing file, a folder holding anything without --force, and with
     --force anything but a folder maskedit wrote (the user's files are never deleted)."""
     out_dir = Path(out_dir)
+    if (problem := path_problem(out_dir)) is not None:
+        raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
     try:
         absolute = Path(os.path.abspath(out_dir))
         if absolute == Path(absolute.anchor) or absolute in (Path.cwd(), *Path.cwd().parents):
@@ -148,8 +151,8 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
         probe = parent
         while not probe.exists():
             probe = probe.parent
-    except OSError as err:  # a name too long, a symbolic link loop, no permission to look
-        raise OutputError(f"--out '{out_dir}': {err.strerror or err}") from None
+    except OSError as err:  # a symbolic link loop, no permission to look
+        raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
     if not os.access(probe, os.W_OK):
         raise OutputError(f"--out '{out_dir}': '{probe}' is not writable")
 

@@ -23,7 +23,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from maskedit.case import edit
-from maskedit.config import RUN_FOLDER_FILES, Case, EditSettings, Manifest, ModelOptions
+from maskedit.config import (
+    RUN_FOLDER_FILES,
+    Case,
+    EditSettings,
+    Manifest,
+    ModelOptions,
+    check_threshold,
+)
 from maskedit.errors import InputError, MaskeditError, OutputError
 from maskedit.evaluate import clip_name, collect_rows, score_outputs, write_tables
 from maskedit.images import SAMPLE_PREFIX, image_size, read_mask
@@ -36,6 +43,7 @@ from maskedit.outputs import (
     remove_leftovers,
     write_case,
 )
+from maskedit.paths import os_problem, path_problem, shown_path
 from maskedit.record import EditResult
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
@@ -148,6 +156,8 @@ def case_state(case_dir: Path, fingerprint: str) -> CaseFolder:
 def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
     """Before any model loads: `out_dir` can hold this run, and no case would replace a file or
     folder maskedit did not write (a case id `photos` in a folder that has the user's photos)."""
+    if (problem := path_problem(out_dir)) is not None:
+        raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
     try:
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
@@ -167,7 +177,7 @@ def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
                     "nothing was touched: rename the case or choose another --out"
                 )
     except OSError as err:
-        raise OutputError(f"--out '{out_dir}': {err.strerror or err}") from None
+        raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
 
 
 @dataclass
@@ -211,7 +221,7 @@ def run_lock(out_dir: Path) -> Iterator[None]:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle = open(out_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
     except OSError as err:
-        raise OutputError(f"--out '{out_dir}': cannot be written ({err.strerror})") from None
+        raise OutputError(f"--out '{out_dir}': cannot be written ({os_problem(err)})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -278,12 +288,6 @@ def run_manifest(
         if rows:
             write_tables(out_dir, rows)
         return summary
-
-
-def check_threshold(threshold: float | None) -> None:
-    """The change threshold is a number of grey levels, 0 to 255 (NaN would lose the case)."""
-    if threshold is not None and not (0.0 <= threshold <= 255.0):
-        raise InputError(f"--threshold {threshold}: expected a number from 0 to 255")
 
 
 def other_case_folders(out_dir: Path, case_ids: list[str]) -> list[str]:
