@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.config import Case, Manifest, ModelOptions
+from maskedit.config import Case, Manifest, ModelOptions, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
@@ -36,7 +36,6 @@ from maskedit.outputs import remove_leftovers
 from maskedit.runner import (
     RunSummary,
     check_run_folder,
-    check_threshold,
     log_attempt,
     other_case_folders,
     plan_case,
