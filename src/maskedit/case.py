@@ -152,6 +152,11 @@ def edit_steps(
     )
     if mask.raw_area == 0.0:
         notes.append("the mask is empty: nothing may change, so the output is the input")
+    elif float(mask.alpha.max()) < 1.0 / 255.0:  # shaping (erode, feather) erased it
+        notes.append(
+            f"the mask is empty after shaping (its largest alpha is {mask.alpha.max():.4f}, "
+            "below 1/255): the output is the input to within one grey level"
+        )
     for note in notes:
         warnings.warn(note, MaskeditWarning, stacklevel=2)
     timings["mask"] = time.perf_counter() - t0
@@ -240,6 +245,8 @@ def _resolve_mask(
             )
         alpha = request.mask.astype(np.float32)
         if request.mask.dtype != np.bool_:  # a bool mask is already 0/1: skip a full-frame pass
+            if not np.isfinite(alpha).all():  # NaN would blacken pixels outside the mask
+                raise InputError("mask array: has NaN or infinite values; alpha is 0 to 1")
             np.clip(alpha, 0.0, 1.0, out=alpha)
         source = "array"
     elif prompts.mask is not None and not prompts.automatic:

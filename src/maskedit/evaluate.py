@@ -38,6 +38,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskedit.errors import InputError
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import (
     METRICS_FILE,
     atomic_write_text,
@@ -278,20 +279,30 @@ def _case_columns(
 
 
 def read_record(case_dir: str | os.PathLike) -> dict[str, Any]:
-    """A case folder's record.json, with its ``"methods"`` checked (name -> image file)."""
+    """A case folder's record.json, with its ``"methods"`` checked (name -> image file).
+
+    Every way it can be damaged (truncated, NUL bytes, not an object, a file outside the case
+    folder) is one `InputError` naming the file.
+    """
     case_dir = Path(case_dir)
     path = case_dir / "record.json"
     if not path.is_file():
         raise InputError(f"case folder '{case_dir}': no record.json (not a finished case)")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"'{path}': not valid JSON ({err})") from None
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"'{path}': not valid JSON ({detail})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"'{path}': expected a JSON object, got a {type(record).__name__}")
     methods = record.get("methods") or {record.get("method") or "blended": "blended.png"}
     if not isinstance(methods, dict) or not all(isinstance(v, str) for v in methods.values()):
         raise InputError(f"'{path}': 'methods' must map method names to file names")
     if BASELINE in methods:
         raise InputError(f"'{path}': a method may not be called '{BASELINE}'")
+    for file in methods.values():  # an absolute path or '..' would read a file from elsewhere
+        if file in ("", ".", "..") or "/" in file or "\\" in file or "\0" in file:
+            raise InputError(f"'{path}': {file!r} is not a file name inside the case folder")
     record["methods"] = methods
     return record
 
@@ -315,7 +326,8 @@ def score_case_dir(
 
     case_dir = Path(case_dir)
     record = read_record(case_dir)
-    case_id = record.get("case_id") or case_dir.name
+    case_id = record.get("case_id")
+    case_id = case_id if isinstance(case_id, str) and case_id else case_dir.name
     original = read_image(case_dir / "original.png")
     alpha = read_mask(case_dir / "mask.png", original.shape[:2])
     reference = None
@@ -337,12 +349,15 @@ def score_case_dir(
             )
         outputs[name] = image
     if captions is None:
-        captions = record.get("captions") or None
+        captions = record.get("captions") if isinstance(record.get("captions"), dict) else None
+    if captions:  # only text is a caption
+        captions = {k: v for k, v in captions.items() if isinstance(v, str)} or None
+    instruction = record.get("instruction")
     rows = score_outputs(
         original,
         alpha,
         outputs,
-        record.get("instruction") or "",
+        instruction if isinstance(instruction, str) else "",
         captions=captions,
         clip=clip,
         threshold=threshold,
@@ -380,26 +395,55 @@ def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     )
 
 
-def collect_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+def collect_rows(
+    out_dir: str | os.PathLike, case_ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Every case folder's metrics.json rows: by case id, then baseline, then methods in order.
 
-    Cases without metrics.json (not evaluated yet) are skipped.
+    Cases without metrics.json (not evaluated yet) are skipped; `case_ids` keeps only those
+    folders (a run's tables cover the cases of its manifest).
     """
     rows = []
+    wanted = None if case_ids is None else set(case_ids)
     for case_dir in case_dirs(out_dir):
+        if wanted is not None and case_dir.name not in wanted:
+            continue
         path = case_dir / METRICS_FILE
         if not path.is_file():
             continue
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"'{path}': not valid JSON ({err})") from None
-        case_rows = doc.get("rows") if isinstance(doc, dict) else None
-        if not isinstance(case_rows, list):
-            raise InputError(f"'{path}': expected {{\"rows\": [...]}}; run maskedit eval again")
+            case_rows = _read_metrics(path, case_dir.name)
+        except InputError as err:  # one damaged file does not hide every other case
+            warnings.warn(f"{err}; its case is left out of the tables", MaskeditWarning, 2)
+            continue
         rows.append((str(case_rows[0]["case_id"]) if case_rows else case_dir.name, case_rows))
     rows.sort(key=lambda item: item[0])
     return [row for _, case_rows in rows for row in case_rows]
+
+
+def _read_metrics(path: Path, case_id: str) -> list[dict[str, Any]]:
+    """A metrics.json's rows, each a JSON object with a "method" and numbers (or null) for the
+    metric columns; anything else is one `InputError` naming the file."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as err:
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"'{path}': not valid JSON ({detail})") from None
+    case_rows = doc.get("rows") if isinstance(doc, dict) else None
+    if not isinstance(case_rows, list):
+        raise InputError(f"'{path}': expected {{\"rows\": [...]}}; run maskedit eval again")
+    for row in case_rows:
+        if not isinstance(row, dict) or not isinstance(row.get("method"), str):
+            raise InputError(f"'{path}': a row without a \"method\"; run maskedit eval again")
+        for key in METRIC_KEYS:
+            value = row.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise InputError(f"'{path}': {key} is {value!r}, not a number")
+        if not isinstance(row.get("case_id"), str):
+            row["case_id"] = case_id
+    return case_rows
 
 
 def _method_order(rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -507,11 +551,13 @@ def evaluate_dir(
     dirs = case_dirs(out_dir)
     if not dirs:
         raise InputError(f"run folder '{out_dir}': no finished case folders (with record.json)")
+    scored = 0
     for case_dir in dirs:
-        case_captions = None
-        if captions is not None:
-            case_captions = captions.get(read_record(case_dir).get("case_id") or case_dir.name)
         try:
+            case_captions = None
+            if captions is not None:
+                case_id = read_record(case_dir).get("case_id")
+                case_captions = captions.get(case_id if isinstance(case_id, str) else case_dir.name)
             rows = score_case_dir(
                 case_dir,
                 clip=clip,
@@ -519,9 +565,13 @@ def evaluate_dir(
                 captions=case_captions,
                 backbones=backbones,
             )
-        except InputError as err:
-            raise InputError(f"case '{case_dir.name}': {err}") from None
+        except InputError as err:  # a damaged case folder is named and skipped
+            warnings.warn(f"case '{case_dir.name}' skipped: {err}", MaskeditWarning, 2)
+            continue
         write_case_metrics(case_dir, rows)
+        scored += 1
+    if not scored:
+        raise InputError(f"run folder '{out_dir}': no case could be scored (see the warnings)")
     rows = collect_rows(out_dir)
     write_tables(out_dir, rows)
     return rows

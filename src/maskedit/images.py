@@ -7,7 +7,10 @@ PNG mode: the original study divided a mode-"1" mask (values 0/1) by 255 and so 
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -15,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from maskedit.errors import InputError
+from maskedit.errors import InputError, MaskeditWarning
+from maskedit.paths import check_path, os_problem, shown_path
 
 # Refuse images above this many pixels before decoding them (decompression bombs). 64 MP covers
 # an 8000×8000 photo; raise it with MASKEDIT_MAX_PIXELS for larger scans.
@@ -42,41 +46,92 @@ def sample_image(name: str) -> np.ndarray:
     return np.ascontiguousarray(_SAMPLES[name](data)[..., :3])
 
 
+@functools.cache
+def _sample_size(name: str) -> tuple[int, int]:
+    """(width, height) of a bundled sample, decoded once per process (manifests of thousands of
+    cases name the same few samples)."""
+    h, w = sample_image(name).shape[:2]
+    return w, h
+
+
+# Pillow refuses images over twice its own limit when it opens them; ours is checked from the
+# header instead, and a larger MASKEDIT_MAX_PIXELS must not be overruled by Pillow's.
+if Image.MAX_IMAGE_PIXELS is not None and MAX_PIXELS > Image.MAX_IMAGE_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def _too_many_pixels(what: str, path: Path, pixels: int, size: str = "") -> InputError:
+    return InputError(
+        f"{what} '{shown_path(path)}': {size}{pixels:,} pixels exceeds the limit of "
+        f"{MAX_PIXELS:,} (set MASKEDIT_MAX_PIXELS to raise it)"
+    )
+
+
+def _corrupt(what: str, path: Path, err: BaseException) -> InputError:
+    detail = " ".join(str(err).split())[:200] or type(err).__name__
+    return InputError(f"{what} '{shown_path(path)}': image data is truncated or corrupt ({detail})")
+
+
 def _open_header(path: Path, what: str) -> Image.Image:
-    """Open an image lazily (header only), refusing missing, empty and oversized files."""
-    if not path.exists():
-        raise InputError(f"{what} '{path}': file not found")
-    if path.is_dir():
-        raise InputError(f"{what} '{path}': is a directory, expected an image file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{what} '{path}': file is empty (0 bytes)")
+    """Open an image lazily (header only), refusing missing, empty and oversized files; every
+    Pillow or OS failure is one `InputError` naming the file."""
+    check_path(path, what)
     try:
-        img = Image.open(path)
+        st = path.stat()
+    except OSError as err:  # missing, a symbolic link loop, no permission
+        raise InputError(f"{what} '{shown_path(path)}': {os_problem(err)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what} '{shown_path(path)}': is a directory, expected an image file")
+    if st.st_size == 0:
+        raise InputError(f"{what} '{shown_path(path)}': file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours is below
+            img = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(
-            f"{what} '{path}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
+            f"{what} '{shown_path(path)}': not a readable image (PNG, JPEG, WebP, TIFF, BMP…)"
         ) from None
+    except Image.DecompressionBombError as err:  # Pillow's own limit, from the header
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        raise _too_many_pixels(what, path, int(found[1]) if found else 0) from None
     except OSError as err:
-        raise InputError(f"{what} '{path}': image data is truncated or corrupt ({err})") from None
+        if err.filename is not None:  # opening failed, not decoding (permission, I/O)
+            raise InputError(f"{what} '{shown_path(path)}': {os_problem(err)}") from None
+        raise _corrupt(what, path, err) from None
+    except Exception as err:  # noqa: BLE001 - SyntaxError, ValueError (a text-chunk bomb), …
+        raise _corrupt(what, path, err) from None
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise InputError(
-            f"{what} '{path}': {w}×{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,} "
-            "(set MASKEDIT_MAX_PIXELS to raise it)"
-        )
+        img.close()
+        raise _too_many_pixels(what, path, w * h, f"{w}×{h} = ")
     return img
 
 
 def _open(path: Path, what: str) -> Image.Image:
-    """Open and fully decode an image file, with one clear error for every way it can fail."""
+    """Open and fully decode an image file (EXIF orientation applied), with one clear error for
+    every way it can fail. A file of several frames (GIF, TIFF pages, APNG) gives its first,
+    with a warning that says so."""
     img = _open_header(path, what)
     try:
+        frames = getattr(img, "n_frames", 1)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
-        raise InputError(f"{what} '{path}': image data is truncated or corrupt ({err})") from None
-    return img
+            upright = ImageOps.exif_transpose(img)  # before anything else: clicks are upright
+    except MemoryError:
+        raise InputError(f"{what} '{shown_path(path)}': not enough memory to decode it") from None
+    except Exception as err:  # noqa: BLE001 - OSError, SyntaxError, ValueError, struct.error, …
+        raise _corrupt(what, path, err) from None
+    finally:
+        img.close()  # a copy or transposed image is returned; multi-frame files keep a handle
+    if isinstance(frames, int) and frames > 1:
+        warnings.warn(
+            f"{what} '{shown_path(path)}': has {frames} frames; the first is used",
+            MaskeditWarning,
+            stacklevel=3,
+        )
+    return upright
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
@@ -103,8 +158,10 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
         return sample_image(source[len(SAMPLE_PREFIX) :])
     path = Path(source)
     img = _open(path, "image")
-    img = ImageOps.exif_transpose(img)  # before anything else: clicks are in what the user sees
-    return _to_rgb8(img)
+    try:
+        return _to_rgb8(img)
+    except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
+        raise _corrupt("image", path, err) from None
 
 
 def mask_to_alpha(img: Image.Image) -> np.ndarray:
@@ -114,6 +171,8 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
       is scaled by 255, but a mask whose maximum is 1 (a bool saved as 0/1) is taken as 0/1.
     - "RGBA"/"LA": the alpha channel, unless it is fully opaque everywhere, in which case the
       colour's luminance (a black/white mask saved with an opaque alpha).
+    - "F" (32-bit float TIFF): taken as alpha, which must be finite and in [0, 1]; anything
+      else is an `InputError` (NaN would turn into black pixels outside the mask).
     """
     if img.mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("L")
@@ -129,9 +188,16 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
         top = a.max()
         scale = 1.0 if top <= 1 else (255.0 if top <= 255 else 65535.0)
         return np.clip(a / scale, 0.0, 1.0)
-    if img.mode == "F":
+    if img.mode == "F":  # floats are alpha as they are; anything else would break the composite
         a = np.asarray(img, dtype=np.float32)
-        return np.clip(a if a.max() <= 1.0 else a / 255.0, 0.0, 1.0)
+        if not np.isfinite(a).all():
+            raise InputError("float mask has NaN or infinite values; alpha must lie in [0, 1]")
+        if a.size and (a.min() < 0.0 or a.max() > 1.0):
+            raise InputError(
+                f"float mask values run from {a.min():g} to {a.max():g}; alpha must lie in "
+                "[0, 1] (save 0-255 masks as 8-bit PNG)"
+            )
+        return a
     a = np.asarray(img.convert("L"), dtype=np.float32)
     if a.max() <= 1.0:  # a bool mask written as 0/1 in an 8-bit PNG
         return a
@@ -141,8 +207,13 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
 def read_mask(path: str | os.PathLike, image_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask file as H×W float32 alpha in [0, 1] (1 = edit allowed), sized like the image."""
     path = Path(path)
-    img = ImageOps.exif_transpose(_open(path, "mask"))
-    alpha = mask_to_alpha(img)
+    img = _open(path, "mask")
+    try:
+        alpha = mask_to_alpha(img)
+    except InputError as err:
+        raise InputError(f"mask '{shown_path(path)}': {err}") from None
+    except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
+        raise _corrupt("mask", path, err) from None
     if image_hw is not None and alpha.shape != tuple(image_hw):
         h, w = image_hw
         raise InputError(
@@ -197,9 +268,12 @@ def resize_rgb(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 def image_size(source: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as the user sees it (EXIF orientation applied), reading the header only."""
     if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
-        h, w = sample_image(source[len(SAMPLE_PREFIX) :]).shape[:2]
-        return w, h
-    with _open_header(Path(source), "image") as img:
+        return _sample_size(source[len(SAMPLE_PREFIX) :])
+    path = Path(source)
+    with _open_header(path, "image") as img:
         w, h = img.size
-        orientation = img.getexif().get(0x0112, 1)
+        try:
+            orientation = img.getexif().get(0x0112, 1)
+        except Exception as err:  # noqa: BLE001 - a damaged EXIF block
+            raise _corrupt("image", path, err) from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

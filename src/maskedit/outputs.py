@@ -1,23 +1,27 @@
 """Write one case folder atomically: build it in a temp folder beside it, then rename.
 
-An interrupted run leaves no half case; a finished case is never overwritten unless asked.
+An interrupted run leaves no half case; a finished case is never overwritten unless asked, and
+only a folder maskedit wrote (its record.json carries the record schema) is ever replaced.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
-from maskedit.record import OUTPUT_FILES, EditResult, method_files
+from maskedit.paths import os_problem, path_problem, shown_path
+from maskedit.record import OUTPUT_FILES, EditResult, is_case_file, is_case_record, method_files
 
 METRICS_FILE = "metrics.json"  # per case folder
 METRICS_SCHEMA = 1
@@ -57,20 +61,127 @@ def grid_for(result: EditResult) -> np.ndarray:  # noqa: F821 - numpy array
     )
 
 
+@dataclass(frozen=True)
+class CaseFolder:
+    """What is at a case folder's path: nothing, an empty folder, a folder maskedit did not
+    write (`foreign`: never replaced), one it wrote but that lost a file or its record
+    (`damaged`: redone), or a finished case (`complete`, with its record)."""
+
+    state: Literal["absent", "empty", "foreign", "damaged", "complete"]
+    reason: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _plain_name(name: Any) -> bool:
+    """A file name inside the case folder: no folders, no way out of it."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+    # (a backslash is a plain character on POSIX; "\0" cannot reach here from JSON text)
+
+
+def _record_files(record: dict[str, Any]) -> list[Any]:
+    files = list(record["outputs"].values())
+    methods = record.get("methods")
+    files += list(methods.values()) if isinstance(methods, dict) else [methods]
+    return files
+
+
+def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
+    """Classify what is at `path` without changing anything (see `CaseFolder`)."""
+    path = Path(path)
+    try:
+        if path.is_symlink():
+            return CaseFolder("foreign", f"'{path}' is a symbolic link maskedit did not write")
+        if not path.exists():
+            return CaseFolder("absent")
+        if not path.is_dir():
+            return CaseFolder("foreign", f"'{path}' is a file maskedit did not write")
+        names = sorted(os.listdir(path))
+    except OSError as err:
+        return CaseFolder("foreign", f"'{path}' cannot be read ({err.strerror or err})")
+    if not names:
+        return CaseFolder("empty")
+    try:
+        record = json.loads((path / OUTPUT_FILES["record"]).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        record = None
+    if is_case_record(record):
+        for name in _record_files(record):
+            if not _plain_name(name):
+                return CaseFolder("damaged", f"its record.json names the file {name!r}", record)
+            file = path / name
+            if not file.is_file() or file.stat().st_size == 0:
+                return CaseFolder("damaged", f"'{name}' is missing or empty", record)
+        return CaseFolder("complete", record=record)
+    others = [n for n in names if not is_case_file(n)]
+    if OUTPUT_FILES["record"] in names and not others:  # ours, but its record is damaged
+        return CaseFolder("damaged", "its record.json is empty or not maskedit's JSON")
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
+        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
+    return CaseFolder("foreign", f"'{path}' has no record.json from maskedit")
+
+
 def check_out_dir(out_dir: Path, force: bool = False) -> None:
-    """Refuse to clobber: an existing file, or a folder holding a finished case without --force."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise OutputError(
-            f"--out '{out_dir}': folder exists and is not empty; pass --force to replace it"
-        )
-    parent = out_dir.parent if out_dir.parent != Path("") else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
+    """Refuse to clobber: an existing file, a folder holding anything without --force, and with
+    --force anything but a folder maskedit wrote (the user's files are never deleted)."""
+    out_dir = Path(out_dir)
+    if (problem := path_problem(out_dir)) is not None:
+        raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
+    try:
+        absolute = Path(os.path.abspath(out_dir))
+        if absolute == Path(absolute.anchor) or absolute in (Path.cwd(), *Path.cwd().parents):
+            raise OutputError(
+                f"--out '{out_dir}': is the current folder or holds it; name a new folder "
+                "for the outputs"
+            )
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
+        if out_dir.is_dir() and any(out_dir.iterdir()):
+            if not force:
+                raise OutputError(
+                    f"--out '{out_dir}': folder exists and is not empty; pass --force to replace it"
+                )
+            found = inspect_case_folder(out_dir)
+            if found.state == "foreign":
+                raise OutputError(
+                    f"--out '{out_dir}': {found.reason}; --force replaces only a folder maskedit "
+                    "wrote, so nothing was touched"
+                )
+        parent = out_dir.parent if out_dir.parent != Path("") else Path(".")
+        probe = parent
+        while not probe.exists():
+            probe = probe.parent
+    except OSError as err:  # a symbolic link loop, no permission to look
+        raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
     if not os.access(probe, os.W_OK):
         raise OutputError(f"--out '{out_dir}': '{probe}' is not writable")
+
+
+# What an interrupted writer leaves beside the folders it writes: mkdtemp/mkstemp names.
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>partial|old|tmp)$")
+
+
+def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[str]:
+    """Remove the temp folders and files a killed writer left in `folder` (all of them, or those
+    of one case folder `name`); returns what was removed. Only a writer that holds the folder
+    (the run lock) or owns the name may call it."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        match = _LEFTOVER.match(path.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        if match["kind"] == "tmp" and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+        elif match["kind"] != "tmp" and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            continue
+        removed.append(path.name)
+    return removed
 
 
 def write_case(
@@ -113,8 +224,9 @@ def write_case(
             write_case_metrics(tmp, metrics)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():  # only reached with force: swap the old folder out, then remove it
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent)
+            )
             os.replace(out_dir, old)
             os.replace(tmp, out_dir)
             shutil.rmtree(old, ignore_errors=True)
@@ -132,19 +244,51 @@ def write_case(
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text to ``path`` via a temp file in the same folder and ``os.replace``.
 
-    Readers see the old file or the new one, never half of one. The file is made world-readable
-    (0644): these are reports and tables to share, and ``mkstemp`` would leave them 0600.
+    Readers see the old file or the new one, never half of one (a full disk leaves the old file
+    and one `OutputError` line). The file is made world-readable (0644): these are reports and
+    tables to share, and ``mkstemp`` would leave them 0600.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a log, whole or not at all: a new log is created atomically (never a
+    0-byte file), and a write cut short by a full disk is cut back off."""
+    path = Path(path)
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    if not path.exists():
+        atomic_write_text(path, data.decode("utf-8"))
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as err:
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, "No space left on device")
+        except OSError as err:
+            os.ftruncate(fd, size)
+            raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
+    finally:
+        os.close(fd)
 
 
 def dumps_json(obj: Any, **kwargs: Any) -> str:

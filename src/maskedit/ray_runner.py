@@ -28,14 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.config import Case, Manifest, ModelOptions, Region
+from maskedit.config import Case, Manifest, ModelOptions, Region, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
+from maskedit.outputs import remove_leftovers
 from maskedit.runner import (
     RunSummary,
-    case_done,
+    check_run_folder,
     log_attempt,
+    other_case_folders,
+    plan_case,
     process_case,
     progress_bar,
     run_lock,
@@ -154,12 +157,18 @@ def run_manifest_ray(
     except ImportError:
         raise MaskeditError("--ray needs Ray: pip install 'maskedit[ray]'") from None
     out_dir = Path(out_dir).absolute()
+    check_threshold(threshold)
+    check_run_folder(manifest, out_dir)
     summary = RunSummary()
     with run_lock(out_dir):
+        remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
         todo = []
-        for case in manifest.cases:
-            if case_done(out_dir / case.id) and not force:
-                log_attempt(out_dir, {"case_id": case.id, "status": "skipped"}, summary)
+        for case in manifest.cases:  # the actors load with model_options: the same fingerprint
+            _, why, failed = plan_case(
+                case, model_options, out_dir, force=force, threshold=threshold
+            )
+            if failed or why is None:
+                log_attempt(out_dir, failed or {"case_id": case.id, "status": "skipped"}, summary)
             else:
                 todo.append(_absolute_paths(case))
         try:
@@ -178,7 +187,9 @@ def run_manifest_ray(
                 )
         finally:
             _remove_partials(out_dir, [case.id for case in todo])
-            rows = collect_rows(out_dir)
+            ids = [case.id for case in manifest.cases]
+            summary.others = other_case_folders(out_dir, ids)
+            rows = collect_rows(out_dir, case_ids=ids)
             if rows:
                 write_tables(out_dir, rows)
     return summary

@@ -23,6 +23,8 @@ OUTPUT_FILES = {
     "grid": "grid.png",
     "record": "record.json",
 }
+# Other files a case folder may hold (besides `blended_<method>.png`): what maskedit writes there.
+CASE_FILES = frozenset(OUTPUT_FILES.values()) | {"reference_mask.png", "metrics.json"}
 _LIBRARIES = (
     "maskedit",
     "torch",
@@ -73,6 +75,27 @@ class EditResult:
 
     def to_record(self, case_id: str | None = None) -> dict[str, Any]:
         return build_record(self, case_id)
+
+
+def is_case_record(doc: Any) -> bool:
+    """Whether a parsed record.json is one maskedit wrote: its schema and the library versions
+    it records are the marker that lets `--force` and resume replace a folder."""
+    if not isinstance(doc, dict):
+        return False
+    versions = doc.get("versions")
+    return (
+        doc.get("schema") == SCHEMA_VERSION
+        and isinstance(versions, dict)
+        and "maskedit" in versions
+        and isinstance(doc.get("outputs"), dict)
+    )
+
+
+def is_case_file(name: str) -> bool:
+    """A file name maskedit writes into a case folder (its temp files included)."""
+    if name in CASE_FILES or (name.startswith("blended_") and name.endswith(".png")):
+        return True
+    return name.startswith(".") and name.endswith(".tmp")  # an atomic write cut short
 
 
 def method_files(methods: list[str]) -> dict[str, str]:

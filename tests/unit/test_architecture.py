@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # (module prefix, layer), most specific first; docs/architecture.md explains each layer.
 LAYERS = [
     ("maskedit.errors", 0),
+    ("maskedit.paths", 0),
     ("maskedit.config", 1),
     ("maskedit.families", 1),
     ("maskedit.images", 1),

@@ -8,6 +8,7 @@ turns); what they share is in options.py.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -71,9 +72,27 @@ def _setup() -> None:
     quiet_libraries()
 
 
+INTERRUPTED = "maskedit: interrupted; finished cases are kept, rerun to resume"
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop, `kill`) stops like Ctrl-C: the case being written is dropped
+    whole, finished cases stay, and a rerun resumes."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> None:
     try:
+        _interrupt_on_sigterm()
         app()
-    except KeyboardInterrupt:
-        err_console.print("maskedit: interrupted; finished cases are kept, rerun to resume")
+    except KeyboardInterrupt:  # before typer runs a command
+        err_console.print(INTERRUPTED)
         sys.exit(130)
+    except SystemExit as stop:  # typer turns a KeyboardInterrupt into exit code 130, silently
+        if stop.code == 130:
+            err_console.print(INTERRUPTED)
+        raise

@@ -200,7 +200,7 @@ def edit(
 ) -> None:
     """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
     from maskedit.case import edit as run_edit
-    from maskedit.outputs import check_out_dir, write_case
+    from maskedit.outputs import check_out_dir, remove_leftovers, write_case
     from maskedit.runner import check_case
 
     with user_errors():
@@ -214,6 +214,7 @@ def edit(
         )
         check_out_dir(out, force)
         models, load_s = load(options)
+        remove_leftovers(out.parent, out.name)  # what an edit killed mid-write left beside it
         result = run_edit(
             case.image,
             case.instruction,

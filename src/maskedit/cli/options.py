@@ -22,8 +22,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from maskedit.config import Case, ModelOptions, Speedups
-from maskedit.errors import MaskeditError, RunFailure
+from maskedit.config import Case, ModelOptions, Speedups, is_local_or_hub_id, shown
+from maskedit.errors import InputError, MaskeditError, RunFailure
 from maskedit.families import DEFAULT_EDITOR, DEFAULT_SEGMENTER, EDITORS, SEGMENTERS
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -221,11 +221,36 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RunFailure as err:
-        err_console.print(f"maskedit: error: {err}", markup=False)
+        _say_error(str(err))
         raise typer.Exit(3) from None
     except MaskeditError as err:
-        err_console.print(f"maskedit: error: {err}", markup=False)
+        _say_error(str(err))
         raise typer.Exit(2) from None
+    except OSError as err:  # the last net: a file system failure no check above put in words
+        from maskedit.paths import os_problem, shown_path
+
+        where = f"'{shown_path(err.filename)}': " if isinstance(err.filename, str) else ""
+        _say_error(f"{where}{os_problem(err)}")
+        raise typer.Exit(2) from None
+    except MemoryError:
+        _say_error("out of memory (a smaller image, --working-size or fewer cases at once)")
+        raise typer.Exit(3) from None
+
+
+def _say_error(message: str) -> None:
+    """One line on stderr, whatever the message holds (a value with a newline in it)."""
+    line = " ".join(message.split()) if "\n" in message or "\r" in message else message
+    err_console.print(f"maskedit: error: {line}", markup=False)
+
+
+def check_clip(choice: str) -> None:
+    """`--clip`: a word, a local folder or a hub id, checked before anything loads or calls out."""
+    if choice in ("auto", "none", "tiny") or is_local_or_hub_id(choice):
+        return
+    raise InputError(
+        f"--clip '{shown(choice)}': expected auto, none, tiny, a local folder or a hub id "
+        "(owner/name)"
+    )
 
 
 def parse_point(text: str) -> list[float]:

@@ -13,11 +13,13 @@ from maskedit.cli.options import (
     DeviceOpt,
     RunDirArg,
     ThresholdOpt,
+    check_clip,
     console,
     err_console,
     user_errors,
     with_flags,
 )
+from maskedit.config import check_threshold
 from maskedit.errors import MaskeditError
 
 
@@ -34,27 +36,21 @@ def eval_command(
     backbone_flags: BackboneFlags,
 ) -> None:
     """Recompute every metric from the images on disk (no diffusion), then the tables."""
-    import json
-
-    from maskedit.evaluate import (
-        benchmarks_of,
-        case_dirs,
-        evaluate_dir,
-        load_metric_models,
-        read_record,
-    )
+    from maskedit.evaluate import benchmarks_of, evaluate_dir, load_metric_models, read_record
 
     with user_errors():
-        if not run_dir.is_dir():
-            raise MaskeditError(f"run folder '{run_dir}': not found")
-        dirs = case_dirs(run_dir)
-        tiny = bool(dirs) and all(read_record(d).get("tiny_models") for d in dirs)
-        caps = None
-        if captions is not None:
-            try:
-                caps = json.loads(captions.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as err:
-                raise MaskeditError(f"--captions '{captions}': cannot be read ({err})") from None
+        check_threshold(threshold)
+        check_clip(clip)
+        dirs = _run_folder(run_dir, writes="metrics.json and the tables are written there")
+        if not dirs:  # before CLIP loads: an empty folder costs no hub retries
+            raise MaskeditError(
+                f"run folder '{run_dir}': no finished case folders (with record.json)"
+            )
+        caps = _read_captions(captions) if captions is not None else None
+        from maskedit.models import pick_device  # torch: only now
+
+        pick_device(device)
+        tiny = all(_tiny(read_record, d) for d in dirs)
         pair, backbones = load_metric_models(
             clip,
             backbone_flags.lpips,
@@ -67,7 +63,56 @@ def eval_command(
         rows = evaluate_dir(
             run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
         )
-    console.print(f"scored {len(rows)} outputs in {len(dirs)} cases → {run_dir}/summary.csv")
+    cases = len({row["case_id"] for row in rows})
+    skipped = f" ({len(dirs) - cases} damaged, skipped)" if cases < len(dirs) else ""
+    console.print(
+        f"scored {len(rows)} outputs in {cases} cases{skipped} → {run_dir}/summary.csv",
+        markup=False,
+    )
+
+
+def _read_captions(path: Path) -> dict:
+    """`--captions`: {case id: {"source"/"target"/"local": text or null}}, or one line."""
+    from maskedit.datasets import read_captions
+
+    try:
+        doc = read_captions(path)
+    except (OSError, RecursionError) as err:
+        raise MaskeditError(f"--captions '{path}': cannot be read ({err})") from None
+    for case_id, entry in doc.items():
+        if not all(isinstance(v, str | None) for v in entry.values()):
+            raise MaskeditError(
+                f"--captions '{path}': case '{case_id}': captions must be text or null"
+            )
+    return doc
+
+
+def _tiny(read_record, case_dir: Path) -> bool:
+    """Whether a case was made with the tiny models (a damaged record counts as not)."""
+    try:
+        return bool(read_record(case_dir).get("tiny_models"))
+    except MaskeditError:
+        return False
+
+
+def _run_folder(run_dir: Path, writes: str) -> list[Path]:
+    """The finished case folders of `run_dir`, which must be a folder this user can write in."""
+    import os
+
+    from maskedit.evaluate import case_dirs
+    from maskedit.paths import os_problem, path_problem, shown_path
+
+    if (problem := path_problem(run_dir)) is not None:
+        raise MaskeditError(f"run folder '{shown_path(run_dir)}': {problem}")
+    try:
+        if not run_dir.is_dir():
+            raise MaskeditError(f"run folder '{run_dir}': not found")
+        dirs = case_dirs(run_dir)
+    except OSError as err:
+        raise MaskeditError(f"run folder '{run_dir}': {os_problem(err)}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise MaskeditError(f"run folder '{run_dir}': not writable ({writes})")
+    return dirs
 
 
 def report(
@@ -87,8 +132,7 @@ def report(
     from maskedit.report.html import write_report
 
     with user_errors():
-        if not run_dir.is_dir():
-            raise MaskeditError(f"run folder '{run_dir}': not found")
+        _run_folder(run_dir, writes="report.html is written there")
         published = read_reference(reference) if reference is not None else None
         path = write_report(run_dir, published)
         try:

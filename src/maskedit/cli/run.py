@@ -17,6 +17,7 @@ from maskedit.cli.options import (
     OutsideOpt,
     SizeOpt,
     ThresholdOpt,
+    check_clip,
     console,
     err_console,
     load,
@@ -24,8 +25,7 @@ from maskedit.cli.options import (
     user_errors,
     with_flags,
 )
-from maskedit.config import Manifest, ModelOptions, load_manifest
-from maskedit.errors import MaskeditError
+from maskedit.config import Manifest, ModelOptions, check_threshold, load_manifest
 
 if TYPE_CHECKING:
     from maskedit.runner import RunSummary
@@ -127,16 +127,16 @@ def _read_manifest(
     path: Path, out: Path, methods: str | None, allow_outside: bool = False
 ) -> Manifest:
     """The manifest with every case checked (files exist, prompts on the image), and `out` a
-    folder or nothing yet: all before any model loads."""
-    from maskedit.runner import check_case, with_methods
+    folder (or nothing yet) where no case would replace what maskedit did not write: all before
+    any model loads."""
+    from maskedit.runner import check_case, check_run_folder, with_methods
 
     parsed = load_manifest(path, allow_outside=allow_outside)
     if methods:
         parsed = with_methods(parsed, methods)
     for i, case in enumerate(parsed.cases):
         check_case(case, where=f"manifest '{path}': case {i} ('{case.id}'): ")
-    if out.exists() and not out.is_dir():
-        raise MaskeditError(f"--out '{out}': exists and is a file, expected a folder")
+    check_run_folder(parsed, out)
     return parsed
 
 
@@ -151,7 +151,26 @@ def _run(
 ) -> None:
     """Run the cases here (models loaded once) or on Ray actors, then say how it went.
 
-    On Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
+    The output folder is locked first: a second run on it stops before loading anything. On
+    Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
+    from maskedit.runner import run_lock
+
+    check_threshold(threshold)
+    check_clip(flags.clip)
+    with run_lock(out):
+        summary = _run_locked(parsed, out, options, flags, threshold, ray, backbone_flags)
+    _say_summary(summary, out)
+
+
+def _run_locked(
+    parsed: Manifest,
+    out: Path,
+    options: ModelOptions,
+    flags: RunFlags,
+    threshold: float | None,
+    ray: RayFlags | None,
+    backbone_flags: BackboneFlags | None,
+) -> RunSummary:
     if ray is not None and ray.ray:
         from maskedit.ray_runner import run_manifest_ray  # the one place ray is imported
 
@@ -190,15 +209,30 @@ def _run(
             batch_size=flags.batch_size,
             backbones=backbones,
         )
-    _say_summary(summary, out)
+    return summary
 
 
 def _say_summary(summary: RunSummary, out: Path) -> None:
     """One line of counts, one line per failed case; exit 1 if a case failed."""
+    redone = ""
+    if summary.redone:
+        redone = (
+            f" ({len(summary.redone)} redone: their case, inputs or models changed, or their "
+            "folder was incomplete)"
+        )
     console.print(
-        f"{len(summary.done)} done, {len(summary.skipped)} already finished (skipped), "
-        f"{len(summary.failed)} failed → {out}/"
+        f"{len(summary.done)} done{redone}, {len(summary.skipped)} already finished (skipped), "
+        f"{len(summary.failed)} failed → {out}/",
+        markup=False,
     )
+    if summary.others:
+        console.print(
+            f"summary.csv covers this manifest's cases; {len(summary.others)} other case "
+            f"folder{'s' * (len(summary.others) > 1)} in {out}/ "
+            f"({', '.join(summary.others[:3])}{', …' if len(summary.others) > 3 else ''}) "
+            "are not in it",
+            markup=False,
+        )
     for case_id, msg in summary.failed.items():
         err_console.print(f"maskedit: case '{case_id}' failed: {msg}", markup=False)
     if summary.failed:

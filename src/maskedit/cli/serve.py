@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import os
 import signal
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -77,7 +78,12 @@ def study_command(
     with serving_errors():
         load_cases(study_dir)  # the folder is checked before anything is served or summarised
         if summary:
-            print(format_summary(summarize(read_votes(study_dir / DB_NAME))))
+            db = study_dir / DB_NAME
+            try:
+                votes = read_votes(db)
+            except sqlite3.Error as err:  # a damaged or foreign file: one line, not a traceback
+                raise MaskeditError(f"'{db}': not a readable study database ({err})") from None
+            print(format_summary(summarize(votes)))
             return
         with tempfile.TemporaryDirectory(prefix="maskedit-study-") as tmp:
             _quiet_gradio(Path(tmp))

@@ -4,6 +4,7 @@ default is written here once. No torch here: the CLI checks its flags before any
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -26,15 +27,22 @@ from maskedit.config.loading import (  # noqa: F401 - the public names live here
     ModelOptions,
     Speedups,
     _one_line,
+    is_local_or_hub_id,
+    shown,
 )
 from maskedit.errors import InputError
 from maskedit.families import EDITORS, SEGMENTERS
+from maskedit.paths import check_path, os_problem, path_problem, shown_path
 
 # Steps and guidance defaults are per editor, in maskedit.families.EDITORS (the seed
 # study's 20 Euler-ancestral steps, text 7.5, image 1.5 are the 'ip2p' row); its seeds were
 # 1337-1339.
 DEFAULT_SEED = 1337
 
+
+# The files a run writes beside its case folders (the runner's log and tables, `maskedit report`,
+# the study's votes): a case id may not take one of these names.
+RUN_FOLDER_FILES = ("results.jsonl", "summary.csv", "run_log.jsonl", "report.html", "study.sqlite")
 
 METHODS = ("pixel", "latent", "guidance", "crop")
 Method = Literal["pixel", "latent", "guidance", "crop"]
@@ -48,7 +56,7 @@ class EditSettings(BaseModel):
     controls to run (each gets its own output beside the one unmasked baseline).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # None: the editor's own default (maskedit.families.EDITORS), resolved by `edit`.
     steps: int | None = Field(None, ge=1, le=1000)
@@ -86,6 +94,15 @@ class EditSettings(BaseModel):
                 raise ValueError(f"methods {list(value)} repeats a method")
         return value
 
+    @model_validator(mode="after")
+    def _blend_window(self) -> EditSettings:
+        if self.blend_start > self.blend_end:
+            raise ValueError(
+                f"blend_start {self.blend_start:g} is after blend_end {self.blend_end:g}: the "
+                "latent blend runs from blend_start to blend_end (fractions of the steps)"
+            )
+        return self
+
     @property
     def shapes_mask(self) -> bool:
         return bool(
@@ -100,7 +117,7 @@ class Prompts(BaseModel):
     With a phrase or relevance mask, a given `mask` is the reference it is scored against.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     points: list[tuple[float, float, int]] = Field(default_factory=list)
     box: tuple[float, float, float, float] | None = None
@@ -328,7 +345,20 @@ _CASE_KEYS = {
 _SETTING_KEYS = set(EditSettings.model_fields)
 
 
-def _suggest(key: str, known: set[str]) -> str:
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words: 'a list', 'the number 42', 'the boolean True'."""
+    if isinstance(value, bool):
+        return f"the boolean {value} (quote it to mean the text)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return {list: "a list", dict: "a mapping", type(None): "nothing"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _suggest(key: Any, known: set[str]) -> str:
+    if not isinstance(key, str):
+        return f" (known keys: {', '.join(sorted(known))})"
     close = difflib.get_close_matches(key, sorted(known), n=1)
     return (
         f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(sorted(known))})"
@@ -347,11 +377,15 @@ def _inside(
     declares, unless the user allows more."""
     if allow_outside:
         return
-    resolved = path.resolve()
-    if resolved.is_relative_to(base_dir.resolve()):
-        return
-    if root is not None and resolved.is_relative_to(root.resolve()):
-        return
+    try:
+        resolved = path.resolve()
+        if resolved.is_relative_to(base_dir.resolve()):
+            return
+        if root is not None and resolved.is_relative_to(root.resolve()):
+            return
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
+        detail = os_problem(err) if isinstance(err, OSError) else "a symbolic link loop"
+        raise InputError(f"{where}{what} '{path}': {detail}") from None
     inside = f"the manifest's folder '{base_dir}'" + (
         f" or its root '{root}'" if root is not None else ""
     )
@@ -392,6 +426,29 @@ def _image_path(
     return str(_case_path(image, base_dir, what, where, allow_outside, root))
 
 
+def _text_values(raw: dict[str, Any], where: str) -> tuple[str, str]:
+    """The case id and instruction, as written: only text is an instruction (a blank one is
+    empty, not "None"; a list is not "['make', 'red']"), and an id is text or a whole number (a
+    YAML `yes` would name the folder "True"). Ids may not take the names of the run's files."""
+    case_id, instruction = raw["id"], raw["instruction"]
+    if isinstance(case_id, int) and not isinstance(case_id, bool):
+        case_id = str(case_id)
+    if not isinstance(case_id, str):
+        raise InputError(
+            f"{where}id: expected a name (letters, digits, . _ -), got {_kind(case_id)}"
+        )
+    if case_id.lower() in RUN_FOLDER_FILES:
+        raise InputError(
+            f"{where}id: '{case_id}' is the name of a file the run writes beside its case folders "
+            f"({', '.join(RUN_FOLDER_FILES)}); choose another id"
+        )
+    if instruction is None:
+        raise InputError(f"{where}instruction is empty; say what to change")
+    if not isinstance(instruction, str):
+        raise InputError(f"{where}instruction: expected text, got {_kind(instruction)}")
+    return case_id, instruction
+
+
 def case_from_dict(
     raw: dict[str, Any],
     base_dir: Path | None = None,
@@ -407,29 +464,32 @@ def case_from_dict(
     for key in raw:
         if key not in _CASE_KEYS | _SETTING_KEYS:
             raise InputError(
-                f"{where}unknown key '{key}'{_suggest(key, _CASE_KEYS | _SETTING_KEYS)}"
+                f"{where}unknown key '{shown(key)}'{_suggest(key, _CASE_KEYS | _SETTING_KEYS)}"
             )
     for key in ("id", "image", "instruction"):
         if key not in raw:
             raise InputError(f"{where}missing required key '{key}'")
+    case_id, instruction = _text_values(raw, where)
     if "point" in raw and "points" in raw:
         raise InputError(f"{where}give 'point' or 'points', not both")
     points: list[Any] = []
     if "point" in raw:
         p = raw["point"]
         if not isinstance(p, list | tuple) or len(p) not in (2, 3):
-            raise InputError(f"{where}point: expected [x, y] or [x, y, label], got {p!r}")
+            raise InputError(f"{where}point: expected [x, y] or [x, y, label], got {shown(p)}")
         points = [list(p) + [1] if len(p) == 2 else list(p)]
     elif "points" in raw:
         pts = raw["points"]
         if not isinstance(pts, list) or not all(
             isinstance(p, list | tuple) and len(p) in (2, 3) for p in pts
         ):
-            raise InputError(f"{where}points: expected a list of [x, y, label], got {pts!r}")
+            raise InputError(f"{where}points: expected a list of [x, y, label], got {shown(pts)}")
         points = [list(p) + [1] if len(p) == 2 else list(p) for p in pts]
     mask = raw.get("mask")
     if mask is not None:
-        mask = Path(str(mask))
+        if not isinstance(mask, str | os.PathLike):
+            raise InputError(f"{where}mask: expected a file path, got {_kind(mask)}")
+        mask = check_path(mask, f"{where}mask")
         if base_dir is not None:
             mask = mask if mask.is_absolute() else base_dir / mask
             _inside(mask, base_dir, "mask", where, allow_outside, root)
@@ -439,7 +499,11 @@ def case_from_dict(
     truth = raw.get("ground_truth")
     if truth is not None:
         truth = str(_case_path(truth, base_dir, "ground_truth", where, allow_outside, root))
-    image = _image_path(raw["image"], base_dir, "image", where, allow_outside, root)
+    image = raw["image"]
+    if not isinstance(image, str | os.PathLike):
+        raise InputError(f"{where}image: expected a file path or skimage:NAME, got {_kind(image)}")
+    check_path(os.fspath(image), f"{where}image")
+    image = _image_path(os.fspath(image), base_dir, "image", where, allow_outside, root)
     references = raw.get("references") or []
     if not isinstance(references, list) or not all(
         isinstance(r, str | Path) and str(r) for r in references
@@ -456,9 +520,9 @@ def case_from_dict(
         settings["methods"] = [raw["method"]] if isinstance(raw["method"], str) else raw["method"]
     try:
         return Case(
-            id=str(raw["id"]),
+            id=case_id,
             image=image,
-            instruction=str(raw["instruction"]),
+            instruction=instruction,
             prompts=Prompts(
                 points=points,
                 box=raw.get("box"),
@@ -641,6 +705,126 @@ def _multi_case_from_dict(
         raise InputError(f"{where}{_one_line(err)}") from None
 
 
+# A manifest is read whole before anything runs, so it is bounded: its size, how deep it nests
+# and how many values it holds once YAML's aliases are expanded (an alias "bomb" is a few lines
+# that expand to billions of values; 5,000 nested brackets overflow the parser's recursion).
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+MAX_MANIFEST_DEPTH = 64
+MAX_MANIFEST_VALUES = 1_000_000
+# Keys whose values are text as written: `id: 010` stays "010" (not 8), `id: yes` stays "yes".
+_TEXT_KEYS = frozenset({"id", "instruction", "image", "mask", "target"})
+_STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def read_yaml(path: Path, where: str) -> Any:
+    """Parse one YAML document within the bounds above; every failure is one `InputError` line.
+
+    Depth is counted on the parser's events (which never recurse) before a tree is built; the
+    tree's size is counted with aliases expanded before any Python object is built.
+    """
+    if (problem := path_problem(path)) is not None:
+        raise InputError(f"{where}{problem}")
+    try:
+        if not path.is_file():
+            raise InputError(
+                f"{where}file not found" if not path.exists() else f"{where}not a file"
+            )
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise InputError(
+                f"{where}{size:,} bytes is over the limit of {MAX_MANIFEST_BYTES:,} for a manifest"
+            )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{where}not valid YAML (not UTF-8 text: {err.reason})") from None
+    except (OSError, ValueError) as err:  # a name too long, a symbolic link loop, a NUL byte
+        detail = getattr(err, "strerror", None) or str(err)
+        raise InputError(f"{where}cannot be read ({detail})") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_MANIFEST_DEPTH:
+                    raise InputError(
+                        f"{where}nested more than {MAX_MANIFEST_DEPTH} levels deep "
+                        f"(line {event.start_mark.line + 1})"
+                    )
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+        node = yaml.compose(text, Loader=loader)
+        if node is None:
+            return None
+        _check_expanded_size(node, where)
+        _keep_text_as_written(node)
+        return yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as err:
+        detail = " ".join(str(err).split()) if str(err) else type(err).__name__
+        raise InputError(f"{where}not valid YAML ({shown(detail, 200)})") from None
+
+
+def _check_expanded_size(root: yaml.Node, where: str) -> None:
+    """Count the values the document holds with every alias expanded (each shared node once, by
+    memo); refuse a node that contains itself and a count over MAX_MANIFEST_VALUES."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_MANIFEST_VALUES:
+                raise InputError(
+                    f"{where}expands to more than {MAX_MANIFEST_VALUES:,} values through its "
+                    f"aliases (line {node.start_mark.line + 1}); write the cases out"
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise InputError(f"{where}an alias refers to a value that contains it (line {line})")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _keep_text_as_written(root: yaml.Node) -> None:
+    """Plain scalars under the text keys become strings as written (null stays null)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for i, (key, value) in enumerate(node.value):
+                if (
+                    isinstance(key, yaml.ScalarNode)
+                    and key.value in _TEXT_KEYS
+                    and isinstance(value, yaml.ScalarNode)
+                    and value.style in (None, "")  # plain (the C parser says "")
+                    and value.tag not in (_STR_TAG, _NULL_TAG)
+                ):
+                    text = yaml.ScalarNode(_STR_TAG, value.value, value.start_mark, value.end_mark)
+                    node.value[i] = (key, text)
+        stack.extend(_children(node))
+
+
 class Manifest(BaseModel):
     """A list of cases read from YAML; `defaults` fill any setting a case leaves out."""
 
@@ -678,33 +862,35 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     unless `allow_outside` (a manifest from elsewhere should not read arbitrary files).
     """
     path = Path(path)
-    where = f"manifest '{path}': "
-    if not path.is_file():
-        raise InputError(f"{where}file not found" if not path.exists() else f"{where}not a file")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{where}not valid YAML ({detail})") from None
+    where = f"manifest '{shown_path(path)}': "
+    doc = read_yaml(path, where)
     if not isinstance(doc, dict):
         raise InputError(f"{where}expected a mapping with 'cases' (and optional 'defaults')")
     top = {"defaults", "cases", "editor", "segmenter", "root"}
     for key in doc:
         if key not in top:
-            raise InputError(f"{where}unknown top-level key '{key}'{_suggest(key, top)}")
+            raise InputError(f"{where}unknown top-level key '{shown(key)}'{_suggest(key, top)}")
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise InputError(f"{where}'defaults' must be a mapping")
     for key in defaults:
         if key not in _SETTING_KEYS | {"method"}:
-            raise InputError(f"{where}defaults: unknown key '{key}'{_suggest(key, _SETTING_KEYS)}")
+            raise InputError(
+                f"{where}defaults: unknown key '{shown(key)}'{_suggest(key, _SETTING_KEYS)}"
+            )
     root = _dataset_root(doc["root"], path.parent, where) if "root" in doc else None
     raw_cases = doc.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise InputError(f"{where}'cases' must be a non-empty list")
     cases, seen = [], set()
     for i, raw in enumerate(raw_cases):
-        label = f"case {i}" + (f" ('{raw['id']}')" if isinstance(raw, dict) and "id" in raw else "")
+        label = f"case {i}"
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("id"), str | int)
+            and not isinstance(raw["id"], bool)
+        ):
+            label += f" ('{shown(raw['id'])}')"
         merged = raw
         if isinstance(raw, dict):
             base = dict(defaults)
@@ -724,3 +910,9 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     if segmenter is not None and not isinstance(segmenter, str):
         raise InputError(f"{where}'segmenter' must be one name: {', '.join(SEGMENTERS)}")
     return Manifest(path=path, cases=cases, editor=editor, segmenter=segmenter, root=root)
+
+
+def check_threshold(threshold: float | None) -> None:
+    """`--threshold`: grey levels 0-255 (NaN or inf would lose a finished case's metrics)."""
+    if threshold is not None and not (0.0 <= threshold <= 255.0):
+        raise InputError(f"--threshold {threshold}: expected a number from 0 to 255")

@@ -6,6 +6,8 @@ loads.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -58,6 +60,21 @@ class Speedups(BaseModel):
         return self
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+
+
+def is_local_or_hub_id(value: str) -> bool:
+    """An existing local path, or a string shaped like a Hugging Face hub id."""
+    if "\0" in value:
+        return False
+    try:
+        if Path(value).exists():
+            return True
+    except (OSError, ValueError):
+        return False
+    return _HUB_ID.fullmatch(value) is not None and ".." not in value
+
+
 class ModelOptions(BaseModel):
     """What `maskedit.models.load_models` loads and how, checked before anything loads.
 
@@ -90,6 +107,25 @@ class ModelOptions(BaseModel):
             super().__init__(**data)
         except ValidationError as err:
             raise InputError(_one_line(err)) from None
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str | None) -> str | None:
+        if device is not None and not re.fullmatch(r"cpu|mps|cuda(:\d{1,2})?", device):
+            raise InputError(f"--device '{shown(device)}': expected cuda, cuda:N, mps or cpu")
+        return device
+
+    @field_validator("editor_id", "segmenter_id", "text_model")
+    @classmethod
+    def _checkpoint(cls, value: str | None, info) -> str | None:
+        """A local folder or a hub id (owner/name): anything else would only cost hub retries."""
+        if value is None or is_local_or_hub_id(value):
+            return value
+        flag = {"editor_id": "--ip2p", "segmenter_id": "--sam", "text_model": "--target-model"}
+        raise InputError(
+            f"{flag[info.field_name]} '{shown(value)}': not a folder here and not a hub id "
+            "(owner/name)"
+        )
 
     @field_validator("kind")
     @classmethod
@@ -138,8 +174,15 @@ class ModelOptions(BaseModel):
         return self
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as it may appear in a one-line message: on one line, and short."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if p not in ("prompts", "settings"))
-    msg = first["msg"].removeprefix("Value error, ")
+    loc = ".".join(shown(str(p)) for p in first["loc"] if p not in ("prompts", "settings"))
+    msg = shown(first["msg"].removeprefix("Value error, "), 300)
     return f"{loc}: {msg}" if loc else msg

@@ -29,6 +29,8 @@ import torch
 
 from maskedit.errors import CheckpointError
 
+# The thinnest side an image may have in SAM's input frame before it is padded (`_pad_thin`).
+MIN_MODEL_SIDE = 16
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -220,7 +222,8 @@ class SamPredictor:
         self._key: str | None = None
         self._embedding: torch.Tensor | list[torch.Tensor] | None = None
         self._extra: dict = {}  # other forward inputs computed with the embedding (SAM-HQ)
-        self._hw: tuple[int, int] | None = None
+        self._hw: tuple[int, int] | None = None  # what SAM saw (`_pad_thin`)
+        self._native_hw: tuple[int, int] | None = None  # the image as given
         if self.family == "sam2":
             self._sam2 = Sam2LiteProcessor.from_processor(processor)
             self.input_size = self._sam2.size
@@ -253,6 +256,8 @@ class SamPredictor:
         key = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + str(image.shape)
         if key == self._key:
             return
+        native_hw = image.shape[:2]
+        image = self._pad_thin(image)
         if self.family == "sam2":
             pixels = self._sam2.pixel_values(image)
         else:
@@ -269,7 +274,21 @@ class SamPredictor:
             # coarsest and its upsampler adds the two finer ones.
             self._embedding, self._extra = embedded, {}
         self.embed_calls += 1
-        self._key, self._hw = key, image.shape[:2]
+        self._key, self._hw, self._native_hw = key, image.shape[:2], native_hw
+
+    def _pad_thin(self, image: np.ndarray) -> np.ndarray:
+        """A very thin image (3000×1) would shrink to a side of 0 px in SAM's resize: its short
+        side is padded (bottom or right, repeating the edge) to MIN_MODEL_SIDE model pixels.
+        Prompts keep their coordinates; masks are cropped back (`predict`). SAM 2 stretches to
+        a square and needs none."""
+        if self.family == "sam2":
+            return image
+        h, w = image.shape[:2]
+        need = -(-MIN_MODEL_SIDE * max(h, w) // self.input_size)  # ceil
+        pad_h, pad_w = max(0, need - h), max(0, need - w)
+        if not (pad_h or pad_w):
+            return image
+        return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
     def predict(
         self,
@@ -323,8 +342,9 @@ class SamPredictor:
                 torch.tensor([list(resized_hw(h, w, self.input_size))]),
             )[0][0]  # (K, H, W) bool at image size
         scores = out.iou_scores[0, 0].float().cpu().numpy()
+        native_h, native_w = self._native_hw
         return SamPrediction(
-            masks=masks.numpy().astype(bool),
+            masks=masks.numpy().astype(bool)[:, :native_h, :native_w],  # padding cropped off
             scores=scores,
             best=int(scores.argmax()),
             multimask=bool(multimask),

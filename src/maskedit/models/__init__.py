@@ -172,6 +172,8 @@ class Models:
     # where the scheduler comes from: "editor table" (the authors' choice, put on at load),
     # "checkpoint" (as shipped: the table names none) or "user" (from_components keeps theirs)
     scheduler_from: str = "checkpoint"
+    # what `load_models` was asked for (None: built by the caller); runs fingerprint with it
+    options: ModelOptions | None = None
 
     @functools.cached_property
     def device(self) -> torch.device:
@@ -247,7 +249,9 @@ def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Mod
         options = ModelOptions(**{"kind": options, **keywords})
     elif keywords:
         raise TypeError("load_models: give a ModelOptions or keyword arguments, not both")
-    return _load_models(options)
+    models = _load_models(options)
+    models.options = options
+    return models
 
 
 def _load_models(o: ModelOptions) -> Models:

@@ -24,8 +24,20 @@ DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.jinja"]
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """CUDA if present, then Apple MPS, else CPU; an explicit choice always wins."""
+    """CUDA if present, then Apple MPS, else CPU; an explicit choice always wins, if this
+    machine has it (one line otherwise, before anything loads)."""
     if device:
+        mps = getattr(torch.backends, "mps", None)
+        if device.startswith("cuda"):
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            index = int(device.partition(":")[2] or 0)
+            if index >= count:
+                have = f"{count} CUDA GPU{'s' * (count != 1)}" if count else "no CUDA GPU"
+                raise InputError(f"--device {device}: this machine has {have}")
+        elif device == "mps" and not (mps and mps.is_available()):
+            raise InputError("--device mps: Apple's Metal (MPS) is not available here")
+        elif device not in ("cpu", "mps"):
+            raise InputError(f"--device '{device}': expected cuda, cuda:N, mps or cpu")
         return torch.device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")

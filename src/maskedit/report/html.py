@@ -12,20 +12,22 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.evaluate import (
     BASELINE,
     METRICS_FILE,
     atomic_write_text,
     case_dirs,
     collect_rows,
+    read_record,
     summarise,
 )
 from maskedit.report.benchmark import benchmark_section, scored_against_words
@@ -102,6 +104,20 @@ def _jpeg_uri(img: Image.Image, *, max_width: int | None = None, height: int | N
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return _data_uri(buf.getvalue(), "image/jpeg")
+
+
+def _image_uri(path: Path, **fit: int) -> str | None:
+    """`_jpeg_uri` of an image file, or None with one warning when it cannot be read (a
+    truncated or zero-byte grid): the page is still written, without that picture."""
+    try:
+        with Image.open(path) as img:
+            return _jpeg_uri(img, **fit)
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds; each is one warning
+        detail = " ".join(str(err).split())[:160] or type(err).__name__
+        warnings.warn(
+            f"'{path}': not a readable image ({detail}); left out of the report", MaskeditWarning, 2
+        )
+        return None
 
 
 def _fmt(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -255,25 +271,23 @@ def _case_section(case_dir: Path, record: dict[str, Any], rows: list[dict[str, A
     info = []
     if record.get("seed") is not None:
         info.append(f"seed {record['seed']}")
-    image = record.get("image") or {}
+    image = record.get("image") if isinstance(record.get("image"), dict) else {}
     if image.get("width"):
-        info.append(f"{image['width']}×{image['height']}")
+        info.append(f"{image['width']}×{image.get('height')}")
     if image.get("source"):
         info.append(f"source {image['source']}")
     if info:
         parts.append(f'<div class="meta">{_e(", ".join(info))}</div>')
     grid = case_dir / "grid.png"
-    if grid.is_file():
-        with Image.open(grid) as img:
-            uri = _jpeg_uri(img, max_width=GRID_WIDTH)
+    if grid.is_file() and (uri := _image_uri(grid, max_width=GRID_WIDTH)):
         parts.append(f'<img class="grid" alt="grid of case {_e(case_id)}" src="{uri}">')
     methods = record.get("methods") or {}
     if len(methods) > 1:  # the grid shows only the first method: show every output small
         figs = []
         for name, file in {BASELINE: "baseline.png", **methods}.items():
-            if (case_dir / file).is_file():
-                with Image.open(case_dir / file) as img:
-                    uri = _jpeg_uri(img, height=THUMB_HEIGHT)
+            if (case_dir / file).is_file() and (
+                uri := _image_uri(case_dir / file, height=THUMB_HEIGHT)
+            ):
                 figs.append(
                     f'<figure><img alt="{_e(name)}" src="{uri}">'
                     f"<figcaption>{_e(name)}</figcaption></figure>"
@@ -291,13 +305,18 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
     """The report page for a run folder, as one HTML string; ``reference`` rows (published
     figures, `maskedit.report.benchmark.read_reference`) go beside the benchmark table."""
     out_dir = Path(out_dir)
-    dirs = case_dirs(out_dir)
-    records = {d: json.loads((d / "record.json").read_text(encoding="utf-8")) for d in dirs}
-    rows = collect_rows(out_dir)
+    records = {}
+    for d in case_dirs(out_dir):
+        try:
+            records[d] = read_record(d)
+        except InputError as err:  # a damaged case is named and left out, the page is written
+            warnings.warn(f"case '{d.name}' left out of the report: {err}", MaskeditWarning, 2)
+    dirs = list(records)
+    rows = collect_rows(out_dir, case_ids=[d.name for d in dirs])
     summary = summarise(rows) if rows else []
     methods = [s["method"] for s in summary]
     tiny_notes = {
-        r.get("note") or "tiny random models" for r in records.values() if r.get("tiny_models")
+        str(r.get("note") or "tiny random models") for r in records.values() if r.get("tiny_models")
     }
     scored = sum(1 for d in dirs if (d / METRICS_FILE).is_file())
 

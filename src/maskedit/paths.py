@@ -1,0 +1,62 @@
+"""Paths the user typed or a manifest names: the ones no file system call can take are refused
+in one line (a NUL byte, a name longer than the file system allows), and an `OSError` from
+looking at a path (a symbolic link loop, no permission) is put in words."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from maskedit.errors import InputError
+
+NAME_MAX = 255  # bytes in one name (ext4, XFS, btrfs, APFS, NTFS)
+PATH_MAX = 4096  # bytes in a whole path (Linux)
+
+_WORDS = {
+    errno.ENOENT: "file not found",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.ELOOP: "a symbolic link loop (a link that points back at itself)",
+    errno.ENAMETOOLONG: "the name is longer than the file system allows",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "an input/output error (a failing disk or network share?)",
+}
+
+
+def path_problem(path: str | os.PathLike) -> str | None:
+    """Why no file system call can take `path`, or None."""
+    text = os.fspath(path)
+    if "\0" in text:
+        return "contains a NUL byte"
+    encoded = os.fsencode(text)
+    if len(encoded) > PATH_MAX:
+        return f"is {len(encoded):,} bytes long; paths may be at most {PATH_MAX:,}"
+    longest = max(encoded.split(b"/"), key=len, default=b"")
+    if len(longest) > NAME_MAX:
+        return f"has a name of {len(longest):,} bytes; the file system allows at most {NAME_MAX}"
+    return None
+
+
+def os_problem(err: OSError) -> str:
+    """An `OSError` from looking at or opening a path, in words (no errno numbers)."""
+    return _WORDS.get(err.errno or 0) or err.strerror or str(err)
+
+
+def shown_path(path: str | os.PathLike, limit: int = 120) -> str:
+    """A path as it may appear in a one-line message: NUL and control characters escaped, and
+    shortened in the middle when very long."""
+    text = os.fspath(path)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    if len(text) > limit:
+        text = text[: limit // 2 - 1] + "…" + text[-(limit // 2) :]
+    return text
+
+
+def check_path(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path, or one `InputError` line: `{what} '{path}': contains a NUL byte`."""
+    problem = path_problem(path)
+    if problem is not None:
+        raise InputError(f"{what} '{shown_path(path)}': {problem}")
+    return Path(path)

@@ -1,0 +1,237 @@
+"""Run folders: `--force` never deletes what maskedit did not write, a finished case is reused only
+when everything that produced it is the same, and a killed run leaves nothing a rerun trips on
+(docs/bad-inputs.md, "Outputs" and "Runtime")."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from maskedit.cli import app
+from maskedit.errors import OutputError
+
+runner = CliRunner()
+TINY = ["--models", "tiny", "--clip", "none"]
+
+
+def _photo(path: Path, h: int = 40, w: int = 56) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:h, 0:w]
+    Image.fromarray(np.stack([x * 4 % 256, y * 5 % 256, (x + y) % 256], -1).astype(np.uint8)).save(path)
+    return path
+
+
+def _mask(path: Path, rows: slice, h: int = 40, w: int = 56) -> Path:
+    m = np.zeros((h, w), np.uint8)
+    m[rows, 10:40] = 255
+    Image.fromarray(m).save(path)
+    return path
+
+
+def _one_error_line(res, code: int = 2) -> str:
+    assert res.exit_code == code, (res.exit_code, res.output)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "TINY RANDOM" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("maskedit: error:"), res.stderr
+    return lines[0]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _run(manifest: Path, out: Path, *extra: str):
+    return runner.invoke(app, ["run", str(manifest), "--out", str(out), *TINY, *extra])
+
+
+# --- --force replaces only what maskedit wrote ---------------------------------------------------
+
+
+def test_force_never_touches_folders_maskedit_did_not_write(tmp_path, monkeypatch):
+    """`run m.yaml --out . --force` with case ids that are the user's folders: refused, untouched."""
+    monkeypatch.chdir(tmp_path)
+    _photo(tmp_path / "photos" / "p.png")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: 1}\ncases:\n"
+        " - {id: notes, image: photos/p.png, instruction: hi, point: [5, 5]}\n"
+        " - {id: photos, image: photos/p.png, instruction: hi, point: [5, 5]}\n"
+    )
+    before = _tree(tmp_path)
+    for force in ([], ["--force"]):
+        line = _one_error_line(runner.invoke(app, ["run", "m.yaml", "--out", ".", *TINY, *force]))
+        assert "case 'notes' would replace" in line and "todo.txt" in line and "nothing was touched" in line
+        assert _tree(tmp_path) == before
+        assert not (tmp_path / ".maskedit.lock").exists()  # refused before the run started
+    # a table of the user's where the run would write its own
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: fresh, image: photos/p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    (tmp_path / "summary.csv").write_text("my,table\n")
+    line = _one_error_line(runner.invoke(app, ["run", "m.yaml", "--out", ".", *TINY, "--force"]))
+    assert "'summary.csv', which no maskedit run wrote there" in line
+    assert (tmp_path / "summary.csv").read_text() == "my,table\n" and not (tmp_path / "fresh").exists()
+
+
+def test_edit_force_replaces_an_edit_but_never_the_users_folder(tmp_path, monkeypatch):
+    img = _photo(tmp_path / "p.png")
+    out = tmp_path / "o"
+    args = ["edit", str(img), "-i", "x", "--point", "5,5", "--steps", "1", "--models", "tiny"]
+    assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--seed", "3", "--out", str(out), "--force"]).exit_code == 0
+    assert json.loads((out / "record.json").read_text())["seed"] == 3
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "blended.png").write_bytes(img.read_bytes())
+    (mine / "diary.txt").write_text("mine")
+    before = _tree(mine)
+    line = _one_error_line(runner.invoke(app, [*args, "--out", str(mine), "--force"]))
+    assert "'diary.txt'" in line and "--force replaces only a folder maskedit wrote" in line
+    assert _tree(mine) == before
+    monkeypatch.chdir(mine)
+    line = _one_error_line(runner.invoke(app, [*args, "--out", ".", "--force"]))
+    assert "is the current folder" in line
+    assert _tree(mine) == before
+
+
+def test_write_case_api_refuses_a_foreign_folder(tmp_path, tiny_models, photo):
+    import maskedit
+    from maskedit import EditSettings
+    from maskedit.outputs import write_case
+
+    res = maskedit.edit(photo, "x", models=tiny_models, points=[(5, 5)], settings=EditSettings(steps=1))
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "record.json").write_text('{"mine": true}')
+    (tmp_path / "f" / "a.txt").write_text("mine")
+    with pytest.raises(OutputError, match="did not write"):
+        write_case(res, tmp_path / "f", force=True)
+    assert (tmp_path / "f" / "a.txt").read_text() == "mine"
+
+
+# --- a finished case is reused only when nothing that produced it changed ------------------------
+
+
+def test_changed_cases_are_redone_and_the_rest_reused(tmp_path):
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+
+    def write(instruction: str = "hi", seed: int = 1) -> None:
+        manifest.write_text(
+            "defaults: {steps: 1}\ncases:\n"
+            f" - {{id: a, image: p.png, instruction: {instruction}, point: [5, 5], seed: {seed}}}\n"
+            " - {id: b, image: p.png, instruction: hi, mask: m.png}\n"
+            " - {id: c, image: p.png, instruction: hi, point: [9, 9]}\n"
+        )
+
+    out = tmp_path / "o"
+    write()
+    res = _run(manifest, out)
+    assert res.exit_code == 0, res.output
+    assert "3 done, 0 already finished" in res.stdout
+    stamps = {c: (out / c / "record.json").stat().st_mtime_ns for c in "abc"}
+
+    def rerun(expect_redone: set[str], *extra: str) -> None:
+        res = _run(manifest, out, *extra)
+        assert res.exit_code == 0, res.output
+        n = len(expect_redone)
+        assert f"{n} done ({n} redone" in res.stdout and f"{3 - n} already finished" in res.stdout
+        for c in "abc":
+            changed = (out / c / "record.json").stat().st_mtime_ns != stamps[c]
+            assert changed == (c in expect_redone), c
+            stamps[c] = (out / c / "record.json").stat().st_mtime_ns
+
+    write(instruction="make it blue")  # the instruction
+    rerun({"a"})
+    assert json.loads((out / "a" / "record.json").read_text())["instruction"] == "make it blue"
+    write(instruction="make it blue", seed=2)  # the seed
+    rerun({"a"})
+    _mask(tmp_path / "m.png", slice(8, 30))  # a mask file's contents, same name
+    rerun({"b"})
+    assert np.asarray(Image.open(out / "b" / "mask.png"))[25, 20] == 255
+    rerun({"a", "b", "c"}, "--methods", "pixel,latent")  # the methods
+    rerun({"a", "b", "c"}, "--methods", "pixel,latent", "--working-size", "64")  # a model setting
+    (out / "c" / "blended_latent.png").unlink()  # a folder that lost an image
+    (out / "a" / "record.json").write_text("")  # an empty record
+    rerun({"a", "c"}, "--methods", "pixel,latent", "--working-size", "64")
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted({r["case_id"] for r in rows}) == ["a", "b", "c"] and len(rows) == 9
+
+
+def test_the_tables_cover_the_manifest_being_run(tmp_path):
+    _photo(tmp_path / "p.png")
+    (tmp_path / "one.yaml").write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    (tmp_path / "two.yaml").write_text(
+        "cases:\n - {id: b, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    out = tmp_path / "o"
+    assert _run(tmp_path / "one.yaml", out).exit_code == 0
+    res = _run(tmp_path / "two.yaml", out)
+    assert res.exit_code == 0, res.output
+    assert "summary.csv covers this manifest's cases; 1 other case folder" in res.stdout
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["case_id"] for r in rows} == {"b"}
+
+
+# --- killed runs ------------------------------------------------------------------------------
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    _photo(tmp_path / "p.png")
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".maskedit.lock").touch()
+    for name in (".a.k2x9q0ab.partial", ".zz.abcdefgh.partial", ".a.q1w2e3r4.old"):  # kill -9
+        (out / name).mkdir()
+        (out / name / "original.png").write_bytes(b"half")
+    (out / ".results.jsonl.a1b2c3d4.tmp").write_text("half")
+    (out / ".mine").mkdir()  # not a name maskedit writes: kept
+    res = _run(tmp_path / "m.yaml", out)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".maskedit.lock", ".mine", "a", "results.jsonl", "run_log.jsonl", "summary.csv"
+    ]
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
+    _photo(tmp_path / "p.png")
+    ids = [f"c{i}" for i in range(3)]
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: 10}\ncases:\n"
+        + "".join(f" - {{id: {i}, image: p.png, instruction: hi, point: [5, 5]}}\n" for i in ids)
+    )
+    out = tmp_path / "o"
+    exe = str(Path(sys.executable).with_name("maskedit"))
+    cmd = [exe, "run", str(tmp_path / "m.yaml"), "--out", str(out), *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "c0" / "record.json").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "maskedit: interrupted; finished cases are kept" in err and "Traceback" not in err
+    assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
+    done = {p.name for p in out.iterdir() if (p / "record.json").exists()}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(ids) - len(done)} done" in proc.stdout
+    assert {p.name for p in out.iterdir() if p.is_dir()} == set(ids)
+    log = [json.loads(x) for x in (out / "run_log.jsonl").read_text().splitlines()]
+    assert sorted(r["case_id"] for r in log if r["status"] == "ok") == ids
+    assert os.path.getsize(out / "run_log.jsonl") > 0
