@@ -460,8 +460,9 @@ def scored_against(rows: Iterable[dict[str, Any]]) -> str | None:
     before the column existed count as own mask), None for no rows. Rows scored against both
     cannot share a table: their background numbers mean different things."""
     counts: dict[str, set[str]] = {}
-    for row in rows:
-        counts.setdefault(row.get("scored_against") or OWN_MASK, set()).add(str(row["case_id"]))
+    for i, row in enumerate(rows):
+        case = str(row.get("case_id", f"#{i}"))  # rows straight from score_outputs have no id
+        counts.setdefault(row.get("scored_against") or OWN_MASK, set()).add(case)
     if len(counts) > 1:
         raise InputError(
             f"results mix {len(counts.get(ANNOTATION, ()))} case(s) scored against the "

@@ -247,8 +247,8 @@ def test_eval_from_disk_gives_the_same_rows_as_the_run(tmp_path):
     (tmp_path / "m.yaml").write_text(
         "defaults: {steps: 1}\ncases:\n"
         f" - {{id: a, image: {img.name}, instruction: make the box red, target: box, mask: ref.png}}\n"
-        f" - {{id: b, image: {img.name}, instruction: make it blue, point: [40, 30], methods: [pixel, latent]}}\n"
-    )
+        f" - {{id: b, image: {img.name}, instruction: make it blue, point: [40, 30], methods: [pixel, latent], reference_mask: ref.png}}\n"
+    )  # both cases scored against the reference: one table never mixes masks
     out = tmp_path / "o"
     assert (
         runner.invoke(
