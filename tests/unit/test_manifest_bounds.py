@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import maskedit.config as config
+import maskedit.config.yaml_doc as config  # where the bounds are read
 from maskedit.config import RUN_FOLDER_FILES, load_manifest
 from maskedit.errors import InputError
 
