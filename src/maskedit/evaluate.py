@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskedit.errors import InputError, MaskeditWarning
+from maskedit.errors import InputError, MaskeditError, MaskeditWarning
 from maskedit.outputs import (
     METRICS_FILE,
     atomic_write_text,
@@ -589,7 +589,10 @@ def benchmarks_of(dirs: Iterable[str | os.PathLike]) -> set[str]:
     """The benchmarks the case folders come from (their records' ``benchmark.name``)."""
     names = set()
     for case_dir in dirs:
-        tag = read_record(case_dir).get("benchmark")
+        try:
+            tag = read_record(case_dir).get("benchmark")
+        except MaskeditError:  # a damaged record: scoring names and skips that case
+            continue
         if isinstance(tag, dict) and tag.get("name"):
             names.add(str(tag["name"]))
     return names

@@ -164,14 +164,26 @@ class ModelOptions(BaseModel):
     def _no_speedups(cls, value: Any) -> Any:
         return Speedups() if value is None else value
 
-    @model_validator(mode="after")
-    def _offload(self) -> ModelOptions:
-        if self.cpu_offload and self.speedups.compile:
+    @model_validator(mode="before")
+    @classmethod
+    def _offload(cls, data: Any) -> Any:
+        """A conflict of two flags is named first, before any one flag's value is checked."""
+        if not isinstance(data, dict):
+            return data
+        speedups = data.get("speedups")
+        compiled = (
+            speedups.compile
+            if isinstance(speedups, Speedups)
+            else bool(speedups.get("compile"))
+            if isinstance(speedups, dict)
+            else False
+        )
+        if data.get("cpu_offload") and compiled:
             raise InputError(
                 "--compile with --cpu-offload: offloading moves the modules the compiled graphs "
                 "were traced on; use one of them"
             )
-        return self
+        return data
 
 
 def shown(value: Any, limit: int = 60) -> str:
