@@ -41,7 +41,7 @@ def test_all_ones_mask_latent_and_guidance_equal_baseline(tiny_models, square):
 
 def test_empty_blend_window_equals_baseline(tiny_models, square):
     m = _part_mask(128, 128)
-    for start, end in ((0.5, 0.5), (1.0, 1.0), (0.7, 0.2)):
+    for start, end in ((0.5, 0.5), (1.0, 1.0)):  # start > end is refused (test_manifest_bounds)
         res = edit(
             square,
             "make it gold",
