@@ -162,6 +162,35 @@ def test_bad_model_options_fail_before_ray_starts(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_turns_case_runs_on_ray_like_here(tmp_path, monkeypatch, ray_local):
+    """A manifest case with turns on an actor: the same turn folders as the local runner."""
+    from maskedit.models import load_models
+    from maskedit.runner import run_manifest
+
+    y, x = np.mgrid[0:60, 0:90]
+    Image.fromarray(np.stack([x * 2, y * 3, x + y], -1).astype(np.uint8)).save(tmp_path / "p.png")
+    mask = np.zeros((60, 90), np.uint8)
+    mask[10:30, 10:40] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - id: walk\n   image: p.png\n   steps: 2\n   turns:\n"
+        "     - {instruction: make it red, mask: m.png}\n"
+        "     - {instruction: make it blue, box: [50, 5, 85, 40]}\n"
+    )
+    monkeypatch.chdir(tmp_path.parent)  # relative paths: the actors must get absolute ones
+    manifest = load_manifest(Path(tmp_path.name) / "m.yaml")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert run_manifest(manifest, load_models(**TINY), local, progress=False).done == ["walk"]
+    summary = run_manifest_ray(manifest, remote, model_options=TINY, num_actors=1, progress=False)
+    assert summary.done == ["walk"] and not summary.failed
+    for turn in ("t01", "t02"):
+        for name in ("original.png", "mask.png", "blended.png", "baseline.png"):
+            a = (local / "walk" / "turns" / turn / name).read_bytes()
+            assert a == (remote / "walk" / "turns" / turn / name).read_bytes(), (turn, name)
+    record = json.loads((remote / "walk" / "record.json").read_text())
+    assert record["turns"]["path"] == ["t01", "t02"]
+
+
 def test_runner_and_cli_do_not_import_ray():
     code = "import sys, maskedit.runner, maskedit.cli; print('ray' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
