@@ -55,6 +55,9 @@ def _manifest(root: Path) -> Path:
 
 
 def _entries(out: Path) -> list[str]:
+    """What a run left in `out` (a folder the run made and wrote nothing to is removed)."""
+    if not out.exists():
+        return []
     return sorted(p.name for p in out.iterdir() if p.name != ".maskedit.lock")
 
 
@@ -143,9 +146,10 @@ def test_cuda_without_gpu_is_one_clear_error(tmp_path, ray_local):
 
 
 def test_models_failing_on_a_node_are_one_clear_error(tmp_path, ray_local):
-    """As a local run: the loader's one-line error (here a checkpoint folder that is not there),
-    not a Ray traceback."""
+    """As a local run: the loader's one-line error (here an empty checkpoint folder), not a Ray
+    traceback."""
     manifest = load_manifest(_manifest(tmp_path))
+    (tmp_path / "nothing-here").mkdir()  # a folder, so the driver's flag check lets it through
     missing = {**TINY, "kind": "real", "ip2p": str(tmp_path / "nothing-here")}
     with pytest.raises(MissingWeightsError, match=r"not a complete checkpoint .*\(Ray node "):
         run_manifest_ray(manifest, tmp_path / "out", model_options=missing, progress=False)
