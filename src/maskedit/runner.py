@@ -356,7 +356,8 @@ def plan_case(
     if found.state == "foreign":
         error = f"--out '{out_dir}': case '{case.id}' would replace {found.reason}"
         return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
-    if found.state == "complete" and found.reason == "done":
+    if found.state == "complete" and (found.reason == "done" or case.turns):
+        # a multi-turn folder keeps no case fingerprint: each turn is reused by its own spec
         return fingerprint, ("forced" if force else None), {}
     if found.state == "complete":
         return fingerprint, "changed", {}
