@@ -2,7 +2,8 @@
 
 They need Debian's chromium at /usr/bin/chromium (`scripts/install-browser.sh`) and Playwright's
 Python package; without either they are skipped, with the reason. Screenshots go to
-test-artifacts/ (gitignored) for a person to look at.
+test-artifacts/ (gitignored; or the folder MASKEDIT_SHOTS names) for a person to look at, at a
+desktop's 1440×900 and a phone's 390×844.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-TIMEOUT_MS = 30_000
+ARTIFACTS = Path(
+    os.environ.get("MASKEDIT_SHOTS") or Path(__file__).resolve().parents[2] / "test-artifacts"
+)
+TIMEOUT_MS = 60_000  # a busy machine: tiny models, but many processes
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 # No analytics calls from Gradio in tests (the machines have no internet).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -52,13 +57,50 @@ def browser():
     pw.stop()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _page(browser, viewport):
+    context = browser.new_context(viewport=viewport)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    page.offsite = []  # requests to anywhere but this machine's loopback (must stay empty)
+
+    def watch(request):
+        url = request.url
+        if not url.startswith(("http://127.0.0.1:", "data:", "blob:", "about:")):
+            page.offsite.append(url)
+
+    page.on("request", watch)
+    return context, page
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop's window, 1440×900."""
+    context, page = _page(browser, DESKTOP)
     yield page
     context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A phone's window, 390×844."""
+    context, page = _page(browser, PHONE)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """More desktop windows, each its own session (several people on one page)."""
+    contexts = []
+
+    def make():
+        context, page = _page(browser, DESKTOP)
+        contexts.append(context)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture(scope="session")
@@ -67,15 +109,38 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def web_app(browser, tiny_models, tmp_path_factory):
-    """The editing page over tiny models: (url, workspace)."""
+def _serve(models, workspace):
     from maskedit.app.web import build_app, launch
 
-    workspace = tmp_path_factory.mktemp("app-workspace")
-    demo = build_app(tiny_models, workspace=workspace)
-    url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
-    yield url, workspace
+    demo = build_app(models, workspace=workspace)
+    demo.url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
+    return demo
+
+
+@pytest.fixture(scope="session")
+def web_demo(browser, tiny_models, tmp_path_factory):
+    """The editing page over tiny models, served (its `url`, `maskedit_events`)."""
+    demo = _serve(tiny_models, tmp_path_factory.mktemp("app-workspace"))
+    yield demo
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def web_app(web_demo):
+    """(url, workspace) of the editing page over tiny models."""
+    return web_demo.url, web_demo.maskedit_workspace
+
+
+@pytest.fixture(scope="session")
+def phrase_app(browser, tiny_models, tmp_path_factory):
+    """(url, workspace) of the page over tiny models plus tiny CLIPSeg."""
+    from dataclasses import replace
+
+    from maskedit.models import load_clipseg
+
+    models = replace(tiny_models, text={"clipseg": load_clipseg("tiny")})
+    demo = _serve(models, tmp_path_factory.mktemp("phrase-workspace"))
+    yield demo.url, demo.maskedit_workspace
     demo.close()
 
 
