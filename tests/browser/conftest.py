@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradio_page import EVIL_INSTRUCTION
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,7 +66,7 @@ def _page(browser, viewport):
 
     def watch(request):
         url = request.url
-        if not url.startswith(("http://127.0.0.1:", "data:", "blob:", "about:")):
+        if not url.startswith(("http://127.0.0.1:", "data:", "blob:", "about:", "file://")):
             page.offsite.append(url)
 
     page.on("request", watch)
@@ -144,8 +145,11 @@ def phrase_app(browser, tiny_models, tmp_path_factory):
     demo.close()
 
 
-def write_study_case(folder: Path, sample: str, instruction: str) -> None:
-    """A fake finished case: a sample photo, a baseline changed everywhere, a masked result."""
+def write_study_case(
+    folder: Path, sample: str, instruction: str, mask_info: dict | None = None, tiny: bool = False
+) -> None:
+    """A fake finished case: a sample photo, a baseline changed everywhere, a masked result, its
+    mask.png and the record's region (`mask_info`: points, box or a phrase)."""
     from PIL import Image
 
     from maskedit.images import read_image
@@ -160,14 +164,21 @@ def write_study_case(folder: Path, sample: str, instruction: str) -> None:
     h, w = base.shape[:2]
     blended[h // 4 : h // 2, w // 3 : 2 * w // 3] = (220, 30, 30)
     Image.fromarray(blended).save(folder / "blended.png")
-    record = {"instruction": instruction, "method": "pixel"}
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 4 : h // 2, w // 3 : 2 * w // 3] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    record = {"instruction": instruction, "method": "pixel", "mask": mask_info or {}}
+    if tiny:
+        record |= {"tiny_models": True, "note": "TINY RANDOM MODELS: a plumbing check, not an edit"}
     (folder / "record.json").write_text(json.dumps(record), encoding="utf-8")
 
 
 @pytest.fixture
 def study_dir(tmp_path) -> Path:
-    write_study_case(tmp_path / "cat", "chelsea", "make the cat a tiger")
-    write_study_case(tmp_path / "suit", "astronaut", "make the suit red")
+    clicks = {"points": [[150, 70, 1]], "box": None}
+    write_study_case(tmp_path / "cat", "chelsea", "make the cat a tiger", clicks, tiny=True)
+    phrase = {"target": {"phrase": "the suit"}}
+    write_study_case(tmp_path / "suit", "astronaut", EVIL_INSTRUCTION, phrase)
     return tmp_path
 
 

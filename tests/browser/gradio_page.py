@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+EVIL_INSTRUCTION = (  # user text that must be shown as typed, never run or fetched
+    '<img src="http://example.com/a.png" onerror="window.hacked=1"> '
+    "![t](http://example.com/x.png) make the suit red"
+)
 RUN_TIMEOUT_MS = 300_000  # an edit on a busy machine, tiny models or not
 
 

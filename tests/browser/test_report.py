@@ -51,12 +51,12 @@ def test_report_links_resolve_to_files_that_exist(page, phone, report, artifacts
             assert page.locator(f"#{url.fragment}").count() == 1, f"no section {url.fragment}"
     # Every picture loads, at its full size (lossless PNG files, not thumbnails).
     page.locator("details.pair").first.locator("summary").click()
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
     images = page.locator("img")
     for i in range(images.count()):
         img = images.nth(i)
         img.scroll_into_view_if_needed()
-        img.evaluate("(i) => i.decode()")
-        assert img.evaluate("(i) => i.naturalWidth") > 0, img.get_attribute("alt")
+        page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=img.element_handle())
     assert page.offsite == []
     shoot(page, artifacts, "report", full_page=True)
     phone.goto(report.as_uri())

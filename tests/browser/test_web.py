@@ -283,7 +283,16 @@ def test_clicks_answer_during_someone_elses_edit_and_runs_queue(
         click_photo(b, 40, 30)
         click_photo(b, 400, 30)
         click_photo(b, 40, 250)
-        b.get_by_text("1 include, 3 exclude").wait_for()  # none dropped
+        try:
+            b.locator("#status").get_by_text("1 include, 3 exclude").wait_for()  # none dropped
+        except Exception:
+            print(
+                "STATUS",
+                repr(b.locator("#status").inner_text()),
+                repr(b.locator("#mode").inner_text()),
+            )
+            b.screenshot(path="/tmp/proto/conc-fail.png")
+            raise
         wait_new_src(b, "#canvas", src)
     for page in (a, b):
         page.locator("#gallery .caption-label").first.wait_for(timeout=300_000)

@@ -39,7 +39,7 @@ def _say(text: str) -> None:
 
 
 @contextlib.contextmanager
-def _user_errors():
+def _user_errors(port: int | None = None):
     """A MaskeditError or a busy port is one line on stderr and exit code 2 (as in cli.py)."""
     try:
         yield
@@ -47,7 +47,8 @@ def _user_errors():
         _say(f"maskedit: error: {err}")
         raise typer.Exit(2) from None
     except OSError as err:  # Gradio: "Cannot find empty port in range …", address not available
-        _say(f"maskedit: error: cannot serve: {str(err).splitlines()[0]}")
+        where = f" on port {port} (in use? choose another with --port)" if port else ""
+        _say(f"maskedit: error: cannot serve{where}: {str(err).splitlines()[0]}")
         raise typer.Exit(2) from None
 
 
@@ -156,7 +157,7 @@ def study_command(
     """Serve the blind pairwise study over DIR (votes in DIR/study.sqlite), or summarise it."""
     from maskedit.app.study import DB_NAME, format_summary, load_cases, read_votes, summarize
 
-    with _user_errors():
+    with _user_errors(port):
         load_cases(study_dir)  # the folder is checked before anything is served or summarised
         if summary:
             print(format_summary(summarize(read_votes(study_dir / DB_NAME))))

@@ -22,3 +22,7 @@ def paragraphs(texts: Iterable[str], cls: str | None = None) -> str:
 def toast(message: str) -> str:
     """An error or warning for Gradio's toast, which renders HTML: the message escaped."""
     return html.escape(message)
+
+
+# Close every toast (in the browser): run as an action starts, so old messages do not pile up.
+CLEAR_TOASTS = "() => { document.querySelectorAll('.toast-close').forEach((b) => b.click()); }"

@@ -31,7 +31,7 @@ from maskedit.app.events import BRUSH_CSS, PageEvents
 from maskedit.app.inputs import EXAMPLES, MAX_UPLOAD_BYTES, SAMPLES
 from maskedit.app.region import PHRASE_BACKENDS, backend_status
 from maskedit.app.results import metrics_html
-from maskedit.app.texts import paragraphs, plain, toast
+from maskedit.app.texts import CLEAR_TOASTS, paragraphs, plain, toast
 from maskedit.config import DEFAULT_SEED, METHODS
 from maskedit.errors import MaskeditError
 from maskedit.families import EDITORS
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from maskedit.models import Models
 
 ERROR_SECONDS = 8  # a toast closes by itself after this, or at the next action
-# Close every toast: run (in the browser) as each action starts, so old errors do not pile up.
-CLEAR_TOASTS = "() => { document.querySelectorAll('.toast-close').forEach((b) => b.click()); }"
 
 _CSS = """
 #canvas img { cursor: crosshair; }
