@@ -1,26 +1,51 @@
-"""`maskedit study` in a real browser: a rater votes on a blind pair; the vote is in SQLite."""
+"""`maskedit study` in a real browser: a rater votes on a blind pair (by mouse and by keys); the
+vote is in SQLite; the region is drawn; text stays text; the last case ends the study."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from maskedit.app.study import DB_NAME
+import numpy as np
+from gradio_page import EVIL_INSTRUCTION, pixels, shoot, toasts_gone
+
+from maskedit.app.study import DB_NAME, load_cases, region_view
+from maskedit.images import read_image
+
+
+def _start(page, url, rater):
+    page.goto(url)
+    page.locator("#rater textarea, #rater input").first.fill(rater)
+    page.locator("#start").click()
+    page.get_by_text("Case 1 of 2").wait_for()
+    for sel in ("#ref", "#left", "#right"):
+        page.locator(f"{sel} img").wait_for()
 
 
 def test_vote_is_stored(page, study_app, artifacts):
     url, study_dir = study_app
     page.goto(url)
+    assert page.locator("#ref").is_hidden(), "empty panes before the study starts"
 
     # Submitting before answering is refused in the page, and nothing is stored.
-    page.locator("#rater textarea, #rater input").first.fill("rater-1")
-    page.locator("#start").click()
-    page.get_by_text("Case 1 of 2").wait_for()
-    for sel in ("#ref", "#left", "#right"):
-        page.locator(f"{sel} img").wait_for()
-    page.wait_for_timeout(400)
-    page.screenshot(path=artifacts / "study-main.png", full_page=True)
+    _start(page, url, "rater-1")
+    shoot(page, artifacts, "study-main")
     page.locator("#submit").click()
     page.get_by_text("choose one of left, right, both, neither").first.wait_for()
+
+    # The region: the original with the case's outline and click (or phrase) drawn on it.
+    cases = {c.id: c for c in load_cases(study_dir)}
+    shown = pixels(page, "#ref")
+    first = next(
+        c for c in cases.values() if shown.shape == read_image(c.folder / "original.png").shape
+    )
+    expected = region_view(first, read_image(first.folder / "original.png"))
+    assert np.array_equal(shown, expected)
+    label = page.locator("#ref").inner_text()
+    assert "the region: 1 click" in label or "the region: the phrase 'the suit'" in label
+    if first.id == "cat":  # made with tiny random models: the banner says so
+        page.locator("#study-banner").get_by_text("TINY RANDOM MODELS").wait_for()
+    else:
+        assert page.locator("#study-banner").is_hidden()
 
     page.locator("#q-region").get_by_label("left").check()
     page.locator("#q-instruction").get_by_label("both").check()
@@ -34,15 +59,41 @@ def test_vote_is_stored(page, study_app, artifacts):
     assert len(rows) == 2
     assert {r[4]: r[5] for r in rows} == {"region": "left", "instruction": "both"}
     rater, case_id, method, side, *_, time = rows[0]
-    assert rater == "rater-1" and case_id in {"cat", "suit"} and method == "pixel"
+    assert rater == "rater-1" and case_id == first.id and method == "pixel"
     assert side in ("left", "right") and rows[1][3] == side  # one pair, one side for both rows
     assert time.endswith("+00:00") and "T" in time  # ISO 8601, UTC
 
-    # The last pair, then the end; the answered case is not shown again.
-    page.locator("#q-region").get_by_label("neither").check()
-    page.locator("#q-instruction").get_by_label("right").check()
-    page.locator("#submit").click()
+    # The last pair, by keys (4: neither; W: right; Enter: submit), then the end screen.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("4")
+    page.keyboard.press("w")
+    assert page.locator("#q-region").get_by_label("neither").is_checked()
+    assert page.locator("#q-instruction").get_by_label("right").is_checked()
+    page.keyboard.press("Enter")
     page.get_by_text("All 2 cases rated").wait_for()
+    for sel in ("#ref", "#left", "#right", "#submit", "#q-region"):
+        assert page.locator(sel).is_hidden(), f"{sel} still shown after the last case"
+    assert "press Start" not in page.locator("body").inner_text()
+    toasts_gone(page)  # the refused first submit's message went with the next action
+    shoot(page, artifacts, "study-end")
     with sqlite3.connect(study_dir / DB_NAME) as conn:
-        cases = {r[0] for r in conn.execute("SELECT case_id FROM votes")}
-    assert cases == {"cat", "suit"}
+        answers = conn.execute("SELECT case_id, question, answer FROM votes").fetchall()
+    assert {r[0] for r in answers} == {"cat", "suit"}
+    assert sorted(r[2] for r in answers if r[0] != first.id) == ["neither", "right"]
+    assert page.offsite == []
+
+
+def test_instruction_is_text_and_nothing_is_fetched(page, phone, study_app, artifacts):
+    url, _ = study_app
+    for p, rater in ((page, "desk"), (phone, "phone")):
+        _start(p, url, rater)
+        if "make the suit red" not in p.locator("#prompt").inner_text():
+            p.locator("#q-region").get_by_label("left").check()
+            p.locator("#q-instruction").get_by_label("left").check()
+            p.locator("#submit").click()
+            p.get_by_text("Case 2 of 2").wait_for()
+        p.locator("#prompt").get_by_text(EVIL_INSTRUCTION).wait_for()  # as typed, as text
+        assert p.evaluate("() => window.hacked") is None
+        assert p.locator("#prompt img").count() == 0
+        assert p.offsite == [], p.offsite
+        shoot(p, artifacts, "study-text")

@@ -1,51 +1,31 @@
-"""`maskedit app` in a real browser (tiny models): upload, click → overlay, edit, bad uploads."""
+"""`maskedit app` in a real browser (tiny models): upload, click → overlay, edit, bad inputs."""
 
 from __future__ import annotations
 
-import io
 import json
-import socket
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
+from gradio_page import (
+    click_photo,
+    load_sample,
+    on_canvas,
+    pixels,
+    run_and_wait,
+    set_steps,
+    shoot,
+    toasts_gone,
+    upload,
+    wait_new_src,
+)
 from PIL import Image
 
+from maskedit.app.canvas import BOX_CORNER, resize_for_display
 from maskedit.app.inputs import MAX_UPLOAD_BYTES
 from maskedit.grid import INCLUDE
 from maskedit.images import read_image, write_png
-
-
-def _pixels(page, selector: str) -> np.ndarray:
-    """The image an <img> in the page shows, fetched from the server, as H×W×3 uint8."""
-    src = page.locator(f"{selector} img").first.get_attribute("src")
-    body = page.request.get(src).body()
-    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
-
-
-def _wait_new_src(page, selector: str, old: str | None) -> str:
-    page.wait_for_function(
-        "([sel, old]) => { const i = document.querySelector(sel + ' img');"
-        " return i && i.src && i.src !== old && i.complete; }",
-        arg=[selector, old],
-    )
-    return page.locator(f"{selector} img").first.get_attribute("src")
-
-
-def _click_pixel(page, selector: str, x: int, y: int) -> None:
-    """Click image pixel (x, y) of an <img>: Gradio centres it in its box, never upscaled."""
-    img = page.locator(f"{selector} img")
-    box = img.bounding_box()
-    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    scale = min(box["width"] / nw, box["height"] / nh, 1.0)
-    left, top = (box["width"] - nw * scale) / 2, (box["height"] - nh * scale) / 2
-    # Gradio rounds (offset / scale) to the nearest integer: aim just past the pixel's corner.
-    img.click(position={"x": left + (x + 0.2) * scale, "y": top + (y + 0.2) * scale})
-
-
-def _upload(page, path) -> None:
-    page.locator("#upload input[type=file]").set_input_files(str(path))
 
 
 @pytest.fixture(scope="module")
@@ -55,57 +35,57 @@ def chelsea(tmp_path_factory):
     return path
 
 
+def _records(workspace):
+    return sorted(workspace.glob("session-*/edit-*/record.json"), key=lambda p: p.stat().st_mtime)
+
+
 def test_click_overlay_then_edit(page, web_app, chelsea, tiny_models, artifacts):
     url, workspace = web_app
     original = read_image(chelsea)
     page.goto(url)
 
     # Upload: the canvas shows the photo itself, untouched.
-    _upload(page, chelsea)
-    src = _wait_new_src(page, "#canvas", None)
-    assert np.array_equal(_pixels(page, "#canvas"), original)
+    upload(page, chelsea)
+    src = wait_new_src(page, "#canvas", None)
+    display = resize_for_display(original)  # 451×300 is shown at twice its size
+    assert display.shape == (600, 902, 3)
+    assert np.array_equal(pixels(page, "#canvas"), display)
 
     # One click on the cat's face: SAM's mask is tinted in, the click drawn where it was made.
     embeds = tiny_models.sam.embed_calls
     cx, cy = 225, 180
-    _click_pixel(page, "#canvas", cx, cy)
-    src = _wait_new_src(page, "#canvas", src)
-    shown = _pixels(page, "#canvas")
-    assert shown.shape == original.shape
-    changed = np.any(shown != original, axis=-1)
+    click_photo(page, cx, cy)
+    src = wait_new_src(page, "#canvas", src)
+    shown = pixels(page, "#canvas")
+    assert shown.shape == display.shape
+    changed = np.any(shown != display, axis=-1)
     assert changed.mean() > 0.01, "no tint: the mask overlay did not appear"
-    window = shown[cy - 2 : cy + 3, cx - 2 : cx + 3].reshape(-1, 3)
+    dx, dy = on_canvas(cx, cy, original.shape[:2])
+    window = shown[dy - 2 : dy + 3, dx - 2 : dx + 3].reshape(-1, 3)
     assert (window == INCLUDE).all(axis=1).any(), "the include dot is not where we clicked"
     page.get_by_text("1 include, 0 exclude").wait_for()
 
     # A second click on the same photo reuses SAM's embedding; undo takes it back.
-    page.get_by_label("Exclude point").check()
-    _click_pixel(page, "#canvas", 40, 30)
+    page.locator("#mode").get_by_label("Exclude").check()
+    click_photo(page, 40, 30)
     page.get_by_text("1 include, 1 exclude").wait_for()
     assert tiny_models.sam.embed_calls == embeds + 1
     page.locator("#undo").click()
     page.get_by_text("1 include, 0 exclude").wait_for()
-    page.wait_for_timeout(400)  # the canvas fades back in after an update
-    page.screenshot(path=artifacts / "app-overlay.png", full_page=True)
+    shoot(page, artifacts, "app-overlay")
 
-    # Run a 2-step edit: three images, the metrics, the downloads, the case on disk.
+    # Run a 2-step edit: the labelled results, the metrics, the downloads, the case on disk.
     page.locator("#instruction textarea").fill("turn the cat into a tiger")
-    steps = page.locator("#steps input[type=number]")
-    steps.fill("2")
-    steps.press("Enter")
-    page.locator("#run").click()
-    for sel in ("#out-original", "#out-baseline", "#out-blended"):
-        _wait_new_src(page, sel, None)
-    page.get_by_text("equals the input, bit for bit").wait_for()
+    set_steps(page, 2)
+    run_and_wait(page)
+    page.locator("#metrics").get_by_text("equals the input, bit for bit").wait_for()
     for name in ("original.png", "mask.png", "baseline.png", "blended.png", "record.json"):
         page.locator(f'#downloads [aria-label="{name}"]').wait_for()
     page.locator("#metrics").get_by_text("max |blended − original| outside mask").wait_for()
-    assert np.array_equal(_pixels(page, "#out-original"), original)
-    assert _pixels(page, "#out-blended").shape == original.shape
-    page.wait_for_timeout(400)
-    page.screenshot(path=artifacts / "app-main.png", full_page=True)
+    page.locator("#gallery").get_by_text("pixel · seed 1337").first.wait_for()
+    shoot(page, artifacts, "app-main", full_page=True)
 
-    records = list(workspace.glob("session-*/edit-001/record.json"))
+    records = _records(workspace)
     assert len(records) == 1
     record = json.loads(records[0].read_text())
     assert record["settings"]["steps"] == 2
@@ -114,49 +94,264 @@ def test_click_overlay_then_edit(page, web_app, chelsea, tiny_models, artifacts)
     assert sorted(p.name for p in records[0].parent.iterdir()) == sorted(
         ["original.png", "mask.png", "baseline.png", "blended.png", "grid.png", "record.json"]
     )
+    assert page.offsite == []
 
 
-@pytest.fixture(scope="module")
-def phrase_app(browser, tiny_models, tmp_path_factory):
-    """The page over tiny models plus tiny CLIPSeg (the shared one has no phrase masks)."""
-    from dataclasses import replace
+def test_phrase_error_keeps_the_photo_and_says_it_in_the_pages_words(page, phrase_app, artifacts):
+    page.goto(phrase_app[0])
+    src = load_sample(page, "chelsea")
+    click_photo(page, 225, 180)
+    src = wait_new_src(page, "#canvas", src)
+    before = pixels(page, "#canvas")
+    status = page.locator("#status").inner_text()
 
-    from maskedit.app.web import build_app, launch
-    from maskedit.models import load_clipseg
+    # No phrase anywhere: one message in the page's words; the photo, mask and status stay.
+    page.locator("#instruction textarea").fill("make it better")
+    page.get_by_role("tab", name="Describe").click()
+    page.locator("#phrase-mask").click()
+    message = page.get_by_text("no object to look for in the instruction 'make it better'")
+    message.first.wait_for()
+    body = page.locator("body").inner_text()
+    assert "--target" not in body and "'Describe the object'" in body
+    shoot(page, artifacts, "app-phrase-error")
+    assert "Error" not in page.locator("#canvas").inner_text(), "an error badge over the photo"
+    assert page.locator("#canvas img").get_attribute("src") == src
+    assert np.array_equal(pixels(page, "#canvas"), before)
+    assert page.locator("#status").inner_text() == status
 
-    models = replace(tiny_models, text={"clipseg": load_clipseg("tiny")})
-    demo = build_app(models, workspace=tmp_path_factory.mktemp("phrase-workspace"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield launch(demo, host="127.0.0.1", port=port, block=False, quiet=True)
-    demo.close()
-
-
-def test_mask_from_phrase(page, phrase_app, artifacts):
-    page.goto(phrase_app)
-    page.locator("#sample input").click()
-    page.get_by_role("option", name="chelsea").click()
-    page.locator("#load-sample").click()
-    src = _wait_new_src(page, "#canvas", None)
-    before = _pixels(page, "#canvas")
-    assert np.array_equal(before, read_image("skimage:chelsea"))
-
+    # The photo still takes clicks; a good phrase works, and the old message goes.
     page.locator("#phrase textarea").fill("the cat")
     page.locator("#phrase-mask").click()
-    _wait_new_src(page, "#canvas", src)
-    after = _pixels(page, "#canvas")
-    assert after.shape == before.shape
-    assert np.any(after != before, axis=-1).mean() > 0.01, "no tint: the phrase mask did not show"
+    src = wait_new_src(page, "#canvas", src)
     page.get_by_text("mask from phrase 'the cat'").wait_for()
-    page.wait_for_timeout(400)
-    page.screenshot(path=artifacts / "app-phrase.png", full_page=True)
+    toasts_gone(page)
+    click_photo(page, 100, 100)
+    wait_new_src(page, "#canvas", src)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    shoot(page, artifacts, "app-after-error")
 
 
-def test_phrase_box_disabled_without_clipseg(page, web_app):
+def test_phrase_models_offered_with_reasons(page, web_app):
     page.goto(web_app[0])
-    page.get_by_text("Unavailable: CLIPSeg is not loaded.").wait_for()
-    assert page.locator("#phrase-mask").is_disabled()
+    page.get_by_role("tab", name="Describe").click()
+    page.get_by_text("CLIPSeg: unavailable (CLIPSeg is not loaded).").wait_for()
+    page.get_by_text("Grounding DINO → SAM: unavailable (Grounding DINO is not loaded).").wait_for()
+    page.locator("#backend").get_by_label("Where the edit acts").wait_for()
+
+
+def test_negative_seed_and_half_drawn_box(page, web_app, artifacts):
+    page.goto(web_app[0])
+    src = load_sample(page, "chelsea")
+
+    # A box's first corner, then back to points: the corner goes, and stays gone.
+    page.locator("#mode").get_by_label("Box").check()
+    click_photo(page, 60, 60)
+    src = wait_new_src(page, "#canvas", src)
+    page.get_by_text("click the other").wait_for()
+    row = on_canvas(60, 60, (300, 451))[1]
+    assert (pixels(page, "#canvas")[row, 100:140] == BOX_CORNER).all(axis=1).any()
+    page.locator("#mode").get_by_label("Include").check()
+    src = wait_new_src(page, "#canvas", src)
+    assert "click the other" not in page.locator("#status").inner_text()
+    assert not (pixels(page, "#canvas")[row, 100:140] == BOX_CORNER).all(axis=1).any()
+    click_photo(page, 225, 180)
+    wait_new_src(page, "#canvas", src)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+
+    # A negative seed: one line in the page, no Gradio range message.
+    page.locator("#instruction textarea").fill("make it red")
+    page.locator("#seeds textarea, #seeds input").first.fill("-5")
+    page.locator("#run").click()
+    page.get_by_text("seed '-5': use whole numbers from 0").first.wait_for()
+    assert "less than minimum" not in page.locator("body").inner_text()
+    shoot(page, artifacts, "app-negative-seed")
+
+
+def test_several_methods_and_seeds_one_labelled_result_each(page, web_app, artifacts):
+    url, workspace = web_app
+    page.goto(url)
+    page.locator("#example-0").click()  # chelsea, a click on the cat, an instruction
+    wait_new_src(page, "#canvas", None)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    assert page.locator("#instruction textarea").input_value() == "turn the cat into a tiger"
+    for method in ("latent", "crop"):
+        page.locator("#methods").get_by_label(method).check()
+    page.locator("#seeds textarea, #seeds input").first.fill("1, 2")
+    set_steps(page, 1)
+    run_and_wait(page)
+    captions = page.locator("#gallery .caption-label").all_inner_texts()
+    assert len(captions) >= 4  # two baselines, and at least one output per seed
+    for seed in (1, 2):
+        mine = [c for c in captions if f"seed {seed}" in c and "baseline" not in c]
+        for method in ("pixel", "latent", "crop"):
+            assert sum(method in c.split(" · ")[0].split(" = ") for c in mine) == 1, captions
+    page.locator("#notes").get_by_text("Tiny random models").wait_for()
+    shoot(page, artifacts, "app-compare", full_page=True)
+
+    # A/B against the history: the picker lists both seeds' results of this run.
+    options = page.locator("#pick-b").evaluate("e => e.textContent")
+    assert options is not None
+    assert page.locator("#slider img").count() >= 1
+
+
+def _mask_shown(page, src):
+    """Tick "Show the mask only", read the mask the page holds (at canvas size), untick."""
+    page.locator("#mask-only").get_by_role("checkbox").check()
+    src = wait_new_src(page, "#canvas", src)
+    mask = pixels(page, "#canvas")[..., 0] > 127
+    page.locator("#mask-only").get_by_role("checkbox").uncheck()
+    return mask, wait_new_src(page, "#canvas", src)
+
+
+def test_sam_candidate_and_brush_and_invert(page, web_app, artifacts):
+    url, workspace = web_app
+    page.goto(url)
+    src = load_sample(page, "chelsea")
+    click_photo(page, 225, 180)
+    src = wait_new_src(page, "#canvas", src)
+    best = pixels(page, "#canvas")
+
+    # SAM's candidates with their scores; the second one changes the mask.
+    radios = page.locator("#candidates input[type=radio]")
+    assert radios.count() == 3
+    page.locator("#candidates label").nth(1).click()
+    src = wait_new_src(page, "#canvas", src)
+    assert np.any(pixels(page, "#canvas") != best), "picking candidate 2 left the mask as it was"
+    page.get_by_text("SAM candidate 2").wait_for()
+    page.locator("#mask-only").get_by_role("checkbox").check()
+    shoot(page, artifacts, "app-mask-only")
+    page.locator("#mask-only").get_by_role("checkbox").uncheck()
+    candidate, src = _mask_shown(page, src)
+
+    # Brush: paint a zigzag over a patch of the photo, then use the painted mask.
+    page.get_by_role("tab", name="Brush").click()
+    editor = page.locator("#editor canvas").first
+    editor.wait_for()
+    page.wait_for_timeout(2000)  # the editor draws the photo and the mask layer
+    box = editor.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(6):
+        page.mouse.move(x0 + (60 if i % 2 == 0 else 0), y0 + 12 * (i + 1), steps=6)
+    page.mouse.up()
+    shoot(page, artifacts, "app-brush")
+    page.locator("#brush-apply").click()
+    page.get_by_text("touched up with the brush").wait_for()
+    page.locator("#canvas img").wait_for()
+    painted, src = _mask_shown(page, src)
+    assert (painted & ~candidate).sum() > 50, "the brush added nothing to the mask"
+
+    # Run: the edit used the painted mask (mask.png), and the record says how it came about.
+    page.locator("#instruction textarea").fill("make it blue")
+    set_steps(page, 1)
+    run_and_wait(page)
+    record_path = _records(workspace)[-1]
+    record = json.loads(record_path.read_text())
+    assert record["app"]["mask_edits"] == ["brush"]
+    assert record["app"]["sam_candidates"]["chosen"] == 1
+    used = np.asarray(Image.open(record_path.parent / "mask.png")) > 127
+    assert used.shape == (300, 451)
+    assert np.array_equal(used, painted[1::2, 1::2])  # the canvas shows it at twice the size
+
+    # Invert: the complement, said in the status line.
+    page.locator("#invert").click()
+    page.get_by_text("inverted").wait_for()
+
+
+def test_clicks_answer_during_someone_elses_edit_and_runs_queue(
+    new_page, web_demo, web_app, artifacts
+):
+    url, _ = web_app
+    events = web_demo.maskedit_events
+    a, b = new_page(), new_page()
+    for page in (a, b):
+        page.goto(url)
+        page.locator("#example-0").click()
+        wait_new_src(page, "#canvas", None)
+        page.get_by_text("1 include, 0 exclude").wait_for()
+        set_steps(page, 1)
+    with events.locks.pipe:  # an edit is running: A's run waits, B's queues behind it
+        a.locator("#run").click()
+        a.wait_for_timeout(2000)  # A's run is checked and takes the queue's one place
+        b.locator("#run").click()
+        b.locator("#run-status").get_by_text("queue", exact=False).first.wait_for()
+        assert b.get_by_text("queue:").count() == 1  # one progress display, under Run only
+        shoot(b, artifacts, "app-queued")
+        # SAM has its own lock: a click is answered while the edit holds the pipeline.
+        src = b.locator("#canvas img").get_attribute("src")
+        b.locator("#mode").get_by_label("Exclude").check()
+        click_photo(b, 40, 30)
+        click_photo(b, 400, 30)
+        click_photo(b, 40, 250)
+        try:
+            b.locator("#status").get_by_text("1 include, 3 exclude").wait_for()  # none dropped
+        except Exception:
+            print(
+                "STATUS",
+                repr(b.locator("#status").inner_text()),
+                repr(b.locator("#mode").inner_text()),
+            )
+            b.screenshot(path="/tmp/proto/conc-fail.png")
+            raise
+        wait_new_src(b, "#canvas", src)
+    for page in (a, b):
+        page.locator("#gallery .caption-label").first.wait_for(timeout=300_000)
+
+
+def test_layout_photo_and_run_without_scrolling_and_photo_first_on_a_phone(
+    page, phone, web_app, artifacts
+):
+    for p, name in ((page, "desktop"), (phone, "phone")):
+        p.goto(web_app[0])
+        p.locator("#example-2").click()
+        wait_new_src(p, "#canvas", None)
+        p.get_by_text("1 include, 0 exclude").wait_for()
+        p.evaluate("() => window.scrollTo(0, 0)")
+        shoot(p, artifacts, f"app-layout-{name}")
+    height = page.viewport_size["height"]
+    for sel in ("#canvas img", "#run"):
+        box = page.locator(sel).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, f"{sel} is below the fold"
+    photo = phone.locator("#canvas img").bounding_box()
+    controls = phone.locator("#instruction").bounding_box()
+    assert photo["y"] < controls["y"], "on a phone the photo comes after the controls"
+
+
+def test_small_photo_is_scaled_up_and_clicks_land_on_its_pixels(page, web_app, tmp_path):
+    small = np.zeros((48, 64, 3), np.uint8)
+    small[..., 1] = 120
+    path = tmp_path / "small.png"
+    write_png(path, small)
+    page.goto(web_app[0])
+    upload(page, path)
+    src = wait_new_src(page, "#canvas", None)
+    assert page.locator("#canvas img").bounding_box()["width"] > 4 * 64
+    click_photo(page, 10, 20, (48, 64))  # the middle of the block showing photo pixel (10, 20)
+    wait_new_src(page, "#canvas", src)
+    page.get_by_text("64×48 px · 1 include").wait_for()
+    shown = pixels(page, "#canvas")
+    assert shown.shape == (48 * 10, 64 * 10, 3)
+    assert tuple(shown[20 * 10 + 5, 10 * 10 + 5]) == INCLUDE
+
+
+def test_user_text_is_text_and_nothing_is_fetched_from_elsewhere(page, phrase_app, artifacts):
+    page.goto(phrase_app[0])
+    load_sample(page, "chelsea")
+    evil = '<img src="http://example.com/a.png" onerror="window.hacked=1">'
+    markdown = "![t](http://example.com/x.png)"
+    page.get_by_role("tab", name="Describe").click()
+    page.locator("#phrase textarea").fill(markdown)
+    page.locator("#phrase-mask").click()
+    page.get_by_text(f"mask from phrase '{markdown}'").wait_for()  # shown as typed
+    page.locator("#instruction textarea").fill(evil)
+    page.locator("#seeds textarea, #seeds input").first.fill(evil)
+    page.locator("#run").click()
+    page.get_by_text("use whole numbers from 0").first.wait_for()
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.hacked") is None
+    assert page.offsite == [], page.offsite
+    shoot(page, artifacts, "app-text-only")
 
 
 def test_bad_uploads_show_an_error_and_the_page_keeps_working(
@@ -167,30 +362,47 @@ def test_bad_uploads_show_an_error_and_the_page_keeps_working(
 
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is not a picture\n")
-    _upload(page, not_image)
+    upload(page, not_image)
     page.get_by_text("'notes.png': not a readable image").first.wait_for()
 
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(chelsea.read_bytes()[:5000])
-    _upload(page, truncated)
+    upload(page, truncated)
     page.get_by_text("'cut.png': image data is truncated or corrupt").first.wait_for()
-    page.screenshot(path=artifacts / "app-bad-upload.png", full_page=True)
+    shoot(page, artifacts, "app-bad-upload")
     assert "/tmp" not in page.locator("body").inner_text(), "a server path leaked into the page"
 
-    # Still serving: a sample photo loads and can be clicked.
-    page.locator("#sample input").click()
-    page.get_by_role("option", name="astronaut").click()
-    page.locator("#load-sample").click()
-    _wait_new_src(page, "#canvas", None)
-    assert np.array_equal(_pixels(page, "#canvas"), read_image("skimage:astronaut"))
+    # Still serving: a sample photo loads and can be clicked; the old messages go.
+    load_sample(page, "astronaut")
+    astronaut = resize_for_display(read_image("skimage:astronaut"))
+    assert np.array_equal(pixels(page, "#canvas"), astronaut)
     page.get_by_text("512×512 px").wait_for()
+    toasts_gone(page)
 
     # Over the size cap: Gradio refuses the upload before it reaches the server's callback.
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * (MAX_UPLOAD_BYTES + 1))
-    _upload(page, big)
+    upload(page, big)
     page.get_by_text("exceed the maximum allowed size").first.wait_for()
     page.get_by_text("512×512 px").wait_for()  # the loaded photo is still there
+
+
+def test_mask_file_upload(page, web_app, tmp_path):
+    page.goto(web_app[0])
+    src = load_sample(page, "chelsea")
+    page.get_by_role("tab", name="Mask file").click()
+    wrong = tmp_path / "small.png"
+    write_png(wrong, np.full((10, 10), 255, np.uint8))
+    upload(page, wrong, "#mask-upload")
+    page.get_by_text("mask 'small.png': size 10×10 does not match the image's 451×300").wait_for()
+    mask = np.zeros((300, 451), np.uint8)
+    mask[100:200, 150:300] = 255
+    good = tmp_path / "region.png"
+    write_png(good, mask)
+    upload(page, good, "#mask-upload")
+    page.get_by_text("mask from file 'region.png' · mask covers 11.1 % of the image").wait_for()
+    wait_new_src(page, "#canvas", src)
+    assert "/tmp" not in page.locator("body").inner_text()
 
 
 def test_serves_nothing_outside_its_workspace(web_app):

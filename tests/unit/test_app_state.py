@@ -59,7 +59,7 @@ def test_click_errors_name_the_value():
 
 
 def test_display_mapping():
-    assert display_hw(300, 451) == (300, 451)  # fits: shown as is
+    assert display_hw(600, 902) == (600, 902)  # fits: shown as is
     assert display_hw(3000, 4000) == (768, 1024)
     assert to_image_xy((10, 20), (300, 451), (300, 451)) == (10.0, 20.0)
     # Display pixel 0 covers image pixels 0..3 of a 4× larger image: its centre is 1.5.
@@ -228,7 +228,7 @@ def test_phrase_mask(clipseg_models, tiny_models, photo):
         phrase_mask(clipseg_models, photo, " ", "")
     with pytest.raises(InputError, match="load a photo first"):
         phrase_mask(clipseg_models, None, "the cat", "")
-    with pytest.raises(InputError, match="CLIPSeg, which is not loaded"):
+    with pytest.raises(InputError, match=r"CLIPSeg are unavailable \(CLIPSeg is not loaded\)"):
         phrase_mask(replace(tiny_models, text={}), photo, "the cat", "")
 
 
@@ -277,7 +277,7 @@ def test_prepare_run_builds_the_librarys_arguments():
     img, mask = np.zeros((40, 50, 3), np.uint8), _box_mask()
     clicks = Clicks(points=((20.0, 15.0, 1), (3.0, 4.0, 0)))
     job = prepare_run(img, clicks, mask, None, "x", "crop", 3.0, 1.5, 7.0, 4.0, 5.0, None)
-    s = job.settings
+    (s,) = job.settings  # one seed: one edit
     assert (s.methods, s.dilate, s.feather, s.seed, s.steps, s.text_cfg, s.image_cfg) == (
         ("crop",),
         3,
@@ -312,7 +312,7 @@ def test_the_overlay_shows_the_alpha_the_edit_uses(tiny_models):
     img, mask = np.full((40, 50, 3), 120, np.uint8), _box_mask()
     clicks = Clicks(box=(15, 10, 35, 30))
     job = prepare_run(img, clicks, mask, None, "x", "pixel", 3, 1.5, 1, 1, 7.5, 1.5)
-    result = edit(img, "x", models=tiny_models, mask=job.mask, settings=job.settings)
+    result = edit(img, "x", models=tiny_models, mask=job.mask, settings=job.settings[0])
     preview = shaped(mask, 3, 1.5)
     assert np.array_equal(result.alpha, preview)
     assert (preview > 0).sum() > mask.sum()  # dilated

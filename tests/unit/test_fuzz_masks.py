@@ -51,9 +51,17 @@ def test_composite_never_touches_outside(data):
     fill=st.booleans(),
     largest=st.booleans(),
 )
-def test_shaped_masks_are_valid_alphas_and_composite_exactly(mask, dilate, erode, feather, fill, largest):
-    alpha = shape_mask(mask, dilate_px=dilate, erode_px=erode, feather_px=feather,
-                       fill_holes=fill, largest_only=largest)
+def test_shaped_masks_are_valid_alphas_and_composite_exactly(
+    mask, dilate, erode, feather, fill, largest
+):
+    alpha = shape_mask(
+        mask,
+        dilate_px=dilate,
+        erode_px=erode,
+        feather_px=feather,
+        fill_holes=fill,
+        largest_only=largest,
+    )
     assert alpha.shape == mask.shape and alpha.dtype == np.float32
     assert np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1
     if not mask.any():

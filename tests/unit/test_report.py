@@ -1,25 +1,31 @@
-"""report.html: written, self-contained (no network), names every case and method, escapes text,
-embeds images that decode, and never imports torch."""
+"""report.html: written into the run folder, no network and no script, names every case and
+method, links every case's files (only files inside its folder), escapes text, marks the best
+value per column with its direction, gives bootstrap intervals, compares methods pair by pair, and
+never imports torch."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
 from PIL import Image
 from run_fixtures import write_case_folder
 
+from maskedit.errors import MaskeditWarning
 from maskedit.evaluate import evaluate_dir
 from maskedit.report.html import write_report
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 DATA_URI = re.compile(r'src="data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=]+)"')
+LINK = re.compile(r'(?:src|href)="(?!data:|#)([^"]+)"')
 
 
 @pytest.fixture
@@ -50,7 +56,12 @@ def _no_remote_refs(page: str) -> bool:
     return not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
 
 
-def test_report_is_self_contained_and_names_cases_and_methods(run):
+def _links(page: str, folder: Path) -> list[Path]:
+    """Every file the page links or shows, resolved from the report's folder."""
+    return [(folder / unquote(href)).resolve() for href in LINK.findall(page)]
+
+
+def test_report_names_cases_and_methods_and_links_files_that_exist(run):
     evaluate_dir(run)
     path = write_report(run)
     assert path == run / "report.html"
@@ -61,13 +72,59 @@ def test_report_is_self_contained_and_names_cases_and_methods(run):
         assert name in page
     assert "TINY RANDOM MODELS" in page  # one record says tiny_models: the banner shows
     assert "∞" in page  # the exact composites' background PSNR
-    images = DATA_URI.findall(page)
-    # 2 plots + 2 grids + 3 thumbnails of the case with two methods
-    assert len(images) == 7
-    for mime, data in images:
+    plots = DATA_URI.findall(page)
+    assert len(plots) == 2  # the plots are inline; the pictures are the case folders' files
+    for mime, data in plots:
         img = Image.open(io.BytesIO(base64.b64decode(data)))
         img.load()
-        assert img.format == {"image/png": "PNG", "image/jpeg": "JPEG"}[mime]
+        assert img.format == "PNG" and mime == "image/png"
+    links = _links(page, run)
+    assert links and all(p.is_file() and p.is_relative_to(run.resolve()) for p in links)
+    names = {p.relative_to(run.resolve()).as_posix() for p in links}
+    for case in ("shirt", "dog"):
+        for file in ("original.png", "mask.png", "baseline.png", "grid.png", "record.json"):
+            assert f"{case}/{file}" in names
+    assert {"shirt/blended_pixel.png", "shirt/blended_latent.png", "dog/blended.png"} <= names
+    shown = re.findall(r'<img src="([^"]+)"', page)
+    assert all(src.endswith(".png") for src in shown)  # lossless pictures, full size on click
+
+
+def test_record_paths_outside_the_case_folder_are_not_linked(run, tmp_path):
+    (run.parent / "secret.png").write_bytes((run / "dog" / "original.png").read_bytes())
+    record_path = run / "dog" / "record.json"
+    record = json.loads(record_path.read_text())
+    record["methods"] = {"pixel": "blended.png", "evil": "../secret.png", "abs": "/etc/passwd"}
+    record["outputs"] = {"original": "../shirt/original.png"}
+    record_path.write_text(json.dumps(record))
+    with pytest.warns(MaskeditWarning, match="case 'dog' left out of the report"):
+        page = write_report(run).read_text(encoding="utf-8")
+    links = _links(page, run)
+    assert all(p.is_relative_to(run.resolve()) and p.is_file() for p in links)
+    assert "secret.png" not in page and "/etc/passwd" not in page
+    assert not [p for p in links if p.parent.name == "dog"]  # a damaged record is left out whole
+    assert any(p.parent.name == "shirt" for p in links)  # and the other case still shows
+
+
+def test_columns_say_their_direction_and_mark_the_best(run):
+    evaluate_dir(run)
+    page = write_report(run).read_text(encoding="utf-8")
+    assert '<th title="higher is better">IoU ↑</th>' in page
+    assert '<th title="lower is better">leakage ↓</th>' in page
+    summary = page.split("<h2>Summary")[1].split("</table>")[0]
+    assert summary.count('class="best"') >= 3  # IoU, leakage, bg PSNR, … each have a best
+    assert "95 % CI [" in summary  # two cases of pixel: a bootstrap interval of the mean
+    # pixel and latent keep the background exactly: both tie for the best leakage (0) there
+    leak = [row for row in summary.split("<tr") if "<td>pixel</td>" in row][0]
+    assert 'class="best"' in leak
+
+
+def test_comparison_lists_the_cases_where_two_methods_differ_most(run):
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "<h2>Compare two methods</h2>" in page
+    pairs = re.findall(r"<summary>(.*?)</summary>", page)
+    assert any(p.startswith("baseline vs pixel") for p in pairs)
+    pixel_latent = page.split("<summary>pixel vs latent")[1].split("</details>")[0]
+    assert '<a href="#case-shirt">shirt</a>' in pixel_latent  # only shirt has both
 
 
 def test_text_from_records_is_escaped(run):
@@ -81,7 +138,8 @@ def test_unscored_run_still_reports_cases(run):
     page = write_report(run).read_text(encoding="utf-8")  # no maskedit eval yet
     assert "shirt" in page and "dog" in page
     assert "maskedit eval" in page
-    assert len(DATA_URI.findall(page)) == 2 + 3  # grids and thumbnails, no plots
+    assert DATA_URI.findall(page) == []  # no plots without numbers
+    assert all(p.is_file() for p in _links(page, run))
 
 
 def test_without_tiny_models_there_is_no_banner(tmp_path):
@@ -116,3 +174,30 @@ def test_importing_report_through_the_package_does_not_import_torch():
         "import sys\nimport maskedit.report.html\nassert 'torch' not in sys.modules\n"
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_bootstrap_interval_by_hand():
+    from maskedit.report.stats import bootstrap_ci
+
+    assert bootstrap_ci([3.0]) is None  # one case: no interval
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    # Two cases 0 and 1: a resample's mean is 0, 0.5 or 1 with chances 1/4, 1/2, 1/4, so the
+    # 2.5th and 97.5th percentiles are 0 and 1.
+    assert bootstrap_ci([0.0, 1.0], n_boot=4000) == (0.0, 1.0)
+    assert bootstrap_ci([0.0, 1.0, 5.0]) == bootstrap_ci([0.0, 1.0, 5.0])  # fixed seed
+    low, high = bootstrap_ci(np.arange(100.0))
+    assert low < 49.5 < high and high - low < 25
+
+
+def test_pair_difference_by_hand():
+    from maskedit.report.pairs import difference, pair_differences
+
+    a = np.zeros((2, 2, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = (30, 0, 0)  # one pixel of four differs, by 30 in one channel of 12 values
+    assert difference(a, b) == (30 / 12, 0.25)
+    assert pair_differences({"x": a, "y": b, "z": a}) == {
+        ("x", "y"): (2.5, 0.25),
+        ("x", "z"): (0.0, 0.0),
+        ("y", "z"): (2.5, 0.25),
+    }

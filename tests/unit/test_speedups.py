@@ -130,8 +130,9 @@ def test_cli_records_speedups_and_rejects_a_bad_tiling(tmp_path):
     img = np.zeros((40, 60, 3), np.uint8)
     Image.fromarray(img).save(tmp_path / "p.png")
     base = ["edit", str(tmp_path / "p.png"), "-i", "x", "--box", "5,5,30,30", "--models", "tiny"]
-    bad = CliRunner().invoke(app, [*base, "--steps", "2", "--vae-tiling", "sometimes", "--out",
-                                   str(tmp_path / "bad")])
+    bad = CliRunner().invoke(
+        app, [*base, "--steps", "2", "--vae-tiling", "sometimes", "--out", str(tmp_path / "bad")]
+    )
     assert bad.exit_code == 2
     assert "--vae-tiling 'sometimes': expected auto, on or off" in bad.output
     assert not (tmp_path / "bad").exists()
@@ -142,8 +143,19 @@ def test_cli_records_speedups_and_rejects_a_bad_tiling(tmp_path):
         res = CliRunner().invoke(app, [*base, *flags, "--out", str(tmp_path / "bad")])
         assert res.exit_code == 2 and words in res.output
         assert not (tmp_path / "bad").exists()
-    ok = CliRunner().invoke(app, [*base, "--steps", "2", "--channels-last", "--vae-tiling", "off",
-                                  "--out", str(tmp_path / "o")])
+    ok = CliRunner().invoke(
+        app,
+        [
+            *base,
+            "--steps",
+            "2",
+            "--channels-last",
+            "--vae-tiling",
+            "off",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     rec = json.loads((tmp_path / "o" / "record.json").read_text())
     assert rec["models"]["speedups"]["channels_last"] is True

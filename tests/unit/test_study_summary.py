@@ -216,3 +216,118 @@ def test_store_round_trip(tmp_path):
             "INSERT INTO votes (rater, case_id, method, masked_side, question, answer, time) "
             "VALUES ('x', 'a', 'pixel', 'up', 'region', 'left', 't')"
         )
+
+
+# Fleiss (1971) / the textbook example: 10 cases, 14 raters each, 5 categories; κ = 0.210.
+# P̄ = 0.378 (mean of the per-case agreements), P_e = Σ p_j² = 0.213, κ = (0.378 − 0.213)/0.787.
+FLEISS_TABLE = [
+    [0, 0, 0, 0, 14],
+    [0, 2, 6, 4, 2],
+    [0, 0, 3, 5, 6],
+    [0, 3, 9, 2, 0],
+    [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0],
+    [3, 2, 6, 3, 0],
+    [2, 5, 3, 2, 2],
+    [6, 5, 2, 1, 0],
+    [0, 2, 2, 3, 7],
+]
+
+
+def test_fleiss_kappa_and_pairwise_agreement_by_hand():
+    import numpy as np
+
+    from maskedit.app.study import fleiss_kappa, pairwise_agreement
+
+    table = np.array(FLEISS_TABLE)
+    assert pairwise_agreement(table) == pytest.approx(0.378, abs=5e-4)
+    assert fleiss_kappa(table) == pytest.approx(0.210, abs=5e-4)
+    # Two raters, two cases: both say "masked" on the first; masked vs baseline on the second.
+    # P̄ = (1 + 0)/2 = 0.5; p = (3/4, 1/4), P_e = 10/16; κ = (0.5 − 0.625)/0.375 = −1/3.
+    two = np.array([[2, 0, 0, 0], [1, 1, 0, 0]])
+    assert pairwise_agreement(two) == 0.5 and fleiss_kappa(two) == pytest.approx(-1 / 3)
+    assert math.isnan(fleiss_kappa(np.array([[2, 0, 0, 0]])))  # one category only: undefined
+    # Raters per case may vary: three on one case, two on another.
+    varied = np.array([[3, 0, 0, 0], [0, 2, 0, 0]])
+    assert pairwise_agreement(varied) == 1.0 and fleiss_kappa(varied) == pytest.approx(1.0)
+
+
+def test_agreement_compares_outcomes_not_sides():
+    from maskedit.app.study import agreement, rating_counts, votes_per_rater
+
+    # ann saw the masked result on the left, bob on the right: both chose the masked one.
+    votes = [
+        _v("pixel", "left", "region", "left", rater="ann", case="a"),
+        _v("pixel", "right", "region", "right", rater="bob", case="a"),
+        _v("pixel", "left", "region", "right", rater="ann", case="b"),
+        _v("pixel", "left", "region", "right", rater="bob", case="b"),
+        _v("pixel", "left", "region", "both", rater="ann", case="c"),  # one rater: left out
+    ]
+    counts = rating_counts(votes, "region")
+    assert counts.tolist() == [[2, 0, 0, 0], [0, 2, 0, 0]]  # masked ×2; baseline ×2
+    assert votes_per_rater(votes) == {"ann": 3, "bob": 2}
+    region = next(a for a in agreement(votes) if a.question == "region")
+    assert region.cases == 2 and region.pairwise == 1.0 and region.kappa == pytest.approx(1.0)
+    assert region.kappa_ci is not None
+
+
+def test_summary_names_the_raters_and_their_agreement():
+    votes = [
+        _v("pixel", side, q, side, rater=r, case=c)
+        for c in ("a", "b", "c")
+        for r, side in (("ann", "left"), ("bob", "right"))
+        for q in ("region", "instruction")
+    ]
+    text = format_summary(summarize(votes))
+    assert "raters: 2; cases answered per rater: ann 3, bob 3" in text
+    line = next(x for x in text.splitlines() if x.strip().startswith("region") and "κ" in x)
+    assert "3 cases" in line and "pairwise 100.0%" in line and "Fleiss' κ" in line
+    alone = format_summary(summarize(votes[:2]))
+    assert "needs cases answered by at least two raters" in alone
+
+
+def test_region_is_drawn_where_the_case_put_it(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from maskedit.app.study import load_cases, region_view, region_words
+    from maskedit.grid import INCLUDE
+
+    folder = _case(tmp_path, "a")
+    original = np.full((40, 60, 3), 100, np.uint8)
+    for name in ("original.png", "baseline.png", "blended.png"):
+        Image.fromarray(original).save(folder / name)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 20:40] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    record = json.loads((folder / "record.json").read_text())
+    record |= {"tiny_models": True, "mask": {"points": [[30, 20, 1]], "box": None}}
+    (folder / "record.json").write_text(json.dumps(record))
+    (case,) = load_cases(tmp_path)
+    assert case.tiny and region_words(case) == "the region: 1 click"
+    view = region_view(case, original)
+    assert tuple(view[20, 30]) == INCLUDE  # the click
+    assert tuple(view[9, 30]) == (255, 255, 255)  # the outline, just outside the mask
+    assert tuple(view[2, 2]) == (100, 100, 100) and tuple(view[15, 25]) == (100, 100, 100)
+    record["mask"] = {"target": {"phrase": "<b>the cat</b>"}}
+    (folder / "record.json").write_text(json.dumps(record))
+    (case,) = load_cases(tmp_path)
+    assert region_words(case) == "the region: the phrase '<b>the cat</b>'"  # shown as text
+
+
+def test_busy_port_names_the_port_and_the_flag(tmp_path, capsys):
+    import socket
+
+    import typer
+
+    from maskedit.cli.serve import study_command
+
+    _case(tmp_path, "a")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(typer.Exit):
+            study_command(tmp_path, host="127.0.0.1", port=port, summary=False)
+    err = capsys.readouterr().err
+    assert f"port {port}" in err and "--port" in err

@@ -1,12 +1,12 @@
 """What the page shows beside the photo: the canvas (mask tint, clicks, box) and its status line.
 
-Big photos are shown (and overlaid) at DISPLAY_LONG_SIDE so each click sends a small PNG; clicks
-map back to the photo's own pixels, where SAM and the record work. Pure: arrays in, arrays out.
+Big photos are shown (and overlaid) at DISPLAY_LONG_SIDE so each click sends a small PNG; small
+ones are scaled up here by a whole factor (each photo pixel a square block, so the clicks and the
+mask stay crisp; the page itself only ever scales a picture down). Clicks map back to the photo's
+own pixels, where SAM and the record work. Pure: arrays in, arrays out.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -15,48 +15,64 @@ from maskedit.app.clicks import Clicks
 from maskedit.grid import mask_overlay
 
 DISPLAY_LONG_SIDE = 1024  # the clickable canvas is at most this long; clicks map back to pixels
+DISPLAY_MIN_LONG_SIDE = 640  # smaller photos are scaled up by a whole factor to at least this
 BOX_CORNER = (255, 220, 0)  # the first corner of a box being drawn (the box colour of the grid)
 
 
-def display_hw(h: int, w: int, long_side: int = DISPLAY_LONG_SIDE) -> tuple[int, int]:
-    """The canvas size for an H×W image: unchanged when it fits, else long side `long_side`."""
-    if max(h, w) <= long_side:
-        return h, w
-    scale = long_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+def display_hw(
+    h: int, w: int, long_side: int = DISPLAY_LONG_SIDE, min_long_side: int = DISPLAY_MIN_LONG_SIDE
+) -> tuple[int, int]:
+    """The canvas size for an H×W image: long side `long_side` when larger; the smallest whole
+    multiple at least `min_long_side` long when shorter than that (the page fits it to its
+    panel, scaling down only); else unchanged."""
+    if max(h, w) > long_side:
+        scale = long_side / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+    factor = max(1, -(-min_long_side // max(h, w)))  # ceil
+    return h * factor, w * factor
 
 
 def to_image_xy(
     xy: tuple[float, float], disp_hw: tuple[int, int], image_hw: tuple[int, int]
 ) -> tuple[float, float]:
-    """A canvas pixel (x, y) → the image pixel under its centre, clipped to the image."""
+    """A canvas pixel (x, y) → the image pixel under its centre, clipped to the image.
+
+    On a scaled-up canvas each photo pixel is a block of canvas pixels: the click lands on the
+    whole pixel whose block it hit.
+    """
     (dh, dw), (h, w) = disp_hw, image_hw
-    x = (xy[0] + 0.5) * w / dw - 0.5
-    y = (xy[1] + 0.5) * h / dh - 0.5
-    return float(np.clip(round(x, 2), 0, w - 1)), float(np.clip(round(y, 2), 0, h - 1))
+    if dw > w:
+        x, y = (xy[0] + 0.5) * w // dw, (xy[1] + 0.5) * h // dh
+    else:
+        x = round((xy[0] + 0.5) * w / dw - 0.5, 2)
+        y = round((xy[1] + 0.5) * h / dh - 0.5, 2)
+    return float(np.clip(x, 0, w - 1)), float(np.clip(y, 0, h - 1))
 
 
 def _to_display(v: float, n_disp: int, n_img: int) -> float:
     return (v + 0.5) * n_disp / n_img - 0.5
 
 
-def overlay(display: np.ndarray, alpha: np.ndarray | None, clicks: Clicks) -> np.ndarray:
+def overlay(
+    display: np.ndarray,
+    alpha: np.ndarray | None,
+    clicks: Clicks,
+    image_hw: tuple[int, int] | None = None,
+) -> np.ndarray:
     """The canvas: the display image with the mask tinted, its outline, the clicks and the box.
 
     `display`: h×w×3 uint8 (the photo at display size); `alpha`: the photo's H×W float mask in
-    [0, 1] (None: no mask yet); clicks in the photo's pixels. Returns h×w×3 uint8.
+    [0, 1] (None: no mask yet); clicks in the photo's pixels, of size `image_hw` (default: the
+    mask's, else the display's). Returns h×w×3 uint8.
     """
     dh, dw = display.shape[:2]
+    h, w = image_hw or (alpha.shape if alpha is not None else (dh, dw))
     if alpha is None:
         alpha_disp = np.zeros((dh, dw), np.float32)
-        h, w = dh, dw
     else:
-        h, w = alpha.shape
         alpha_disp = alpha.astype(np.float32)
-        if (h, w) != (dh, dw):
-            alpha_disp = np.asarray(
-                Image.fromarray(alpha_disp, mode="F").resize((dw, dh), Image.Resampling.BILINEAR)
-            )
+        if alpha.shape != (dh, dw):
+            alpha_disp = _resize_alpha(alpha_disp, (dh, dw))
     points = [(_to_display(x, dw, w), _to_display(y, dh, h), lab) for x, y, lab in clicks.points]
     box = None
     if clicks.box is not None:
@@ -74,30 +90,58 @@ def overlay(display: np.ndarray, alpha: np.ndarray | None, clicks: Clicks) -> np
     return out
 
 
+def _resize_alpha(alpha: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """An H×W float alpha at canvas size: blocks when scaling up, bilinear when down."""
+    (dh, dw), (h, w) = hw, alpha.shape
+    if dw > w:
+        return np.repeat(np.repeat(alpha, dh // h, axis=0), dw // w, axis=1)
+    return np.asarray(
+        Image.fromarray(alpha.astype(np.float32), mode="F").resize(
+            (dw, dh), Image.Resampling.BILINEAR
+        )
+    )
+
+
 def resize_for_display(image: np.ndarray) -> np.ndarray:
-    """The photo at canvas size (itself when it fits)."""
+    """The photo at canvas size (itself when it fits; whole blocks when scaled up)."""
     h, w = image.shape[:2]
     dh, dw = display_hw(h, w)
     if (dh, dw) == (h, w):
         return image
+    if dw > w:
+        return np.repeat(np.repeat(image, dh // h, axis=0), dw // w, axis=1)
     return np.asarray(Image.fromarray(image).resize((dw, dh), Image.Resampling.LANCZOS))
+
+
+def mask_view(display: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """The mask alone at canvas size, as mask.png shows it: white where the edit is allowed
+    (grey where feathered), black elsewhere. h×w×3 uint8."""
+    dh, dw = display.shape[:2]
+    if alpha is None:
+        return np.zeros((dh, dw, 3), np.uint8)
+    a = alpha.astype(np.float32)
+    if a.shape != (dh, dw):
+        a = _resize_alpha(a, (dh, dw))
+    grey = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def status_line(
     image: np.ndarray | None,
     clicks: Clicks,
     alpha: np.ndarray | None,
-    target: dict[str, Any] | None = None,
+    region: str | None = None,
 ) -> str:
-    """The line under the canvas: photo size, the clicks (or the phrase), the mask's area."""
+    """The line under the canvas (plain text): photo size, the clicks (or what else made the
+    mask, `region`), the mask's area."""
     from maskedit.metrics.change import area_fraction  # `maskedit.metrics` imports torch
 
     if image is None:
         return "Upload a photo or pick a sample."
     h, w = image.shape[:2]
     text = f"{w}×{h} px · {clicks.describe()}"
-    if target is not None:
-        text = f"{w}×{h} px · mask from phrase '{target['target']}'"
+    if region:
+        text = f"{w}×{h} px · {region}"
     if alpha is not None:
         text += f" · mask covers {100 * area_fraction(alpha):.1f} % of the image"
     elif not clicks.has_region:

@@ -50,13 +50,13 @@ def add_click(clicks: Clicks, x: float, y: float, mode: str) -> Clicks:
     """The prompts after one click at image pixel (x, y) in `mode` (include, exclude or box).
 
     Box mode takes two clicks: the first sets a corner, the second the opposite corner and
-    replaces any earlier box.
+    replaces any earlier box. A point click drops a half-drawn box (its lone corner).
     """
     if mode not in CLICK_MODES:
         raise InputError(f"click mode '{mode}': expected one of {', '.join(CLICK_MODES)}")
     if mode in ("include", "exclude"):
         label = 1 if mode == "include" else 0
-        return replace(clicks, points=(*clicks.points, (float(x), float(y), label)))
+        return replace(clicks, points=(*clicks.points, (float(x), float(y), label)), corner=None)
     if clicks.corner is None:
         return replace(clicks, corner=(float(x), float(y)))
     (x0, y0), (x1, y1) = clicks.corner, (float(x), float(y))
@@ -71,6 +71,17 @@ def add_click(clicks: Clicks, x: float, y: float, mode: str) -> Clicks:
 def current(history: tuple[Clicks, ...]) -> Clicks:
     """The prompts now: the last state of the history (no clicks yet: empty prompts)."""
     return history[-1] if history else Clicks()
+
+
+def drop_corner(history: tuple[Clicks, ...]) -> tuple[Clicks, ...]:
+    """The history with a half-drawn box (a lone first corner) taken off its last state.
+
+    Called when the click mode changes: the corner belongs to a box nobody is drawing any more.
+    The last state is replaced, not added to, so undo does not bring the stray corner back.
+    """
+    if not history or history[-1].corner is None:
+        return history
+    return (*history[:-1], replace(history[-1], corner=None))
 
 
 def undo(history: tuple[Clicks, ...]) -> tuple[Clicks, ...]:

@@ -6,9 +6,11 @@ prompts go into record.json as its `"app"` section.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from maskedit.record import OUTPUT_FILES
@@ -49,6 +51,44 @@ def compute_metrics(
     return {name: fn(result) for name, fn in metrics.items()}
 
 
+def output_metrics(result: EditResult, method: str) -> dict[str, float]:
+    """Every metric of one method's output (`compute_metrics` reads `blended`: that output)."""
+    view = SimpleNamespace(original=result.original, alpha=result.alpha)
+    view.blended = result.outputs[method]
+    return compute_metrics(view)  # type: ignore[arg-type]
+
+
+def verdict(values: dict[str, float]) -> str:
+    """The outside-the-mask invariant in words: ✓ … or ✗ … ("" without that metric)."""
+    outside = values.get(OUTSIDE)
+    if outside is None:
+        return ""
+    if outside == 0:
+        return "✓ outside the mask the result equals the input, bit for bit"
+    return f"✗ the result differs from the input outside the mask (by {outside:g})"
+
+
+def metrics_html(rows: dict[str, dict[str, float]]) -> str:
+    """One table row per output (label → metrics), a column per metric, then the verdicts.
+
+    All text is escaped: labels and names are shown as text, never as HTML or Markdown.
+    """
+    if not rows:
+        return ""
+    names = list(next(iter(rows.values())))
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in ["output", *names])
+    body = []
+    for label, values in rows.items():
+        cells = "".join(f"<td>{values[n]:.4g}</td>" for n in names)
+        body.append(f"<tr><td>{html.escape(label)}</td>{cells}</tr>")
+    verdicts = {verdict(v) for v in rows.values()} - {""}
+    lines = "".join(f"<p>{html.escape(v)}</p>" for v in sorted(verdicts))
+    return (
+        f'<table class="metrics"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{lines}"
+    )
+
+
 def metrics_markdown(values: dict[str, float]) -> str:
     """A two-column Markdown table, plus the verdict on the outside-the-mask invariant."""
     lines = ["| metric | value |", "| --- | --- |"]
@@ -83,6 +123,22 @@ def write_edit(result: EditResult, case_dir: Path, app_info: dict[str, Any]) -> 
     and the slider values that made it, so the record still says how the mask came about.
     """
     from maskedit.outputs import write_case
+    from maskedit.record import method_files
 
     write_case(result, case_dir, case_id=case_dir.name, extra={"app": app_info})
-    return [case_dir / OUTPUT_FILES[key] for key in DOWNLOADS]
+    names = [OUTPUT_FILES[key] for key in DOWNLOADS]
+    per_method = [n for n in method_files(list(result.outputs)).values() if n not in names]
+    names = names[:4] + per_method + names[4:]  # blended_<method>.png after blended.png
+    return [case_dir / name for name in names if (case_dir / name).is_file()]
+
+
+def zip_case(case_dir: Path) -> Path:
+    """case_dir as one zip beside it (edit-002.zip holds edit-002/…): a run of several seeds
+    offers one download per case, as their files share names."""
+    import shutil
+
+    case_dir = Path(case_dir)
+    archive = shutil.make_archive(
+        str(case_dir), "zip", root_dir=case_dir.parent, base_dir=case_dir.name
+    )
+    return Path(archive)

@@ -1,13 +1,16 @@
 """A run, checked before any model is touched: the page's widgets → `maskedit.edit`'s arguments.
 
-`prepare_run` turns what the page holds into a `RunJob` (the mask as segmented, the
-`EditSettings`, the prompts the record keeps) or one InputError naming what is missing or wrong.
-The page then calls `maskedit.edit(image, instruction, models=..., mask=job.mask,
-settings=job.settings, progress=...)`, the CLI's call, and shows `progress_text` per step.
+`prepare_run` turns what the page holds into a `RunJob` (the photo and its mask as they were when
+Run was pressed, one `EditSettings` per seed with every ticked method, the prompts the record
+keeps) or one InputError naming what is missing or wrong. The page then calls, per seed,
+`maskedit.edit(job.image, instruction, models=..., mask=job.mask, settings=..., progress=...)`,
+the CLI's call (several methods share one baseline), and shows `progress_text` per step.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +21,62 @@ from maskedit.app.clicks import Clicks
 from maskedit.config import METHODS, EditSettings
 from maskedit.errors import InputError
 
+MAX_SEEDS = 8  # one baseline and one output per method for each: keep a run a few minutes
+SEED_LIMIT = 2**63  # EditSettings.seed: 0 ≤ seed < 2^63
+
 
 @dataclass(frozen=True)
 class RunJob:
-    """A checked run: the H×W bool mask (the library shapes it by `settings`), the settings with
-    the one method, and the page's prompts for record.json's `"app"` section."""
+    """A checked run: the photo (H×W×3 uint8) and its H×W bool mask, snapshotted together when
+    Run was pressed (the library shapes the mask by the settings); one `EditSettings` per seed,
+    each with every method; the instruction; the page's prompts for record.json's `"app"`."""
 
+    image: np.ndarray
     mask: np.ndarray
-    settings: EditSettings
+    settings: tuple[EditSettings, ...]
     app_info: dict[str, Any]
+    instruction: str = ""
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.settings[0].methods
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(s.seed for s in self.settings)
+
+
+def parse_seeds(text: str | float | int | None) -> tuple[int, ...]:
+    """ "1337" or "1, 2, 3" (commas or spaces) → the seeds, in order, repeats dropped.
+
+    Each must be a whole number from 0 to 2^63 − 1; at most MAX_SEEDS of them.
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        text = f"{text:.0f}" if float(text).is_integer() else str(text)
+    parts = [p for p in re.split(r"[,\s]+", str(text or "").strip()) if p]
+    if not parts:
+        raise InputError("seed: is empty; type a whole number such as 1337 (or several: 1, 2, 3)")
+    seeds: list[int] = []
+    for part in parts:
+        if not re.fullmatch(r"\d+", part) or int(part) >= SEED_LIMIT:
+            raise InputError(
+                f"seed '{part}': use whole numbers from 0 to {SEED_LIMIT - 1}, e.g. 1337"
+            )
+        if int(part) not in seeds:
+            seeds.append(int(part))
+    if len(seeds) > MAX_SEEDS:
+        raise InputError(f"seeds: {len(seeds)} given; at most {MAX_SEEDS} in one run")
+    return tuple(seeds)
+
+
+def _methods(method: str | Sequence[str] | None) -> tuple[str, ...]:
+    methods = (method,) if isinstance(method, str) else tuple(method or ())
+    if not methods:
+        raise InputError("method: none ticked; tick at least one (pixel is the plain composite)")
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"method '{m}': choose one of {', '.join(METHODS)}")
+    return tuple(m for m in METHODS if m in methods)  # the page's order, whatever was ticked
 
 
 def prepare_run(
@@ -35,17 +85,18 @@ def prepare_run(
     mask: np.ndarray | None,
     target: dict[str, Any] | None,
     instruction: str | None,
-    method: str,
+    method: str | Sequence[str],
     dilate_px: float,
     feather_px: float,
-    seed: float,
+    seed: str | float,
     steps: float,
     text_cfg: float,
     image_cfg: float | None,
 ) -> RunJob:
     """Check everything the page gives and build the run; InputError names the first problem.
 
-    `target`: the phrase mask's record entry (None: `mask` is SAM's answer to `clicks`).
+    `target`: the region's record entry (None: `mask` is SAM's answer to `clicks`).
+    `method`: one method or several; `seed`: a number, or text with several ("1, 2").
     `image_cfg`: None for guidance-distilled editors, which have no image-guidance scale.
     """
     if image is None:
@@ -57,30 +108,41 @@ def prepare_run(
         )
     if not (instruction or "").strip():
         raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
-    if method not in METHODS:
-        raise InputError(f"method '{method}': choose one of {', '.join(METHODS)}")
+    methods = _methods(method)
+    seeds = parse_seeds(seed)
     try:
-        settings = EditSettings(
-            seed=int(seed),
-            steps=int(steps),
-            text_cfg=text_cfg,
-            image_cfg=image_cfg,
-            methods=(method,),
-            dilate=int(dilate_px),
-            feather=float(feather_px),
+        settings = tuple(
+            EditSettings(
+                seed=s,
+                steps=int(steps),
+                text_cfg=text_cfg,
+                image_cfg=image_cfg,
+                methods=methods,
+                dilate=int(dilate_px),
+                feather=float(feather_px),
+            )
+            for s in seeds
         )
     except (ValidationError, TypeError, ValueError) as err:
         raise InputError(f"settings: {str(err).splitlines()[0]}") from None
+    if mask.shape != image.shape[:2]:
+        raise InputError("the mask was made on another photo: click on this one again")
     if not mask.any():  # shaping neither empties a mask nor fills an empty one
         raise InputError("the mask is empty: click on the object")
     app_info = {
         **(target or {}),
         **clicks.to_record(),
-        "dilate_px": settings.dilate,
-        "feather_px": settings.feather,
-        "method": method,
+        "dilate_px": settings[0].dilate,
+        "feather_px": settings[0].feather,
+        "method": methods[0],
     }
-    return RunJob(mask=mask, settings=settings, app_info=app_info)
+    return RunJob(
+        image=image,
+        mask=mask,
+        settings=settings,
+        app_info=app_info,
+        instruction=instruction.strip(),
+    )
 
 
 def progress_text(stage: str, step: int, total: int) -> tuple[float, str]:
@@ -90,3 +152,35 @@ def progress_text(stage: str, step: int, total: int) -> tuple[float, str]:
     bar from 5 % to 90 %; the rest is reading and writing.
     """
     return 0.05 + 0.85 * step / total, f"{stage}: diffusion step {step}/{total}"
+
+
+class RunProgress:
+    """The whole run's progress bar over every seed's edit: `(fraction, text)` per step.
+
+    Per seed, `edit` runs the editor once for the baseline and once more for each method with
+    its own denoising (every method but pixel, which composites the baseline). The bar moves
+    only forwards: each of those runs has an equal share.
+    """
+
+    def __init__(self, n_seeds: int, methods: Sequence[str]):
+        self.n_seeds = n_seeds
+        self.runs_per_seed = 1 + sum(m != "pixel" for m in methods)
+        self.stages: list[str] = []  # the stages seen for the current seed, in order
+        self.seed = 0
+
+    def start_seed(self, index: int) -> None:
+        self.seed, self.stages = index, []
+
+    def __call__(self, stage: str, step: int, total: int) -> tuple[float, str]:
+        if stage not in self.stages:
+            self.stages.append(stage)
+        done = min(self.stages.index(stage), self.runs_per_seed - 1) + step / total
+        fraction = 0.02 + 0.93 * (self.seed + done / self.runs_per_seed) / self.n_seeds
+        text = f"{stage}: diffusion step {step}/{total}"
+        if self.n_seeds > 1:
+            text = f"seed {self.seed + 1}/{self.n_seeds} · {text}"
+        return fraction, text
+
+    def writing(self) -> tuple[float, str]:
+        """Between a seed's edit and the next: its case folder is written."""
+        return 0.02 + 0.93 * (self.seed + 1) / self.n_seeds, "writing outputs"

@@ -1,11 +1,15 @@
 """`maskedit app`: click on a photo, see SAM's mask, type an instruction, edit only there.
 
-This module is the page's layout and event wiring only. What the events do lives in modules unit
-tests call without a browser: `clicks` (clicks → SAM prompts, undo), `canvas` (display ↔ image
-pixels, overlay, status line), `inputs` (uploads, samples), `region` (SAM's or CLIPSeg's mask and
-its shaping, through the library), `run` (checks → `maskedit.edit`'s arguments, progress text),
-`results` (metrics, the case folder through `write_case`). A `MaskeditError` becomes a message in
-the page, and the app keeps serving.
+This module is the page's layout and event wiring only. What the events do lives in `events`
+(one method per event, no Gradio), over modules unit tests call without a browser: `clicks`,
+`canvas`, `inputs`, `region`, `run`, `results`, `compare`.
+
+Every event that can fail is a chain: a first step that returns stored state only, then a drawing
+step that cannot fail. A `MaskeditError` becomes a toast (as text, never HTML) and marks no
+widget: the page keeps its photo, mask, status line and results. Steps that only check stop
+the chain (`_guard`); steps that show their progress or queue place on a widget leave their
+outputs as they were instead (`_soft`), so that widget never turns into an error badge. Each new
+action closes the toasts of the old ones.
 
 Files: every edit is written into a per-session folder of one workspace (a temp folder by
 default); the page serves files from there and from Gradio's own cache only.
@@ -14,27 +18,21 @@ default); the page serves files from there and from Gradio's own cache only.
 # No `from __future__ import annotations`: Gradio reads the callbacks' annotations
 # (gr.SelectData, gr.Request) as real classes to know what to inject.
 
+import functools
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from maskedit.app.canvas import overlay, resize_for_display, status_line, to_image_xy
-from maskedit.app.clicks import Clicks, add_click, current, undo
-from maskedit.app.inputs import MAX_UPLOAD_BYTES, SAMPLES, load_sample, load_upload
-from maskedit.app.region import phrase_mask, predict_mask, shaped
-from maskedit.app.results import (
-    compute_metrics,
-    metrics_markdown,
-    next_case_dir,
-    session_dir,
-    write_edit,
-)
-from maskedit.app.run import prepare_run, progress_text
-from maskedit.config import METHODS
+from maskedit.app import compare
+from maskedit.app.canvas import status_line
+from maskedit.app.clicks import Clicks
+from maskedit.app.events import BRUSH_CSS, PageEvents
+from maskedit.app.inputs import EXAMPLES, MAX_UPLOAD_BYTES, SAMPLES
+from maskedit.app.region import PHRASE_BACKENDS, backend_status
+from maskedit.app.results import metrics_html
+from maskedit.app.texts import CLEAR_TOASTS, paragraphs, plain, toast
+from maskedit.config import DEFAULT_SEED, METHODS
 from maskedit.errors import MaskeditError
 from maskedit.families import EDITORS
 from maskedit.images import MAX_PIXELS, SAMPLE_PREFIX
@@ -44,13 +42,23 @@ if TYPE_CHECKING:
 
     from maskedit.models import Models
 
-# ---------------------------------------------------------------------------------------------
-# The page.
+ERROR_SECONDS = 8  # a toast closes by itself after this, or at the next action
 
 _CSS = """
 #canvas img { cursor: crosshair; }
 #tiny-banner { background: #c81e1e; color: white; padding: 6px 12px; border-radius: 6px; }
 #tiny-banner * { color: white !important; margin: 0; }
+#header h2 { margin: 0; } #header p { margin: 2px 0 0; }
+#status p, #run-status p, #notes p { margin: 2px 0; }
+#run-status { min-height: 44px; }
+#notes p { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
+table.metrics { border-collapse: collapse; font-size: 13px; }
+table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 2px 6px; }
+@media (max-width: 700px) {  /* a phone: the photo's own height, not a tall letterbox */
+  #canvas, #canvas .image-container, #canvas button, #canvas .image-frame {
+    height: auto !important;
+  }
+}
 """
 
 
@@ -64,220 +72,267 @@ def _theme():
     )
 
 
+def _guard(fn):
+    """A MaskeditError from `fn` (a step whose outputs are stored state only) becomes an error
+    toast (escaped text) and stops the chain."""
+    import gradio as gr
+
+    @functools.wraps(fn)  # Gradio reads the wrapped signature (gr.Request, gr.Progress)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MaskeditError as err:
+            raise gr.Error(toast(str(err)), duration=ERROR_SECONDS, print_exception=False) from None
+
+    return wrapped
+
+
+def _soft(fn, failed=None):
+    """A MaskeditError from `fn` (a step that shows its progress on a widget) becomes a toast;
+    the outputs stay as they were (or are `failed(err)`), so no widget shows an error badge."""
+    import gradio as gr
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MaskeditError as err:
+            gr.Warning(toast(str(err)), duration=ERROR_SECONDS, title="Error")
+            return gr.skip() if failed is None else failed(err)
+
+    return wrapped
+
+
 def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "gr.Blocks":
     """The editing page over loaded `models`; edits are written under `workspace` (default: a
     new temp folder). Launch it with `launch`, which serves only that folder and Gradio's cache.
     """
     import gradio as gr
 
-    import maskedit
-    from maskedit.config import DEFAULT_SEED
-
     spec = EDITORS[models.editor]  # the sliders start at the loaded editor's own defaults
     root = Path(workspace or tempfile.mkdtemp(prefix="maskedit-app-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()  # one SamPredictor (one cached embedding) and one pipeline, shared
+    ev = PageEvents(models, root)
+    phrase_status = backend_status(models)
+    phrase_ok = [(PHRASE_BACKENDS[k], k) for k, why in phrase_status.items() if why is None]
+    phrase_off = [
+        f"{PHRASE_BACKENDS[k]}: unavailable ({why})." for k, why in phrase_status.items() if why
+    ]
 
-    def error(err: MaskeditError) -> "gr.Error":
-        return gr.Error(str(err), print_exception=False)
+    # --- drawing steps (cannot fail) ----------------------------------------------------------
+    def draw(image, display, history, region, dilate, feather, only):
+        v = ev.view(image, display, history, region, dilate, feather, only)
+        picker = gr.Radio(choices=v.candidates, value=v.chosen, visible=bool(v.candidates))
+        return v.canvas, plain(v.status), picker
 
-    # Loading is two steps: read and check (output: a State only, so an error marks no widget),
-    # then, on success, show the new photo and clear the clicks and the results.
-    def on_upload(path):
-        if path is None:
-            raise gr.Error("upload: no file received", print_exception=False)
-        try:
-            return load_upload(path)
-        except MaskeditError as err:
-            raise error(err) from None
-
-    def on_sample(name):
-        if not name:
-            raise gr.Error("pick a sample photo first", print_exception=False)
-        try:
-            return load_sample(name)
-        except MaskeditError as err:
-            raise error(err) from None
-
-    def show_new_image(image: np.ndarray):
-        display = resize_for_display(image)
-        results = (None, None, None, None, "", None)
-        status = status_line(image, Clicks(), None)
-        return (display, (), None, None, display, status, *results)
-
-    def refresh(image, display, history, dilate_px, feather_px):
-        """The SAM mask and canvas for the current clicks (after a click, undo or clear)."""
-        clicks = current(history)
-        with lock:
-            prediction = predict_mask(models.sam, image, clicks)
-        mask = None if prediction is None else prediction.mask
-        alpha = shaped(mask, dilate_px, feather_px)
-        canvas = overlay(display, alpha, clicks)
-        return history, mask, None, canvas, status_line(image, clicks, alpha)
-
-    def on_click(image, display, history, mode, dilate_px, feather_px, evt: gr.SelectData):
-        if image is None:
-            raise gr.Error("load a photo first", print_exception=False)
-        x, y = to_image_xy(tuple(evt.index), display.shape[:2], image.shape[:2])
-        try:
-            history = (*history, add_click(current(history), x, y, mode))
-        except MaskeditError as err:  # e.g. a box with no area: say so, keep the clicks
-            gr.Warning(str(err))
-        return refresh(image, display, history, dilate_px, feather_px)
-
-    def on_undo(image, display, history, dilate_px, feather_px):
-        if image is None:
-            return history, None, None, None, status_line(None, Clicks(), None)
-        return refresh(image, display, undo(history), dilate_px, feather_px)
-
-    def on_clear(image, display, dilate_px, feather_px):
-        if image is None:
-            return (), None, None, None, status_line(None, Clicks(), None)
-        return refresh(image, display, (), dilate_px, feather_px)
-
-    def on_shape(image, display, history, mask, target, dilate_px, feather_px):
-        if image is None:
-            return None, status_line(None, Clicks(), None)
-        clicks = current(history)
-        alpha = shaped(mask, dilate_px, feather_px)
-        return overlay(display, alpha, clicks), status_line(image, clicks, alpha, target)
-
-    def on_phrase(image, display, phrase, instruction, dilate_px, feather_px):
-        """The mask from a phrase (CLIPSeg) replaces the clicks' mask; a new click replaces it."""
-        if image is None:
-            raise gr.Error("load a photo first", print_exception=False)
-        try:
-            with lock:
-                mask, target = phrase_mask(models, image, phrase, instruction)
-        except MaskeditError as err:
-            raise error(err) from None
-        alpha = shaped(mask, dilate_px, feather_px)
-        canvas = overlay(display, alpha, Clicks())
-        return (), mask, target, canvas, status_line(image, Clicks(), alpha, target)
-
-    # Running is two steps too: check everything (output: a State), then, on success, edit,
-    # write the case and show the results.
-    def check_run(image, history, *fields):
-        """`prepare_run` on the widgets' values, in its order (mask … image guidance)."""
-        *fields, image_cfg = fields
-        if spec.image_cfg is None:  # guidance-distilled editors (kontext) have no image scale
-            image_cfg = None
-        try:
-            return prepare_run(image, current(history), *fields, image_cfg)
-        except MaskeditError as err:
-            raise error(err) from None
-
-    def on_run(
-        image,
-        job,
-        instruction,
-        request: gr.Request,
-        progress=gr.Progress(),  # noqa: B008 - Gradio's way of asking for a progress bar
-    ):
-        # 1. The edit, as the CLI runs it; the library reports every denoising step.
-        def step(stage: str, i: int, n: int) -> None:
-            fraction, text = progress_text(stage, i, n)
-            progress(fraction, desc=text)
-
-        try:
-            with lock:
-                result = maskedit.edit(
-                    image,
-                    instruction,
-                    models=models,
-                    mask=job.mask,
-                    settings=job.settings,
-                    progress=step,
-                )
-        except MaskeditError as err:
-            raise error(err) from None
-
-        # 2. The case into this session's folder, and the metrics.
-        progress(0.95, desc="writing outputs")
-        case_dir = next_case_dir(session_dir(root, request.session_hash if request else None))
-        files = write_edit(result, case_dir, job.app_info)
+    def show_photo(image, runs):
+        """A new photo: no results on show; A/B over this photo's earlier runs, if any."""
+        key = None if image is None else compare.photo_key(image)
+        mine = compare.for_photo(runs, key)
+        a, b = compare.default_pair(mine)
+        pick = compare.choices(mine) if mine else []
         return (
-            result.original,
-            result.baseline,
-            result.blended,
-            (result.original, result.blended),
-            metrics_markdown(compute_metrics(result)),
-            [str(f) for f in files],
+            [],
+            "",
+            "",
+            None,
+            gr.Dropdown(choices=pick, value=a),
+            gr.Dropdown(choices=pick, value=b),
+            None,
+            plain("Press Run to edit." if image is not None else ""),
+            gr.Column(visible=bool(mine)),
         )
+
+    def show_run(run, runs):
+        if run is None:  # the edit stopped: the results on show stay
+            return gr.skip()
+        runs = compare.add_run(runs or [], run)
+        rows = {o.label: o.metrics for o in run.outputs}
+        a, b = compare.default_pair(runs)
+        pick = compare.choices(runs)
+        done = f"Run {run.number}: {len(run.outputs)} result(s), {len(run.baselines)} seed(s)."
+        return (
+            runs,
+            compare.gallery(run),
+            paragraphs(run.notes),
+            metrics_html(rows),
+            [str(f) for f in run.files],
+            gr.Dropdown(choices=pick, value=a),
+            gr.Dropdown(choices=pick, value=b),
+            _pair(runs, a, b),
+            plain(done),
+            gr.Column(visible=True),
+        )
+
+    def _pair(runs, a, b):
+        pa, pb = compare.picture(runs, a), compare.picture(runs, b)
+        return None if pa is None or pb is None else (pa, pb)
+
+    # --- steps that can fail: stored state only ------------------------------------------------
+    def click(image, display, history, mode, evt: gr.SelectData):
+        return ev.click(image, display, history, mode, evt.index)
+
+    def run(job, runs, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's way
+        session = request.session_hash if request else None
+        done = ev.run(job, runs, session, lambda f, text: progress(f, desc=text))
+        return done, plain("Writing the results…")
+
+    def run_failed(err):
+        return None, plain(f"The edit stopped: {err}")
 
     with gr.Blocks(
         title="maskedit",
         analytics_enabled=False,
         delete_cache=(3600, 6 * 3600),
     ) as demo:
-        gr.Markdown(
-            "## maskedit — edit only where you click\n"
-            "Load a photo, click the object (SAM draws the mask) or describe it, "
-            "type an instruction, run. "
-            "Outside the mask the result is the input, bit for bit."
+        gr.HTML(
+            "<h2>maskedit — edit only where you click</h2><p>Load a photo, click the object "
+            "(SAM draws the mask) or describe it, type an instruction, run. Outside the mask "
+            "the result is the input, bit for bit.</p>",
+            elem_id="header",
         )
         if models.kind == "tiny":
-            gr.Markdown(models.note, elem_id="tiny-banner")
+            gr.HTML(plain(models.note), elem_id="tiny-banner")
 
         image_st = gr.State(None)  # the photo, H×W×3 uint8
         display_st = gr.State(None)  # the photo at canvas size
         history_st = gr.State(())  # tuple[Clicks, ...]
-        mask_st = gr.State(None)  # H×W bool mask: SAM's for the clicks, or CLIPSeg's for a phrase
-        target_st = gr.State(None)  # the phrase mask's record entry (None: the mask is SAM's)
-        job_st = gr.State(None)  # a checked run (RunJob): mask, settings, the prompts to record
+        region_st = gr.State(None)  # Region: the mask as segmented, and how it came about
+        job_st = gr.State(None)  # a checked run (RunJob): the photo and mask snapshotted
+        run_st = gr.State(None)  # the last Run
+        runs_st = gr.State([])  # the runs of this photo, for A/B
 
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                upload = gr.File(
-                    label=f"Upload a photo (≤ {MAX_UPLOAD_BYTES // 2**20} MB, "
-                    f"≤ {MAX_PIXELS / 1e6:g} MP)",
-                    type="filepath",
-                    file_count="single",
-                    height=150,
-                    elem_id="upload",
-                )
-                with gr.Row():
-                    sample = gr.Dropdown(
-                        choices=[(s.removeprefix(SAMPLE_PREFIX), s) for s in SAMPLES],
-                        value=None,
-                        label="…or a sample photo",
+        with gr.Row(elem_id="main"):
+            # The photo first: on a narrow screen it comes before the controls.
+            with gr.Column(scale=3, min_width=340):
+                with gr.Tabs(elem_id="photo-tabs") as photo_tabs:
+                    with gr.Tab("Click", id="click", elem_id="tab-click"):
+                        canvas = gr.Image(
+                            label="Click on the photo",
+                            type="numpy",
+                            format="png",
+                            interactive=False,
+                            buttons=[],
+                            height=500,
+                            elem_id="canvas",
+                        )
+                    with gr.Tab("Brush", id="brush", elem_id="tab-brush") as brush_tab:
+                        editor = gr.ImageEditor(
+                            label="Paint the mask (brush adds, eraser removes)",
+                            type="numpy",
+                            image_mode="RGBA",
+                            format="png",
+                            sources=(),
+                            transforms=(),
+                            layers=gr.LayerOptions(allow_additional_layers=False),
+                            brush=gr.Brush(colors=[BRUSH_CSS], color_mode="fixed"),
+                            eraser=gr.Eraser(),
+                            height=460,
+                            elem_id="editor",
+                        )
+                        brush_btn = gr.Button("Use painted mask", size="sm", elem_id="brush-apply")
+                status = gr.HTML(plain(status_line(None, Clicks(), None)), elem_id="status")
+                with gr.Row(equal_height=True):
+                    mode = gr.Radio(
+                        [("Include", "include"), ("Exclude", "exclude"), ("Box", "box")],
+                        value="include",
+                        label="Click adds",
+                        info="Box: click two opposite corners.",
                         scale=3,
-                        elem_id="sample",
+                        elem_id="mode",
                     )
-                    load_btn = gr.Button("Load", scale=1, elem_id="load-sample")
-                mode = gr.Radio(
-                    [("Include point", "include"), ("Exclude point", "exclude"), ("Box", "box")],
-                    value="include",
-                    label="Click adds",
-                    info="Box: click two opposite corners.",
-                    elem_id="mode",
+                    with gr.Column(scale=2, min_width=200):
+                        with gr.Row():
+                            undo_btn = gr.Button("Undo click", size="sm", elem_id="undo")
+                            clear_btn = gr.Button("Clear", size="sm", elem_id="clear")
+                            invert_btn = gr.Button("Invert", size="sm", elem_id="invert")
+                        only = gr.Checkbox(label="Show the mask only", elem_id="mask-only")
+                candidates = gr.Radio(
+                    [], label="SAM's candidates (score)", visible=False, elem_id="candidates"
                 )
-                with gr.Row():
-                    undo_btn = gr.Button("Undo click", size="sm", elem_id="undo")
-                    clear_btn = gr.Button("Clear clicks", size="sm", elem_id="clear")
-                has_clipseg = "clipseg" in models.text
-                phrase = gr.Textbox(
-                    label="…or describe the object",
-                    placeholder="e.g. the cat (empty: taken from the instruction)",
-                    info=None if has_clipseg else "Unavailable: CLIPSeg is not loaded.",
-                    interactive=has_clipseg,
-                    elem_id="phrase",
-                )
-                phrase_btn = gr.Button(
-                    "Mask from phrase", size="sm", interactive=has_clipseg, elem_id="phrase-mask"
-                )
+            with gr.Column(scale=2, min_width=320):
+                with gr.Tabs():
+                    with gr.Tab("Photo", id="photo"):
+                        upload = gr.File(
+                            label=f"Upload a photo (≤ {MAX_UPLOAD_BYTES // 2**20} MB, "
+                            f"≤ {MAX_PIXELS / 1e6:g} MP)",
+                            type="filepath",
+                            file_count="single",
+                            height=120,
+                            elem_id="upload",
+                        )
+                        with gr.Row(equal_height=True):
+                            sample = gr.Dropdown(
+                                choices=[(s.removeprefix(SAMPLE_PREFIX), s) for s in SAMPLES],
+                                value=None,
+                                label="…or a sample photo",
+                                scale=3,
+                                elem_id="sample",
+                            )
+                            load_btn = gr.Button("Load", scale=1, elem_id="load-sample")
+                        example_btns = [
+                            gr.Button(
+                                ex.label, size="sm", elem_id=f"example-{i}", elem_classes="example"
+                            )
+                            for i, ex in enumerate(EXAMPLES)
+                        ]
+                    with gr.Tab("Describe", id="describe"):
+                        phrase = gr.Textbox(
+                            label="…or describe the object",
+                            placeholder="e.g. the cat (empty: taken from the instruction)",
+                            interactive=bool(phrase_ok),
+                            elem_id="phrase",
+                        )
+                        backend = gr.Radio(
+                            phrase_ok,
+                            value=phrase_ok[0][1] if phrase_ok else None,
+                            label="Found by",
+                            elem_id="backend",
+                        )
+                        phrase_btn = gr.Button(
+                            "Mask from phrase",
+                            size="sm",
+                            interactive=bool(phrase_ok),
+                            elem_id="phrase-mask",
+                        )
+                        gr.HTML(paragraphs(phrase_off), elem_id="phrase-off")
+                    with gr.Tab("Mask file", id="mask-file"):
+                        mask_upload = gr.File(
+                            label="A mask the photo's size (white = edit)",
+                            type="filepath",
+                            file_count="single",
+                            height=90,
+                            elem_id="mask-upload",
+                        )
                 instruction = gr.Textbox(
                     label="Instruction",
                     placeholder="e.g. make the jacket red",
-                    lines=2,
+                    lines=1,
+                    max_lines=3,
                     elem_id="instruction",
                 )
-                method = gr.Dropdown(choices=list(METHODS), value=METHODS[0], label="Method")
-                with gr.Accordion("Mask", open=True):
+                with gr.Row(equal_height=True):
+                    methods = gr.CheckboxGroup(
+                        list(METHODS),
+                        value=[METHODS[0]],
+                        label="Methods (tick several to compare)",
+                        scale=3,
+                        elem_id="methods",
+                    )
+                    seeds = gr.Textbox(
+                        str(DEFAULT_SEED),
+                        label="Seeds",
+                        info="one or more: 1, 2, 3",
+                        max_lines=1,
+                        scale=1,
+                        min_width=110,
+                        elem_id="seeds",
+                    )
+                run_btn = gr.Button("Run edit", variant="primary", elem_id="run")
+                run_status = gr.HTML("", elem_id="run-status")
+                with gr.Accordion("Mask and diffusion settings", open=False, elem_id="settings"):
                     dilate = gr.Slider(0, 64, value=0, step=1, label="Dilate (px)")
                     feather = gr.Slider(0, 32, value=0, step=0.5, label="Feather (px)")
-                with gr.Accordion("Diffusion", open=True):
-                    seed = gr.Number(value=DEFAULT_SEED, precision=0, minimum=0, label="Seed")
                     steps = gr.Slider(
                         1, 100, value=spec.steps, step=1, label="Steps", elem_id="steps"
                     )
@@ -292,82 +347,131 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                         label="Image guidance",
                         interactive=spec.image_cfg is not None,  # distilled editors have none
                     )
-                run_btn = gr.Button("Run edit", variant="primary", elem_id="run")
-            with gr.Column(scale=2):
-                canvas = gr.Image(
-                    label="Click on the photo",
-                    type="numpy",
-                    format="png",
-                    interactive=False,
-                    buttons=[],
-                    height=520,
-                    elem_id="canvas",
-                )
-                status = gr.Markdown(status_line(None, Clicks(), None), elem_id="status")
 
-        with gr.Row(equal_height=True):
-            out_original = gr.Image(label="Original", format="png", elem_id="out-original")
-            out_baseline = gr.Image(
-                label="Baseline (IP2P, unmasked)", format="png", elem_id="out-baseline"
+        results_box = gr.Column(visible=False, elem_id="results")  # shown once there are results
+        with results_box:
+            notes = gr.HTML("", elem_id="notes")
+            gallery = gr.Gallery(
+                label="Results (baseline, then each method and seed)",
+                format="png",
+                columns=4,
+                height=330,
+                object_fit="contain",
+                elem_id="gallery",
             )
-            out_blended = gr.Image(label="Masked result", format="png", elem_id="out-blended")
-        with gr.Row():
-            with gr.Column(scale=2):
-                slider = gr.ImageSlider(
-                    label="Before / after (masked)", format="png", elem_id="slider"
-                )
-            with gr.Column(scale=1):
-                metrics = gr.Markdown("", elem_id="metrics")
-                downloads = gr.File(
-                    label="Downloads", file_count="multiple", interactive=False, elem_id="downloads"
-                )
+            with gr.Row():
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        pick_a = gr.Dropdown([], label="A (left)", elem_id="pick-a")
+                        pick_b = gr.Dropdown([], label="B (right)", elem_id="pick-b")
+                    slider = gr.ImageSlider(label="A / B", format="png", elem_id="slider")
+                with gr.Column(scale=1):
+                    metrics = gr.HTML("", elem_id="metrics")
+                    downloads = gr.File(
+                        label="Downloads",
+                        file_count="multiple",
+                        interactive=False,
+                        elem_id="downloads",
+                    )
 
-        new_image_outputs = [display_st, history_st, mask_st, target_st, canvas, status]
-        result_outputs = [out_original, out_baseline, out_blended, slider, metrics, downloads]
-        click_outputs = [history_st, mask_st, target_st, canvas, status]
+        # --- wiring ----------------------------------------------------------------------------
+        photo = [image_st, display_st, history_st, region_st]
+        view_in = [*photo, dilate, feather, only]
+        view_out = [canvas, status, candidates]
+        results_out = [
+            gallery,
+            notes,
+            metrics,
+            downloads,
+            pick_a,
+            pick_b,
+            slider,
+            run_status,
+            results_box,
+        ]
+        fast = {"concurrency_limit": None}  # drawing: never queued behind a model
+
+        def act(trigger, fn, inputs, outputs, *, new_photo: bool = False, **kwargs):
+            """One action: old toasts close, `fn` updates stored state, the page redraws."""
+            trigger(None, js=CLEAR_TOASTS)
+            kwargs.setdefault("show_progress", "hidden")
+            ok = trigger(fn, inputs, outputs, **kwargs).success(
+                draw, view_in, view_out, show_progress="hidden", **fast
+            )
+            if new_photo:
+                ok.success(show_photo, [image_st, runs_st], results_out, **fast)
+            return ok
+
+        # Loading a photo: read and check (stored state only), then show it.
+        act(upload.upload, _guard(ev.upload), upload, photo, new_photo=True)
         # The drop zone empties after every upload, good or bad, ready for the next file.
-        # (A second listener, not `.then`, which Gradio skips after an error.)
-        upload.upload(on_upload, upload, image_st).success(
-            show_new_image, image_st, new_image_outputs + result_outputs
-        )
         upload.upload(lambda: None, None, upload, show_progress="hidden")
-        load_btn.click(on_sample, sample, image_st).success(
-            show_new_image, image_st, new_image_outputs + result_outputs
-        )
-        canvas.select(
-            on_click, [image_st, display_st, history_st, mode, dilate, feather], click_outputs
-        )
-        undo_btn.click(on_undo, [image_st, display_st, history_st, dilate, feather], click_outputs)
-        clear_btn.click(on_clear, [image_st, display_st, dilate, feather], click_outputs)
-        phrase_inputs = [image_st, display_st, phrase, instruction, dilate, feather]
-        phrase_btn.click(on_phrase, phrase_inputs, click_outputs)
-        phrase.submit(on_phrase, phrase_inputs, click_outputs)
-        for widget in (dilate, feather):
-            widget.release(
-                on_shape,
-                [image_st, display_st, history_st, mask_st, target_st, dilate, feather],
-                [canvas, status],
+        act(load_btn.click, _guard(ev.sample), sample, photo, new_photo=True)
+        for btn in example_btns:
+            act(
+                btn.click,
+                _soft(ev.example),
+                btn,
+                [*photo, instruction],
+                new_photo=True,
+                show_progress="full",
+                show_progress_on=status,
             )
-        run_btn.click(
-            check_run,
-            [
-                image_st,
-                history_st,
-                mask_st,
-                target_st,
-                instruction,
-                method,
-                dilate,
-                feather,
-                seed,
-                steps,
-                text_cfg,
-                image_cfg,
-            ],
-            job_st,
-        ).success(on_run, [image_st, job_st, instruction], result_outputs)
+
+        # The mask. Clicks queue (none is dropped) and show their place in the queue.
+        act(
+            canvas.select,
+            _soft(click),
+            [image_st, display_st, history_st, mode],
+            [history_st, region_st],
+            trigger_mode="multiple",
+            show_progress="full",
+            show_progress_on=status,
+        )
+        act(undo_btn.click, _soft(ev.undo), [image_st, history_st], [history_st, region_st])
+        act(clear_btn.click, ev.clear, None, [history_st, region_st], **fast)
+        act(invert_btn.click, _guard(ev.invert), region_st, region_st, **fast)
+        act(mode.input, ev.mode_changed, history_st, history_st, **fast)
+        act(candidates.input, _guard(ev.candidate), [region_st, candidates], region_st)
+        phrase_in = [image_st, phrase, instruction, backend, seeds, text_cfg, image_cfg]
+        for trigger in (phrase_btn.click, phrase.submit):
+            act(
+                trigger,
+                _soft(ev.phrase),
+                phrase_in,
+                [history_st, region_st],
+                show_progress="full",
+                show_progress_on=status,
+            )
+        act(mask_upload.upload, _guard(ev.mask_file), [image_st, mask_upload], photo[2:])
+        mask_upload.upload(lambda: None, None, mask_upload, show_progress="hidden")
+        brush_tab.select(ev.brush_start, [display_st, region_st], editor, **fast)
+        act(
+            brush_btn.click, _guard(ev.brush_apply), [image_st, region_st, editor], region_st
+        ).success(lambda: gr.Tabs(selected="click"), None, photo_tabs, **fast)
+        for widget in (dilate, feather):
+            widget.release(draw, view_in, view_out, show_progress="hidden", **fast)
+        only.input(draw, view_in, view_out, show_progress="hidden", **fast)
+
+        # Running: check and snapshot (stored state), edit (its progress and queue place under
+        # the Run button), then show the results.
+        run_btn.click(None, js=CLEAR_TOASTS)
+        run_in = [image_st, history_st, region_st, instruction, methods, dilate, feather, seeds]
+        checked = run_btn.click(
+            _guard(ev.check_run), [*run_in, steps, text_cfg, image_cfg], job_st, **fast
+        )
+        edited = checked.success(
+            _soft(run, run_failed),
+            [job_st, runs_st],
+            [run_st, run_status],
+            show_progress_on=run_status,
+        )
+        edited.success(show_run, [run_st, runs_st], [runs_st, *results_out], **fast)
+        for dropdown in (pick_a, pick_b):
+            dropdown.input(_pair, [runs_st, pick_a, pick_b], slider, **fast)
 
     demo.maskedit_workspace = root  # launch serves this folder and nothing else of ours
+    demo.maskedit_events = ev  # the handlers and their locks (tests hold a lock to see others)
     return demo
 
 
@@ -383,7 +487,8 @@ def launch(
     """Serve a page built here on host:port; returns its URL (after Ctrl-C when `block`).
 
     Gradio serves only its own cache and `allowed_paths` (default: the page's workspace), and
-    refuses uploads over MAX_UPLOAD_BYTES before they reach a callback.
+    refuses uploads over MAX_UPLOAD_BYTES before they reach a callback. A page's own script
+    (`demo.maskedit_js`, e.g. the study's keyboard shortcuts) runs on load.
     """
     if allowed_paths is None:
         workspace = getattr(demo, "maskedit_workspace", None)
@@ -399,6 +504,7 @@ def launch(
         footer_links=[],
         share=False,
         theme=_theme(),
-        css=_CSS,
+        css=_CSS + getattr(demo, "maskedit_css", ""),
+        js=getattr(demo, "maskedit_js", None),
     )
     return url

@@ -45,7 +45,7 @@ def app_command(
     """Serve the editing page: click (or phrase) → mask → IP2P edit, outputs in a temp workspace."""
     with user_errors():
         options = model_options(model_flags)  # bad flags fail before anything starts
-    with tempfile.TemporaryDirectory(prefix="maskedit-app-") as tmp, serving_errors():
+    with tempfile.TemporaryDirectory(prefix="maskedit-app-") as tmp, serving_errors(port):
         workspace = Path(tmp)
         _quiet_gradio(workspace)
         _stop_on_sigterm()
@@ -75,7 +75,7 @@ def study_command(
     """Serve the blind pairwise study over DIR (votes in DIR/study.sqlite), or summarise it."""
     from maskedit.app.study import DB_NAME, format_summary, load_cases, read_votes, summarize
 
-    with serving_errors():
+    with serving_errors(port):
         load_cases(study_dir)  # the folder is checked before anything is served or summarised
         if summary:
             db = study_dir / DB_NAME
@@ -101,14 +101,15 @@ def study_command(
 
 
 @contextlib.contextmanager
-def serving_errors() -> Iterator[None]:
+def serving_errors(port: int | None = None) -> Iterator[None]:
     """As `user_errors`, and a busy port or an address not available (Gradio raises OSError,
-    "Cannot find empty port in range …") is one line too."""
+    "Cannot find empty port in range …") is one line too, naming the port and `--port`."""
     with user_errors():
         try:
             yield
         except OSError as err:
-            raise MaskeditError(f"cannot serve: {str(err).splitlines()[0]}") from None
+            where = f" on port {port} (in use? choose another with --port)" if port else ""
+            raise MaskeditError(f"cannot serve{where}: {str(err).splitlines()[0]}") from None
 
 
 def _say(text: str) -> None:

@@ -1,21 +1,26 @@
-"""report.html: one self-contained page for a run folder (no network, no torch).
+"""report.html: one page for a run folder, written into it (no network, no torch, no script).
 
-Everything is inline: CSS in a <style> block, images as base64 data URIs (downscaled JPEG
-thumbnails of each case's grid and outputs, PNG plots drawn with matplotlib's Agg canvas). All text
-that comes from records or metrics is escaped. The page reads what is on disk: record.json and
-images of every case, and the metrics.json that ``maskedit eval`` wrote (cases not scored yet are
-shown without numbers).
+The page lives beside the case folders and shows their files where they are: every case's
+original, mask, baseline and method outputs as lossless PNGs with HTML captions, each linked to
+the full-size file, with links to its grid.png and record.json. File names come from record.json
+and are used only when they name a file inside the case folder. CSS is inline; the plots are PNG
+data URIs drawn with matplotlib's Agg canvas. All text from records or metrics is escaped.
+
+Numbers come from the metrics.json that ``maskedit eval`` wrote (cases not scored yet are shown
+without them): each column says whether higher or lower is better and marks its best value; the
+summary gives mean ± std and a bootstrap 95 % interval over cases. The comparison view lists, for
+every two methods, the cases where their outputs differ most.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
@@ -31,26 +36,29 @@ from maskedit.evaluate import (
     summarise,
 )
 from maskedit.report.benchmark import benchmark_section, scored_against_words
+from maskedit.report.pairs import case_outputs, inside, pair_differences, read_rgb
+from maskedit.report.plots import psnr_plot, scatter_plot
+from maskedit.report.stats import bootstrap_ci
 from maskedit.report.turns import turns_section
 
 REPORT_FILE = "report.html"
-GRID_WIDTH = 1100  # px; grids are downscaled to at most this width
-THUMB_HEIGHT = 150  # px; per-method output thumbnails
-JPEG_QUALITY = 82
+TOP_CASES = 10  # the comparison view lists this many cases per pair of methods
 
-# (key, header, format) of the metric columns shown, in order; a column appears when present.
+# (key, header, format, direction) of the metric columns shown, in order; a column appears when
+# present. direction: +1 higher is better, -1 lower is better, 0 neither (a diagnostic).
 COLUMNS = (
-    ("iou", "IoU", "{:.3f}"),
-    ("leakage", "leakage", "{:.3f}"),
-    ("bg_psnr", "bg PSNR (dB)", "{:.2f}"),
-    ("bg_ssim", "bg SSIM", "{:.4f}"),
-    ("bg_mse", "bg MSE", "{:.2e}"),
-    ("clip_cosine", "CLIP cos", "{:.4f}"),
-    ("clip_score", "CLIPScore", "{:.2f}"),
-    ("clip_score_region", "CLIPScore region", "{:.2f}"),
-    ("clip_directional", "CLIP dir", "{:.4f}"),
-    ("change_threshold", "change thr", "{:.1f}"),
+    ("iou", "IoU", "{:.3f}", +1),
+    ("leakage", "leakage", "{:.3f}", -1),
+    ("bg_psnr", "bg PSNR (dB)", "{:.2f}", +1),
+    ("bg_ssim", "bg SSIM", "{:.4f}", +1),
+    ("bg_mse", "bg MSE", "{:.2e}", -1),
+    ("clip_cosine", "CLIP cos", "{:.4f}", +1),
+    ("clip_score", "CLIPScore", "{:.2f}", +1),
+    ("clip_score_region", "CLIPScore region", "{:.2f}", +1),
+    ("clip_directional", "CLIP dir", "{:.4f}", +1),
+    ("change_threshold", "change thr", "{:.1f}", 0),
 )
+DIRECTION = {+1: ("↑", "higher is better"), -1: ("↓", "lower is better"), 0: ("", "")}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
@@ -71,10 +79,16 @@ tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #55
 .plots img { background: #fff; border: 1px solid #ddd; max-width: 100%; }
 .case { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px 14px;
         margin: 14px 0; }
-.case img.grid { max-width: 100%; display: block; margin: 6px 0; }
-.thumbs { display: flex; flex-wrap: wrap; gap: 8px; }
-.thumbs figure { margin: 0; } .thumbs figcaption { font-size: 12px; color: #555; }
+.figs { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
+.figs figure { margin: 0; } .figs img { height: 200px; max-width: 100%; display: block;
+  border: 1px solid #ddd; background: #fff; image-rendering: auto; }
+.figs figcaption { font-size: 14px; color: #333; margin-top: 3px; }
+.files a { margin-right: 10px; }
+td.best { font-weight: 700; background: #e8f5e9; }
 .instr { font-style: italic; }
+details.pair { background: #fff; border: 1px solid #ddd; border-radius: 4px; margin: 6px 0;
+  padding: 4px 10px; } details.pair summary { cursor: pointer; font-weight: 600; }
+details.pair img { height: 72px; vertical-align: middle; border: 1px solid #ddd; }
 """
 
 
@@ -86,38 +100,18 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+def _href(out_dir: Path, path: Path) -> str:
+    """A link from report.html (in `out_dir`) to a file inside the run folder, URL-quoted."""
+    rel = path.resolve().relative_to(out_dir.resolve())
+    return _e("/".join(quote(part) for part in rel.parts))
 
 
-def _jpeg_uri(img: Image.Image, *, max_width: int | None = None, height: int | None = None) -> str:
-    """Downscaled JPEG data URI of a PIL image (fit to ``max_width`` or to ``height``)."""
-    img = img.convert("RGB")
-    w, h = img.size
-    scale = 1.0
-    if max_width is not None and w > max_width:
-        scale = max_width / w
-    if height is not None and h > height:
-        scale = min(scale, height / h)
-    if scale < 1.0:
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return _data_uri(buf.getvalue(), "image/jpeg")
-
-
-def _image_uri(path: Path, **fit: int) -> str | None:
-    """`_jpeg_uri` of an image file, or None with one warning when it cannot be read (a
-    truncated or zero-byte grid): the page is still written, without that picture."""
-    try:
-        with Image.open(path) as img:
-            return _jpeg_uri(img, **fit)
-    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds; each is one warning
-        detail = " ".join(str(err).split())[:160] or type(err).__name__
-        warnings.warn(
-            f"'{path}': not a readable image ({detail}); left out of the report", MaskeditWarning, 2
-        )
-        return None
+def _figure(out_dir: Path, path: Path, caption: str, alt: str) -> str:
+    href = _href(out_dir, path)
+    return (
+        f'<figure><a href="{href}"><img src="{href}" alt="{_e(alt)}" loading="lazy"></a>'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _fmt(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -127,6 +121,31 @@ def _fmt(row: dict[str, Any], key: str, fmt: str) -> str:
             return "∞"
         return "–" if key in row else ""
     return fmt.format(value)
+
+
+def _value(row: dict[str, Any], key: str, stats: bool) -> float | None:
+    """The number a cell is ranked by: the case's value or the method's mean; an identical
+    background (bg PSNR ∞) ranks above every finite PSNR."""
+    if stats:
+        value = row.get(f"{key}_mean")
+        if key == "bg_psnr" and row.get("bg_psnr_inf") and row.get("bg_psnr_inf") == row.get("n"):
+            return math.inf
+        return value
+    value = row.get(key)
+    if value is None and key == "bg_psnr" and row.get("bg_mse") == 0:
+        return math.inf
+    return value
+
+
+def _best(rows: list[dict[str, Any]], key: str, direction: int, stats: bool) -> set[int]:
+    """Indices of the rows holding the column's best value (ties all marked); none for a
+    diagnostic column or fewer than two numbers."""
+    values = [(i, _value(r, key, stats)) for i, r in enumerate(rows)]
+    values = [(i, v) for i, v in values if v is not None]
+    if direction == 0 or len(values) < 2:
+        return set()
+    best = max(v * direction for _, v in values)
+    return {i for i, v in values if v * direction == best}
 
 
 def _fmt_stat(summary: dict[str, Any], key: str, fmt: str) -> list[str]:
@@ -143,105 +162,15 @@ def _fmt_stat(summary: dict[str, Any], key: str, fmt: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# plots (matplotlib's object API with the Agg canvas: no pyplot, no global backend switch)
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png_uri(fig) -> str:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    return _data_uri(buf.getvalue(), "image/png")
-
-
-def _scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
-    """IoU against the first CLIP column present (else leakage), one colour per method."""
-    ykey = next((k for k in ("clip_score", "clip_cosine") if any(k in r for r in rows)), "leakage")
-    ylabel = {
-        "clip_score": "CLIPScore (100·max(cos, 0))",
-        "clip_cosine": "CLIP cosine (image, instruction)",
-        "leakage": "leakage (share of change outside mask)",
-    }[ykey]
-    fig = _figure(5.6, 4.2)
-    ax = fig.add_subplot()
-    for i, method in enumerate(methods):
-        pts = [
-            (r["iou"], r[ykey]) for r in rows if r["method"] == method and r.get(ykey) is not None
-        ]
-        if pts:
-            x, y = zip(*pts, strict=True)
-            marker = "x" if method == BASELINE else "o"
-            ax.scatter(x, y, label=method, marker=marker, s=36, color=f"C{i}", alpha=0.85)
-    ax.set_xlabel("IoU (change map vs mask)")
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_title(f"IoU vs {ykey.replace('_', ' ')} (one point per case)")
-    ax.grid(alpha=0.3)
-    ax.legend(title="method", fontsize=9)
-    return _png_uri(fig)
-
-
-def _psnr_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
-    """Background PSNR per method: a box of the finite values, points, and ∞ drawn on top."""
-    fig = _figure(5.6, 4.2)
-    ax = fig.add_subplot()
-    finite = [
-        [r["bg_psnr"] for r in rows if r["method"] == m and r.get("bg_psnr") is not None]
-        for m in methods
-    ]
-    inf = [
-        sum(
-            1
-            for r in rows
-            if r["method"] == m and r.get("bg_psnr") is None and r.get("bg_mse") == 0
-        )
-        for m in methods
-    ]
-    values = [v for vs in finite for v in vs]
-    top = (max(values) if values else 40.0) + 8.0
-    rng = np.random.default_rng(0)  # fixed jitter: the same run gives the same picture
-    for i, vs in enumerate(finite):
-        if len(vs) > 1:
-            ax.boxplot([vs], positions=[i], widths=0.5, showfliers=False)
-        if vs:
-            ax.scatter(i + rng.uniform(-0.12, 0.12, len(vs)), vs, s=18, color=f"C{i}", zorder=3)
-        if inf[i]:
-            ax.scatter([i], [top], marker="^", s=70, color=f"C{i}", zorder=3)
-            ax.annotate(
-                f"identical ×{inf[i]}",
-                (i, top),
-                textcoords="offset points",
-                xytext=(0, 8),
-                ha="center",
-                fontsize=9,
-            )
-    ax.axhline(top - 4.0, color="#bbb", lw=0.8, ls="--")
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_xlim(-0.6, len(methods) - 0.4)
-    ax.set_ylim(min(values, default=top - 20.0) - 3.0, top + 6.0)
-    # finite ticks below the dashed line, and one "∞" tick for identical backgrounds
-    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t < top - 4.0]
-    ax.set_yticks([*ticks, top], [f"{t:g}" for t in ticks] + ["∞"])
-    ax.set_ylabel("background PSNR (dB), higher = better kept")
-    ax.set_title("Background PSNR per method")
-    ax.grid(axis="y", alpha=0.3)
-    return _png_uri(fig)
-
-
-# ---------------------------------------------------------------------------------------------
 # page parts
 
 
-def _metric_table(rows: list[dict[str, Any]], stats: bool) -> str:
-    """A table with one row per method; ``stats`` formats summary rows (mean ± std)."""
+def _metric_table(
+    rows: list[dict[str, Any]], stats: bool, cases: list[dict[str, Any]] | None = None
+) -> str:
+    """A table with one row per method; ``stats`` formats summary rows (mean ± std, and with the
+    per-case ``cases`` rows a bootstrap 95 % interval of the mean). Each column's header says
+    whether higher or lower is better; its best value is marked."""
     if stats:  # the change threshold is a per-case diagnostic, not a score to average
         keys = [
             c for c in COLUMNS if c[0] != "change_threshold" and any(f"{c[0]}_n" in r for r in rows)
@@ -249,13 +178,21 @@ def _metric_table(rows: list[dict[str, Any]], stats: bool) -> str:
     else:
         keys = [c for c in COLUMNS if any(c[0] in r for r in rows)]
     head = "<th>method</th>" + ("<th>n</th>" if stats else "")
-    head += "".join(f"<th>{_e(h)}</th>" for _, h, _ in keys)
+    for _, header, _, direction in keys:
+        arrow, words = DIRECTION[direction]
+        title = f' title="{words}"' if words else ""
+        head += f"<th{title}>{_e(header)} {arrow}</th>"
+    best = {key: _best(rows, key, direction, stats) for key, _, _, direction in keys}
     body = []
-    for r in rows:
+    for i, r in enumerate(rows):
         cells = f"<td>{_e(r['method'])}</td>" + (f"<td>{r['n']}</td>" if stats else "")
-        for key, _, fmt in keys:
+        for key, _, fmt, _ in keys:
             text = _fmt_stat(r, key, fmt) if stats else [_fmt(r, key, fmt)]
-            cells += f"<td>{'<br>'.join(_e(t) for t in text)}</td>"
+            if stats and cases is not None:
+                text += _ci_line(cases, r["method"], key, fmt)
+            mark = i in best[key]
+            attr = ' class="best" title="best in this column"' if mark else ""
+            cells += f"<td{attr}>{'<br>'.join(_e(t) for t in text)}{' ★' if mark else ''}</td>"
         cls = ' class="baseline"' if r["method"] == BASELINE else ""
         body.append(f"<tr{cls}>{cells}</tr>")
     return (
@@ -264,7 +201,56 @@ def _metric_table(rows: list[dict[str, Any]], stats: bool) -> str:
     )
 
 
-def _case_section(case_dir: Path, record: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def _ci_line(cases: list[dict[str, Any]], method: str, key: str, fmt: str) -> list[str]:
+    """ "95 % CI [lo, hi]" of the mean over the method's cases (bootstrap); [] for < 2 cases."""
+    values = [r[key] for r in cases if r["method"] == method and r.get(key) is not None]
+    ci = bootstrap_ci(values)
+    if ci is None:
+        return []
+    return [f"95 % CI [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"]
+
+
+def _case_files(case_dir: Path, record: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(label, path) of the case's files to link, every one inside the case folder and present."""
+    names: dict[str, Any] = {}
+    outputs = record.get("outputs")
+    if isinstance(outputs, dict):
+        names.update({str(k): v for k, v in outputs.items()})
+    methods = record.get("methods")
+    if isinstance(methods, dict):
+        names.update({f"{m} ({v})": v for m, v in methods.items() if isinstance(v, str)})
+    for fixed in ("original.png", "mask.png", "baseline.png", "grid.png", "record.json"):
+        names.setdefault(fixed, fixed)
+    names.setdefault(METRICS_FILE, METRICS_FILE)
+    seen, out = set(), []
+    for label, name in names.items():
+        path = inside(case_dir, name)
+        if path is not None and path not in seen:
+            seen.add(path)
+            out.append((path.name if label == path.name else label, path))
+    return out
+
+
+def _readable(path: Path) -> bool:
+    """Whether Pillow can decode the picture; a zero-byte or truncated file is one warning and
+    is left out of the page (the page is still written)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds; each is one warning
+        detail = " ".join(str(err).split())[:160] or type(err).__name__
+        warnings.warn(
+            f"'{path}': not a readable image ({detail}); left out of the report",
+            MaskeditWarning,
+            3,
+        )
+        return False
+
+
+def _case_section(
+    out_dir: Path, case_dir: Path, record: dict[str, Any], rows: list[dict[str, Any]]
+) -> str:
     case_id = record.get("case_id") or case_dir.name
     parts = [f'<section class="case" id="case-{_e(case_id)}">', f"<h3>{_e(case_id)}</h3>"]
     parts.append(f'<div class="instr">“{_e(record.get("instruction", ""))}”</div>')
@@ -278,26 +264,77 @@ def _case_section(case_dir: Path, record: dict[str, Any], rows: list[dict[str, A
         info.append(f"source {image['source']}")
     if info:
         parts.append(f'<div class="meta">{_e(", ".join(info))}</div>')
-    grid = case_dir / "grid.png"
-    if grid.is_file() and (uri := _image_uri(grid, max_width=GRID_WIDTH)):
-        parts.append(f'<img class="grid" alt="grid of case {_e(case_id)}" src="{uri}">')
-    methods = record.get("methods") or {}
-    if len(methods) > 1:  # the grid shows only the first method: show every output small
-        figs = []
-        for name, file in {BASELINE: "baseline.png", **methods}.items():
-            if (case_dir / file).is_file() and (
-                uri := _image_uri(case_dir / file, height=THUMB_HEIGHT)
-            ):
-                figs.append(
-                    f'<figure><img alt="{_e(name)}" src="{uri}">'
-                    f"<figcaption>{_e(name)}</figcaption></figure>"
-                )
-        parts.append(f'<div class="thumbs">{"".join(figs)}</div>')
+    files = _case_files(case_dir, record)
+    readable = {path: _readable(path) for _, path in files if path.suffix.lower() == ".png"}
+    figs = []
+    for name, caption in (("original.png", "original"), ("mask.png", "mask (white = edited)")):
+        path = inside(case_dir, name)
+        if path is not None and readable.get(path, False):
+            figs.append(_figure(out_dir, path, caption, f"{caption} of case {case_id}"))
+    for name, path in case_outputs(case_dir, record).items():
+        if readable.get(path, False):
+            caption = "baseline (unmasked)" if name == BASELINE else name
+            figs.append(_figure(out_dir, path, caption, f"{caption} of case {case_id}"))
+    parts.append(f'<div class="figs">{"".join(figs)}</div>')
+    links = [
+        f'<a href="{_href(out_dir, path)}">{_e(label)}</a>'
+        for label, path in files
+        if readable.get(path, True)
+    ]
+    parts.append(f'<div class="files">files: {" ".join(links)}</div>')
     if rows:
         parts.append(_metric_table(rows, stats=False))
     else:
         parts.append('<p class="note">Not scored yet: run <code>maskedit eval</code>.</p>')
     parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _comparison(out_dir: Path, dirs: list[Path], records: dict[Path, dict[str, Any]]) -> str:
+    """For every two outputs (baseline and methods), the cases where they differ most."""
+    by_pair: dict[tuple[str, str], list[tuple[float, float, Path, dict[str, Path]]]] = {}
+    order: list[str] = []
+    for d in dirs:
+        files = case_outputs(d, records[d])
+        for name in files:
+            if name not in order:
+                order.append(name)
+        try:
+            images = {name: read_rgb(path) for name, path in files.items()}
+        except OSError:
+            continue  # a damaged image: the case section still links it
+        for (a, b), (mean, share) in pair_differences(images).items():
+            by_pair.setdefault((a, b), []).append((mean, share, d, files))
+    if not by_pair:
+        return ""
+    parts = [
+        "<h2>Compare two methods</h2>",
+        '<p class="meta">Open a pair to see the cases where the two outputs differ most '
+        "(mean |A − B| over the pixels, in 0-255 levels; share of pixels that differ).</p>",
+    ]
+    pairs = sorted(by_pair, key=lambda p: (order.index(p[0]), order.index(p[1])))
+    for a, b in pairs:
+        cases = sorted(by_pair[(a, b)], key=lambda c: -c[0])
+        mean_all = float(np.mean([c[0] for c in cases]))
+        rows = []
+        for mean, share, d, files in cases[:TOP_CASES]:
+            case_id = records[d].get("case_id") or d.name
+            thumbs = "".join(
+                f'<a href="{_href(out_dir, files[m])}"><img src="{_href(out_dir, files[m])}" '
+                f'alt="{_e(m)} of case {_e(case_id)}" loading="lazy"></a>'
+                for m in (a, b)
+            )
+            rows.append(
+                f'<tr><td><a href="#case-{_e(case_id)}">{_e(case_id)}</a></td>'
+                f"<td>{mean:.2f}</td><td>{share:.1%}</td><td>{thumbs}</td></tr>"
+            )
+        parts.append(
+            f'<details class="pair"><summary>{_e(a)} vs {_e(b)}: mean |A − B| {mean_all:.2f} '
+            f"over {len(cases)} case{'s' if len(cases) != 1 else ''}</summary>"
+            f"<table><thead><tr><th>case</th><th>mean |A − B|</th><th>pixels differing</th>"
+            f"<th>{_e(a)} | {_e(b)}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            "</details>"
+        )
     return "\n".join(parts)
 
 
@@ -338,26 +375,26 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
             "only and says nothing about edit quality.</div>"
         )
     clip_models = sorted({r["clip_model"] for r in rows if r.get("clip_model")})
-    parts.append("<h2>Summary (mean ± std over cases)</h2>")
+    parts.append("<h2>Summary (mean ± std over cases, bootstrap 95 % interval of the mean)</h2>")
     if summary:
-        parts.append(_metric_table(summary, stats=True))
+        parts.append(_metric_table(summary, stats=True, cases=rows))
         notes = [
             _e(scored_against_words(rows)),
             "IoU: binarised change map (mean |Δ| over RGB &gt; max(10, mean), or the given "
             "threshold) vs mask; the IoU row of this table is mIoU, the mean of per-case IoUs.",
             "bg PSNR: PIE-Bench background PSNR; ∞ (identical background) is counted, not "
             "averaged.",
-            "std is the population standard deviation (ddof = 0).",
+            "std is the population standard deviation (ddof = 0); the 95 % interval of the mean "
+            "is a bootstrap over cases (2000 resamples, percentile interval).",
+            "↑ higher is better, ↓ lower is better; ★ marks each column's best value.",
         ]
         if clip_models:
             notes.append(f"CLIP model: {_e(', '.join(clip_models))}.")
         parts.append('<ul class="meta">' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
         parts.append('<h2>Plots</h2><div class="plots">')
-        parts.append(f'<img alt="IoU scatter" src="{_scatter_plot(rows, methods)}">')
+        parts.append(f'<img alt="IoU scatter" src="{scatter_plot(rows, methods)}">')
         if any("bg_psnr" in r for r in rows):
-            parts.append(
-                f'<img alt="background PSNR per method" src="{_psnr_plot(rows, methods)}">'
-            )
+            parts.append(f'<img alt="background PSNR per method" src="{psnr_plot(rows, methods)}">')
         parts.append("</div>")
         parts.append(benchmark_section(rows, reference))
     else:
@@ -366,15 +403,15 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
             "this folder first.</p>"
         )
     parts.append(turns_section(dirs))  # "" without multi-turn cases
+    parts.append(_comparison(out_dir, dirs, records))
     parts.append(f"<h2>Cases ({len(dirs)})</h2>")
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_case.setdefault(str(row["case_id"]), []).append(row)
     for d in dirs:
         record = records[d]
-        parts.append(
-            _case_section(d, record, by_case.get(str(record.get("case_id") or d.name), []))
-        )
+        case_rows = by_case.get(str(record.get("case_id") or d.name), [])
+        parts.append(_case_section(out_dir, d, record, case_rows))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

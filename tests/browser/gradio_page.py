@@ -1,0 +1,112 @@
+"""Helpers for driving the Gradio pages in the browser tests: images, clicks, uploads, runs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+EVIL_INSTRUCTION = (  # user text that must be shown as typed, never run or fetched
+    '<img src="http://example.com/a.png" onerror="window.hacked=1"> '
+    "![t](http://example.com/x.png) make the suit red"
+)
+RUN_TIMEOUT_MS = 300_000  # an edit on a busy machine, tiny models or not
+
+
+def pixels(page, selector: str) -> np.ndarray:
+    """The image an <img> in the page shows, fetched from the server, as H×W×3 uint8."""
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    body = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+def wait_new_src(page, selector: str, old: str | None) -> str:
+    """Wait until the <img> under `selector` shows a new, loaded picture; its src."""
+    page.wait_for_function(
+        "([sel, old]) => { const i = document.querySelector(sel + ' img');"
+        " return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }",
+        arg=[selector, old],
+    )
+    return page.locator(f"{selector} img").first.get_attribute("src")
+
+
+def click_pixel(page, selector: str, x: int, y: int) -> None:
+    """Click pixel (x, y) of the picture an <img> shows: Gradio centres it in its box, scaled
+    down to fit, never up."""
+    img = page.locator(f"{selector} img")
+    box = img.bounding_box()
+    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    scale = min(box["width"] / nw, box["height"] / nh, 1.0)
+    left, top = (box["width"] - nw * scale) / 2, (box["height"] - nh * scale) / 2
+    # Gradio rounds (offset / scale) to the nearest integer: aim just past the pixel's corner.
+    img.click(position={"x": left + (x + 0.2) * scale, "y": top + (y + 0.2) * scale})
+
+
+CHELSEA_HW = (300, 451)  # skimage's chelsea, shown at twice its size
+
+
+def on_canvas(x: float, y: float, photo_hw: tuple[int, int]) -> tuple[int, int]:
+    """The canvas pixel showing the centre of photo pixel (x, y) (the canvas may be scaled)."""
+    from maskedit.app.canvas import display_hw
+
+    (h, w), (dh, dw) = photo_hw, display_hw(*photo_hw)
+    return int((x + 0.5) * dw / w), int((y + 0.5) * dh / h)
+
+
+def click_photo(page, x: float, y: float, photo_hw: tuple[int, int] = CHELSEA_HW) -> None:
+    """Click photo pixel (x, y) on the canvas."""
+    click_pixel(page, "#canvas", *on_canvas(x, y, photo_hw))
+
+
+def upload(page, path: str | Path, selector: str = "#upload") -> None:
+    page.locator(f"{selector} input[type=file]").set_input_files(str(path))
+
+
+def load_sample(page, name: str) -> str:
+    """Pick a sample photo and load it; the canvas's new src."""
+    old = (
+        page.locator("#canvas img").first.get_attribute("src")
+        if page.locator("#canvas img").count()
+        else None
+    )
+    page.locator("#sample input").click()
+    page.get_by_role("option", name=name).click()
+    page.locator("#load-sample").click()
+    return wait_new_src(page, "#canvas", old)
+
+
+def set_steps(page, steps: int) -> None:
+    """Open the settings (if closed) and set the number of diffusion steps."""
+    field = page.locator("#steps input[type=number]")
+    if not field.is_visible():
+        page.locator("#settings").get_by_text("Mask and diffusion settings").click()
+    field.fill(str(steps))
+    field.press("Enter")
+
+
+def run_and_wait(page) -> None:
+    """Press Run and wait until the run says it is done."""
+    before = page.locator("#run-status").inner_text()
+    page.locator("#run").click()
+    page.wait_for_function(
+        "old => { const t = document.querySelector('#run-status').innerText;"
+        " return /^Run \\d+:/m.test(t) && t !== old; }",
+        arg=before,
+        timeout=RUN_TIMEOUT_MS,
+    )
+
+
+def toasts_gone(page) -> None:
+    """No error toast is left on the page."""
+    page.wait_for_function("() => document.querySelectorAll('.toast-body').length === 0")
+
+
+def shoot(page, folder: Path, name: str, *, full_page: bool = False) -> Path:
+    """A screenshot named after the test and the window's width."""
+    width = page.viewport_size["width"]
+    path = Path(folder) / f"{name}-{width}.png"
+    page.wait_for_timeout(400)  # images fade in after an update
+    page.screenshot(path=path, full_page=full_page)
+    return path

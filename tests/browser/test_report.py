@@ -1,0 +1,64 @@
+"""report.html in a real browser: every link and picture resolves to a file of the run folder,
+and the page fetches nothing from anywhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pytest
+from gradio_page import shoot
+
+
+@pytest.fixture(scope="module")
+def report(tiny_models, tmp_path_factory) -> Path:
+    """Two finished cases of two methods each (tiny models, one step), scored and reported."""
+    from maskedit import EditSettings, edit
+    from maskedit.evaluate import evaluate_dir
+    from maskedit.images import read_image
+    from maskedit.outputs import write_case
+    from maskedit.report.html import write_report
+
+    run = tmp_path_factory.mktemp("run")
+    for name, box in (("cat", (150, 100, 330, 260)), ("suit", (60, 300, 300, 500))):
+        image = read_image(f"skimage:{'chelsea' if name == 'cat' else 'astronaut'}")
+        mask = np.zeros(image.shape[:2], bool)
+        mask[box[1] : box[3], box[0] : box[2]] = True
+        settings = EditSettings(steps=1, methods=("pixel", "crop"))
+        result = edit(
+            image, f"make the {name} red", models=tiny_models, mask=mask, settings=settings
+        )
+        write_case(result, run / name, case_id=name)
+    evaluate_dir(run)
+    return write_report(run)
+
+
+def test_report_links_resolve_to_files_that_exist(page, phone, report, artifacts):
+    run = report.parent.resolve()
+    page.goto(report.as_uri())
+    hrefs = page.locator("a[href]").evaluate_all("links => links.map((a) => a.href)")
+    files = [h for h in hrefs if not urlparse(h).fragment or urlparse(h).path != report.as_posix()]
+    assert len(files) >= 2 * 7  # per case: pictures and files
+    for href in files:
+        url = urlparse(href)
+        if url.scheme == "file" and url.path != report.as_posix():
+            path = Path(unquote(url.path))
+            assert path.is_file(), f"broken link: {href}"
+            assert path.resolve().is_relative_to(run), f"a link leaves the run folder: {href}"
+        else:
+            assert url.path == report.as_posix() and url.fragment.startswith("case-"), href
+            assert page.locator(f"#{url.fragment}").count() == 1, f"no section {url.fragment}"
+    # Every picture loads, at its full size (lossless PNG files, not thumbnails).
+    page.locator("details.pair").first.locator("summary").click()
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    images = page.locator("img")
+    for i in range(images.count()):
+        img = images.nth(i)
+        img.scroll_into_view_if_needed()
+        page.wait_for_function("(i) => i.complete && i.naturalWidth > 0", arg=img.element_handle())
+    assert page.offsite == []
+    shoot(page, artifacts, "report", full_page=True)
+    phone.goto(report.as_uri())
+    shoot(phone, artifacts, "report")
+    assert phone.offsite == []
