@@ -12,6 +12,7 @@ import signal
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from maskedit.cli.convert import convert_app
 from maskedit.cli.edit import edit
@@ -22,7 +23,37 @@ from maskedit.cli.serve import app_command, study_command
 from maskedit.cli.turns import turns
 from maskedit.errors import MaskeditWarning
 
+# click's error class, wherever this typer takes click from (it may ship its own copy)
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a value of the wrong type, a path no file system takes)
+    as the one `maskedit: error:` line every other bad input gets, instead of a usage panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _CLICK_ERROR as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # `maskedit` alone: typer showed help
+                sys.exit(err.exit_code)
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(err.format_message().split())
+            if not message.isprintable():
+                message = message.encode("unicode_escape").decode("ascii")
+            err_console.print(f"maskedit: error: {message}{hint}", markup=False)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            err_console.print("maskedit: aborted", markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

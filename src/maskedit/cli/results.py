@@ -132,7 +132,10 @@ def report(
     from maskedit.report.html import write_report
 
     with user_errors():
-        _run_folder(run_dir, writes="report.html is written there")
+        if not _run_folder(run_dir, writes="report.html is written there"):
+            raise MaskeditError(
+                f"run folder '{run_dir}': no finished case folders (with record.json)"
+            )
         published = read_reference(reference) if reference is not None else None
         path = write_report(run_dir, published)
         try:

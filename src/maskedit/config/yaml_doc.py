@@ -49,9 +49,11 @@ def read_yaml(path: Path, where: str) -> Any:
         raise InputError(f"{where}cannot be read ({detail})") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        depth = 0
+        depth, aliases = 0, False
         for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            if isinstance(event, yaml.AliasEvent):
+                aliases = True
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 depth += 1
                 if depth > MAX_MANIFEST_DEPTH:
                     raise InputError(
@@ -63,7 +65,8 @@ def read_yaml(path: Path, where: str) -> Any:
         node = yaml.compose(text, Loader=loader)
         if node is None:
             return None
-        _check_expanded_size(node, where)
+        if aliases:  # without any, the document holds what its bounded size holds
+            _check_expanded_size(node, where)
         _keep_text_as_written(node)
         return yaml.SafeLoader("").construct_document(node)
     except yaml.YAMLError as err:
