@@ -1,0 +1,125 @@
+"""Every option is checked before any model is built, on every command: one line, exit 2, no
+output folder (docs/bad-inputs.md, "Options")."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from maskedit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Building a model fails the test: every refusal must come first."""
+    import maskedit.tiny as tiny
+
+    def built(*args, **kwargs):
+        raise AssertionError("a model was built before the options were checked")
+
+    monkeypatch.setattr(tiny, "build_tiny_editor", built)
+    monkeypatch.setattr(tiny, "build_tiny_segmenter", built)
+
+
+def _workspace(tmp_path: Path, case: str = "point: [5, 5]") -> Path:
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "m.yaml").write_text(
+        f"cases:\n - {{id: a, image: p.png, instruction: hi, steps: 1, {case}}}\n"
+    )
+    return tmp_path / "m.yaml"
+
+
+def _one_line(res) -> str:
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("maskedit: error: "), res.stderr
+    return lines[0]
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--working-size", "100000"], "working_size: Input should be less than or equal to 4096"),
+        (["--working-size", "0"], "working_size: Input should be greater than or equal to 8"),
+        (["--device", "tpu"], "--device 'tpu': expected cuda, cuda:N, mps or cpu"),
+        (["--device", "cuda:7"], "--device cuda:7: this machine has"),
+        pytest.param(["--device", "cuda"], "--device cuda: this machine has no CUDA GPU",
+                     marks=pytest.mark.skipif(CUDA, reason="this machine has CUDA")),
+        (["--dtype", "int8"], "--dtype 'int8': expected one of fp32, fp16, bf16"),
+        (["--threshold", "nan"], "--threshold nan: expected a number from 0 to 255"),
+        (["--threshold", "inf"], "--threshold inf: expected a number from 0 to 255"),
+        (["--threshold", "300"], "--threshold 300.0: expected a number from 0 to 255"),
+        (["--clip", "not a model"], "--clip 'not a model': expected auto, none, tiny"),
+        (["--ip2p", "no such/folder here"], "--ip2p 'no such/folder here': not a folder here"),
+    ],
+)  # fmt: skip
+def test_run_options_are_refused_before_models_load(tmp_path, no_models, flags, words):
+    manifest = _workspace(tmp_path)
+    res = runner.invoke(app, ["run", str(manifest), "--out", str(tmp_path / "o"), "--models", "tiny", *flags])
+    assert words in _one_line(res)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--text-cfg", "inf"], "text_cfg: Input should be a finite number"),
+        (["--image-cfg", "nan"], "image_cfg: Input should be a finite number"),
+        (["--blend-start", "0.9", "--blend-end", "0.1"], "blend_start 0.9 is after blend_end 0.1"),
+        (["--working-size", "0"], "working_size: Input should be greater than or equal to 8"),
+        (["--device", "tpu"], "--device 'tpu'"),
+        (["--steps", "abc"], "Invalid value for '--steps'"),  # a typer usage error: one line too
+    ],
+)
+def test_edit_options_are_refused_before_models_load(tmp_path, no_models, flags, words):
+    _workspace(tmp_path)
+    res = runner.invoke(app, ["edit", str(tmp_path / "p.png"), "-i", "x", "--point", "5,5",
+                              "--models", "tiny", "--out", str(tmp_path / "o"), *flags])  # fmt: skip
+    assert words in _one_line(res)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("point: [5, 5], text_cfg: .inf", "text_cfg: Input should be a finite number"),
+        ("point: [5, 5], blend_start: 0.7, blend_end: 0.3", "blend_start 0.7 is after blend_end 0.3"),
+        ("point: [5, 5], working_size: 100000", "working_size: Input should be less than or equal to 4096"),
+    ],
+)
+def test_manifest_settings_are_refused_before_models_load(tmp_path, no_models, case, words):
+    manifest = _workspace(tmp_path, case)
+    res = runner.invoke(app, ["run", str(manifest), "--out", str(tmp_path / "o"), "--models", "tiny"])
+    assert words in _one_line(res)
+
+
+def test_a_second_run_is_refused_before_it_loads_models(tmp_path, no_models):
+    manifest = _workspace(tmp_path)
+    out = tmp_path / "o"
+    out.mkdir()
+    with open(out / ".maskedit.lock", "a+") as held:  # the first run holds the folder
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = runner.invoke(app, ["run", str(manifest), "--out", str(out), "--models", "tiny"])
+    assert "another maskedit run is writing there" in _one_line(res)
+
+
+def test_eval_options_are_checked_first(tmp_path):
+    (tmp_path / "run").mkdir()
+    for flags, words in (
+        (["--threshold", "nan"], "--threshold nan"),
+        (["--clip", "a b"], "--clip 'a b'"),
+        (["--device", "tpu"], "no finished case folders"),  # an empty folder is named first
+    ):
+        res = runner.invoke(app, ["eval", str(tmp_path / "run"), *flags])
+        assert words in _one_line(res)
