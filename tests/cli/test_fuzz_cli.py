@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
@@ -208,6 +208,15 @@ _SETTINGS = settings(
     out=_out,
     force=st.booleans(),
 )
+# Inputs that once ended in a traceback or a usage panel, tried on every run of the suite.
+@example(manifest="cases: " + "[" * 5000 + "]" * 5000, options=[], out="o", force=False)
+@example(
+    manifest={"cases": [{"id": "a", "image": "p\0.png", "instruction": "hi", "point": [5, 5]}]},
+    options=[],
+    out="o",
+    force=False,
+)
+@example(manifest={"cases": [{"id": "a"}]}, options=[], out="o\0x", force=True)
 def test_run_refuses_in_one_line_or_reaches_the_models(monkeypatch, manifest, options, out, force):
     with _workspace() as root:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest, allow_unicode=True)
@@ -225,6 +234,8 @@ def test_run_refuses_in_one_line_or_reaches_the_models(monkeypatch, manifest, op
     out=_out,
     force=st.booleans(),
 )
+@example(image="p.png", instruction="x", options=[("--steps", "abc")], out="o", force=False)
+@example(image="p.png", instruction="x", options=[], out=".", force=True)
 def test_edit_refuses_in_one_line_or_reaches_the_models(monkeypatch, image, instruction, options, out, force):
     with _workspace() as root:
         region = [] if any(flag in ("--point", "--box", "--mask", "--target") for flag, _ in options) else ["--point", "5,5"]
