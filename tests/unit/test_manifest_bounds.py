@@ -134,3 +134,25 @@ def test_ten_thousand_sample_cases_validate_quickly(tmp_path):
         for case in load_manifest(_write(tmp_path, text)).cases:
             check_case(case)
     assert calls["n"] <= 1
+
+
+def test_manifest_paths_no_file_system_takes_are_one_line(tmp_path):
+    import os
+
+    os.symlink(tmp_path / "a.yaml", tmp_path / "b.yaml")
+    os.symlink(tmp_path / "b.yaml", tmp_path / "a.yaml")
+    for path, words in [
+        (tmp_path / "a.yaml", "a symbolic link loop"),
+        (tmp_path / "m\0.yaml", "contains a NUL byte"),
+        (tmp_path / ("x" * 300 + ".yaml"), "has a name of 305 bytes"),
+        (tmp_path, "not a file"),
+    ]:
+        with pytest.raises(InputError, match=words) as err:
+            load_manifest(path)
+        assert "\n" not in str(err.value) and "\0" not in str(err.value)
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: a, image: loop.png, instruction: hi, point: [1, 2]}\n"
+    )
+    os.symlink(tmp_path / "loop.png", tmp_path / "loop.png")
+    with pytest.raises(InputError, match="image 'loop.png': a symbolic link loop|image '.*loop.png': a symbolic link loop"):
+        load_manifest(tmp_path / "m.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import yaml
 
 from maskedit.config.loading import shown
 from maskedit.errors import InputError
-from maskedit.paths import path_problem
+from maskedit.paths import os_problem, path_problem
 
 # A manifest is read whole before anything runs, so it is bounded: its size, how deep it nests
 # and how many values it holds once YAML's aliases are expanded (an alias "bomb" is a few lines
@@ -32,11 +33,13 @@ def read_yaml(path: Path, where: str) -> Any:
     if (problem := path_problem(path)) is not None:
         raise InputError(f"{where}{problem}")
     try:
-        if not path.is_file():
-            raise InputError(
-                f"{where}file not found" if not path.exists() else f"{where}not a file"
-            )
-        size = path.stat().st_size
+        try:
+            st = path.stat()
+        except OSError as err:  # missing, a symbolic link loop, no permission
+            raise InputError(f"{where}{os_problem(err)}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{where}not a file")
+        size = st.st_size
         if size > MAX_MANIFEST_BYTES:
             raise InputError(
                 f"{where}{size:,} bytes is over the limit of {MAX_MANIFEST_BYTES:,} for a manifest"
@@ -44,9 +47,8 @@ def read_yaml(path: Path, where: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise InputError(f"{where}not valid YAML (not UTF-8 text: {err.reason})") from None
-    except (OSError, ValueError) as err:  # a name too long, a symbolic link loop, a NUL byte
-        detail = getattr(err, "strerror", None) or str(err)
-        raise InputError(f"{where}cannot be read ({detail})") from None
+    except OSError as err:
+        raise InputError(f"{where}cannot be read ({os_problem(err)})") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         depth, aliases = 0, False
