@@ -226,7 +226,7 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     """One run per output folder: a second one at the same time stops with a clear message.
 
     Re-entrant within one process: the CLI takes the lock before the models load and the run
-    takes it again. A folder it created is removed again if the run wrote nothing there."""
+    takes it again."""
     key = Path(os.path.abspath(out_dir))
     with _HELD_GUARD:
         if key in _HELD:
@@ -241,7 +241,6 @@ def run_lock(out_dir: Path) -> Iterator[None]:
             with _HELD_GUARD:
                 _HELD[key] -= 1
         return
-    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle = open(out_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
@@ -262,12 +261,17 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     finally:
         with _HELD_GUARD:
             del _HELD[key]
-        if created and os.listdir(out_dir) == [LOCK_FILE]:  # a run that wrote nothing
-            with contextlib.suppress(OSError):
-                (out_dir / LOCK_FILE).unlink()
-                out_dir.rmdir()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def discard_unused_run_folder(out_dir: Path) -> None:
+    """Remove `out_dir` if it holds nothing but the run lock (a run that stopped before writing
+    anything, e.g. because its models could not be loaded)."""
+    with contextlib.suppress(OSError):
+        if os.listdir(out_dir) == [LOCK_FILE]:
+            (out_dir / LOCK_FILE).unlink()
+            out_dir.rmdir()
 
 
 def run_manifest(

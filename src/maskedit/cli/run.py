@@ -153,12 +153,18 @@ def _run(
 
     The output folder is locked first: a second run on it stops before loading anything. On
     Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
-    from maskedit.runner import run_lock
+    from maskedit.runner import discard_unused_run_folder, run_lock
 
     check_threshold(threshold)
     check_clip(flags.clip)
-    with run_lock(out):
-        summary = _run_locked(parsed, out, options, flags, threshold, ray, backbone_flags)
+    new_folder = not out.exists()
+    try:
+        with run_lock(out):
+            summary = _run_locked(parsed, out, options, flags, threshold, ray, backbone_flags)
+    except BaseException:
+        if new_folder:  # stopped before writing anything (models missing): leave no folder
+            discard_unused_run_folder(out)
+        raise
     _say_summary(summary, out)
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 
 from maskedit.errors import InputError
 from maskedit.families import editor_spec, get_segmenter
+from maskedit.paths import path_problem
 
 # torch.compile's modes (torch._inductor.list_mode_options); "reduce-overhead" uses CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -64,9 +65,13 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-
 
 
 def is_local_or_hub_id(value: str) -> bool:
-    """An existing local path, or a string shaped like a Hugging Face hub id."""
-    if "\0" in value:
+    """A local path (absolute, ./, ../, ~, or existing: the loader names what a folder lacks,
+    and on a Ray node it may exist where the driver cannot see it), or a string shaped like a
+    Hugging Face hub id. Anything else would only cost hub retries before failing."""
+    if "\0" in value or path_problem(value) is not None:
         return False
+    if value.startswith(("/", "./", "../", "~")):
+        return True
     try:
         if Path(value).exists():
             return True
