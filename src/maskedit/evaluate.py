@@ -33,57 +33,33 @@ docs/evaluation.md has the columns; docs/metrics.md the formulas.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maskedit.errors import InputError, MaskeditError, MaskeditWarning
-from maskedit.outputs import (
-    METRICS_FILE,
-    atomic_write_text,
-    dumps_json,
-    write_case_metrics,
+from maskedit.errors import InputError, MaskeditWarning
+from maskedit.outputs import write_case_metrics
+from maskedit.tables import (
+    ANNOTATION,
+    BASELINE,
+    OWN_MASK,
+    case_dirs,
+    collect_rows,
+    read_record,
+    write_tables,
 )
 
 if TYPE_CHECKING:
     from maskedit.record import EditResult
 
-RESULTS_FILE = "results.jsonl"  # one row per case x output
-SUMMARY_FILE = "summary.csv"  # one row per output (method)
-BASELINE = "baseline"
 REFERENCE_MASK_FILE = "reference_mask.png"  # what a case is scored against, when it has one
 GROUND_TRUTH_FILE = "ground_truth.png"  # a dataset's target image (MagicBrush)
-ANNOTATION, OWN_MASK = "annotation", "own mask"  # the values of a row's `scored_against`
-
-# The numeric columns, in the order tables show them.
-METRIC_KEYS = (
-    "iou",
-    "leakage",
-    "change_threshold",
-    "bg_mse",
-    "bg_psnr",
-    "bg_ssim",
-    "bg_lpips",
-    "structure_distance",
-    "clip_cosine",
-    "clip_score",
-    "clip_score_region",
-    "clip_directional",
-    "l1",
-    "l2",
-    "clip_i",
-    "clip_t",
-    "dino",
-)
 
 
 @dataclass(frozen=True)
@@ -278,35 +254,6 @@ def _case_columns(
     return extra
 
 
-def read_record(case_dir: str | os.PathLike) -> dict[str, Any]:
-    """A case folder's record.json, with its ``"methods"`` checked (name -> image file).
-
-    Every way it can be damaged (truncated, NUL bytes, not an object, a file outside the case
-    folder) is one `InputError` naming the file.
-    """
-    case_dir = Path(case_dir)
-    path = case_dir / "record.json"
-    if not path.is_file():
-        raise InputError(f"case folder '{case_dir}': no record.json (not a finished case)")
-    try:
-        record = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputError(f"'{path}': not valid JSON ({detail})") from None
-    if not isinstance(record, dict):
-        raise InputError(f"'{path}': expected a JSON object, got a {type(record).__name__}")
-    methods = record.get("methods") or {record.get("method") or "blended": "blended.png"}
-    if not isinstance(methods, dict) or not all(isinstance(v, str) for v in methods.values()):
-        raise InputError(f"'{path}': 'methods' must map method names to file names")
-    if BASELINE in methods:
-        raise InputError(f"'{path}': a method may not be called '{BASELINE}'")
-    for file in methods.values():  # an absolute path or '..' would read a file from elsewhere
-        if file in ("", ".", "..") or "/" in file or "\\" in file or "\0" in file:
-            raise InputError(f"'{path}': {file!r} is not a file name inside the case folder")
-    record["methods"] = methods
-    return record
-
-
 def score_case_dir(
     case_dir: str | os.PathLike,
     *,
@@ -380,160 +327,6 @@ def clip_name(clip: tuple[Any, Any]) -> str:
     return name or "unnamed (random or in-code model)"
 
 
-def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
-    """The finished case folders of a run (those holding record.json), sorted by name.
-
-    Folders starting with "." (the writer's temp folders) are ignored.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InputError(f"run folder '{out_dir}': not found or not a folder")
-    return sorted(
-        p
-        for p in out_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / "record.json").is_file()
-    )
-
-
-def collect_rows(
-    out_dir: str | os.PathLike, case_ids: Iterable[str] | None = None
-) -> list[dict[str, Any]]:
-    """Every case folder's metrics.json rows: by case id, then baseline, then methods in order.
-
-    Cases without metrics.json (not evaluated yet) are skipped; `case_ids` keeps only those
-    folders (a run's tables cover the cases of its manifest).
-    """
-    rows = []
-    wanted = None if case_ids is None else set(case_ids)
-    for case_dir in case_dirs(out_dir):
-        if wanted is not None and case_dir.name not in wanted:
-            continue
-        path = case_dir / METRICS_FILE
-        if not path.is_file():
-            continue
-        try:
-            case_rows = _read_metrics(path, case_dir.name)
-        except InputError as err:  # one damaged file does not hide every other case
-            warnings.warn(f"{err}; its case is left out of the tables", MaskeditWarning, 2)
-            continue
-        rows.append((str(case_rows[0]["case_id"]) if case_rows else case_dir.name, case_rows))
-    rows.sort(key=lambda item: item[0])
-    return [row for _, case_rows in rows for row in case_rows]
-
-
-def _read_metrics(path: Path, case_id: str) -> list[dict[str, Any]]:
-    """A metrics.json's rows, each a JSON object with a "method" and numbers (or null) for the
-    metric columns; anything else is one `InputError` naming the file."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError) as err:
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputError(f"'{path}': not valid JSON ({detail})") from None
-    case_rows = doc.get("rows") if isinstance(doc, dict) else None
-    if not isinstance(case_rows, list):
-        raise InputError(f"'{path}': expected {{\"rows\": [...]}}; run maskedit eval again")
-    for row in case_rows:
-        if not isinstance(row, dict) or not isinstance(row.get("method"), str):
-            raise InputError(f"'{path}': a row without a \"method\"; run maskedit eval again")
-        for key in METRIC_KEYS:
-            value = row.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise InputError(f"'{path}': {key} is {value!r}, not a number")
-        if not isinstance(row.get("case_id"), str):
-            row["case_id"] = case_id
-    return case_rows
-
-
-def _method_order(rows: Iterable[dict[str, Any]]) -> list[str]:
-    """Baseline first, then the methods in the order they first appear."""
-    order: list[str] = []
-    for row in rows:
-        if row["method"] not in order:
-            order.append(row["method"])
-    return sorted(order, key=lambda m: m != BASELINE)  # stable: keeps first-seen order otherwise
-
-
-def scored_against(rows: Iterable[dict[str, Any]]) -> str | None:
-    """The one mask the rows were scored against (``"annotation"`` or ``"own mask"``; rows from
-    before the column existed count as own mask), None for no rows. Rows scored against both
-    cannot share a table: their background numbers mean different things."""
-    counts: dict[str, set[str]] = {}
-    for i, row in enumerate(rows):
-        case = str(row.get("case_id", f"#{i}"))  # rows straight from score_outputs have no id
-        counts.setdefault(row.get("scored_against") or OWN_MASK, set()).add(case)
-    if len(counts) > 1:
-        raise InputError(
-            f"results mix {len(counts.get(ANNOTATION, ()))} case(s) scored against the "
-            f"annotation and {len(counts.get(OWN_MASK, ()))} against their own mask; one table "
-            "cannot compare them: run and evaluate them in separate folders"
-        )
-    return next(iter(counts), None)
-
-
-def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per method: ``n`` cases, ``scored_against``, and for every metric present
-    ``<m>_mean``, ``<m>_std`` (population std, ddof=0) and ``<m>_n`` (cases with a number), plus
-    ``miou``.
-
-    ``miou`` is the mean over cases of the per-case IoU (one IoU per case; the seed study called a
-    single case's IoU "mIoU"). Metrics stored as None are left out of mean and std: for
-    ``bg_psnr`` those are counted in ``bg_psnr_inf`` (identical background, ``bg_mse == 0``) and
-    the rest have no background at all (mask covering the image). Rows scored against different
-    masks are refused (`scored_against`).
-    """
-    against = scored_against(rows)
-    summary = []
-    for method in _method_order(rows):
-        mine = [r for r in rows if r["method"] == method]
-        out: dict[str, Any] = {"method": method, "n": len(mine), "scored_against": against}
-        for key in METRIC_KEYS:
-            if not any(key in r for r in mine):
-                continue
-            values = np.array([r[key] for r in mine if r.get(key) is not None], dtype=np.float64)
-            out[f"{key}_mean"] = float(values.mean()) if values.size else None
-            out[f"{key}_std"] = float(values.std()) if values.size else None
-            out[f"{key}_n"] = int(values.size)
-            if key == "iou":
-                out["miou"] = out["iou_mean"]
-            if key == "bg_psnr":
-                out["bg_psnr_inf"] = sum(
-                    1 for r in mine if r.get("bg_psnr") is None and r.get("bg_mse") == 0
-                )
-        summary.append(out)
-    return summary
-
-
-def _summary_columns(summary: list[dict[str, Any]]) -> list[str]:
-    columns = ["method", "n", "scored_against", "miou"]
-    for key in METRIC_KEYS:
-        for suffix in ("_mean", "_std", "_n"):
-            if any(f"{key}{suffix}" in s for s in summary):
-                columns.append(f"{key}{suffix}")
-        if key == "bg_psnr" and any("bg_psnr_inf" in s for s in summary):
-            columns.append("bg_psnr_inf")
-    return [c for c in columns if any(c in s for s in summary)]
-
-
-def write_tables(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
-    """Rewrite ``results.jsonl`` (one row per case x output) and ``summary.csv`` (one row per
-    method), atomically. Both are rebuilt from ``rows`` every time: never appended to."""
-    out_dir = Path(out_dir)
-    results = out_dir / RESULTS_FILE
-    atomic_write_text(results, "".join(dumps_json(row) + "\n" for row in rows))
-    summary = summarise(rows)
-    columns = _summary_columns(summary)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
-    writer.writeheader()
-    for row in summary:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
-    summary_path = out_dir / SUMMARY_FILE
-    atomic_write_text(summary_path, buf.getvalue())
-    return results, summary_path
-
-
 def evaluate_dir(
     out_dir: str | os.PathLike,
     *,
@@ -576,101 +369,3 @@ def evaluate_dir(
     rows = collect_rows(out_dir)
     write_tables(out_dir, rows)
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# the metric models a run or an evaluation needs
-
-LPIPS_BENCHMARKS = STRUCTURE_BENCHMARKS = frozenset({"pie-bench"})  # whose tables have them
-DINO_BENCHMARKS = frozenset({"magicbrush"})
-
-
-def benchmarks_of(dirs: Iterable[str | os.PathLike]) -> set[str]:
-    """The benchmarks the case folders come from (their records' ``benchmark.name``)."""
-    names = set()
-    for case_dir in dirs:
-        try:
-            tag = read_record(case_dir).get("benchmark")
-        except MaskeditError:  # a damaged record: scoring names and skips that case
-            continue
-        if isinstance(tag, dict) and tag.get("name"):
-            names.add(str(tag["name"]))
-    return names
-
-
-def load_backbones(
-    lpips: str = "auto",
-    structure: str = "auto",
-    dino: str = "auto",
-    *,
-    benchmarks: Iterable[str] = (),
-    tiny: bool = False,
-    device: str | None = None,
-) -> Backbones:
-    """The LPIPS and DINO networks the metrics need, each chosen like ``--clip``.
-
-    "none": not loaded; "tiny": random, built in code; "auto": loaded only when one of
-    ``benchmarks`` reports the column (LPIPS and the structure distance for PIE-Bench, DINO for
-    MagicBrush), tiny for tiny runs, else the benchmark's own checkpoint, skipped with one
-    warning when its weights are missing; anything else is a folder (LPIPS) or a hub id / folder
-    (DINO) that must load.
-    """
-    from maskedit import models
-
-    wanted = set(benchmarks)
-    dev = models.pick_device(device)
-
-    def pick(choice: str, needed: frozenset[str], build_tiny, load_real, default):
-        if choice == "none" or (choice == "auto" and not wanted & needed):
-            return None
-        if choice == "tiny" or (choice == "auto" and tiny):
-            return build_tiny().to(dev)
-        return load_real(default if choice == "auto" else choice, dev, required=choice != "auto")
-
-    from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
-
-    return Backbones(
-        lpips=pick(lpips, LPIPS_BENCHMARKS, build_tiny_lpips, models.load_lpips, None),
-        structure=pick(
-            structure,
-            STRUCTURE_BENCHMARKS,
-            lambda: build_tiny_dino(seed=1),
-            models.load_dino,
-            models.DEFAULT_DINO_STRUCTURE_ID,
-        ),
-        dino=pick(
-            dino,
-            DINO_BENCHMARKS,
-            build_tiny_dino,
-            models.load_dino,
-            models.DEFAULT_DINO_MAGICBRUSH_ID,
-        ),
-    )
-
-
-def default_clip_id(benchmarks: Iterable[str]) -> str | None:
-    """The CLIP ``--clip auto`` loads for real models: PIE-Bench's ViT-L/14 when every case is
-    PIE-Bench's, else None (maskedit's default, ViT-B/32, which MagicBrush also uses)."""
-    from maskedit.models import DEFAULT_CLIP_PIE_ID
-
-    names = set(benchmarks)
-    return DEFAULT_CLIP_PIE_ID if names == {"pie-bench"} else None
-
-
-def load_metric_models(
-    clip: str = "auto",
-    lpips: str = "auto",
-    structure: str = "auto",
-    dino: str = "auto",
-    *,
-    benchmarks: Iterable[str] = (),
-    tiny: bool = False,
-    device: str | None = None,
-) -> tuple[tuple[Any, Any] | None, Backbones]:
-    """The CLIP pair (``--clip``; "auto" is PIE-Bench's ViT-L/14 for a PIE-Bench run) and the
-    `Backbones` (`load_backbones`) a run or an evaluation of ``benchmarks``' cases scores with."""
-    from maskedit.models import clip_for_metrics
-
-    names = set(benchmarks)
-    pair = clip_for_metrics(clip, tiny=tiny, device=device, default=default_clip_id(names))
-    return pair, load_backbones(lpips, structure, dino, benchmarks=names, tiny=tiny, device=device)

@@ -30,19 +30,18 @@ from typing import Any
 from maskedit import errors
 from maskedit.config import Case, Manifest, ModelOptions, Region, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
-from maskedit.evaluate import collect_rows, write_tables
 from maskedit.models import clip_for_metrics
 from maskedit.outputs import remove_leftovers
+from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.runner import (
     RunSummary,
-    check_run_folder,
     log_attempt,
     other_case_folders,
     plan_case,
     process_case,
     progress_bar,
-    run_lock,
 )
+from maskedit.tables import collect_rows, write_tables
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while
 # the file MASKEDIT_TEST_KILL_MARKER does not exist yet creates that file and dies with

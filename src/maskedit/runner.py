@@ -8,201 +8,44 @@ fingerprint changed, or whose folder lost a file, is redone.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
-import os
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from maskedit.case import edit
 from maskedit.config import (
-    RUN_FOLDER_FILES,
     Case,
-    EditSettings,
     Manifest,
     ModelOptions,
-    Region,
     check_threshold,
 )
-from maskedit.errors import InputError, MaskeditError, OutputError
-from maskedit.evaluate import GROUND_TRUTH_FILE, collect_rows, score_result, write_tables
-from maskedit.images import SAMPLE_PREFIX, image_size, read_image, read_mask
+from maskedit.errors import MaskeditError
+from maskedit.evaluate import GROUND_TRUTH_FILE, score_result
+from maskedit.fingerprints import case_fingerprint, case_state
+from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
-    CaseFolder,
     append_line,
     dumps_json,
     inspect_case_folder,
     remove_leftovers,
     write_case,
 )
-from maskedit.paths import os_problem, path_problem, shown_path
 from maskedit.record import EditResult
 from maskedit.regions import edit_regions
+from maskedit.run_folder import (
+    check_run_folder,
+    run_lock,
+)
+from maskedit.tables import collect_rows, write_tables
 from maskedit.turns import run_case_turns
 
 RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
 
 
-def check_case(case: Case, where: str = "") -> None:
-    """Fail before any model loads: the image and mask exist and the prompts lie on the image.
-
-    Every region of a case with turns or regions is checked (each turn keeps the photo's size).
-    """
-    try:
-        w, h = image_size(case.image)
-        for prompts in case.all_prompts:
-            if prompts.mask is not None:  # cheap: decode it now, so a bad mask never costs a load
-                read_mask(prompts.mask, (h, w))
-        for k, turn in enumerate(case.turns, start=1):
-            if turn.ground_truth is not None:
-                try:
-                    image_size(turn.ground_truth)
-                except InputError as err:
-                    raise InputError(f"turn {k}: ground_truth: {err}") from None
-        for i, reference in enumerate(case.references):
-            try:
-                image_size(reference)
-            except InputError as err:
-                raise InputError(f"reference {i + 1}: {err}") from None
-        if case.reference_mask is not None:
-            read_mask(case.reference_mask, (h, w))
-        if case.ground_truth is not None:
-            image_size(case.ground_truth)
-    except InputError as err:
-        raise InputError(f"{where}{err}") from None
-    for prompts in case.all_prompts:
-        prompts.check_inside(w, h, where)
-
-
-def with_methods(manifest: Manifest, methods: str | list[str]) -> Manifest:
-    """The same manifest with every case's methods replaced (e.g. `--methods pixel,latent`)."""
-
-    def change(region: Region) -> Region:
-        try:
-            settings = EditSettings(**{**region.settings.model_dump(), "methods": methods})
-        except ValidationError as err:
-            msg = err.errors()[0]["msg"].removeprefix("Value error, ")
-            raise InputError(f"--methods: {msg}") from None
-        return region.model_copy(update={"settings": settings})
-
-    cases = [case.map_regions(change) for case in manifest.cases]
-    return manifest.model_copy(update={"cases": cases})
-
-
 def case_done(case_dir: Path) -> bool:
     """A finished case folder: maskedit's record and every file it names (any fingerprint)."""
     return inspect_case_folder(case_dir).state == "complete"
-
-
-# --- fingerprints: what produced a case folder -----------------------------------------------
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (kept per path, size and mtime for the life of the process)."""
-    path = Path(path)
-    try:
-        st = path.stat()
-    except OSError as err:
-        raise InputError(f"'{path}': cannot be read ({err.strerror or err})") from None
-    key = (str(path.absolute()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        try:
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as err:
-            raise InputError(f"'{path}': cannot be read ({err.strerror or err})") from None
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def model_identity(models: Models | ModelOptions | None, case: Case) -> dict[str, Any]:
-    """The models that make `case`'s pixels: the options they were loaded with (editor and its
-    checkpoint, device, dtype, working size, speed options; the segmenter only when the case
-    asks SAM, the phrase model only when it has a phrase)."""
-    if models is None:
-        return {}
-    options = models if isinstance(models, ModelOptions) else getattr(models, "options", None)
-    if options is None:  # models the caller built: what they say about themselves
-        described = models.describe()
-        return {
-            k: described.get(k)
-            for k in ("kind", "ip2p", "editor", "device", "working_size", "speedups")
-        } | ({"sam": described.get("sam")} if case.prompts.needs_sam else {})
-    identity = options.model_dump(
-        mode="json",
-        include={"kind", "editor", "editor_id", "device", "dtype", "working_size", "speedups"},
-    )
-    if case.prompts.needs_sam:
-        identity |= {"segmenter": options.segmenter, "segmenter_id": options.segmenter_id}
-    if case.prompts.target is not None:
-        identity["text_model"] = options.text_model
-    return identity
-
-
-def case_fingerprint(
-    case: Case, models: Models | ModelOptions | None, threshold: float | None = None
-) -> str:
-    """sha256 over everything that produced a case folder: the case (instruction, prompts,
-    settings, captions), the bytes of its image and mask files, the models and the change
-    threshold. File paths are left out: moving a manifest with its files changes nothing."""
-    doc = case.model_dump(mode="json")
-    doc["image"] = case.image if case.image.startswith(SAMPLE_PREFIX) else file_digest(case.image)
-    if case.prompts.mask is not None:
-        doc["prompts"]["mask"] = file_digest(case.prompts.mask)
-    doc["models"] = model_identity(models, case)
-    doc["threshold"] = threshold
-    text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def case_state(case_dir: Path, fingerprint: str) -> CaseFolder:
-    """The case folder's state, with `complete` split: `done` (same fingerprint) or `changed`."""
-    found = inspect_case_folder(case_dir)
-    if found.state != "complete":
-        return found
-    if found.record.get("fingerprint") == fingerprint:
-        return CaseFolder("complete", "done", found.record)
-    return CaseFolder("complete", "changed", found.record)
-
-
-def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
-    """Before any model loads: `out_dir` can hold this run, and no case would replace a file or
-    folder maskedit did not write (a case id `photos` in a folder that has the user's photos)."""
-    if (problem := path_problem(out_dir)) is not None:
-        raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
-    try:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
-        if not out_dir.is_dir():
-            return
-        tables = [n for n in RUN_FOLDER_FILES if (out_dir / n).exists()]
-        if tables and not (out_dir / LOCK_FILE).exists():
-            raise OutputError(
-                f"--out '{out_dir}': holds '{tables[0]}', which no maskedit run wrote there "
-                "(the run's own tables would replace it); choose another --out"
-            )
-        for case in manifest.cases:
-            found = inspect_case_folder(out_dir / case.id)
-            if found.state == "foreign":
-                raise OutputError(
-                    f"--out '{out_dir}': case '{case.id}' would replace {found.reason}; "
-                    "nothing was touched: rename the case or choose another --out"
-                )
-    except OSError as err:
-        raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
 
 
 @dataclass
@@ -214,64 +57,6 @@ class RunSummary:
     redone: list[str] = field(default_factory=list)
     # case folders in the output folder that this manifest does not name (not in the tables)
     others: list[str] = field(default_factory=list)
-
-
-LOCK_FILE = ".maskedit.lock"
-_HELD: dict[Path, int] = {}  # folders this process holds the run lock of, and how many times
-_HELD_GUARD = threading.Lock()
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """One run per output folder: a second one at the same time stops with a clear message.
-
-    Re-entrant within one process: the CLI takes the lock before the models load and the run
-    takes it again."""
-    key = Path(os.path.abspath(out_dir))
-    with _HELD_GUARD:
-        if key in _HELD:
-            _HELD[key] += 1
-            nested = True
-        else:
-            nested = False
-    if nested:
-        try:
-            yield
-        finally:
-            with _HELD_GUARD:
-                _HELD[key] -= 1
-        return
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(out_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
-    except OSError as err:
-        raise OutputError(f"--out '{out_dir}': cannot be written ({os_problem(err)})") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise OutputError(
-            f"--out '{out_dir}': another maskedit run is writing there; wait for it or use "
-            "another folder"
-        ) from None
-    with _HELD_GUARD:
-        _HELD[key] = 1
-    try:
-        yield
-    finally:
-        with _HELD_GUARD:
-            del _HELD[key]
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def discard_unused_run_folder(out_dir: Path) -> None:
-    """Remove `out_dir` if it holds nothing but the run lock (a run that stopped before writing
-    anything, e.g. because its models could not be loaded)."""
-    with contextlib.suppress(OSError):
-        if os.listdir(out_dir) == [LOCK_FILE]:
-            (out_dir / LOCK_FILE).unlink()
-            out_dir.rmdir()
 
 
 def run_manifest(
@@ -324,7 +109,7 @@ def run_manifest(
 
 def other_case_folders(out_dir: Path, case_ids: list[str]) -> list[str]:
     """Finished case folders in `out_dir` that are not among `case_ids` (another manifest's)."""
-    from maskedit.evaluate import case_dirs
+    from maskedit.tables import case_dirs
 
     wanted = set(case_ids)
     return [d.name for d in case_dirs(out_dir) if d.name not in wanted]
@@ -577,6 +362,21 @@ def _run(
     summary = RunSummary()
     with progress_bar(progress) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
+
+        def one(case: Case) -> None:  # a case on its own: its editor calls are not shared
+            bar.update(task, description=f"case {case.id}")
+            row = process_case(
+                case,
+                models,
+                out_dir,
+                force=force,
+                clip=clip,
+                threshold=threshold,
+                backbones=backbones,
+            )
+            log_attempt(out_dir, row, summary)
+            bar.advance(task)
+
         if batch_size > 1:
             todo, plans = [], {}
             for case in manifest.cases:  # finished cases first, so that every batch is full
@@ -592,18 +392,7 @@ def _run(
                     plans[case.id] = (fingerprint, why)
             alone = [c for c in todo if c.turns or c.regions]  # these batch their own calls
             for case in alone:
-                bar.update(task, description=f"case {case.id}")
-                row = process_case(
-                    case,
-                    models,
-                    out_dir,
-                    force=force,
-                    clip=clip,
-                    threshold=threshold,
-                    backbones=backbones,
-                )
-                log_attempt(out_dir, row, summary)
-                bar.advance(task)
+                one(case)
             ordered = batch_order([c for c in todo if not (c.turns or c.regions)])
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
@@ -622,16 +411,5 @@ def _run(
                     bar.advance(task)
             return summary
         for case in manifest.cases:
-            bar.update(task, description=f"case {case.id}")
-            row = process_case(
-                case,
-                models,
-                out_dir,
-                force=force,
-                clip=clip,
-                threshold=threshold,
-                backbones=backbones,
-            )
-            log_attempt(out_dir, row, summary)
-            bar.advance(task)
+            one(case)
     return summary

@@ -32,13 +32,14 @@ import numpy as np
 
 from maskedit.config import Case, Turn
 from maskedit.errors import InputError, MaskeditError
-from maskedit.evaluate import read_record, score_outputs
+from maskedit.evaluate import score_outputs
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
 from maskedit.record import OUTPUT_FILES, EditResult
 from maskedit.regions import edit_regions
+from maskedit.tables import read_record
 
 HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1

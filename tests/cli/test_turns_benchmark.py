@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from maskedit.cli import app
-from maskedit.datasets import magicbrush_turns_to_manifest
+from maskedit.datasets.magicbrush import magicbrush_turns_to_manifest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from run_fixtures import write_magicbrush  # noqa: E402

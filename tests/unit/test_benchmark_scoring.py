@@ -26,14 +26,9 @@ from PIL import Image
 from run_fixtures import write_case_folder
 
 from maskedit.errors import InputError, MaskeditWarning, MissingWeightsError
-from maskedit.evaluate import (
-    Backbones,
-    evaluate_dir,
-    load_backbones,
-    score_case_dir,
-    score_outputs,
-    summarise,
-)
+from maskedit.evaluate import Backbones, evaluate_dir, score_case_dir, score_outputs
+from maskedit.metric_models import load_backbones
+from maskedit.tables import summarise
 
 H, W = 4, 5
 BG_MSE = 0.2 * (100 / 255) ** 2

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from maskedit.cli import app
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.evaluate import collect_rows, evaluate_dir, read_record
+from maskedit.evaluate import evaluate_dir
 from maskedit.report.html import build_report
+from maskedit.tables import collect_rows, read_record
 
 runner = CliRunner()
 

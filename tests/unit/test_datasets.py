@@ -11,14 +11,9 @@ from PIL import Image
 from run_fixtures import write_magicbrush, write_pie_bench
 
 from maskedit.config import load_manifest
-from maskedit.datasets import (
-    click_point,
-    magicbrush_to_manifest,
-    pie_bench_to_manifest,
-    pie_mask_decode,
-    pie_phrase,
-    read_captions,
-)
+from maskedit.datasets import click_point, read_captions
+from maskedit.datasets.magicbrush import magicbrush_to_manifest
+from maskedit.datasets.pie_bench import pie_bench_to_manifest, pie_mask_decode, pie_phrase
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import read_mask
 

@@ -23,15 +23,9 @@ import pytest
 from run_fixtures import write_case_folder
 
 from maskedit.errors import InputError
-from maskedit.evaluate import (
-    collect_rows,
-    evaluate_dir,
-    score_case_dir,
-    score_outputs,
-    summarise,
-    write_case_metrics,
-    write_tables,
-)
+from maskedit.evaluate import evaluate_dir, score_case_dir, score_outputs
+from maskedit.outputs import write_case_metrics
+from maskedit.tables import collect_rows, summarise, write_tables
 
 H, W = 4, 5
 BG_MSE_A = 0.2 * (100 / 255) ** 2

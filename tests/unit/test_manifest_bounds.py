@@ -104,9 +104,9 @@ def test_case_ids_may_not_take_the_runs_own_file_names(tmp_path, name):
 
 def test_the_reserved_names_are_the_files_the_run_writes():
     from maskedit.app.study import DB_NAME
-    from maskedit.evaluate import RESULTS_FILE, SUMMARY_FILE
     from maskedit.report.html import REPORT_FILE
     from maskedit.runner import RUN_LOG
+    from maskedit.tables import RESULTS_FILE, SUMMARY_FILE
 
     assert {RESULTS_FILE, SUMMARY_FILE, REPORT_FILE, RUN_LOG, DB_NAME} == set(RUN_FOLDER_FILES)
 
@@ -114,7 +114,7 @@ def test_the_reserved_names_are_the_files_the_run_writes():
 def test_ten_thousand_sample_cases_validate_quickly(tmp_path):
     """Validating a large manifest of bundled samples decodes each sample once, not per case."""
     from maskedit import images
-    from maskedit.runner import check_case
+    from maskedit.preflight import check_case
 
     text = "cases:\n" + "".join(
         f" - {{id: c{i}, image: 'skimage:astronaut', instruction: hi, point: [5, 5]}}\n"

@@ -10,7 +10,8 @@ from PIL import Image
 from run_fixtures import write_magicbrush
 
 from maskedit.config import load_manifest
-from maskedit.datasets import magicbrush_turns_to_manifest, read_captions
+from maskedit.datasets import read_captions
+from maskedit.datasets.magicbrush import magicbrush_turns_to_manifest
 from maskedit.errors import InputError
 from maskedit.images import read_mask
 

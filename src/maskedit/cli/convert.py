@@ -51,7 +51,7 @@ def pie_bench(
     target_backend: TargetBackendOpt = "clipseg",
 ) -> None:
     """PIE-Bench (mapping_file.json + annotation_images/)."""
-    from maskedit.datasets import pie_bench_to_manifest
+    from maskedit.datasets.pie_bench import pie_bench_to_manifest
 
     with user_errors():
         manifest = pie_bench_to_manifest(
@@ -68,7 +68,7 @@ def magicbrush(
     target_backend: TargetBackendOpt = "clipseg",
 ) -> None:
     """A MagicBrush split (edit_sessions.json + images/), one case per turn."""
-    from maskedit.datasets import magicbrush_to_manifest
+    from maskedit.datasets.magicbrush import magicbrush_to_manifest
 
     with user_errors():
         manifest = magicbrush_to_manifest(

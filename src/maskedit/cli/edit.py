@@ -201,7 +201,7 @@ def edit(
     """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
     from maskedit.case import edit as run_edit
     from maskedit.outputs import check_out_dir, remove_leftovers, write_case
-    from maskedit.runner import check_case
+    from maskedit.preflight import check_case
 
     with user_errors():
         case = edit_case(image, instruction, region, target, sampling, shape, method)

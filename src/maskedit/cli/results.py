@@ -36,7 +36,9 @@ def eval_command(
     backbone_flags: BackboneFlags,
 ) -> None:
     """Recompute every metric from the images on disk (no diffusion), then the tables."""
-    from maskedit.evaluate import benchmarks_of, evaluate_dir, load_metric_models, read_record
+    from maskedit.evaluate import evaluate_dir
+    from maskedit.metric_models import benchmarks_of, load_metric_models
+    from maskedit.tables import read_record
 
     with user_errors():
         check_threshold(threshold)
@@ -99,8 +101,8 @@ def _run_folder(run_dir: Path, writes: str) -> list[Path]:
     """The finished case folders of `run_dir`, which must be a folder this user can write in."""
     import os
 
-    from maskedit.evaluate import case_dirs
     from maskedit.paths import os_problem, path_problem, shown_path
+    from maskedit.tables import case_dirs
 
     if (problem := path_problem(run_dir)) is not None:
         raise MaskeditError(f"run folder '{shown_path(run_dir)}': {problem}")
@@ -127,9 +129,9 @@ def report(
 ) -> None:
     """Write run_dir/report.html: one self-contained page (grids, tables, plots, and the
     benchmark table for converted benchmark cases, printed here too)."""
-    from maskedit.evaluate import collect_rows
     from maskedit.report.benchmark import benchmark_tables, read_reference, table_markdown
     from maskedit.report.html import write_report
+    from maskedit.tables import collect_rows
 
     with user_errors():
         if not _run_folder(run_dir, writes="report.html is written there"):

@@ -129,7 +129,8 @@ def _read_manifest(
     """The manifest with every case checked (files exist, prompts on the image), and `out` a
     folder (or nothing yet) where no case would replace what maskedit did not write: all before
     any model loads."""
-    from maskedit.runner import check_case, check_run_folder, with_methods
+    from maskedit.preflight import check_case, with_methods
+    from maskedit.run_folder import check_run_folder
 
     parsed = load_manifest(path, allow_outside=allow_outside)
     if methods:
@@ -153,7 +154,7 @@ def _run(
 
     The output folder is locked first: a second run on it stops before loading anything. On
     Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
-    from maskedit.runner import discard_unused_run_folder, run_lock
+    from maskedit.run_folder import discard_unused_run_folder, run_lock
 
     check_threshold(threshold)
     check_clip(flags.clip)
@@ -191,7 +192,7 @@ def _run_locked(
             force=flags.force,
         )
     else:
-        from maskedit.evaluate import load_metric_models
+        from maskedit.metric_models import load_metric_models
         from maskedit.runner import run_manifest
 
         models, _ = load(options)

@@ -170,7 +170,7 @@ def read_turns_file(path: Path, allow_outside: bool, methods: str | None) -> Cas
 
 def _with_methods(case: Case, methods: str) -> Case:
     """--methods replaces every region's methods, as on `run`."""
-    from maskedit.runner import with_methods
+    from maskedit.preflight import with_methods
 
     return with_methods(Manifest(cases=[case]), methods).cases[0]
 
@@ -197,7 +197,8 @@ def turns(
     import shutil
 
     from maskedit.outputs import check_out_dir
-    from maskedit.runner import check_case, run_lock
+    from maskedit.preflight import check_case
+    from maskedit.run_folder import run_lock
     from maskedit.turns import HISTORY_FILE, TurnsEdit
 
     with user_errors():

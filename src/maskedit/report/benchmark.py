@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit.errors import InputError
-from maskedit.evaluate import ANNOTATION, BASELINE, scored_against
+from maskedit.tables import ANNOTATION, BASELINE, scored_against
 
 MASK_SOURCE_ORDER = ("annotation", "click", "phrase", "relevance")
 MASK_SOURCE_WORDS = {

@@ -26,20 +26,13 @@ import numpy as np
 from PIL import Image
 
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.evaluate import (
-    BASELINE,
-    METRICS_FILE,
-    atomic_write_text,
-    case_dirs,
-    collect_rows,
-    read_record,
-    summarise,
-)
+from maskedit.outputs import METRICS_FILE, atomic_write_text
 from maskedit.report.benchmark import benchmark_section, scored_against_words
 from maskedit.report.pairs import case_outputs, inside, pair_differences, read_rgb
 from maskedit.report.plots import psnr_plot, scatter_plot
 from maskedit.report.stats import bootstrap_ci
 from maskedit.report.turns import turns_section
+from maskedit.tables import BASELINE, case_dirs, collect_rows, read_record, summarise
 
 REPORT_FILE = "report.html"
 TOP_CASES = 10  # the comparison view lists this many cases per pair of methods

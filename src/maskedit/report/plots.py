@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.evaluate import BASELINE
+from maskedit.tables import BASELINE
 
 
 def _data_uri(data: bytes, mime: str) -> str:

@@ -1,0 +1,202 @@
+"""MagicBrush → a manifest: one case per turn (single-turn) or one multi-turn case per image,
+with its masks, ground truths and captions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from maskedit.datasets import (
+    MASKS_DIR,
+    check_backend,
+    check_case_id,
+    image_hw,
+    mask_sources,
+    read_json,
+    source_cases,
+    write_manifest,
+    write_mask,
+)
+from maskedit.errors import InputError
+
+
+def magicbrush_mask(path: Path, hw: tuple[int, int]) -> np.ndarray:
+    """A MagicBrush mask image -> HxW bool edit region, resized (nearest) to the input's size.
+
+    MagicBrush ships "masked images" made for DALL-E 2: the source image with the edit region
+    made transparent, so the region is alpha < 128. A mask without transparency (as the Hugging
+    Face copy shows it) marks the region in white: all channels >= 250.
+    """
+    from maskedit.images import _open  # one error message for every unreadable file
+
+    img = _open(path, "mask")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+        region = alpha < 128 if alpha.min() < 255 else None
+    else:
+        region = None
+    if region is None:
+        rgb = np.asarray(img.convert("RGB"))
+        region = np.all(rgb >= 250, axis=2)
+    if region.shape != tuple(hw):
+        pil = Image.fromarray(region.astype(np.uint8) * 255)
+        region = np.asarray(pil.resize((hw[1], hw[0]), Image.Resampling.NEAREST)) > 127
+    return region
+
+
+def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    for name in names:
+        if (root / name).is_file():
+            return read_json(root / name)
+    return {}
+
+
+def magicbrush_to_manifest(
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    mask_source: str | Sequence[str] = "annotation",
+    target_backend: str = "clipseg",
+) -> Path:
+    """Convert a MagicBrush split (dev/test layout) to a manifest; one case per edit turn.
+
+    Layout (the test zip; the dev split exported the same way)::
+
+        root/edit_sessions.json      {img_id: [{"input", "mask", "output", "instruction"}, ...]}
+        root/images/<img_id>/<img_id>-input.png, <img_id>-mask1.png, <img_id>-output1.png, ...
+        root/global_descriptions.json  optional {img_id: {file name: caption}}
+        root/local_descriptions.json   optional {img_id: {output file name: local caption}}
+
+    ``root/<img_id>/...`` without ``images/`` is read too. Turn ``k`` of image ``img_id`` becomes
+    case ``<img_id>_<k>``, edited from that turn's ``input`` (for turn >= 2 the ground-truth
+    output of the turn before: MagicBrush's single-turn setting). Captions: ``source`` / ``target``
+    are the global descriptions of the input and output files; ``local`` (MagicBrush CLIP-T's
+    text) is added when local descriptions exist. ``ground_truth`` is the turn's output image,
+    read where it is; ``reference_mask`` the annotation; the region comes from ``mask_source``
+    (a phrase is "auto": taken from the instruction).
+    """
+    root, out_dir = Path(root).absolute(), Path(out_dir)
+    sources, backend = mask_sources(mask_source), check_backend(target_backend)
+    sessions = read_json(root / "edit_sessions.json")
+    if not isinstance(sessions, dict) or not sessions:
+        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
+    images = root / "images" if (root / "images").is_dir() else root
+    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
+    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for img_id, turns in sessions.items():
+        for k, turn in enumerate(turns, start=1):
+            where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
+            case_id = check_case_id(f"{img_id}_{k}", where)
+            try:
+                input_name, mask_name = turn["input"], turn["mask"]
+                output_name, instruction = turn["output"], turn["instruction"]
+            except (KeyError, TypeError) as err:
+                raise InputError(f"{where}: missing key {err}") from None
+            image = images / str(img_id) / input_name
+            if not image.is_file():
+                raise InputError(f"{where}: input image '{image}' not found")
+            truth = images / str(img_id) / output_name
+            if not truth.is_file():
+                raise InputError(f"{where}: ground-truth image '{truth}' not found")
+            mask_rel = f"{MASKS_DIR}/{case_id}.png"
+            region = magicbrush_mask(images / str(img_id) / mask_name, image_hw(image))
+            write_mask(out_dir / mask_rel, region)
+            described = global_desc.get(str(img_id), {})
+            entry: dict[str, str | None] = {
+                "source": described.get(input_name),
+                "target": described.get(output_name),
+            }
+            local = local_desc.get(str(img_id), {})
+            if isinstance(local, dict) and local.get(output_name):
+                entry["local"] = local[output_name]
+            base = {
+                "id": case_id,
+                "image": str(image),
+                "instruction": instruction,
+                "captions": entry,
+                "reference_mask": mask_rel,
+                "ground_truth": str(truth),
+                "benchmark": {"name": "magicbrush", "id": case_id},
+            }
+            for case in source_cases(base, sources, mask_rel, region, "auto", backend, where):
+                cases.append(case)
+                captions[case["id"]] = entry
+    return write_manifest(out_dir, root, cases, captions)
+
+
+def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Convert a MagicBrush split to a manifest of multi-turn cases: one case per image.
+
+    MagicBrush's multi-turn ("iterative") setting: case ``<img_id>`` edits the image's first input,
+    and its turn k edits maskedit's own output of turn k−1 (`maskedit.turns`) with turn k's mask
+    and instruction; the ground-truth outputs are never fed back. Each turn carries its
+    ``ground_truth`` (``<img_id>-output<k>.png``, by absolute path) and its captions (the global
+    descriptions of its input and output files, and ``local`` when local descriptions exist), so
+    that every turn is scored against its own ground truth and the last turn is the final score.
+    Layout and masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
+    ``captions.json`` holds each case's whole-edit captions (the first input's description, the
+    last output's).
+    """
+    root, out_dir = Path(root).absolute(), Path(out_dir)
+    sessions = read_json(root / "edit_sessions.json")
+    if not isinstance(sessions, dict) or not sessions:
+        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
+    images = root / "images" if (root / "images").is_dir() else root
+    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
+    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for img_id, session in sessions.items():
+        where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
+        case_id = check_case_id(str(img_id), where)
+        if not isinstance(session, list) or not session:
+            raise InputError(f"{where}: expected a non-empty list of turns")
+        folder = images / str(img_id)
+        described = global_desc.get(str(img_id), {})
+        local = local_desc.get(str(img_id), {})
+        turns, first_input = [], None
+        for k, turn in enumerate(session, start=1):
+            try:
+                input_name, mask_name = turn["input"], turn["mask"]
+                output_name, instruction = turn["output"], turn["instruction"]
+            except (KeyError, TypeError) as err:
+                raise InputError(f"{where} turn {k}: missing key {err}") from None
+            first_input = first_input or folder / input_name
+            if not first_input.is_file():
+                raise InputError(f"{where} turn 1: input image '{first_input}' not found")
+            truth = folder / output_name
+            if not truth.is_file():
+                raise InputError(f"{where} turn {k}: ground truth '{truth}' not found")
+            mask_rel = f"{MASKS_DIR}/{case_id}_{k}.png"
+            region = magicbrush_mask(folder / mask_name, image_hw(first_input))
+            write_mask(out_dir / mask_rel, region)
+            entry: dict[str, str | None] = {
+                "source": described.get(input_name),
+                "target": described.get(output_name),
+            }
+            if isinstance(local, dict) and local.get(output_name):
+                entry["local"] = local[output_name]
+            turns.append(
+                {
+                    "instruction": instruction,
+                    "mask": mask_rel,
+                    "ground_truth": str(truth.resolve()),
+                    "captions": entry,
+                }
+            )
+        cases.append({"id": case_id, "image": str(first_input.resolve()), "turns": turns})
+        whole = {
+            "source": turns[0]["captions"]["source"],
+            "target": turns[-1]["captions"]["target"],
+        }
+        if turns[-1]["captions"].get("local"):
+            whole["local"] = turns[-1]["captions"]["local"]
+        captions[case_id] = whole
+    return write_manifest(out_dir, root, cases, captions)

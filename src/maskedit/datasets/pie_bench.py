@@ -1,0 +1,122 @@
+"""PIE-Bench → a manifest: its mapping_file.json, run-length masks and bracketed prompts, as its
+own evaluation code reads them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskedit.datasets import (
+    MASKS_DIR,
+    REFERENCES_DIR,
+    check_backend,
+    check_case_id,
+    image_hw,
+    mask_sources,
+    read_json,
+    source_cases,
+    write_manifest,
+    write_mask,
+)
+from maskedit.errors import InputError
+
+
+def pie_mask_decode(rle: list[int], hw: tuple[int, int] = (512, 512), border: bool = True):
+    """PIE-Bench's run-length mask -> HxW bool (True = edit region).
+
+    ``rle`` is ``[start, length, start, length, ...]`` over the row-major flattened image; runs
+    are clipped at the end of the image, as in PIE-Bench's ``mask_decode``. With ``border`` (the
+    default, as PIE-Bench evaluates) the one-pixel image border is set to True too, "to avoid
+    annotation errors in boundary", which keeps the border out of the background metrics: that
+    is the *scoring* mask. The annotation alone (``border=False``) is the region to edit.
+    """
+    h, w = hw
+    if len(rle) % 2:
+        raise InputError(
+            f"PIE-Bench mask: expected [start, length, ...] pairs, got {len(rle)} numbers"
+        )
+    flat = np.zeros(h * w, dtype=bool)
+    for start, length in zip(rle[0::2], rle[1::2], strict=True):
+        if start < 0 or length < 0:
+            raise InputError(f"PIE-Bench mask: negative run ({start}, {length})")
+        flat[start : min(start + length, h * w)] = True
+    mask = flat.reshape(h, w)
+    if border:
+        mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
+    return mask
+
+
+def _strip_brackets(prompt: str) -> str:
+    # PIE-Bench marks the edited words with [ ]; its evaluation removes the brackets
+    return prompt.replace("[", "").replace("]", "")
+
+
+def pie_phrase(blended_word: Any) -> str:
+    """The phrase to segment for a PIE-Bench entry: the first word of ``blended_word`` (PIE-Bench
+    gives the source and the target word, "cat dog"; its prompt-to-prompt runs blend on the
+    first), or "auto" (taken from the instruction) when there is none."""
+    words = str(blended_word or "").split()
+    return words[0] if words else "auto"
+
+
+def pie_bench_to_manifest(
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    mask_source: str | Sequence[str] = "annotation",
+    target_backend: str = "clipseg",
+    border: bool = True,
+) -> Path:
+    """Convert PIE-Bench (``root/mapping_file.json`` + ``root/annotation_images/``) to a manifest.
+
+    ``mapping_file.json`` maps an image id to ``{"image_path", "original_prompt",
+    "editing_prompt", "editing_instruction", "mask", "editing_type_id", "blended_word"}``; the
+    image is ``root/annotation_images/<image_path>``. Each case gets the instruction
+    ``editing_instruction``, the captions ``source = original_prompt``, ``target =
+    editing_prompt`` with PIE-Bench's [ ] removed, and its region from ``mask_source`` (see the
+    module's docstring; a phrase is `pie_phrase`). The editing mask is the annotation alone;
+    the reference it is scored against adds PIE-Bench's one-pixel border (``border=False``:
+    the annotation alone). Returns the manifest's path.
+    """
+    root, out_dir = Path(root).absolute(), Path(out_dir)
+    sources, backend = mask_sources(mask_source), check_backend(target_backend)
+    mapping = read_json(root / "mapping_file.json")
+    if not isinstance(mapping, dict) or not mapping:
+        raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
+    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / REFERENCES_DIR).mkdir(parents=True, exist_ok=True)
+    cases, captions = [], {}
+    for key, item in mapping.items():
+        where = f"'{root / 'mapping_file.json'}' entry {key!r}"
+        case_id = check_case_id(str(key), where)
+        try:
+            image = root / "annotation_images" / item["image_path"]
+            rle, instruction = item["mask"], item["editing_instruction"]
+            source, target = item["original_prompt"], item["editing_prompt"]
+        except (KeyError, TypeError) as err:
+            raise InputError(f"{where}: missing key {err}") from None
+        if not image.is_file():
+            raise InputError(f"{where}: image '{image}' not found")
+        hw = image_hw(image)
+        annotation = pie_mask_decode(rle, hw, border=False)
+        mask_rel, reference_rel = f"{MASKS_DIR}/{case_id}.png", f"{REFERENCES_DIR}/{case_id}.png"
+        write_mask(out_dir / mask_rel, annotation)
+        write_mask(out_dir / reference_rel, pie_mask_decode(rle, hw, border=border))
+        caption = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
+        base = {
+            "id": case_id,
+            "image": str(image),
+            "instruction": instruction,
+            "captions": caption,
+            "reference_mask": reference_rel,
+            "benchmark": {"name": "pie-bench", "id": str(key)},
+        }
+        phrase = pie_phrase(item.get("blended_word"))
+        for case in source_cases(base, sources, mask_rel, annotation, phrase, backend, where):
+            cases.append(case)
+            captions[case["id"]] = caption
+    return write_manifest(out_dir, root, cases, captions)

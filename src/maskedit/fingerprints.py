@@ -1,0 +1,94 @@
+"""What produced a case folder: the case, the bytes of its input files, the models and the change
+threshold, hashed; a finished case is reused only when its fingerprint is the same."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from maskedit.config import (
+    Case,
+    ModelOptions,
+)
+from maskedit.errors import InputError
+from maskedit.images import SAMPLE_PREFIX
+from maskedit.models import Models
+from maskedit.outputs import (
+    CaseFolder,
+    inspect_case_folder,
+)
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (kept per path, size and mtime for the life of the process)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise InputError(f"'{path}': cannot be read ({err.strerror or err})") from None
+    key = (str(path.absolute()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as err:
+            raise InputError(f"'{path}': cannot be read ({err.strerror or err})") from None
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def model_identity(models: Models | ModelOptions | None, case: Case) -> dict[str, Any]:
+    """The models that make `case`'s pixels: the options they were loaded with (editor and its
+    checkpoint, device, dtype, working size, speed options; the segmenter only when the case
+    asks SAM, the phrase model only when it has a phrase)."""
+    if models is None:
+        return {}
+    options = models if isinstance(models, ModelOptions) else getattr(models, "options", None)
+    if options is None:  # models the caller built: what they say about themselves
+        described = models.describe()
+        return {
+            k: described.get(k)
+            for k in ("kind", "ip2p", "editor", "device", "working_size", "speedups")
+        } | ({"sam": described.get("sam")} if case.prompts.needs_sam else {})
+    identity = options.model_dump(
+        mode="json",
+        include={"kind", "editor", "editor_id", "device", "dtype", "working_size", "speedups"},
+    )
+    if case.prompts.needs_sam:
+        identity |= {"segmenter": options.segmenter, "segmenter_id": options.segmenter_id}
+    if case.prompts.target is not None:
+        identity["text_model"] = options.text_model
+    return identity
+
+
+def case_fingerprint(
+    case: Case, models: Models | ModelOptions | None, threshold: float | None = None
+) -> str:
+    """sha256 over everything that produced a case folder: the case (instruction, prompts,
+    settings, captions), the bytes of its image and mask files, the models and the change
+    threshold. File paths are left out: moving a manifest with its files changes nothing."""
+    doc = case.model_dump(mode="json")
+    doc["image"] = case.image if case.image.startswith(SAMPLE_PREFIX) else file_digest(case.image)
+    if case.prompts.mask is not None:
+        doc["prompts"]["mask"] = file_digest(case.prompts.mask)
+    doc["models"] = model_identity(models, case)
+    doc["threshold"] = threshold
+    text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def case_state(case_dir: Path, fingerprint: str) -> CaseFolder:
+    """The case folder's state, with `complete` split: `done` (same fingerprint) or `changed`."""
+    found = inspect_case_folder(case_dir)
+    if found.state != "complete":
+        return found
+    if found.record.get("fingerprint") == fingerprint:
+        return CaseFolder("complete", "done", found.record)
+    return CaseFolder("complete", "changed", found.record)

@@ -1,0 +1,107 @@
+"""The metric networks a run or an evaluation scores with, chosen for the benchmarks its cases
+come from: CLIP (PIE-Bench's ViT-L/14 for PIE-Bench), LPIPS and DINO. Loading only: the scoring
+is in `maskedit.evaluate`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from maskedit.errors import MaskeditError
+from maskedit.evaluate import Backbones
+from maskedit.tables import read_record
+
+LPIPS_BENCHMARKS = STRUCTURE_BENCHMARKS = frozenset({"pie-bench"})  # whose tables have them
+DINO_BENCHMARKS = frozenset({"magicbrush"})
+
+
+def benchmarks_of(dirs: Iterable[str | os.PathLike]) -> set[str]:
+    """The benchmarks the case folders come from (their records' ``benchmark.name``)."""
+    names = set()
+    for case_dir in dirs:
+        try:
+            tag = read_record(case_dir).get("benchmark")
+        except MaskeditError:  # a damaged record: scoring names and skips that case
+            continue
+        if isinstance(tag, dict) and tag.get("name"):
+            names.add(str(tag["name"]))
+    return names
+
+
+def load_backbones(
+    lpips: str = "auto",
+    structure: str = "auto",
+    dino: str = "auto",
+    *,
+    benchmarks: Iterable[str] = (),
+    tiny: bool = False,
+    device: str | None = None,
+) -> Backbones:
+    """The LPIPS and DINO networks the metrics need, each chosen like ``--clip``.
+
+    "none": not loaded; "tiny": random, built in code; "auto": loaded only when one of
+    ``benchmarks`` reports the column (LPIPS and the structure distance for PIE-Bench, DINO for
+    MagicBrush), tiny for tiny runs, else the benchmark's own checkpoint, skipped with one
+    warning when its weights are missing; anything else is a folder (LPIPS) or a hub id / folder
+    (DINO) that must load.
+    """
+    from maskedit import models
+
+    wanted = set(benchmarks)
+    dev = models.pick_device(device)
+
+    def pick(choice: str, needed: frozenset[str], build_tiny, load_real, default):
+        if choice == "none" or (choice == "auto" and not wanted & needed):
+            return None
+        if choice == "tiny" or (choice == "auto" and tiny):
+            return build_tiny().to(dev)
+        return load_real(default if choice == "auto" else choice, dev, required=choice != "auto")
+
+    from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
+
+    return Backbones(
+        lpips=pick(lpips, LPIPS_BENCHMARKS, build_tiny_lpips, models.load_lpips, None),
+        structure=pick(
+            structure,
+            STRUCTURE_BENCHMARKS,
+            lambda: build_tiny_dino(seed=1),
+            models.load_dino,
+            models.DEFAULT_DINO_STRUCTURE_ID,
+        ),
+        dino=pick(
+            dino,
+            DINO_BENCHMARKS,
+            build_tiny_dino,
+            models.load_dino,
+            models.DEFAULT_DINO_MAGICBRUSH_ID,
+        ),
+    )
+
+
+def default_clip_id(benchmarks: Iterable[str]) -> str | None:
+    """The CLIP ``--clip auto`` loads for real models: PIE-Bench's ViT-L/14 when every case is
+    PIE-Bench's, else None (maskedit's default, ViT-B/32, which MagicBrush also uses)."""
+    from maskedit.models import DEFAULT_CLIP_PIE_ID
+
+    names = set(benchmarks)
+    return DEFAULT_CLIP_PIE_ID if names == {"pie-bench"} else None
+
+
+def load_metric_models(
+    clip: str = "auto",
+    lpips: str = "auto",
+    structure: str = "auto",
+    dino: str = "auto",
+    *,
+    benchmarks: Iterable[str] = (),
+    tiny: bool = False,
+    device: str | None = None,
+) -> tuple[tuple[Any, Any] | None, Backbones]:
+    """The CLIP pair (``--clip``; "auto" is PIE-Bench's ViT-L/14 for a PIE-Bench run) and the
+    `Backbones` (`load_backbones`) a run or an evaluation of ``benchmarks``' cases scores with."""
+    from maskedit.models import clip_for_metrics
+
+    names = set(benchmarks)
+    pair = clip_for_metrics(clip, tiny=tiny, device=device, default=default_clip_id(names))
+    return pair, load_backbones(lpips, structure, dino, benchmarks=names, tiny=tiny, device=device)

@@ -1,0 +1,104 @@
+"""The output folder of a run: one run at a time (a lock held for the whole run), checked before
+any model loads so that no case replaces a file maskedit did not write, and removed again when a
+run stopped before writing anything."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from maskedit.config import (
+    RUN_FOLDER_FILES,
+    Manifest,
+)
+from maskedit.errors import OutputError
+from maskedit.outputs import inspect_case_folder
+from maskedit.paths import os_problem, path_problem, shown_path
+
+LOCK_FILE = ".maskedit.lock"
+_HELD: dict[Path, int] = {}  # folders this process holds the run lock of, and how many times
+_HELD_GUARD = threading.Lock()
+
+
+def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
+    """Before any model loads: `out_dir` can hold this run, and no case would replace a file or
+    folder maskedit did not write (a case id `photos` in a folder that has the user's photos)."""
+    if (problem := path_problem(out_dir)) is not None:
+        raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
+        if not out_dir.is_dir():
+            return
+        tables = [n for n in RUN_FOLDER_FILES if (out_dir / n).exists()]
+        if tables and not (out_dir / LOCK_FILE).exists():
+            raise OutputError(
+                f"--out '{out_dir}': holds '{tables[0]}', which no maskedit run wrote there "
+                "(the run's own tables would replace it); choose another --out"
+            )
+        for case in manifest.cases:
+            found = inspect_case_folder(out_dir / case.id)
+            if found.state == "foreign":
+                raise OutputError(
+                    f"--out '{out_dir}': case '{case.id}' would replace {found.reason}; "
+                    "nothing was touched: rename the case or choose another --out"
+                )
+    except OSError as err:
+        raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """One run per output folder: a second one at the same time stops with a clear message.
+
+    Re-entrant within one process: the CLI takes the lock before the models load and the run
+    takes it again."""
+    key = Path(os.path.abspath(out_dir))
+    with _HELD_GUARD:
+        if key in _HELD:
+            _HELD[key] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[key] -= 1
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(out_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as err:
+        raise OutputError(f"--out '{out_dir}': cannot be written ({os_problem(err)})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputError(
+            f"--out '{out_dir}': another maskedit run is writing there; wait for it or use "
+            "another folder"
+        ) from None
+    with _HELD_GUARD:
+        _HELD[key] = 1
+    try:
+        yield
+    finally:
+        with _HELD_GUARD:
+            del _HELD[key]
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def discard_unused_run_folder(out_dir: Path) -> None:
+    """Remove `out_dir` if it holds nothing but the run lock (a run that stopped before writing
+    anything, e.g. because its models could not be loaded)."""
+    with contextlib.suppress(OSError):
+        if os.listdir(out_dir) == [LOCK_FILE]:
+            (out_dir / LOCK_FILE).unlink()
+            out_dir.rmdir()
