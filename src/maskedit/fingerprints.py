@@ -9,17 +9,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from maskedit.config import (
-    Case,
-    ModelOptions,
-)
+from maskedit.config import Case, ModelOptions
 from maskedit.errors import InputError
 from maskedit.images import SAMPLE_PREFIX
 from maskedit.models import Models
-from maskedit.outputs import (
-    CaseFolder,
-    inspect_case_folder,
-)
+from maskedit.outputs import CaseFolder, inspect_case_folder
 
 _HASHES: dict[tuple[str, int, int], str] = {}
 

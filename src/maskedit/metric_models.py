@@ -46,10 +46,11 @@ def load_backbones(
     warning when its weights are missing; anything else is a folder (LPIPS) or a hub id / folder
     (DINO) that must load.
     """
-    from maskedit import models
+    from maskedit.models import metric_nets
+    from maskedit.models.hub import pick_device
 
     wanted = set(benchmarks)
-    dev = models.pick_device(device)
+    dev = pick_device(device)
 
     def pick(choice: str, needed: frozenset[str], build_tiny, load_real, default):
         if choice == "none" or (choice == "auto" and not wanted & needed):
@@ -61,20 +62,20 @@ def load_backbones(
     from maskedit.tiny.metrics import build_tiny_dino, build_tiny_lpips
 
     return Backbones(
-        lpips=pick(lpips, LPIPS_BENCHMARKS, build_tiny_lpips, models.load_lpips, None),
+        lpips=pick(lpips, LPIPS_BENCHMARKS, build_tiny_lpips, metric_nets.load_lpips, None),
         structure=pick(
             structure,
             STRUCTURE_BENCHMARKS,
             lambda: build_tiny_dino(seed=1),
-            models.load_dino,
-            models.DEFAULT_DINO_STRUCTURE_ID,
+            metric_nets.load_dino,
+            metric_nets.DEFAULT_DINO_STRUCTURE_ID,
         ),
         dino=pick(
             dino,
             DINO_BENCHMARKS,
             build_tiny_dino,
-            models.load_dino,
-            models.DEFAULT_DINO_MAGICBRUSH_ID,
+            metric_nets.load_dino,
+            metric_nets.DEFAULT_DINO_MAGICBRUSH_ID,
         ),
     )
 
@@ -82,7 +83,7 @@ def load_backbones(
 def default_clip_id(benchmarks: Iterable[str]) -> str | None:
     """The CLIP ``--clip auto`` loads for real models: PIE-Bench's ViT-L/14 when every case is
     PIE-Bench's, else None (maskedit's default, ViT-B/32, which MagicBrush also uses)."""
-    from maskedit.models import DEFAULT_CLIP_PIE_ID
+    from maskedit.models.metric_nets import DEFAULT_CLIP_PIE_ID
 
     names = set(benchmarks)
     return DEFAULT_CLIP_PIE_ID if names == {"pie-bench"} else None

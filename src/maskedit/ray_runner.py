@@ -33,14 +33,8 @@ from maskedit.errors import MaskeditError, RunFailure
 from maskedit.models import clip_for_metrics
 from maskedit.outputs import remove_leftovers
 from maskedit.run_folder import check_run_folder, run_lock
-from maskedit.runner import (
-    RunSummary,
-    log_attempt,
-    other_case_folders,
-    plan_case,
-    process_case,
-    progress_bar,
-)
+from maskedit.run_log import RunSummary, log_attempt, progress_bar
+from maskedit.runner import other_case_folders, plan_case, process_case
 from maskedit.tables import collect_rows, write_tables
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while

@@ -11,10 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from maskedit.config import (
-    RUN_FOLDER_FILES,
-    Manifest,
-)
+from maskedit.config import RUN_FOLDER_FILES, Manifest
 from maskedit.errors import OutputError
 from maskedit.outputs import inspect_case_folder
 from maskedit.paths import os_problem, path_problem, shown_path

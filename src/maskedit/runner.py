@@ -8,9 +8,10 @@ fingerprint changed, or whose folder lost a file, is redone.
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from maskedit.case import edit
 from maskedit.config import (
@@ -25,38 +26,21 @@ from maskedit.fingerprints import case_fingerprint, case_state
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
-    append_line,
-    dumps_json,
     inspect_case_folder,
     remove_leftovers,
     write_case,
 )
 from maskedit.record import EditResult
 from maskedit.regions import edit_regions
-from maskedit.run_folder import (
-    check_run_folder,
-    run_lock,
-)
+from maskedit.run_folder import check_run_folder, run_lock
+from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.tables import collect_rows, write_tables
-from maskedit.turns import run_case_turns
-
-RUN_LOG = "run_log.jsonl"  # every attempt; results.jsonl/summary.csv are derived tables
+from maskedit.turns import TurnsEdit
 
 
 def case_done(case_dir: Path) -> bool:
     """A finished case folder: maskedit's record and every file it names (any fingerprint)."""
     return inspect_case_folder(case_dir).state == "complete"
-
-
-@dataclass
-class RunSummary:
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    # done again because their case, inputs or models changed, or their folder lost a file
-    redone: list[str] = field(default_factory=list)
-    # case folders in the output folder that this manifest does not name (not in the tables)
-    others: list[str] = field(default_factory=list)
 
 
 def run_manifest(
@@ -312,41 +296,6 @@ def process_batch(
     return rows
 
 
-def progress_bar(show: bool):
-    """The cases bar of a run (local or Ray): description, bar, done/total, time left."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
-    return Progress(*columns, disable=not show, transient=False)
-
-
-def log_attempt(out_dir: Path, row: dict, summary: RunSummary) -> None:
-    """Append an attempt to run_log.jsonl and count it in the summary (skips are not logged).
-
-    The line is written whole or not at all; a full disk stops the run with one line."""
-    if row["status"] == "skipped":
-        summary.skipped.append(row["case_id"])
-        return
-    if row["status"] == "ok":
-        summary.done.append(row["case_id"])
-        if row.get("redone"):
-            summary.redone.append(row["case_id"])
-    else:
-        summary.failed[row["case_id"]] = row["error"]
-    append_line(out_dir / RUN_LOG, dumps_json(row))
-
-
 def _run(
     manifest: Manifest,
     models: Models,
@@ -413,3 +362,39 @@ def _run(
         for case in manifest.cases:
             one(case)
     return summary
+
+
+def run_case_turns(
+    case: Case,
+    models: Models,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    clip: tuple[Any, Any] | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
+
+    Turns finished by an earlier (interrupted) run are taken again, so the run resumes at the
+    first turn not finished. `force` starts the edit again from the photo.
+    """
+    t0 = time.perf_counter()
+    folder = Path(out_dir) / case.id
+    done = 0
+    try:
+        if force and folder.exists():
+            shutil.rmtree(folder)
+        session = TurnsEdit.open_or_create(folder, case.image, case.id)
+        session.goto(None)
+        for k, turn in enumerate(case.turns, start=1):
+            try:
+                _, again = session.add(turn, models, clip=clip, threshold=threshold)
+            except MaskeditError as err:
+                return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
+            done += again
+        session.write_summary(clip=clip, threshold=threshold)
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    seconds = round(time.perf_counter() - t0, 3)
+    row = {"case_id": case.id, "status": "ok", "seconds": seconds, "turns": len(case.turns)}
+    return {**row, "turns_taken_again": done}

@@ -22,16 +22,14 @@ interrupted run resumes at the turn it had reached, and how a redone turn keeps 
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from maskedit.config import Case, Turn
-from maskedit.errors import InputError, MaskeditError
+from maskedit.config import Turn
+from maskedit.errors import InputError
 from maskedit.evaluate import score_outputs
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, read_image, read_mask, write_png
@@ -40,6 +38,7 @@ from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_ca
 from maskedit.record import OUTPUT_FILES, EditResult
 from maskedit.regions import edit_regions
 from maskedit.tables import read_record
+from maskedit.turn_scores import ground_truth_metrics, score_turn
 
 HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
@@ -85,34 +84,6 @@ def reproduce_turn(turn_dir: str | Path, models: Models) -> EditResult:
     spec = Turn.model_validate(record["turn"]["spec"])
     result, _ = run_turn(read_image(turn_dir / OUTPUT_FILES["original"]), spec, models)
     return result
-
-
-def drift(output: np.ndarray, photo: np.ndarray, union: np.ndarray) -> dict[str, Any]:
-    """How far `output` strays from `photo` outside `union` (H×W bool, the turns' masks so far).
-
-    ``drift_mse``: mean squared difference on [0, 1] over the pixels outside (all channels);
-    ``drift_max``: the largest difference in grey levels; ``drift_changed``: the share of those
-    pixels that differ at all. None when the masks cover the whole image.
-    """
-    outside = ~union
-    if not outside.any():
-        return {"drift_mse": None, "drift_max": None, "drift_changed": None}
-    diff = np.abs(output[outside].astype(np.int16) - photo[outside].astype(np.int16))
-    return {
-        "drift_mse": float(np.mean((diff / 255.0) ** 2)),
-        "drift_max": int(diff.max()),
-        "drift_changed": float(np.mean(diff.any(axis=1))),
-    }
-
-
-def ground_truth_metrics(
-    output: np.ndarray, truth: str, caption: str | None, clip: tuple[Any, Any] | None
-) -> dict[str, Any]:
-    """MagicBrush's columns against a ground-truth image file (L1, L2; CLIP-I and CLIP-T with
-    a CLIP model)."""
-    from maskedit.metrics.magicbrush import magicbrush_metrics
-
-    return magicbrush_metrics(output, read_image(truth), caption, clip=clip)
 
 
 def _models_key(models: Models, turn: Turn) -> dict[str, Any]:
@@ -308,7 +279,9 @@ class TurnsEdit:
             "captions": turn.captions,
             **extra,
         }
-        rows = self._score_turn(result, turn, self.union(before), clip, threshold)
+        rows = score_turn(
+            result, turn, self.photo, self.union(before), self.edit_id, clip, threshold
+        )
         for row in rows:
             row.update(turn=len(before) + 1, turn_id=node.id)
         write_case(
@@ -429,37 +402,6 @@ class TurnsEdit:
             "local": (last or {}).get("local"),
         }
 
-    def _score_turn(
-        self,
-        result: EditResult,
-        turn: Turn,
-        union_before: np.ndarray,
-        clip: tuple[Any, Any] | None,
-        threshold: float | None,
-    ) -> list[dict[str, Any]]:
-        """A turn's rows: the usual metrics against its parent and its mask, the drift from the
-        photo outside every mask so far, and the ground truth's columns when there is one."""
-        outputs = dict(result.outputs)
-        if result.baseline is not None:
-            outputs = {"baseline": result.baseline, **outputs}
-        rows = score_outputs(
-            result.original,
-            result.alpha,
-            outputs,
-            turn.instruction,
-            captions=turn.captions,
-            clip=clip,
-            threshold=threshold,
-        )
-        union = union_before | (result.alpha > 0)
-        local = (turn.captions or {}).get("local")
-        for row, output in zip(rows, outputs.values(), strict=True):
-            row["case_id"] = self.edit_id
-            row.update(drift(output, self.photo, union))
-            if turn.ground_truth is not None:
-                row.update(ground_truth_metrics(output, turn.ground_truth, local, clip))
-        return rows
-
     def _grid(self, path, head: dict[str, Any], union: np.ndarray, outputs) -> np.ndarray:
         panels = [("photo", self.photo), (f"masks of {len(path)} turns", self._overlay(union))]
         panels += [
@@ -488,39 +430,3 @@ class TurnsEdit:
             panels.append((text, self.image_at(node.id)))
             banner = banner or self._banner(read_record(self.turn_dir(node.id)))
         return make_grid(panels, banner=banner, panel_h=STRIP_H)
-
-
-def run_case_turns(
-    case: Case,
-    models: Models,
-    out_dir: Path,
-    *,
-    force: bool = False,
-    clip: tuple[Any, Any] | None = None,
-    threshold: float | None = None,
-) -> dict[str, Any]:
-    """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
-
-    Turns finished by an earlier (interrupted) run are taken again, so the run resumes at the
-    first turn not finished. `force` starts the edit again from the photo.
-    """
-    t0 = time.perf_counter()
-    folder = Path(out_dir) / case.id
-    done = 0
-    try:
-        if force and folder.exists():
-            shutil.rmtree(folder)
-        session = TurnsEdit.open_or_create(folder, case.image, case.id)
-        session.goto(None)
-        for k, turn in enumerate(case.turns, start=1):
-            try:
-                _, again = session.add(turn, models, clip=clip, threshold=threshold)
-            except MaskeditError as err:
-                return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
-            done += again
-        session.write_summary(clip=clip, threshold=threshold)
-    except MaskeditError as err:
-        return {"case_id": case.id, "status": "failed", "error": str(err)}
-    seconds = round(time.perf_counter() - t0, 3)
-    row = {"case_id": case.id, "status": "ok", "seconds": seconds, "turns": len(case.turns)}
-    return {**row, "turns_taken_again": done}

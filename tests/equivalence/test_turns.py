@@ -15,7 +15,8 @@ from PIL import Image
 
 import maskedit.turns as turns_module
 from maskedit.config import case_from_dict
-from maskedit.turns import HISTORY_FILE, TurnsEdit, reproduce_turn, run_case_turns
+from maskedit.runner import run_case_turns
+from maskedit.turns import HISTORY_FILE, TurnsEdit, reproduce_turn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 H, W = 60, 80

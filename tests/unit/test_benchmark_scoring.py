@@ -189,7 +189,7 @@ def test_load_backbones_loads_what_the_benchmarks_report():
 def test_missing_weights_leave_the_column_out_with_one_warning_each(tmp_path, monkeypatch):
     import torch
 
-    from maskedit import models
+    from maskedit.models import metric_nets as models
 
     hub = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))  # no SqueezeNet weights there

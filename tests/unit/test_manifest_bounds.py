@@ -105,7 +105,7 @@ def test_case_ids_may_not_take_the_runs_own_file_names(tmp_path, name):
 def test_the_reserved_names_are_the_files_the_run_writes():
     from maskedit.app.study import DB_NAME
     from maskedit.report.html import REPORT_FILE
-    from maskedit.runner import RUN_LOG
+    from maskedit.run_log import RUN_LOG
     from maskedit.tables import RESULTS_FILE, SUMMARY_FILE
 
     assert {RESULTS_FILE, SUMMARY_FILE, REPORT_FILE, RUN_LOG, DB_NAME} == set(RUN_FOLDER_FILES)

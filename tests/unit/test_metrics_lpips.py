@@ -20,7 +20,7 @@ from metric_backbones import squeezenet_state_dict, tiny_lpips
 
 from maskedit.errors import MaskeditWarning, MissingWeightsError
 from maskedit.metrics import LpipsNet, lpips_distance, lpips_score, masked_lpips
-from maskedit.models import load_lpips
+from maskedit.models.metric_nets import load_lpips
 
 TOL = 1e-5
 tm_lpips = pytest.importorskip("torchmetrics.functional.image.lpips")

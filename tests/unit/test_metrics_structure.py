@@ -20,7 +20,7 @@ from metric_backbones import tiny_dino
 from maskedit.errors import InputError, MaskeditWarning, MissingWeightsError
 from maskedit.metrics import key_self_similarity, structure_distance
 from maskedit.metrics.structure import dino_input, resized_hw, vit_layers
-from maskedit.models import load_dino
+from maskedit.models.metric_nets import load_dino
 
 TOL = 1e-5
 

@@ -28,7 +28,7 @@ from maskedit.cli.options import (
 from maskedit.config import Manifest, ModelOptions, check_threshold, load_manifest
 
 if TYPE_CHECKING:
-    from maskedit.runner import RunSummary
+    from maskedit.run_log import RunSummary
 
 DEMO_MANIFEST = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
 
