@@ -24,7 +24,7 @@ from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.families import EDITORS, editor_spec
 from maskedit.harmonize import match_color, poisson_blend
-from maskedit.images import read_image, read_mask, resize_rgb
+from maskedit.images import image_and_source, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
@@ -112,7 +112,7 @@ def edit_steps(
     #    checked against its size, the methods against the editor. Nothing touches a model yet.
     t0 = time.perf_counter()
     instruction = _instruction(request.instruction)
-    original, source = _as_image(request.image)
+    original, source = image_and_source(request.image)
     h, w = original.shape[:2]
     prompts = request.prompts or _as_prompts(request)
     if prompts is not None:
@@ -335,7 +335,7 @@ def _references(given, spec) -> tuple[tuple[np.ndarray, ...], list[dict[str, Any
     images, sources = [], []
     for i, item in enumerate(given):
         try:
-            image, source = _as_image(item)
+            image, source = image_and_source(item)
         except InputError as err:
             raise InputError(f"reference {i + 1}: {err}") from None
         if min(image.shape[:2]) < spec.family.min_image_side:
@@ -414,16 +414,6 @@ def _waiting(steps: Generator[EditorJob, np.ndarray, Any]) -> Generator[EditorJo
             job = steps.send(image)
     except StopIteration as done:
         return done.value, waited
-
-
-def _as_image(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(
-                f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
-            )
-        return image, "array"
-    return read_image(image), str(image)
 
 
 def _as_prompts(request: EditRequest) -> Prompts | None:

@@ -115,18 +115,13 @@ IP2P = Family(
     safety_checker=True,
     checks_ip2p_unet=True,
 )
-IP2P_XL = Family(
+IP2P_XL = replace(
+    IP2P,
     name="ip2p-xl",
     pipeline_class="StableDiffusionXLInstructPix2PixPipeline",
-    denoiser="unet",
-    guidance_kind="ip2p-3way",
-    image_guidance=True,
-    packed_latents=False,
-    flow_matching=False,
     step_callback="legacy",  # it has no callback_on_step_end
-    source_tokens_after_noise=False,
     pass_size=True,  # without height/width it resizes to its default square
-    checks_ip2p_unet=True,
+    safety_checker=False,
 )
 KONTEXT = Family(
     name="kontext",
@@ -144,17 +139,12 @@ KONTEXT = Family(
 # Qwen-Image-Edit(-Plus): true CFG against a negative prompt, the combination rescaled to the
 # positive prediction's norm per token; the source's packed tokens after the noise tokens (Plus:
 # then each reference's); every image resized to ~1 MP in 32-pixel steps unless held.
-QWEN_EDIT = Family(
+QWEN_EDIT = replace(
+    KONTEXT,
     name="qwen-edit",
     pipeline_class="QwenImageEditPipeline",
-    denoiser="transformer",
     guidance_kind="true-cfg",
-    image_guidance=False,
-    packed_latents=True,
-    flow_matching=True,
-    step_callback="on_step_end",
-    source_tokens_after_noise=True,
-    pass_size=True,
+    pass_max_area=False,
     guidance_arg="true_cfg_scale",  # `guidance_scale` is for guidance-distilled checkpoints
     negative_prompt=" ",  # the model cards' negative prompt: without one there is no CFG
     size_multiple=32,  # `calculate_dimensions` rounds both sides to 32
@@ -170,17 +160,12 @@ QWEN_EDIT_PLUS = replace(
 # FLUX.2 [klein]: Qwen3 prompt embeddings; the images' patchified, batch-normalised and packed
 # tokens after the noise tokens; images are references shared by the whole batch, so different
 # sources cannot share a call. The 4B/9B models are step-distilled (no CFG); Base runs CFG.
-FLUX2_KLEIN = Family(
+FLUX2_KLEIN = replace(
+    KONTEXT,
     name="flux2-klein",
     pipeline_class="Flux2KleinPipeline",
-    denoiser="transformer",
     guidance_kind=None,  # step-distilled: guidance_scale is ignored
-    image_guidance=False,
-    packed_latents=True,
-    flow_matching=True,
-    step_callback="on_step_end",
-    source_tokens_after_noise=True,
-    pass_size=True,
+    pass_max_area=False,
     batchable=False,
     patchified_latents=True,
     max_source_area=1024 * 1024,  # larger images are shrunk to 1 MP by the pipeline
@@ -215,6 +200,37 @@ INSTRUCT_PIX2PIX = EditorSpec(
     role="InstructPix2Pix",
     scheduler="EulerAncestralDiscreteScheduler",  # its model card and edit_cli
 )
+# The transformer editors below share Kontext's row but for what each one changes.
+KONTEXT_EDITOR = EditorSpec(
+    name="kontext",
+    default_id="black-forest-labs/FLUX.1-Kontext-dev",
+    family=KONTEXT,
+    steps=28,
+    text_cfg=2.5,
+    image_cfg=None,
+    working_size=1024,
+    cuda_dtype="bf16",
+    fp16_variant=False,
+    role="editor 'kontext'",
+    note="guidance-distilled: one guidance scale, no text/image split",
+)
+# The other transformer editors: (name, family, steps, guidance scale, note, released ids; the
+# first is the default, but for Qwen-Image-Edit-Plus the newest). Qwen's scale is true_cfg_scale
+# against the negative prompt " "; FLUX.2 [klein]'s 1.0 is its card's (ignored: step-distilled);
+# [klein] Base's CFG runs against the empty prompt.
+_TRANSFORMER_EDITORS = (
+    ("qwen-edit", QWEN_EDIT, 50, 4.0,
+     "true CFG against the negative prompt ' ', rescaled to the positive's norm",
+     ("Qwen/Qwen-Image-Edit",)),
+    ("qwen-edit-plus", QWEN_EDIT_PLUS, 40, 4.0,
+     "Qwen-Image-Edit with reference images; true CFG against ' '",
+     ("Qwen/Qwen-Image-Edit-2509", "Qwen/Qwen-Image-Edit-2511")),
+    ("flux2-klein", FLUX2_KLEIN, 4, 1.0, "step-distilled: no classifier-free guidance",
+     ("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-9B")),
+    ("flux2-klein-base", FLUX2_KLEIN_BASE, 50, 4.0,
+     "FLUX.2 [klein] before step distillation: CFG against the empty prompt",
+     ("black-forest-labs/FLUX.2-klein-base-4B", "black-forest-labs/FLUX.2-klein-base-9B")),
+)  # fmt: skip
 EDITORS: dict[str, EditorSpec] = {
     e.name: e
     for e in (
@@ -228,89 +244,31 @@ EDITORS: dict[str, EditorSpec] = {
             role="editor 'magicbrush'",
             note="IP2P fine-tuned on MagicBrush",
         ),
-        EditorSpec(
+        replace(
+            INSTRUCT_PIX2PIX,
             name="ip2p-xl",
             default_id="diffusers/sdxl-instructpix2pix-768",
             family=IP2P_XL,
             steps=30,
             text_cfg=3.0,
-            image_cfg=1.5,
             working_size=768,
-            cuda_dtype="fp16",
-            fp16_variant=True,
             role="editor 'ip2p-xl'",
+            scheduler=None,  # the one it ships
         ),
-        EditorSpec(
-            name="kontext",
-            default_id="black-forest-labs/FLUX.1-Kontext-dev",
-            family=KONTEXT,
-            steps=28,
-            text_cfg=2.5,
-            image_cfg=None,
-            working_size=1024,
-            cuda_dtype="bf16",
-            fp16_variant=False,
-            role="editor 'kontext'",
-            note="guidance-distilled: one guidance scale, no text/image split",
-        ),
-        EditorSpec(
-            name="qwen-edit",
-            default_id="Qwen/Qwen-Image-Edit",
-            family=QWEN_EDIT,
-            steps=50,
-            text_cfg=4.0,  # true_cfg_scale, against the negative prompt " "
-            image_cfg=None,
-            working_size=1024,
-            cuda_dtype="bf16",
-            fp16_variant=False,
-            role="editor 'qwen-edit'",
-            note="true CFG against the negative prompt ' ', rescaled to the positive's norm",
-            ids=("Qwen/Qwen-Image-Edit",),
-        ),
-        EditorSpec(
-            name="qwen-edit-plus",
-            default_id="Qwen/Qwen-Image-Edit-2511",
-            family=QWEN_EDIT_PLUS,
-            steps=40,
-            text_cfg=4.0,
-            image_cfg=None,
-            working_size=1024,
-            cuda_dtype="bf16",
-            fp16_variant=False,
-            role="editor 'qwen-edit-plus'",
-            note="Qwen-Image-Edit with reference images; true CFG against ' '",
-            ids=("Qwen/Qwen-Image-Edit-2509", "Qwen/Qwen-Image-Edit-2511"),
-        ),
-        EditorSpec(
-            name="flux2-klein",
-            default_id="black-forest-labs/FLUX.2-klein-4B",
-            family=FLUX2_KLEIN,
-            steps=4,
-            text_cfg=1.0,  # the model card's guidance_scale (ignored: step-distilled)
-            image_cfg=None,
-            working_size=1024,
-            cuda_dtype="bf16",
-            fp16_variant=False,
-            role="editor 'flux2-klein'",
-            note="step-distilled: no classifier-free guidance",
-            ids=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-9B"),
-        ),
-        EditorSpec(
-            name="flux2-klein-base",
-            default_id="black-forest-labs/FLUX.2-klein-base-4B",
-            family=FLUX2_KLEIN_BASE,
-            steps=50,
-            text_cfg=4.0,  # CFG against the empty prompt
-            image_cfg=None,
-            working_size=1024,
-            cuda_dtype="bf16",
-            fp16_variant=False,
-            role="editor 'flux2-klein-base'",
-            note="FLUX.2 [klein] before step distillation: CFG against the empty prompt",
-            ids=(
-                "black-forest-labs/FLUX.2-klein-base-4B",
-                "black-forest-labs/FLUX.2-klein-base-9B",
-            ),
+        KONTEXT_EDITOR,
+        *(
+            replace(
+                KONTEXT_EDITOR,
+                name=name,
+                default_id=ids[0] if name != "qwen-edit-plus" else ids[-1],
+                family=family,
+                steps=steps,
+                text_cfg=cfg,
+                role=f"editor '{name}'",
+                note=note,
+                ids=ids,
+            )
+            for name, family, steps, cfg, note, ids in _TRANSFORMER_EDITORS
         ),
     )
 }

@@ -277,3 +277,15 @@ def image_size(source: str | os.PathLike) -> tuple[int, int]:
         except Exception as err:  # noqa: BLE001 - a damaged EXIF block
             raise _corrupt("image", path, err) from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def image_and_source(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
+    """An image given as an array (checked: H×W×3 uint8) or read from a file, with what the
+    record says of its source ("array" or the path)."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(
+                f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
+            )
+        return image, "array"
+    return read_image(image), str(image)

@@ -90,19 +90,14 @@ def default_clip_id(benchmarks: Iterable[str]) -> str | None:
 
 
 def load_metric_models(
-    clip: str = "auto",
-    lpips: str = "auto",
-    structure: str = "auto",
-    dino: str = "auto",
-    *,
-    benchmarks: Iterable[str] = (),
-    tiny: bool = False,
-    device: str | None = None,
+    clip: str = "auto", *backbones: str, **options: Any
 ) -> tuple[tuple[Any, Any] | None, Backbones]:
     """The CLIP pair (``--clip``; "auto" is PIE-Bench's ViT-L/14 for a PIE-Bench run) and the
-    `Backbones` (`load_backbones`) a run or an evaluation of ``benchmarks``' cases scores with."""
+    `Backbones` a run or an evaluation of ``benchmarks``' cases scores with: the other arguments
+    (lpips, structure, dino; benchmarks, tiny, device) are `load_backbones`'."""
     from maskedit.models import clip_for_metrics
 
-    names = set(benchmarks)
+    names = set(options.pop("benchmarks", ()))
+    tiny, device = options.get("tiny", False), options.get("device")
     pair = clip_for_metrics(clip, tiny=tiny, device=device, default=default_clip_id(names))
-    return pair, load_backbones(lpips, structure, dino, benchmarks=names, tiny=tiny, device=device)
+    return pair, load_backbones(*backbones, benchmarks=names, **options)

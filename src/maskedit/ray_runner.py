@@ -34,8 +34,7 @@ from maskedit.models import clip_for_metrics
 from maskedit.outputs import remove_leftovers
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
-from maskedit.runner import other_case_folders, plan_case, process_case
-from maskedit.tables import collect_rows, write_tables
+from maskedit.runner import finish_run, plan_case, process_case
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while
 # the file MASKEDIT_TEST_KILL_MARKER does not exist yet creates that file and dies with
@@ -180,11 +179,7 @@ def run_manifest_ray(
                 )
         finally:
             _remove_partials(out_dir, [case.id for case in todo])
-            ids = [case.id for case in manifest.cases]
-            summary.others = other_case_folders(out_dir, ids)
-            rows = collect_rows(out_dir, case_ids=ids)
-            if rows:
-                write_tables(out_dir, rows)
+            finish_run(manifest, out_dir, summary)
     return summary
 
 

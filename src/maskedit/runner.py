@@ -83,12 +83,18 @@ def run_manifest(
             batch_size=batch_size,
             backbones=backbones,
         )
-        ids = [case.id for case in manifest.cases]
-        summary.others = other_case_folders(out_dir, ids)
-        rows = collect_rows(out_dir, case_ids=ids)
-        if rows:
-            write_tables(out_dir, rows)
+        finish_run(manifest, out_dir, summary)
         return summary
+
+
+def finish_run(manifest: Manifest, out_dir: Path, summary: RunSummary) -> None:
+    """After a run, finished or stopped: name the case folders of other manifests, and rebuild
+    the tables from every scored case of this one."""
+    ids = [case.id for case in manifest.cases]
+    summary.others = other_case_folders(out_dir, ids)
+    rows = collect_rows(out_dir, case_ids=ids)
+    if rows:
+        write_tables(out_dir, rows)
 
 
 def other_case_folders(out_dir: Path, case_ids: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from maskedit.config import Turn
 from maskedit.errors import InputError
 from maskedit.evaluate import score_outputs
 from maskedit.grid import make_grid, mask_overlay
-from maskedit.images import alpha_to_png_array, read_image, read_mask, write_png
+from maskedit.images import alpha_to_png_array, image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
 from maskedit.record import OUTPUT_FILES, EditResult
@@ -95,16 +95,6 @@ def _models_key(models: Models, turn: Turn) -> dict[str, Any]:
     return json.loads(json.dumps({k: described.get(k) for k in keys}, default=str))
 
 
-def _photo(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(
-                f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
-            )
-        return image, "array"
-    return read_image(image), str(image)
-
-
 class TurnsEdit:
     """A multi-turn edit in a folder: the photo, every turn made (a tree) and where `head` is.
 
@@ -138,7 +128,7 @@ class TurnsEdit:
     ) -> TurnsEdit:
         """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`."""
         folder = Path(folder)
-        photo, source = _photo(image)
+        photo, source = image_and_source(image)
         folder.mkdir(parents=True, exist_ok=True)
         write_png(folder / OUTPUT_FILES["original"], photo)
         made = cls(
@@ -180,7 +170,7 @@ class TurnsEdit:
         if not (folder / HISTORY_FILE).is_file():
             return cls.create(folder, image, edit_id)
         made = cls.open(folder)
-        if not np.array_equal(made.photo, _photo(image)[0]):
+        if not np.array_equal(made.photo, image_and_source(image)[0]):
             raise InputError(
                 f"'{folder}': holds the turns of another photo ('{made.source}'); use another "
                 "folder or --force to start again"

@@ -43,35 +43,33 @@ def _done(manifest: Path) -> None:
     )
 
 
-@convert_app.command("pie-bench")
-def pie_bench(
-    root: RootArg,
-    out: OutArg,
-    mask_source: MaskSourceOpt = "annotation",
-    target_backend: TargetBackendOpt = "clipseg",
-) -> None:
-    """PIE-Bench (mapping_file.json + annotation_images/)."""
-    from maskedit.datasets.pie_bench import pie_bench_to_manifest
+def _command(name: str, function: str, doc: str) -> None:
+    """`maskedit convert NAME ROOT OUT`: `maskedit.datasets.<module>.<function>` on the folder."""
 
-    with user_errors():
-        manifest = pie_bench_to_manifest(
-            root, out, mask_source=mask_source, target_backend=target_backend
-        )
-    _done(manifest)
+    def command(
+        root: RootArg,
+        out: OutArg,
+        mask_source: MaskSourceOpt = "annotation",
+        target_backend: TargetBackendOpt = "clipseg",
+    ) -> None:
+        import importlib
+
+        module = importlib.import_module(f"maskedit.datasets.{name.replace('-', '_')}")
+        with user_errors():
+            manifest = getattr(module, function)(
+                root, out, mask_source=mask_source, target_backend=target_backend
+            )
+        _done(manifest)
+
+    command.__doc__ = doc
+    convert_app.command(name)(command)
 
 
-@convert_app.command("magicbrush")
-def magicbrush(
-    root: RootArg,
-    out: OutArg,
-    mask_source: MaskSourceOpt = "annotation",
-    target_backend: TargetBackendOpt = "clipseg",
-) -> None:
-    """A MagicBrush split (edit_sessions.json + images/), one case per turn."""
-    from maskedit.datasets.magicbrush import magicbrush_to_manifest
-
-    with user_errors():
-        manifest = magicbrush_to_manifest(
-            root, out, mask_source=mask_source, target_backend=target_backend
-        )
-    _done(manifest)
+_command(
+    "pie-bench", "pie_bench_to_manifest", "PIE-Bench (mapping_file.json + annotation_images/)."
+)
+_command(
+    "magicbrush",
+    "magicbrush_to_manifest",
+    "A MagicBrush split (edit_sessions.json + images/), one case per turn.",
+)

@@ -33,7 +33,7 @@ from maskedit.cli.options import (
     user_errors,
     with_flags,
 )
-from maskedit.config import Case, EditSettings, Manifest, Turn, case_from_dict
+from maskedit.config import PROMPT_KEYS, Case, EditSettings, Manifest, Turn, case_from_dict
 from maskedit.errors import InputError
 
 SourceArg = Annotated[
@@ -75,20 +75,9 @@ TargetModelOpt = Annotated[
 ]
 
 # The keys a --turn may name (a manifest case's, less id and image); the rest is the instruction.
-_TEXT_KEYS = {
-    "point",
-    "box",
-    "mask",
-    "target",
-    "target_backend",
-    "target_threshold",
-    "target_top",
-    "mask_from",
-    "refine",
-    "multimask",
-    "method",
-    "methods",
-} | set(EditSettings.model_fields)
+_TEXT_KEYS = (
+    {"point", "box", "mask", "method", "methods"} | PROMPT_KEYS | set(EditSettings.model_fields)
+)
 _WORDS = {"mask", "target", "target_backend", "mask_from", "refine", "harmonize"}  # kept as text
 _KEY = re.compile(r"^\s*([A-Za-z][A-Za-z_-]*)\s*=(.*)$", re.S)
 

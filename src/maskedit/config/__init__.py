@@ -24,13 +24,13 @@ from maskedit.config.manifest import (  # noqa: F401
 )
 from maskedit.config.settings import (  # noqa: F401
     _CASE_KEYS,
-    _PROMPT_KEYS,
     _SETTING_KEYS,
     BENCHMARKS,
     DEFAULT_SEED,
     HARMONIZE,
     MASK_SOURCES,
     METHODS,
+    PROMPT_KEYS,
     RUN_FOLDER_FILES,
     BenchmarkTag,
     Case,

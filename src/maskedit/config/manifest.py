@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from pydantic import (
 from maskedit.config.loading import _one_line, shown
 from maskedit.config.settings import (
     _CASE_KEYS,
-    _PROMPT_KEYS,
     _SETTING_KEYS,
+    PROMPT_KEYS,
     Case,
     EditSettings,
     Prompts,
@@ -108,7 +109,7 @@ def case_from_dict(
                 points=points,
                 box=raw.get("box"),
                 mask=mask,
-                **{k: raw[k] for k in _PROMPT_KEYS if k in raw},
+                **{k: raw[k] for k in PROMPT_KEYS if k in raw},
             ),
             captions=raw.get("captions"),
             references=tuple(references),
@@ -130,7 +131,7 @@ _TURN_KEYS = {"regions", "captions", "ground_truth"}
 def _region_defaults(raw: dict[str, Any], keep: set[str], what: str, where: str) -> dict[str, Any]:
     """The keys of `raw` that are defaults for its regions (everything but `keep`), checked."""
     defaults = {k: v for k, v in raw.items() if k not in keep}
-    known = _SETTING_KEYS | _PROMPT_KEYS | {"method"}
+    known = _SETTING_KEYS | PROMPT_KEYS | {"method"}
     for key in defaults:
         if key in _OWN_KEYS:
             raise InputError(
@@ -150,43 +151,47 @@ def _merged(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return {**base, **own}
 
 
-def _region_from_dict(
-    raw: Any,
-    case: dict[str, Any],
-    base_dir: Path | None,
-    where: str,
-    allow_outside: bool,
-    root: Path | None = None,
-) -> Region:
+@dataclass(frozen=True)
+class _Reading:
+    """What every region of a multi-region or multi-turn case is read with: the case's own keys
+    (id, image) and where its files may be (relative to `base_dir`, inside it or `root`)."""
+
+    case: dict[str, Any]
+    base_dir: Path | None
+    allow_outside: bool
+    root: Path | None
+
+    def case_from_dict(self, raw: dict[str, Any], where: str) -> Case:
+        return case_from_dict(
+            {**self.case, **raw}, self.base_dir, where, self.allow_outside, self.root
+        )
+
+    def inside(self, path: Path, what: str, where: str) -> None:
+        if self.base_dir is not None:
+            _inside(path, self.base_dir, what, where, self.allow_outside, self.root)
+
+
+def _region_from_dict(raw: Any, reading: _Reading, where: str) -> Region:
     """One region (instruction, where, settings) checked as a one-region case would be."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
     for key in ("id", "image", "turns", "regions", "captions", "ground_truth"):
         if key in raw:
             raise InputError(f"{where}'{key}' is not a key of a region")
-    one = case_from_dict({**case, **raw}, base_dir, where, allow_outside, root)
+    one = reading.case_from_dict(raw, where)
     return Region(instruction=one.instruction, prompts=one.prompts, settings=one.settings)
 
 
 def _regions_from_list(
-    items: Any,
-    defaults: dict[str, Any],
-    case: dict[str, Any],
-    base_dir: Path | None,
-    where: str,
-    allow_outside: bool,
-    root: Path | None = None,
+    items: Any, defaults: dict[str, Any], reading: _Reading, where: str
 ) -> tuple[Region, ...]:
     if not isinstance(items, list) or not items:
         raise InputError(f"{where}'regions' must be a non-empty list")
     regions = tuple(
         _region_from_dict(
             _merged(defaults, item) if isinstance(item, dict) else item,
-            case,
-            base_dir,
+            reading,
             f"{where}region {j}: ",
-            allow_outside,
-            root,
         )
         for j, item in enumerate(items, start=1)
     )
@@ -200,36 +205,24 @@ def _regions_from_list(
     return regions
 
 
-def _turn_from_dict(
-    raw: Any,
-    defaults: dict[str, Any],
-    case: dict[str, Any],
-    base_dir: Path | None,
-    where: str,
-    allow_outside: bool,
-    root: Path | None = None,
-) -> Turn:
+def _turn_from_dict(raw: Any, defaults: dict[str, Any], reading: _Reading, where: str) -> Turn:
     """One turn: a region's keys, or `regions:` (its other keys are their defaults)."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
     own = {k: v for k, v in raw.items() if k not in _TURN_KEYS}
     if "regions" in raw:
         defaults = _merged(defaults, _region_defaults(own, set(), "region", where))
-        regions = _regions_from_list(
-            raw["regions"], defaults, case, base_dir, where, allow_outside, root
-        )
+        regions = _regions_from_list(raw["regions"], defaults, reading, where)
     else:
-        merged = _merged(defaults, own)
-        regions = (_region_from_dict(merged, case, base_dir, where, allow_outside, root),)
+        regions = (_region_from_dict(_merged(defaults, own), reading, where),)
     truth = raw.get("ground_truth")
     if truth is not None:
         if not isinstance(truth, str) or not truth.strip():
             raise InputError(f"{where}ground_truth: expected an image file, got {truth!r}")
         path = Path(truth)
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        if base_dir is not None:
-            _inside(path, base_dir, "ground_truth", where, allow_outside, root)
+        if reading.base_dir is not None and not path.is_absolute():
+            path = reading.base_dir / path
+        reading.inside(path, "ground_truth", where)
         truth = str(path.absolute())
     try:
         return Turn(regions=regions, captions=raw.get("captions"), ground_truth=truth)
@@ -253,7 +246,7 @@ def _multi_case_from_dict(
     kind = "turn" if "turns" in raw else "region"
     keep = {"id", "image", "captions", "turns", "regions"}
     defaults = _region_defaults(raw, keep, kind, where)
-    case = {"id": raw["id"], "image": raw["image"]}
+    reading = _Reading({"id": raw["id"], "image": raw["image"]}, base_dir, allow_outside, root)
     turns: tuple[Turn, ...] = ()
     regions: tuple[Region, ...] = ()
     if kind == "turn":
@@ -261,15 +254,11 @@ def _multi_case_from_dict(
         if not isinstance(items, list) or not items:
             raise InputError(f"{where}'turns' must be a non-empty list")
         turns = tuple(
-            _turn_from_dict(
-                item, defaults, case, base_dir, f"{where}turn {k}: ", allow_outside, root
-            )
+            _turn_from_dict(item, defaults, reading, f"{where}turn {k}: ")
             for k, item in enumerate(items, start=1)
         )
     else:
-        regions = _regions_from_list(
-            raw["regions"], defaults, case, base_dir, where, allow_outside, root
-        )
+        regions = _regions_from_list(raw["regions"], defaults, reading, where)
     first = (turns[0].regions if turns else regions)[0]
     try:
         return Case(

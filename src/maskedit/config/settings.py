@@ -300,7 +300,7 @@ class Case(BaseModel):
 
 
 # Manifest keys, flat as users write them.
-_PROMPT_KEYS = {
+PROMPT_KEYS = {
     "target",
     "target_backend",
     "target_threshold",
@@ -323,5 +323,5 @@ _CASE_KEYS = {
     "reference_mask",
     "ground_truth",
     "benchmark",
-} | _PROMPT_KEYS
+} | PROMPT_KEYS
 _SETTING_KEYS = set(EditSettings.model_fields)

@@ -56,6 +56,17 @@ def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, An
     return {}
 
 
+def _read_split(root: Path) -> tuple[dict[str, Any], Path, dict[str, Any], dict[str, Any]]:
+    """A MagicBrush split's sessions, its images folder and its global and local descriptions."""
+    sessions = read_json(root / "edit_sessions.json")
+    if not isinstance(sessions, dict) or not sessions:
+        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
+    images = root / "images" if (root / "images").is_dir() else root
+    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
+    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    return sessions, images, global_desc, local_desc
+
+
 def magicbrush_to_manifest(
     root: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -82,12 +93,7 @@ def magicbrush_to_manifest(
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     sources, backend = mask_sources(mask_source), check_backend(target_backend)
-    sessions = read_json(root / "edit_sessions.json")
-    if not isinstance(sessions, dict) or not sessions:
-        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
-    images = root / "images" if (root / "images").is_dir() else root
-    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
-    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    sessions, images, global_desc, local_desc = _read_split(root)
     (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
     for img_id, turns in sessions.items():
@@ -145,12 +151,7 @@ def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.Path
     last output's).
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
-    sessions = read_json(root / "edit_sessions.json")
-    if not isinstance(sessions, dict) or not sessions:
-        raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
-    images = root / "images" if (root / "images").is_dir() else root
-    global_desc = _magicbrush_descriptions(root, ("global_descriptions.json",))
-    local_desc = _magicbrush_descriptions(root, ("local_descriptions.json", "local_captions.json"))
+    sessions, images, global_desc, local_desc = _read_split(root)
     (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
     for img_id, session in sessions.items():

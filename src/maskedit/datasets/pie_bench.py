@@ -10,18 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.datasets import (
-    MASKS_DIR,
-    REFERENCES_DIR,
-    check_backend,
-    check_case_id,
-    image_hw,
-    mask_sources,
-    read_json,
-    source_cases,
-    write_manifest,
-    write_mask,
-)
+from maskedit import datasets as common
 from maskedit.errors import InputError
 
 
@@ -83,16 +72,16 @@ def pie_bench_to_manifest(
     the annotation alone). Returns the manifest's path.
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
-    sources, backend = mask_sources(mask_source), check_backend(target_backend)
-    mapping = read_json(root / "mapping_file.json")
+    sources, backend = common.mask_sources(mask_source), common.check_backend(target_backend)
+    mapping = common.read_json(root / "mapping_file.json")
     if not isinstance(mapping, dict) or not mapping:
         raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
-    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
-    (out_dir / REFERENCES_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / common.MASKS_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / common.REFERENCES_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
     for key, item in mapping.items():
         where = f"'{root / 'mapping_file.json'}' entry {key!r}"
-        case_id = check_case_id(str(key), where)
+        case_id = common.check_case_id(str(key), where)
         try:
             image = root / "annotation_images" / item["image_path"]
             rle, instruction = item["mask"], item["editing_instruction"]
@@ -101,11 +90,14 @@ def pie_bench_to_manifest(
             raise InputError(f"{where}: missing key {err}") from None
         if not image.is_file():
             raise InputError(f"{where}: image '{image}' not found")
-        hw = image_hw(image)
+        hw = common.image_hw(image)
         annotation = pie_mask_decode(rle, hw, border=False)
-        mask_rel, reference_rel = f"{MASKS_DIR}/{case_id}.png", f"{REFERENCES_DIR}/{case_id}.png"
-        write_mask(out_dir / mask_rel, annotation)
-        write_mask(out_dir / reference_rel, pie_mask_decode(rle, hw, border=border))
+        mask_rel, reference_rel = (
+            f"{common.MASKS_DIR}/{case_id}.png",
+            f"{common.REFERENCES_DIR}/{case_id}.png",
+        )
+        common.write_mask(out_dir / mask_rel, annotation)
+        common.write_mask(out_dir / reference_rel, pie_mask_decode(rle, hw, border=border))
         caption = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
         base = {
             "id": case_id,
@@ -116,7 +108,9 @@ def pie_bench_to_manifest(
             "benchmark": {"name": "pie-bench", "id": str(key)},
         }
         phrase = pie_phrase(item.get("blended_word"))
-        for case in source_cases(base, sources, mask_rel, annotation, phrase, backend, where):
+        for case in common.source_cases(
+            base, sources, mask_rel, annotation, phrase, backend, where
+        ):
             cases.append(case)
             captions[case["id"]] = caption
-    return write_manifest(out_dir, root, cases, captions)
+    return common.write_manifest(out_dir, root, cases, captions)
