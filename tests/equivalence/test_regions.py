@@ -178,3 +178,56 @@ def test_regions_from_the_command_line_and_a_manifest(tmp_path):
     assert np.array_equal(blended[~union], photo[~union])
     rows = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert [r["method"] for r in rows if r["case_id"] == "two"] == ["pixel"]  # no baseline
+
+
+def test_edit_takes_several_regions_at_once(tmp_path, models):
+    """`maskedit edit --region … --region …`: one case folder, each region's instruction in the
+    record, the region edited inside its own mask, the later region kept where two overlap, and
+    outside every mask the photo bit for bit; the region's result equals its own edit."""
+    from PIL import Image
+
+    photo = _photo()
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    masks = _masks()
+    for k, mask in enumerate(masks):
+        Image.fromarray(mask).save(tmp_path / f"m{k}.png")
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        ["edit", str(tmp_path / "photo.png"), "--out", str(tmp_path / "e"), "--models", "tiny",
+         "--steps", "2", "--region", f"mask={tmp_path / 'm0.png'}; make the jacket red",
+         "--region", f"mask={tmp_path / 'm1.png'}; seed=5; make it stormy"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "e"
+    record = json.loads((out / "record.json").read_text())
+    assert [r["instruction"] for r in record["regions"]] == ["make the jacket red", "make it stormy"]
+    assert [r["seed"] for r in record["regions"]] == [1337, 5]
+    assert record["overlaps"][0]["regions"] == [1, 2] and record["overlaps"][0]["kept"] == 2
+    blended = np.asarray(Image.open(out / "blended.png"))
+    union = (masks[0] > 0) | (masks[1] > 0)
+    assert np.array_equal(blended[~union], photo[~union])
+    alone = edit(photo, "make the jacket red", models=models, mask=masks[0] > 0,
+                 settings=EditSettings(steps=2), baseline=False)  # fmt: skip
+    only_first = (masks[0] > 0) & ~(masks[1] > 0)
+    assert only_first.any()
+    assert np.abs(blended[only_first].astype(int) - alone.blended[only_first]).max() <= 2
+
+    for extra, flag in (
+        (["--instruction", "x"], "--instruction"),
+        (["--point", "3,3"], "--point"),
+        (["--target", "the cat"], "--target"),
+    ):
+        res = runner.invoke(
+            app,
+            ["edit", str(tmp_path / "photo.png"), "--out", str(tmp_path / "bad"), "--models",
+             "tiny", "--region", f"mask={tmp_path / 'm0.png'}; make it red", *extra],
+        )  # fmt: skip
+        assert res.exit_code == 2, res.output
+        assert res.stderr.strip().splitlines() == [
+            f"maskedit: error: {flag}: each --region names its own instruction and where; drop it"
+        ]
+        assert not (tmp_path / "bad").exists()
+    res = runner.invoke(app, ["edit", str(tmp_path / "photo.png"), "--out", str(tmp_path / "bad"),
+                              "--models", "tiny"])  # fmt: skip
+    assert res.exit_code == 2 and "--instruction: missing" in res.stderr

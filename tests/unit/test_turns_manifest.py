@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from maskedit.cli.turns import parse_turn
+from maskedit.cli.region_text import parse_turn
 from maskedit.config import Case, load_manifest
 from maskedit.errors import InputError
 

@@ -21,6 +21,7 @@ from maskedit.cli.options import (
     user_errors,
     with_flags,
 )
+from maskedit.cli.region_text import RegionOpt, parse_turn
 from maskedit.config import DEFAULT_SEED, Case, case_from_dict
 from maskedit.errors import InputError
 
@@ -48,6 +49,7 @@ class RegionFlags:
             help="Another image the editor sees whole (qwen-edit-plus, flux2-klein); repeatable.",
         ),
     ] = None
+    region: RegionOpt = None
     sam_masks: Annotated[
         str,
         typer.Option(
@@ -153,10 +155,14 @@ def edit_case(
 ) -> Case:
     """The flags as the manifest entry they spell, checked by the manifest's own `case_from_dict`
     (so `edit` and `run` reject the same values with the same words)."""
+    if region.region:
+        return _regions_case(
+            image, instruction, region, target, flag_defaults(sampling, shape, method)
+        )
+    if instruction is None:
+        raise InputError("--instruction: missing; say what to change (or give --region flags)")
     raw: dict[str, Any] = {"id": "edit", "image": image, "instruction": instruction}
-    raw |= {k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None}
-    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
-    raw |= asdict(shape)
+    raw |= flag_defaults(sampling, shape, method)
     if region.point:
         raw["points"] = [parse_point(p) for p in region.point]
     if region.box:
@@ -177,6 +183,44 @@ def edit_case(
     return case_from_dict(raw)
 
 
+def _regions_case(
+    image: str, instruction: str | None, region: RegionFlags, target: TargetFlags, defaults: dict
+) -> Case:
+    """--region flags: one edit of several regions, each with its instruction and where."""
+    alone = {
+        "--instruction": instruction,
+        "--point": region.point,
+        "--box": region.box,
+        "--mask": region.mask,
+        "--target": target.target,
+        "--mask-from": target.mask_from,
+    }
+    for flag, value in alone.items():
+        if value:
+            raise InputError(f"{flag}: each --region names its own instruction and where; drop it")
+    items = [parse_turn(text, "--region") for text in region.region or []]
+    return case_from_dict({"id": "edit", "image": image, **defaults, "regions": items})
+
+
+def _edit(case: Case, models) -> tuple[Any, dict[str, Any]]:
+    """The case's edit (several regions at once when it has them) and the keys its record adds."""
+    from maskedit.case import edit as run_edit
+    from maskedit.regions import edit_regions
+
+    if case.regions:
+        edited = edit_regions(case.image, case.regions, models=models)
+        return edited.result, edited.record()
+    result = run_edit(
+        case.image,
+        case.instruction,
+        models=models,
+        prompts=case.prompts,
+        settings=case.settings,
+        references=case.references,
+    )
+    return result, {}
+
+
 @with_flags(
     region=RegionFlags,
     target=TargetFlags,
@@ -187,8 +231,10 @@ def edit_case(
 )
 def edit(
     image: ImageArg,
-    instruction: Annotated[str, typer.Option("--instruction", "-i", help="What to change.")],
     out: OutOpt,
+    instruction: Annotated[
+        str | None, typer.Option("--instruction", "-i", help="What to change.")
+    ] = None,
     force: ForceOpt = False,
     *,
     region: RegionFlags,
@@ -198,8 +244,8 @@ def edit(
     method: MethodFlags,
     model_flags: ModelFlags,
 ) -> None:
-    """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit."""
-    from maskedit.case import edit as run_edit
+    """Edit one image inside a region given by clicks, a box, a mask file, a phrase or the edit
+    (or several regions at once, each with its instruction: --region)."""
     from maskedit.outputs import check_out_dir, remove_leftovers, write_case
     from maskedit.preflight import check_case
 
@@ -215,15 +261,20 @@ def edit(
         check_out_dir(out, force)
         models, load_s = load(options)
         remove_leftovers(out.parent, out.name)  # what an edit killed mid-write left beside it
-        result = run_edit(
-            case.image,
-            case.instruction,
-            models=models,
-            prompts=case.prompts,
-            settings=case.settings,
-            references=case.references,
-        )
+        result, extra = _edit(case, models)
         result.timings = {"load_models": load_s, **result.timings}
-        write_case(result, out, force=force)
-    console.print(f"wrote {out}/ (original, mask, baseline, blended, grid, record.json)")
+        write_case(result, out, force=force, extra=extra)
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    console.print(f"wrote {out}/ ({', '.join(files)})")
     console.print(f"methods: {', '.join(result.outputs)}")
+
+
+def flag_defaults(
+    sampling: SamplingFlags, shape: ShapeFlags, method: MethodFlags
+) -> dict[str, Any]:
+    """The command's settings flags as manifest keys: defaults for every --turn and --region."""
+    raw: dict[str, Any] = {
+        k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None
+    }
+    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
+    return raw | asdict(shape)

@@ -12,15 +12,13 @@ separated by ';'. The command flags (--steps, --seed, --methods, ...) are defaul
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
-from maskedit.cli.edit import MethodFlags, OutOpt, SamplingFlags, ShapeFlags
+from maskedit.cli.edit import MethodFlags, OutOpt, SamplingFlags, ShapeFlags, flag_defaults
 from maskedit.cli.options import (
     ForceOpt,
     ModelFlags,
@@ -28,12 +26,11 @@ from maskedit.cli.options import (
     console,
     load,
     model_options,
-    parse_box,
-    parse_point,
     user_errors,
     with_flags,
 )
-from maskedit.config import PROMPT_KEYS, Case, EditSettings, Manifest, Turn, case_from_dict
+from maskedit.cli.region_text import RegionOpt, parse_turn
+from maskedit.config import Case, Manifest, Turn, case_from_dict
 from maskedit.errors import InputError
 
 SourceArg = Annotated[
@@ -52,14 +49,6 @@ TurnOpt = Annotated[
         "seed=N, ...); repeatable, in order.",
     ),
 ]
-RegionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--region",
-        help="One region of a single edit, in the form of --turn: all --region flags are edited "
-        "at once, each inside its own mask (the later wins where masks overlap).",
-    ),
-]
 UndoOpt = Annotated[
     int, typer.Option("--undo", min=0, help="First move back N turns (--redo brings them back).")
 ]
@@ -73,58 +62,6 @@ FromOpt = Annotated[
 TargetModelOpt = Annotated[
     str | None, typer.Option("--target-model", help="CLIPSeg / Grounding DINO id or folder.")
 ]
-
-# The keys a --turn may name (a manifest case's, less id and image); the rest is the instruction.
-_TEXT_KEYS = (
-    {"point", "box", "mask", "method", "methods"} | PROMPT_KEYS | set(EditSettings.model_fields)
-)
-_WORDS = {"mask", "target", "target_backend", "mask_from", "refine", "harmonize"}  # kept as text
-_KEY = re.compile(r"^\s*([A-Za-z][A-Za-z_-]*)\s*=(.*)$", re.S)
-
-
-def parse_turn(text: str, flag: str = "--turn") -> dict[str, Any]:
-    """'point=420,310; make the jacket red' → {"points": [[420, 310, 1]], "instruction": ...}."""
-    raw: dict[str, Any] = {}
-    words: list[str] = []
-    for part in (p.strip() for p in text.split(";")):
-        if not part:
-            continue
-        match = _KEY.match(part)
-        if match is None:
-            words.append(part)
-            continue
-        key, value = match.group(1).replace("-", "_"), match.group(2).strip()
-        if key not in _TEXT_KEYS:
-            raise InputError(f"{flag} '{text}': unknown key '{key}'")
-        if key == "point":
-            raw.setdefault("points", []).append(parse_point(value))
-        elif key == "box":
-            raw["box"] = parse_box(value)
-        elif key in ("method", "methods"):
-            raw["methods"] = value
-        elif key == "mask":  # absolute: the history must find it from anywhere
-            raw[key] = str(Path(value).absolute())
-        elif key in _WORDS:
-            raw[key] = value
-        else:
-            raw[key] = yaml.safe_load(value)  # numbers and true/false
-    if len(words) != 1:
-        raise InputError(
-            f"{flag} '{text}': expected one instruction beside the KEY=VALUE parts, got "
-            f"{len(words)} ({'; '.join(words) or 'none'})"
-        )
-    return {**raw, "instruction": words[0]}
-
-
-def flag_defaults(
-    sampling: SamplingFlags, shape: ShapeFlags, method: MethodFlags
-) -> dict[str, Any]:
-    """The command's settings flags as manifest keys: defaults for every --turn and --region."""
-    raw: dict[str, Any] = {
-        k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None
-    }
-    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
-    return raw | asdict(shape)
 
 
 def flags_case(image: str, turns: list[str], regions: list[str], defaults: dict[str, Any]) -> Case:
