@@ -127,8 +127,9 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write run_dir/report.html: one self-contained page (grids, tables, plots, and the
-    benchmark table for converted benchmark cases, printed here too)."""
+    """Write run_dir/report.html: tables, plots and every case's pictures (linked from the case
+    folders; copy the whole folder to share it), and the benchmark table for converted
+    benchmark cases, printed here too."""
     from maskedit.report.benchmark import benchmark_tables, read_reference, table_markdown
     from maskedit.report.html import write_report
     from maskedit.tables import collect_rows

@@ -73,7 +73,7 @@ tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #55
 .case { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px 14px;
         margin: 14px 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
-.figs figure { margin: 0; } .figs img { height: 200px; max-width: 100%; display: block;
+.figs figure { margin: 0; } .figs img { height: 200px; width: auto; max-width: 100%; display: block;
   border: 1px solid #ddd; background: #fff; image-rendering: auto; }
 .figs figcaption { font-size: 14px; color: #333; margin-top: 3px; }
 .files a { margin-right: 10px; }
@@ -99,10 +99,15 @@ def _href(out_dir: Path, path: Path) -> str:
     return _e("/".join(quote(part) for part in rel.parts))
 
 
-def _figure(out_dir: Path, path: Path, caption: str, alt: str) -> str:
+def _figure(
+    out_dir: Path, path: Path, caption: str, alt: str, size: tuple[int, int] | None = None
+) -> str:
+    """A picture linked to its full-size file; its size keeps the page's layout while the
+    browser loads it (pictures load as they scroll into view)."""
     href = _href(out_dir, path)
+    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
     return (
-        f'<figure><a href="{href}"><img src="{href}" alt="{_e(alt)}" loading="lazy"></a>'
+        f'<figure><a href="{href}"><img src="{href}" alt="{_e(alt)}"{dims} loading="lazy"></a>'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
 
@@ -224,13 +229,13 @@ def _case_files(case_dir: Path, record: dict[str, Any]) -> list[tuple[str, Path]
     return out
 
 
-def _readable(path: Path) -> bool:
-    """Whether Pillow can decode the picture; a zero-byte or truncated file is one warning and
-    is left out of the page (the page is still written)."""
+def _readable(path: Path) -> tuple[int, int] | None:
+    """The picture's (width, height) when Pillow can decode it; a zero-byte or truncated file is
+    one warning and None: it is left out of the page (the page is still written)."""
     try:
         with Image.open(path) as img:
             img.load()
-        return True
+            return img.size
     except Exception as err:  # noqa: BLE001 - Pillow raises many kinds; each is one warning
         detail = " ".join(str(err).split())[:160] or type(err).__name__
         warnings.warn(
@@ -238,7 +243,7 @@ def _readable(path: Path) -> bool:
             MaskeditWarning,
             3,
         )
-        return False
+        return None
 
 
 def _case_section(
@@ -262,17 +267,20 @@ def _case_section(
     figs = []
     for name, caption in (("original.png", "original"), ("mask.png", "mask (white = edited)")):
         path = inside(case_dir, name)
-        if path is not None and readable.get(path, False):
-            figs.append(_figure(out_dir, path, caption, f"{caption} of case {case_id}"))
+        if path is not None and readable.get(path):
+            figs.append(
+                _figure(out_dir, path, caption, f"{caption} of case {case_id}", readable[path])
+            )
     for name, path in case_outputs(case_dir, record).items():
-        if readable.get(path, False):
+        if readable.get(path):
             caption = "baseline (unmasked)" if name == BASELINE else name
-            figs.append(_figure(out_dir, path, caption, f"{caption} of case {case_id}"))
+            alt = f"{caption} of case {case_id}"
+            figs.append(_figure(out_dir, path, caption, alt, readable[path]))
     parts.append(f'<div class="figs">{"".join(figs)}</div>')
     links = [
         f'<a href="{_href(out_dir, path)}">{_e(label)}</a>'
         for label, path in files
-        if readable.get(path, True)
+        if path not in readable or readable[path] is not None
     ]
     parts.append(f'<div class="files">files: {" ".join(links)}</div>')
     if rows:
