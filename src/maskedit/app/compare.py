@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from maskedit.app.run import RunJob
     from maskedit.record import EditResult
 
 FULL_FRAME = 0.95  # a mask over this share of the photo leaves the methods nothing to differ on
@@ -57,6 +58,7 @@ class Run:
     notes: tuple[str, ...] = ()
     folders: tuple[Path, ...] = ()  # the case folder of each seed
     files: tuple[Path, ...] = ()  # what the page offers for download
+    job: RunJob | None = None  # what was run: "Keep editing" makes one output a turn from it
 
 
 def group_identical(
