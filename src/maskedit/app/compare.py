@@ -168,6 +168,11 @@ def picture(runs: list[Run], key: str | None) -> np.ndarray | None:
         return None
 
 
+def output_choices(run: Run | None) -> list[tuple[str, str]]:
+    """(label, index) of each output of a run: what "Keep editing this result" can keep."""
+    return [] if run is None else [(o.label, str(i)) for i, o in enumerate(run.outputs)]
+
+
 def default_pair(runs: list[Run]) -> tuple[str | None, str | None]:
     """A/B to start with: the latest run's first output against the one before it, or else
     against the original photo."""
