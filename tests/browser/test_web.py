@@ -483,12 +483,16 @@ def test_keep_editing_two_turns_undo_redo_and_the_history_zip(page, phone, web_a
         assert f"{folder.name}/{name}" in names, names
     shoot(page, artifacts, "app-history")
 
-    # A phone shows the same page, narrow.
+    # A phone shows the same panel, narrow.
     phone.goto(url)
     phone.locator("#example-0").click()
     wait_new_src(phone, "#canvas", None)
-    phone.evaluate("() => window.scrollTo(0, 0)")
-    shoot(phone, artifacts, "app-turns")
+    phone.get_by_text("1 include, 0 exclude").wait_for()
+    set_steps(phone, 1)
+    run_and_wait(phone)
+    phone.locator("#keep").click()
+    _wait_words(phone, "Turn 1 of this path")
+    shoot(phone, artifacts, "app-turns", full_page=True)
     assert page.offsite == []
 
 

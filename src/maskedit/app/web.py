@@ -57,6 +57,7 @@ table.metrics { border-collapse: collapse; font-size: 13px; }
 table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 2px 6px; }
 #layers-list p, #history-words p { margin: 2px 0; } #layers-list ol { margin: 2px 0 2px 20px; }
 #history { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
+#keep-row { align-items: end; } #keep { max-height: 48px; }
 @media (max-width: 700px) {  /* a phone: the photo's own height, not a tall letterbox */
   #canvas, #canvas .image-container, #canvas button, #canvas .image-frame {
     height: auto !important;
@@ -169,6 +170,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             _pair(runs, a, b),
             plain(done),
             gr.Column(visible=True),
+            show_keep(run),
         )
 
     def show_keep(run):
@@ -413,10 +415,12 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 object_fit="contain",
                 elem_id="gallery",
             )
-            with gr.Row(equal_height=True):
-                keep_pick = gr.Dropdown([], label="Result", scale=3, elem_id="keep-pick")
+            with gr.Row(elem_id="keep-row"):
+                keep_pick = gr.Dropdown(
+                    [], label="Result to edit further", scale=3, elem_id="keep-pick"
+                )
                 keep_btn = gr.Button(
-                    "Keep editing this result", variant="secondary", scale=2, elem_id="keep"
+                    "Keep editing this result", variant="secondary", scale=1, elem_id="keep"
                 )
             with gr.Row():
                 with gr.Column(scale=2, elem_id="history"):
@@ -427,7 +431,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                         label="Turns (click one to go back to it)",
                         format="png",
                         columns=6,
-                        height=150,
+                        height="auto",
                         allow_preview=False,
                         object_fit="contain",
                         elem_id="turns",
@@ -563,8 +567,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             [run_st, run_status],
             show_progress_on=run_status,
         )
-        shown = edited.success(show_run, [run_st, runs_st], [runs_st, *results_out], **fast)
-        shown.success(show_keep, run_st, keep_pick, **fast)
+        # The result picker is set in the same step as the status line "Run N: …" (no race).
+        edited.success(show_run, [run_st, runs_st], [runs_st, *results_out, keep_pick], **fast)
 
         # Turns: keep a result (the library edits it again as the next turn), undo, redo, go to
         # a thumbnail's turn; the history as one zip.
