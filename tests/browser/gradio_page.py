@@ -78,21 +78,30 @@ def load_sample(page, name: str) -> str:
 
 
 def set_steps(page, steps: int) -> None:
-    """Open the settings (if closed) and set the number of diffusion steps."""
+    """Open the settings (if closed) and set the number of diffusion steps, and wait until the
+    page's own state holds it: the slider's range input follows the committed value, so a Run
+    pressed next sends it (typing alone can still be in flight when Run is clicked)."""
     field = page.locator("#steps input[type=number]")
     if not field.is_visible():
         page.locator("#settings").get_by_text("Mask and diffusion settings").click()
     field.fill(str(steps))
     field.press("Enter")
+    field.blur()  # the slider commits (and clamps) a typed value on blur
+    page.wait_for_function(
+        "n => { const r = document.querySelector('#steps input[type=range]');"
+        " return r !== null && r.value === String(n); }",
+        arg=steps,
+    )
 
 
 def run_and_wait(page) -> None:
-    """Press Run and wait until the run says it is done."""
-    before = page.locator("#run-status").inner_text()
+    """Press Run and wait until the run says it is done: its one line, new (while it runs, the
+    old line shows under the progress text, so a line alone is not enough)."""
+    before = page.locator("#run-status").inner_text().strip()
     page.locator("#run").click()
     page.wait_for_function(
-        "old => { const t = document.querySelector('#run-status').innerText;"
-        " return /^Run \\d+:/m.test(t) && t !== old; }",
+        "old => { const t = document.querySelector('#run-status').innerText.trim();"
+        " return /^Run \\d+: [^\\n]*$/.test(t) && t !== old; }",
         arg=before,
         timeout=RUN_TIMEOUT_MS,
     )

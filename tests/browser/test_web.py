@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_page import (
+    RUN_TIMEOUT_MS,
     click_photo,
     load_sample,
     on_canvas,
@@ -411,3 +413,125 @@ def test_serves_nothing_outside_its_workspace(web_app):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
         assert err.value.code in (403, 404)
+
+
+def _turn_captions(page) -> list[str]:
+    return [c for c in page.locator("#turns .caption-label").all_inner_texts() if c != "photo"]
+
+
+def _wait_words(page, text: str) -> None:
+    page.locator("#history-words").get_by_text(text).wait_for(timeout=RUN_TIMEOUT_MS)
+
+
+def test_keep_editing_two_turns_undo_redo_and_the_history_zip(page, phone, web_app, artifacts):
+    import zipfile
+
+    url, workspace = web_app
+    page.goto(url)
+    page.locator("#example-0").click()  # chelsea, a click on the cat, an instruction
+    src = wait_new_src(page, "#canvas", None)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    set_steps(page, 1)
+    run_and_wait(page)
+
+    # Keep the run's first result: it becomes turn 1 and the photo on the canvas.
+    page.locator("#keep").click()
+    _wait_words(page, "Turn 1 of this path")
+    src = wait_new_src(page, "#canvas", src)
+    page.locator("#status").get_by_text("click on the object to edit").wait_for()
+    assert _turn_captions(page) == ["turn 1: turn the cat into a tiger"]
+
+    # Turn 2: a new click and instruction on turn 1's output.
+    click_photo(page, 60, 40)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    page.locator("#instruction textarea").fill("make the wall blue")
+    run_and_wait(page)
+    page.locator("#keep").click()
+    _wait_words(page, "Turn 2 of this path")
+    src = wait_new_src(page, "#canvas", src)
+    assert len(_turn_captions(page)) == 2
+    shoot(page, artifacts, "app-turns", full_page=True)
+
+    page.locator("#turn-undo").click()
+    _wait_words(page, "Turn 1 of this path (2 turn(s) made, 1 to redo)")
+    assert len(_turn_captions(page)) == 1
+    page.locator("#turn-redo").click()
+    _wait_words(page, "Turn 2 of this path (2 turn(s) made, 0 to redo)")
+    assert _turn_captions(page) == [
+        "turn 1: turn the cat into a tiger",
+        "turn 2: make the wall blue",
+    ]
+
+    # Outside both turns' masks the canvas is the photo (as shown, ×2).
+    folder = next(workspace.glob("session-*/turns-*"))
+    from maskedit.turns import TurnsEdit
+
+    edit = TurnsEdit.open(folder)
+    union = edit.union(edit.path())
+    head = edit.image_at(edit.head)
+    assert np.array_equal(head[~union], read_image("skimage:chelsea")[~union])
+
+    page.locator("#history-dl").click()
+    link = page.locator("#history-file a").first
+    link.wait_for()
+    body = page.request.get(link.get_attribute("href")).body()
+    archive = Path(artifacts) / "history.zip"
+    archive.write_bytes(body)
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+    for name in ("history.json", "strip.png", "turns/t01/record.json", "turns/t02/record.json"):
+        assert f"{folder.name}/{name}" in names, names
+    shoot(page, artifacts, "app-history")
+
+    # A phone shows the same panel, narrow.
+    phone.goto(url)
+    phone.locator("#example-0").click()
+    wait_new_src(phone, "#canvas", None)
+    phone.get_by_text("1 include, 0 exclude").wait_for()
+    set_steps(phone, 1)
+    run_and_wait(phone)
+    phone.locator("#keep").click()
+    _wait_words(phone, "Turn 1 of this path")
+    shoot(phone, artifacts, "app-turns", full_page=True)
+    assert page.offsite == []
+
+
+def test_two_region_layers_one_run_and_the_record_lists_both(page, web_app, artifacts):
+    url, workspace = web_app
+    page.goto(url)
+    page.locator("#example-0").click()
+    src = wait_new_src(page, "#canvas", None)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    page.locator("#layer-add").click()
+    page.locator("#layers-list li").first.wait_for()
+
+    page.locator("#clear").click()
+    src = wait_new_src(page, "#canvas", src)
+    click_photo(page, 60, 40)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    page.locator("#instruction textarea").fill("make the wall blue")
+    page.locator("#layer-add").click()
+    page.wait_for_function("() => document.querySelectorAll('#layers-list li').length === 2")
+    page.locator("#layers-list").get_by_text("the later layer wins").wait_for()
+    assert page.locator("#run").inner_text() == "Run edit (2 region layers)"
+    shoot(page, artifacts, "app-layers")
+
+    set_steps(page, 1)
+    before = set(_records(workspace))
+    run_and_wait(page)
+    record_path = next(p for p in _records(workspace) if p not in before)
+    record = json.loads(record_path.read_text())
+    assert [r["instruction"] for r in record["regions"]] == [
+        "turn the cat into a tiger",
+        "make the wall blue",
+    ]
+    assert record["instruction"] == "turn the cat into a tiger; make the wall blue"
+    assert record["settings"]["steps"] == 1 and len(record["app"]["layers"]) == 2
+    shoot(page, artifacts, "app-layers-run", full_page=True)
+
+    # Remove the first layer: one is left, and Run says so.
+    page.locator("#layer-pick input").click()
+    page.get_by_role("option", name="1. turn the cat into a tiger").click()
+    page.locator("#layer-remove").click()
+    page.wait_for_function("() => document.querySelectorAll('#layers-list li').length === 1")
+    assert page.locator("#run").inner_text() == "Run edit (1 region layer)"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from maskedit.app.run import RunJob
     from maskedit.record import EditResult
 
 FULL_FRAME = 0.95  # a mask over this share of the photo leaves the methods nothing to differ on
@@ -57,6 +58,7 @@ class Run:
     notes: tuple[str, ...] = ()
     folders: tuple[Path, ...] = ()  # the case folder of each seed
     files: tuple[Path, ...] = ()  # what the page offers for download
+    job: RunJob | None = None  # what was run: "Keep editing" makes one output a turn from it
 
 
 def group_identical(
@@ -164,6 +166,11 @@ def picture(runs: list[Run], key: str | None) -> np.ndarray | None:
         return run.baselines[int(index)] if kind == "b" else run.outputs[int(index)].image
     except (ValueError, StopIteration, KeyError, IndexError):
         return None
+
+
+def output_choices(run: Run | None) -> list[tuple[str, str]]:
+    """(label, index) of each output of a run: what "Keep editing this result" can keep."""
+    return [] if run is None else [(o.label, str(i)) for i, o in enumerate(run.outputs)]
 
 
 def default_pair(runs: list[Run]) -> tuple[str | None, str | None]:

@@ -26,6 +26,20 @@ import numpy as np
 from maskedit.app import compare
 from maskedit.app.canvas import mask_view, overlay, resize_for_display, status_line, to_image_xy
 from maskedit.app.clicks import Clicks, add_click, current, drop_corner, undo
+from maskedit.app.history import (
+    Layer,
+    add_layer,
+    at_index,
+    check_head,
+    history_words,
+    history_zip,
+    kept_turn,
+    mask_file,
+    own_masks,
+    remove_layer,
+    thumbnails,
+    turns_folder,
+)
 from maskedit.app.inputs import example, load_sample, load_upload
 from maskedit.app.region import (
     PHRASE_BACKENDS,
@@ -48,13 +62,14 @@ from maskedit.app.results import (
     write_edit,
     zip_case,
 )
-from maskedit.app.run import RunJob, RunProgress, parse_seeds, prepare_run
+from maskedit.app.run import RunJob, RunProgress, parse_seeds, prepare_layers_run, prepare_run
 from maskedit.config import EditSettings
 from maskedit.errors import InputError
 from maskedit.grid import MASK_TINT
 
 if TYPE_CHECKING:
     from maskedit.models import Models
+    from maskedit.turns import TurnsEdit
 
 BRUSH_RGBA = (*MASK_TINT, 150)  # the brush editor's mask layer: the overlay's tint
 BRUSH_CSS = f"rgba({MASK_TINT[0]}, {MASK_TINT[1]}, {MASK_TINT[2]}, 0.6)"
@@ -82,6 +97,16 @@ class View:
 
 
 Photo = tuple[np.ndarray, np.ndarray, tuple[Clicks, ...], Region | None]
+# A photo from the history: the photo's state, the turns folder (str) and the region layers (none).
+TurnPhoto = tuple[np.ndarray, np.ndarray, tuple[Clicks, ...], None, str, tuple[Layer, ...]]
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """What the history panel shows: the photo and each turn up to head, and one line of words."""
+
+    thumbnails: list[tuple[np.ndarray, str]]
+    words: str
 
 
 class PageEvents:
@@ -204,7 +229,33 @@ class PageEvents:
         chosen = labels[region.chosen] if labels and region.chosen is not None else None
         return View(canvas, status_line(image, clicks, alpha, words), labels, chosen)
 
+    # --- region layers: each returns the layers --------------------------------------------
+
+    def add_layer(
+        self, image, region: Region | None, instruction, layers, session: str | None
+    ) -> tuple[Layer, ...]:
+        """The current mask with the instruction typed, added as the last region layer."""
+        if image is None:
+            raise InputError("load a photo first")
+        mask = None if region is None else region.mask
+        words = None if region is None else region.describe()
+        return add_layer(
+            tuple(layers or ()), session_dir(self.root, session), mask, instruction, words or ""
+        )
+
+    def remove_layer(self, layers, choice) -> tuple[Layer, ...]:
+        return remove_layer(tuple(layers or ()), choice)
+
     # --- the run ---------------------------------------------------------------------------
+
+    def check_any_run(self, layers, image, history, region: Region | None, *fields) -> RunJob:
+        """The region layers' run when there are layers, else `check_run` (same fields)."""
+        if not layers:
+            return self.check_run(image, history, region, *fields)
+        _instruction, *fields, image_cfg = fields
+        if _image_cfg(self.models) is None:
+            image_cfg = None
+        return prepare_layers_run(image, tuple(layers), *fields, image_cfg)
 
     def check_run(self, image, history, region: Region | None, *fields) -> RunJob:
         """`prepare_run` on the widgets' values, in its order (instruction … image guidance)."""
@@ -238,19 +289,30 @@ class PageEvents:
                 if progress is not None:
                     progress(*bar(stage, k, total))
 
-            with self.locks.pipe:
-                result = maskedit.edit(
-                    job.image,
-                    job.instruction,
-                    models=self.models,
-                    mask=job.mask,
-                    settings=settings,
-                    progress=step,
-                )
+            extra: dict[str, Any] = {}
+            if job.layers:  # all layers in one edit: their editor calls share one batch
+                if progress is not None:
+                    progress(*bar("region layers", 0, 1))
+                specs = [layer.spec(settings) for layer in job.layers]
+                with self.locks.pipe:
+                    edited = maskedit.edit_regions(job.image, specs, models=self.models)
+                result = edited.result
+                extra = edited.record() if len(specs) > 1 else {}
+            else:
+                with self.locks.pipe:
+                    result = maskedit.edit(
+                        job.image,
+                        job.instruction,
+                        models=self.models,
+                        mask=job.mask,
+                        settings=settings,
+                        progress=step,
+                    )
             if progress is not None:
                 progress(*bar.writing())
             case_dir = next_case_dir(folder)
-            files += write_edit(result, case_dir, {**job.app_info, "run": number, "photo": key})
+            app_info = {**job.app_info, "run": number, "photo": key}
+            files += write_edit(result, case_dir, app_info, extra)
             metrics = {m: output_metrics(result, m) for m in result.outputs}
             outputs += compare.group_identical(result, settings.seed, metrics)
             baselines[settings.seed] = result.baseline
@@ -270,7 +332,85 @@ class PageEvents:
             notes=tuple(notes),
             folders=tuple(folders),
             files=tuple(files),
+            job=job,
         )
+
+    # --- turns: "keep editing", undo, redo, go to a turn; each returns the photo shown -------
+
+    def keep(
+        self, run: compare.Run | None, choice, turns: str | None, session: str | None
+    ) -> TurnPhoto:
+        """One output of `run` (`choice`: its index in `run.outputs`) kept as the next turn of
+        the photo's history (the library edits that turn with that seed and method); the canvas
+        then shows the turn's output, ready for the next mask and instruction."""
+        from maskedit.turns import TurnsEdit
+
+        if run is None or run.job is None:
+            raise InputError("keep editing: run an edit first")
+        try:
+            out = run.outputs[int(choice)]
+        except (TypeError, ValueError, IndexError):
+            raise InputError("keep editing: pick one of the run's results") from None
+        job = run.job
+        settings = next(s for s in job.settings if s.seed == out.seed)
+        if turns is None:  # the first turn: the history of the photo on the canvas
+            folder = turns_folder(session_dir(self.root, session), compare.photo_key(job.image))
+            edit = TurnsEdit.open_or_create(folder, job.image)
+            edit.goto(None)
+        else:
+            edit = TurnsEdit.open(turns)
+        check_head(edit, job.image)
+        mask = None if job.layers else mask_file(edit.folder, job.mask)
+        layers = own_masks(job.layers, edit.folder)
+        turn = kept_turn(job.instruction, mask, layers, settings, out.methods[0])
+        with self.locks.pipe:
+            node, _ = edit.add(turn, self.models)
+        return self._turn_photo(edit)
+
+    def _turn_photo(self, edit: TurnsEdit) -> TurnPhoto:
+        image, display, history, _ = self._photo(edit.image_at(edit.head))
+        return image, display, history, None, str(edit.folder), ()
+
+    def _turns(self, turns: str | None) -> TurnsEdit:
+        from maskedit.turns import TurnsEdit
+
+        if turns is None:
+            raise InputError("history: no turns yet; run an edit and keep its result first")
+        return TurnsEdit.open(turns)
+
+    def turn_undo(self, turns: str | None) -> TurnPhoto:
+        edit = self._turns(turns)
+        if not edit.path():
+            raise InputError("undo: the history is at the photo already")
+        edit.undo()
+        return self._turn_photo(edit)
+
+    def turn_redo(self, turns: str | None) -> TurnPhoto:
+        edit = self._turns(turns)
+        if not edit.redo_stack:
+            raise InputError("redo: nothing undone to redo")
+        edit.redo()
+        return self._turn_photo(edit)
+
+    def turn_goto(self, turns: str | None, index: int) -> TurnPhoto:
+        """Go to the turn the `index`-th thumbnail shows (0: the photo); keeping a result there
+        starts a branch."""
+        edit = self._turns(turns)
+        edit.goto(at_index(edit, int(index)))
+        return self._turn_photo(edit)
+
+    def history_view(self, turns: str | None) -> HistoryView:
+        """The history panel for the turns now (drawing: nothing here can fail)."""
+        from maskedit.turns import TurnsEdit
+
+        edit = None if turns is None else TurnsEdit.open(turns)
+        return HistoryView(thumbnails(edit), history_words(edit))
+
+    def download_history(self, turns: str | None, session: str | None) -> Path:
+        """The photo's history (history.json, every turn's folder, the strip) as one zip."""
+        edit = self._turns(turns)
+        out = session_dir(self.root, session) / "downloads" / f"history-{edit.folder.name}"
+        return history_zip(edit, out)
 
 
 def _image_cfg(models: Models) -> float | None:

@@ -116,8 +116,14 @@ def next_case_dir(folder: Path) -> Path:
     return folder / f"edit-{n:03d}"
 
 
-def write_edit(result: EditResult, case_dir: Path, app_info: dict[str, Any]) -> list[Path]:
-    """Write the case with `write_case`, the page's prompts as record.json's `"app"`; the files.
+def write_edit(
+    result: EditResult,
+    case_dir: Path,
+    app_info: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write the case with `write_case`, the page's prompts as record.json's `"app"` (and the
+    `extra` keys: a several-region edit's `regions` and `overlaps`); the files.
 
     The library sees the mask as an array; `app_info` keeps the clicks, the box (or the phrase)
     and the slider values that made it, so the record still says how the mask came about.
@@ -125,7 +131,7 @@ def write_edit(result: EditResult, case_dir: Path, app_info: dict[str, Any]) -> 
     from maskedit.outputs import write_case
     from maskedit.record import method_files
 
-    write_case(result, case_dir, case_id=case_dir.name, extra={"app": app_info})
+    write_case(result, case_dir, case_id=case_dir.name, extra={**(extra or {}), "app": app_info})
     names = [OUTPUT_FILES[key] for key in DOWNLOADS]
     per_method = [n for n in method_files(list(result.outputs)).values() if n not in names]
     names = names[:4] + per_method + names[4:]  # blended_<method>.png after blended.png

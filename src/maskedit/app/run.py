@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from pydantic import ValidationError
 from maskedit.app.clicks import Clicks
 from maskedit.config import METHODS, EditSettings
 from maskedit.errors import InputError
+
+if TYPE_CHECKING:
+    from maskedit.app.history import Layer
 
 MAX_SEEDS = 8  # one baseline and one output per method for each: keep a run a few minutes
 SEED_LIMIT = 2**63  # EditSettings.seed: 0 ≤ seed < 2^63
@@ -29,13 +32,15 @@ SEED_LIMIT = 2**63  # EditSettings.seed: 0 ≤ seed < 2^63
 class RunJob:
     """A checked run: the photo (H×W×3 uint8) and its H×W bool mask, snapshotted together when
     Run was pressed (the library shapes the mask by the settings); one `EditSettings` per seed,
-    each with every method; the instruction; the page's prompts for record.json's `"app"`."""
+    each with every method; the instruction; the page's prompts for record.json's `"app"`.
+    With region `layers` the run edits them all in one edit; `mask` is then their union."""
 
     image: np.ndarray
     mask: np.ndarray
     settings: tuple[EditSettings, ...]
     app_info: dict[str, Any]
     instruction: str = ""
+    layers: tuple[Layer, ...] = ()
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -108,23 +113,8 @@ def prepare_run(
         )
     if not (instruction or "").strip():
         raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
-    methods = _methods(method)
-    seeds = parse_seeds(seed)
-    try:
-        settings = tuple(
-            EditSettings(
-                seed=s,
-                steps=int(steps),
-                text_cfg=text_cfg,
-                image_cfg=image_cfg,
-                methods=methods,
-                dilate=int(dilate_px),
-                feather=float(feather_px),
-            )
-            for s in seeds
-        )
-    except (ValidationError, TypeError, ValueError) as err:
-        raise InputError(f"settings: {str(err).splitlines()[0]}") from None
+    settings = _all_settings(method, dilate_px, feather_px, seed, steps, text_cfg, image_cfg)
+    methods = settings[0].methods
     if mask.shape != image.shape[:2]:
         raise InputError("the mask was made on another photo: click on this one again")
     if not mask.any():  # shaping neither empties a mask nor fills an empty one
@@ -142,6 +132,77 @@ def prepare_run(
         settings=settings,
         app_info=app_info,
         instruction=instruction.strip(),
+    )
+
+
+def _all_settings(
+    method: str | Sequence[str],
+    dilate_px: float,
+    feather_px: float,
+    seed: str | float,
+    steps: float,
+    text_cfg: float,
+    image_cfg: float | None,
+) -> tuple[EditSettings, ...]:
+    """One `EditSettings` per seed, each with every ticked method; InputError names a bad one."""
+    methods = _methods(method)
+    seeds = parse_seeds(seed)
+    try:
+        return tuple(
+            EditSettings(
+                seed=s,
+                steps=int(steps),
+                text_cfg=text_cfg,
+                image_cfg=image_cfg,
+                methods=methods,
+                dilate=int(dilate_px),
+                feather=float(feather_px),
+            )
+            for s in seeds
+        )
+    except (ValidationError, TypeError, ValueError) as err:
+        raise InputError(f"settings: {str(err).splitlines()[0]}") from None
+
+
+def prepare_layers_run(
+    image: np.ndarray | None,
+    layers: tuple[Layer, ...],
+    method: str | Sequence[str],
+    dilate_px: float,
+    feather_px: float,
+    seed: str | float,
+    steps: float,
+    text_cfg: float,
+    image_cfg: float | None,
+) -> RunJob:
+    """A run of several region layers in one edit (each with its own instruction; the sliders'
+    settings apply to every layer); InputError names the first problem."""
+    from maskedit.app.history import union_mask
+
+    if image is None:
+        raise InputError("load a photo first")
+    if not layers:
+        raise InputError("region layers: none added")
+    if any(layer.hw != image.shape[:2] for layer in layers):
+        raise InputError("region layers: made on another photo; remove them and add them again")
+    settings = _all_settings(method, dilate_px, feather_px, seed, steps, text_cfg, image_cfg)
+    app_info = {
+        "mask_source": "region layers",
+        "layers": [
+            {"instruction": layer.instruction, "mask": layer.mask_file.name, "from": layer.source}
+            for layer in layers
+        ],
+        "dilate_px": settings[0].dilate,
+        "feather_px": settings[0].feather,
+        "method": settings[0].methods[0],
+    }
+    return RunJob(
+        image=image,
+        mask=union_mask(layers, image.shape[:2]),
+        settings=settings,
+        app_info=app_info,
+        instruction="; ".join(layer.instruction for layer in layers),
+        layers=tuple(layers),
     )
 
 

@@ -2,7 +2,7 @@
 
 This module is the page's layout and event wiring only. What the events do lives in `events`
 (one method per event, no Gradio), over modules unit tests call without a browser: `clicks`,
-`canvas`, `inputs`, `region`, `run`, `results`, `compare`.
+`canvas`, `inputs`, `region`, `run`, `results`, `compare`, `history` (turns and region layers).
 
 Every event that can fail is a chain: a first step that returns stored state only, then a drawing
 step that cannot fail. A `MaskeditError` becomes a toast (as text, never HTML) and marks no
@@ -28,6 +28,7 @@ from maskedit.app import compare
 from maskedit.app.canvas import status_line
 from maskedit.app.clicks import Clicks
 from maskedit.app.events import BRUSH_CSS, PageEvents
+from maskedit.app.history import layer_choices, layers_html
 from maskedit.app.inputs import EXAMPLES, MAX_UPLOAD_BYTES, SAMPLES
 from maskedit.app.region import PHRASE_BACKENDS, backend_status
 from maskedit.app.results import metrics_html
@@ -54,6 +55,9 @@ _CSS = """
 #notes p { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
 table.metrics { border-collapse: collapse; font-size: 13px; }
 table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 2px 6px; }
+#layers-list p, #history-words p { margin: 2px 0; } #layers-list ol { margin: 2px 0 2px 20px; }
+#history { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
+#keep-row { align-items: end; } #keep { max-height: 48px; }
 @media (max-width: 700px) {  /* a phone: the photo's own height, not a tall letterbox */
   #canvas, #canvas .image-container, #canvas button, #canvas .image-frame {
     height: auto !important;
@@ -150,7 +154,11 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         rows = {o.label: o.metrics for o in run.outputs}
         a, b = compare.default_pair(runs)
         pick = compare.choices(runs)
-        done = f"Run {run.number}: {len(run.outputs)} result(s), {len(run.baselines)} seed(s)."
+        seeds = len({o.seed for o in run.outputs})
+        done = (
+            f"Run {run.number}: {len(run.outputs)} result(s), {seeds} seed(s) · "
+            f"\u201c{run.instruction}\u201d"
+        )
         return (
             runs,
             compare.gallery(run),
@@ -162,6 +170,25 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             _pair(runs, a, b),
             plain(done),
             gr.Column(visible=True),
+            show_keep(run),
+        )
+
+    def show_keep(run):
+        pick = compare.output_choices(run)
+        return gr.Dropdown(choices=pick, value=pick[0][1] if pick else None)
+
+    def show_history(turns):
+        v = ev.history_view(turns)
+        return v.thumbnails, plain(v.words)
+
+    def show_layers(layers):
+        pick = layer_choices(layers)
+        n = len(layers)
+        return (
+            layers_html(layers),
+            gr.Dropdown(choices=pick, value=pick[-1][1] if pick else None),
+            gr.Column(visible=bool(layers)),
+            gr.Button(value=f"Run edit ({n} region layer{'s' * (n > 1)})" if n else "Run edit"),
         )
 
     def _pair(runs, a, b):
@@ -176,6 +203,20 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         session = request.session_hash if request else None
         done = ev.run(job, runs, session, lambda f, text: progress(f, desc=text))
         return done, plain("Writing the results…")
+
+    def keep(run, choice, turns, request: gr.Request):
+        return ev.keep(run, choice, turns, request.session_hash if request else None)
+
+    def goto(turns, evt: gr.SelectData):
+        return ev.turn_goto(turns, evt.index)
+
+    def add_layer(image, region, instruction, layers, request: gr.Request):
+        session = request.session_hash if request else None
+        return ev.add_layer(image, region, instruction, layers, session)
+
+    def download_history(turns, request: gr.Request):
+        path = ev.download_history(turns, request.session_hash if request else None)
+        return gr.File(value=str(path), visible=True)
 
     def run_failed(err):
         return None, plain(f"The edit stopped: {err}")
@@ -201,6 +242,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         job_st = gr.State(None)  # a checked run (RunJob): the photo and mask snapshotted
         run_st = gr.State(None)  # the last Run
         runs_st = gr.State([])  # the runs of this photo, for A/B
+        turns_st = gr.State(None)  # the photo's turns: a TurnsEdit's folder (str), once kept
+        layers_st = gr.State(())  # tuple[Layer, ...]: the region layers of the next run
 
         with gr.Row(elem_id="main"):
             # The photo first: on a narrow screen it comes before the controls.
@@ -330,6 +373,19 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                     )
                 run_btn = gr.Button("Run edit", variant="primary", elem_id="run")
                 run_status = gr.HTML("", elem_id="run-status")
+                layer_add = gr.Button(
+                    "Add mask + instruction as a region layer", size="sm", elem_id="layer-add"
+                )
+                layers_box = gr.Column(visible=False, elem_id="layers")
+                with layers_box:
+                    layers_list = gr.HTML("", elem_id="layers-list")
+                    with gr.Row(equal_height=True):
+                        layer_pick = gr.Dropdown(
+                            [], label="Region layer", scale=3, elem_id="layer-pick"
+                        )
+                        layer_remove = gr.Button(
+                            "Remove layer", size="sm", scale=1, elem_id="layer-remove"
+                        )
                 with gr.Accordion("Mask and diffusion settings", open=False, elem_id="settings"):
                     dilate = gr.Slider(0, 64, value=0, step=1, label="Dilate (px)")
                     feather = gr.Slider(0, 32, value=0, step=0.5, label="Feather (px)")
@@ -359,8 +415,37 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 object_fit="contain",
                 elem_id="gallery",
             )
+            with gr.Row(elem_id="keep-row"):
+                keep_pick = gr.Dropdown(
+                    [], label="Result to edit further", scale=3, elem_id="keep-pick"
+                )
+                keep_btn = gr.Button(
+                    "Keep editing this result", variant="secondary", scale=1, elem_id="keep"
+                )
             with gr.Row():
-                with gr.Column(scale=2):
+                with gr.Column(scale=2, elem_id="history"):
+                    history_words = gr.HTML(
+                        plain(ev.history_view(None).words), elem_id="history-words"
+                    )
+                    turns_gallery = gr.Gallery(
+                        label="Turns (click one to go back to it)",
+                        format="png",
+                        columns=6,
+                        height="auto",
+                        allow_preview=False,
+                        object_fit="contain",
+                        elem_id="turns",
+                    )
+                    with gr.Row():
+                        turn_undo = gr.Button("Undo turn", size="sm", elem_id="turn-undo")
+                        turn_redo = gr.Button("Redo turn", size="sm", elem_id="turn-redo")
+                        history_dl = gr.Button("Download history", size="sm", elem_id="history-dl")
+                    history_file = gr.File(
+                        label="History (zip)",
+                        interactive=False,
+                        visible=False,
+                        elem_id="history-file",
+                    )
                     with gr.Row():
                         pick_a = gr.Dropdown([], label="A (left)", elem_id="pick-a")
                         pick_b = gr.Dropdown([], label="B (right)", elem_id="pick-b")
@@ -390,6 +475,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             results_box,
         ]
         fast = {"concurrency_limit": None}  # drawing: never queued behind a model
+        layers_out = [layers_list, layer_pick, layers_box, run_btn]
+        turn_photo = [*photo, turns_st, layers_st]  # a photo from the history: layers go
 
         def act(trigger, fn, inputs, outputs, *, new_photo: bool = False, **kwargs):
             """One action: old toasts close, `fn` updates stored state, the page redraws."""
@@ -400,6 +487,17 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             )
             if new_photo:
                 ok.success(show_photo, [image_st, runs_st], results_out, **fast)
+                fresh = ok.success(lambda: (None, ()), None, [turns_st, layers_st], **fast)
+                fresh.success(show_history, turns_st, [turns_gallery, history_words], **fast)
+                fresh.success(show_layers, layers_st, layers_out, **fast)
+            return ok
+
+        def turn_act(trigger, fn, inputs, **kwargs):
+            """An action that changes the photo from the history: redraw it, the history and
+            the (emptied) layers."""
+            ok = act(trigger, fn, inputs, turn_photo, **kwargs)
+            ok.success(show_history, turns_st, [turns_gallery, history_words], **fast)
+            ok.success(show_layers, layers_st, layers_out, **fast)
             return ok
 
         # Loading a photo: read and check (stored state only), then show it.
@@ -458,7 +556,10 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         run_btn.click(None, js=CLEAR_TOASTS)
         run_in = [image_st, history_st, region_st, instruction, methods, dilate, feather, seeds]
         checked = run_btn.click(
-            _guard(ev.check_run), [*run_in, steps, text_cfg, image_cfg], job_st, **fast
+            _guard(ev.check_any_run),
+            [layers_st, *run_in, steps, text_cfg, image_cfg],
+            job_st,
+            **fast,
         )
         edited = checked.success(
             _soft(run, run_failed),
@@ -466,7 +567,33 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             [run_st, run_status],
             show_progress_on=run_status,
         )
-        edited.success(show_run, [run_st, runs_st], [runs_st, *results_out], **fast)
+        # The result picker is set in the same step as the status line "Run N: …" (no race).
+        edited.success(show_run, [run_st, runs_st], [runs_st, *results_out, keep_pick], **fast)
+
+        # Turns: keep a result (the library edits it again as the next turn), undo, redo, go to
+        # a thumbnail's turn; the history as one zip.
+        turn_act(
+            keep_btn.click,
+            _soft(keep),
+            [run_st, keep_pick, turns_st],
+            show_progress="full",
+            show_progress_on=history_words,
+        )
+        turn_act(turn_undo.click, _guard(ev.turn_undo), turns_st)
+        turn_act(turn_redo.click, _guard(ev.turn_redo), turns_st)
+        turn_act(turns_gallery.select, _guard(goto), turns_st)
+        history_dl.click(None, js=CLEAR_TOASTS)
+        history_dl.click(_guard(download_history), turns_st, history_file)
+
+        # Region layers: the mask and instruction now, added last (the later layer wins).
+        for trigger, fn, inputs in (
+            (layer_add.click, add_layer, [image_st, region_st, instruction, layers_st]),
+            (layer_remove.click, ev.remove_layer, [layers_st, layer_pick]),
+        ):
+            trigger(None, js=CLEAR_TOASTS)
+            trigger(_guard(fn), inputs, layers_st, **fast).success(
+                show_layers, layers_st, layers_out, **fast
+            )
         for dropdown in (pick_a, pick_b):
             dropdown.input(_pair, [runs_st, pick_a, pick_b], slider, **fast)
 
