@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-tiny test lint bench clean
+.PHONY: setup demo demo-tiny test test-integration lint bench clean
 
 $(STAMP): pyproject.toml scripts/install-torch.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ demo: $(STAMP)  ## the study's three cases with the real models (needs their wei
 demo-tiny: $(STAMP)  ## the same plumbing with tiny random models (no weights needed)
 	$(BIN)/maskedit demo --models tiny --out demo-out-tiny
 
-test: $(STAMP)
+test: $(STAMP)  ## the default suite: everything but the browser, Ray and multi-process checks
 	$(BIN)/python -m pytest -q
+
+test-integration: $(STAMP)  ## the browser (Debian chromium), Ray and multi-process checks
+	$(BIN)/python -m pytest -q -m integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from gradio_page import shoot
 
+pytestmark = pytest.mark.integration  # a browser: outside the default run, in CI's
+
 
 @pytest.fixture(scope="module")
 def report(tiny_models, tmp_path_factory) -> Path:

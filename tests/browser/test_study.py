@@ -6,10 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 from gradio_page import EVIL_INSTRUCTION, pixels, shoot, toasts_gone
 
 from maskedit.app.study import DB_NAME, load_cases, region_view
 from maskedit.images import read_image
+
+pytestmark = pytest.mark.integration  # a browser and the study's server: outside the default run, in CI's
 
 
 def _start(page, url, rater):

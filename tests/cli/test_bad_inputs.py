@@ -266,6 +266,7 @@ def test_out_of_memory_suggests_offload(tiny_models, photo, monkeypatch):
         maskedit.edit(photo, "x", models=tiny_models, points=[(5, 5)], settings=EditSettings(steps=1))
 
 
+@pytest.mark.integration  # two maskedit processes, one interrupted: in CI's run
 def test_ctrl_c_mid_batch_then_resume_loses_and_duplicates_nothing(tmp_path):
     _photo(tmp_path / "p.png")
     ids = [f"c{i}" for i in range(6)]

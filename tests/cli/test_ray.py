@@ -19,6 +19,8 @@ from maskedit.config import load_manifest  # noqa: E402
 from maskedit.errors import InputError, MissingWeightsError, RunFailure  # noqa: E402
 from maskedit.ray_runner import KILL_MARKER_ENV, KILL_ON_CASE_ENV, run_manifest_ray  # noqa: E402
 
+pytestmark = pytest.mark.integration  # a local Ray instance: outside the default run, in CI's
+
 TINY = {"kind": "tiny", "device": "cpu", "need_sam": True}  # CPU here and in the actors
 CASES = ["box", "mask", "point", "points"]
 TABLES = ["results.jsonl", "run_log.jsonl", "summary.csv"]

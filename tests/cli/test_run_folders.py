@@ -208,6 +208,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path):
     ]
 
 
+@pytest.mark.integration  # two maskedit processes, one interrupted: in CI's run
 def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     _photo(tmp_path / "p.png")
     ids = [f"c{i}" for i in range(3)]
