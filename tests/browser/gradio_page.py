@@ -80,18 +80,28 @@ def load_sample(page, name: str) -> str:
 def set_steps(page, steps: int) -> None:
     """Open the settings (if closed) and set the number of diffusion steps, and wait until the
     page's own state holds it: the slider's range input follows the committed value, so a Run
-    pressed next sends it (typing alone can still be in flight when Run is clicked)."""
+    pressed next sends it. The settings mount when first opened and set their initial value
+    then, which can land after a value typed at once: the value is typed again until it holds."""
     field = page.locator("#steps input[type=number]")
     if not field.is_visible():
         page.locator("#settings").get_by_text("Mask and diffusion settings").click()
-    field.fill(str(steps))
-    field.press("Enter")
-    field.blur()  # the slider commits (and clamps) a typed value on blur
-    page.wait_for_function(
+    committed = (
         "n => { const r = document.querySelector('#steps input[type=range]');"
-        " return r !== null && r.value === String(n); }",
-        arg=steps,
+        " return r !== null && r.value === String(n); }"
     )
+    for attempt in range(5):
+        field.fill(str(steps))
+        field.press("Enter")
+        field.blur()  # the slider commits (and clamps) a typed value on blur
+        try:
+            page.wait_for_function(committed, arg=steps, timeout=3000)
+            page.wait_for_timeout(300)  # and it stays (no late initial value over it)
+            if page.evaluate(committed, steps):
+                return
+        except Exception:
+            if attempt == 4:
+                raise
+    raise AssertionError(f"the steps field never kept {steps}")
 
 
 def run_and_wait(page) -> None:
