@@ -303,3 +303,11 @@ def test_magicbrush_without_descriptions_has_empty_captions(tmp_path):
     assert read_captions(tmp_path / "out" / "captions.json") == {
         "7_1": {"source": None, "target": None}
     }
+
+
+def test_nothing_to_click_anywhere_is_one_line(tmp_path):
+    entries = {"1": {**_pie_entries()["111000000001"]}}  # an empty annotation
+    root = write_pie_bench(tmp_path / "pie", entries, (H, W))
+    with pytest.warns(MaskeditWarning), pytest.raises(InputError, match="no case to write"):
+        pie_bench_to_manifest(root, tmp_path / "o", mask_source="click")
+    assert not (tmp_path / "o" / "manifest.yaml").exists()

@@ -70,6 +70,8 @@ def write_manifest(
     cases: list[dict[str, Any]],
     captions: dict[str, dict[str, str | None]],
 ) -> Path:
+    if not cases:  # e.g. every annotation empty for a click: a manifest would fail to load
+        raise InputError(f"'{root}': no case to write (each was left out; see the warnings)")
     manifest = out_dir / MANIFEST_FILE
     doc = {"root": str(root), "defaults": {}, "cases": cases}
     text = yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, allow_unicode=True)
