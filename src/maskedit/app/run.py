@@ -90,19 +90,12 @@ def prepare_run(
     mask: np.ndarray | None,
     target: dict[str, Any] | None,
     instruction: str | None,
-    method: str | Sequence[str],
-    dilate_px: float,
-    feather_px: float,
-    seed: str | float,
-    steps: float,
-    text_cfg: float,
-    image_cfg: float | None,
+    *sliders: Any,
 ) -> RunJob:
     """Check everything the page gives and build the run; InputError names the first problem.
 
     `target`: the region's record entry (None: `mask` is SAM's answer to `clicks`).
-    `method`: one method or several; `seed`: a number, or text with several ("1, 2").
-    `image_cfg`: None for guidance-distilled editors, which have no image-guidance scale.
+    `sliders`: the methods, mask and diffusion settings, as `_all_settings` takes them.
     """
     if image is None:
         raise InputError("load a photo first")
@@ -113,7 +106,7 @@ def prepare_run(
         )
     if not (instruction or "").strip():
         raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
-    settings = _all_settings(method, dilate_px, feather_px, seed, steps, text_cfg, image_cfg)
+    settings = _all_settings(*sliders)
     methods = settings[0].methods
     if mask.shape != image.shape[:2]:
         raise InputError("the mask was made on another photo: click on this one again")
@@ -144,7 +137,11 @@ def _all_settings(
     text_cfg: float,
     image_cfg: float | None,
 ) -> tuple[EditSettings, ...]:
-    """One `EditSettings` per seed, each with every ticked method; InputError names a bad one."""
+    """One `EditSettings` per seed, each with every ticked method; InputError names a bad one.
+
+    `method`: one method or several; `seed`: a number, or text with several ("1, 2").
+    `image_cfg`: None for guidance-distilled editors, which have no image-guidance scale.
+    """
     methods = _methods(method)
     seeds = parse_seeds(seed)
     try:
@@ -167,16 +164,11 @@ def _all_settings(
 def prepare_layers_run(
     image: np.ndarray | None,
     layers: tuple[Layer, ...],
-    method: str | Sequence[str],
-    dilate_px: float,
-    feather_px: float,
-    seed: str | float,
-    steps: float,
-    text_cfg: float,
-    image_cfg: float | None,
+    *sliders: Any,
 ) -> RunJob:
     """A run of several region layers in one edit (each with its own instruction; the sliders'
-    settings apply to every layer); InputError names the first problem."""
+    settings, as `_all_settings` takes them, apply to every layer); InputError names the first
+    problem."""
     from maskedit.app.history import union_mask
 
     if image is None:
@@ -185,7 +177,7 @@ def prepare_layers_run(
         raise InputError("region layers: none added")
     if any(layer.hw != image.shape[:2] for layer in layers):
         raise InputError("region layers: made on another photo; remove them and add them again")
-    settings = _all_settings(method, dilate_px, feather_px, seed, steps, text_cfg, image_cfg)
+    settings = _all_settings(*sliders)
     app_info = {
         "mask_source": "region layers",
         "layers": [
