@@ -8,8 +8,8 @@ distance is
 
 with ``s`` the fixed per-channel scaling layer, ``f_l`` the backbone's activations at layer ``l``
 (unit-normalised over channels, ε = 1e-8) and ``w_l ≥ 0`` the learned 1×1 linear layer. The
-backbone and the linear layers are an `LpipsNet` passed in (loaded by `maskedit.models.metric_nets.load_lpips`);
-nothing here loads weights. See docs/metrics.md.
+backbone and the linear layers are an `LpipsNet` passed in (loaded by
+`maskedit.models.metric_nets.load_lpips`); nothing here loads weights. See docs/metrics.md.
 """
 
 from __future__ import annotations
