@@ -352,7 +352,7 @@ def overhead_rows(rows: list[Row], args) -> list[dict[str, Any]]:
     from maskedit.outputs import write_case
 
     try:
-        from maskedit.evaluate import score_outputs
+        from maskedit.scoring import score_outputs
     except ImportError:
         score_outputs = None
     by_name = {row.name: row for row in rows}

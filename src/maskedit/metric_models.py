@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from maskedit.errors import MaskeditError
-from maskedit.evaluate import Backbones
+from maskedit.scoring import Backbones
 from maskedit.tables import read_record
 
 LPIPS_BENCHMARKS = STRUCTURE_BENCHMARKS = frozenset({"pie-bench"})  # whose tables have them

@@ -4,14 +4,16 @@ turn's ground truth."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from maskedit.config import Turn
-from maskedit.evaluate import score_outputs
-from maskedit.images import read_image
-from maskedit.record import EditResult
+from maskedit.images import read_image, read_mask
+from maskedit.record import OUTPUT_FILES, EditResult
+from maskedit.scoring import score_outputs
+from maskedit.tables import read_record
 
 
 def drift(output: np.ndarray, photo: np.ndarray, union: np.ndarray) -> dict[str, Any]:
@@ -51,21 +53,39 @@ def score_turn(
     clip: tuple[Any, Any] | None,
     threshold: float | None,
 ) -> list[dict[str, Any]]:
-    """A turn's rows: the usual metrics against its parent and its mask, the drift from the
-    photo outside every mask so far, and the ground truth's columns when there is one."""
+    """A fresh turn's rows (`turn_rows` of its result)."""
     outputs = dict(result.outputs)
     if result.baseline is not None:
         outputs = {"baseline": result.baseline, **outputs}
+    return turn_rows(
+        result.original, result.alpha, outputs, turn, photo, union_before, edit_id, clip, threshold
+    )
+
+
+def turn_rows(
+    original: np.ndarray,
+    alpha: np.ndarray,
+    outputs: dict[str, np.ndarray],
+    turn: Turn,
+    photo: np.ndarray,
+    union_before: np.ndarray,
+    edit_id: str,
+    clip: tuple[Any, Any] | None,
+    threshold: float | None,
+) -> list[dict[str, Any]]:
+    """A turn's rows: the usual metrics against its parent (`original`) and its mask, the drift
+    from the photo outside every mask so far, and the ground truth's columns when there is one.
+    The same for a turn just edited and for one read back from its folder (`maskedit eval`)."""
     rows = score_outputs(
-        result.original,
-        result.alpha,
+        original,
+        alpha,
         outputs,
         turn.instruction,
         captions=turn.captions,
         clip=clip,
         threshold=threshold,
     )
-    union = union_before | (result.alpha > 0)
+    union = union_before | (alpha > 0)
     local = (turn.captions or {}).get("local")
     for row, output in zip(rows, outputs.values(), strict=True):
         row["case_id"] = edit_id
@@ -73,3 +93,24 @@ def score_turn(
         if turn.ground_truth is not None:
             row.update(ground_truth_metrics(output, turn.ground_truth, local, clip))
     return rows
+
+
+def score_turn_folder(
+    turn_dir: Path,
+    turn: Turn,
+    photo: np.ndarray,
+    union_before: np.ndarray,
+    edit_id: str,
+    clip: tuple[Any, Any] | None,
+    threshold: float | None,
+) -> list[dict[str, Any]]:
+    """`turn_rows` of a turn read back from its folder: its original.png (the parent), mask.png,
+    baseline.png (when there is one) and the outputs its record.json names."""
+    record = read_record(turn_dir)
+    original = read_image(turn_dir / OUTPUT_FILES["original"])
+    alpha = read_mask(turn_dir / OUTPUT_FILES["mask"], original.shape[:2])
+    outputs = {}
+    if (turn_dir / OUTPUT_FILES["baseline"]).is_file():
+        outputs["baseline"] = read_image(turn_dir / OUTPUT_FILES["baseline"])
+    outputs |= {m: read_image(turn_dir / f) for m, f in record["methods"].items()}
+    return turn_rows(original, alpha, outputs, turn, photo, union_before, edit_id, clip, threshold)

@@ -30,15 +30,15 @@ import numpy as np
 
 from maskedit.config import Turn
 from maskedit.errors import InputError
-from maskedit.evaluate import score_outputs
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
 from maskedit.record import OUTPUT_FILES, EditResult
 from maskedit.regions import edit_regions
+from maskedit.scoring import score_outputs
 from maskedit.tables import read_record
-from maskedit.turn_scores import ground_truth_metrics, score_turn
+from maskedit.turn_scores import ground_truth_metrics, score_turn, score_turn_folder
 
 HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
@@ -281,6 +281,29 @@ class TurnsEdit:
         self.head, self.redo_stack = node.id, []
         self.save()
         return node, False
+
+    def rescore(
+        self, *, clip: tuple[Any, Any] | None = None, threshold: float | None = None
+    ) -> int:
+        """Every finished turn's metrics.json again from its folder's images, as `add` scored
+        it, then the edit's own files (`write_summary`); returns how many turns were scored.
+        What `maskedit eval` does with a multi-turn case."""
+        scored = 0
+        for node in self.nodes.values():
+            turn_dir = self.turn_dir(node.id)
+            if not (turn_dir / OUTPUT_FILES["record"]).is_file():
+                continue  # a turn an interrupted run never finished: the next run makes it
+            before = self.path(node.parent) if node.parent is not None else []
+            union_before = self.union(before)
+            rows = score_turn_folder(
+                turn_dir, node.turn, self.photo, union_before, self.edit_id, clip, threshold
+            )
+            for row in rows:
+                row.update(turn=len(before) + 1, turn_id=node.id)
+            write_case_metrics(turn_dir, rows)
+            scored += 1
+        self.write_summary(clip=clip, threshold=threshold)
+        return scored
 
     def undo(self, steps: int = 1) -> None:
         """Move head back `steps` turns (redo brings them back)."""

@@ -110,3 +110,42 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
                   "CLIP-I to the ground truth"):  # fmt: skip
         assert f'alt="{label} per turn"' in page
     assert 'alt="turns of 11"' in page
+
+
+def test_eval_scores_a_multi_turn_run_as_the_run_did(tmp_path):
+    """`maskedit eval` on a multi-turn run rewrites every turn's metrics.json and the edit's own
+    with the rows the run wrote (drift, ground-truth columns, turn numbers included), from the
+    images on disk alone; a turn whose files were changed afterwards is scored as it is now."""
+    root = _split(tmp_path / "mb")
+    manifest = magicbrush_turns_to_manifest(root, tmp_path / "conv")
+    doc = yaml.safe_load(manifest.read_text())
+    doc["defaults"] = {"steps": 2, "methods": ["pixel", "latent"]}
+    manifest.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "run"
+    runner = CliRunner()
+    args = ["--models", "tiny", "--allow-outside-paths"]
+    res = runner.invoke(app, ["run", str(manifest), "--out", str(out), *args])
+    assert res.exit_code == 0, res.output
+    files = sorted(out.glob("*/turns/*/metrics.json")) + sorted(out.glob("*/metrics.json"))
+    assert len(files) == 3 + 2 + 2  # five turns, two edits
+    written = {f: json.loads(f.read_text())["rows"] for f in files}
+    for f in files:
+        f.unlink()  # eval must write them anew, not keep the run's
+
+    res = runner.invoke(app, ["eval", str(out), "--clip", "tiny"])
+    assert res.exit_code == 0, res.output
+    for f in files:
+        again = json.loads(f.read_text())["rows"]
+        assert again == written[f], f
+
+    # A turn's output changed on disk: eval scores what is there (its drift is no longer zero).
+    turn_dir = out / "11" / "turns" / "t02"
+    record = json.loads((turn_dir / "record.json").read_text())
+    path = turn_dir / record["methods"]["pixel"]
+    image = np.asarray(Image.open(path)).copy()
+    image[-1, -1] = 255 - image[-1, -1]  # a pixel outside every mask
+    Image.fromarray(image).save(path)
+    res = runner.invoke(app, ["eval", str(out), "--clip", "tiny"])
+    assert res.exit_code == 0, res.output
+    rows = {r["method"]: r for r in json.loads((turn_dir / "metrics.json").read_text())["rows"]}
+    assert rows["pixel"]["drift_max"] > 0 and rows["latent"]["drift_max"] == 0

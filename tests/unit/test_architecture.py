@@ -50,6 +50,7 @@ LAYERS = [
     ("maskedit.runner", 6),
     ("maskedit.ray_runner", 6),
     ("maskedit.tables", 6),
+    ("maskedit.scoring", 6),
     ("maskedit.evaluate", 6),
     ("maskedit.metric_models", 6),
     ("maskedit.datasets", 6),

@@ -26,8 +26,9 @@ from PIL import Image
 from run_fixtures import write_case_folder
 
 from maskedit.errors import InputError, MaskeditWarning, MissingWeightsError
-from maskedit.evaluate import Backbones, evaluate_dir, score_case_dir, score_outputs
+from maskedit.evaluate import evaluate_dir, score_case_dir
 from maskedit.metric_models import load_backbones
+from maskedit.scoring import Backbones, score_outputs
 from maskedit.tables import summarise
 
 H, W = 4, 5

@@ -23,8 +23,9 @@ import pytest
 from run_fixtures import write_case_folder
 
 from maskedit.errors import InputError
-from maskedit.evaluate import evaluate_dir, score_case_dir, score_outputs
+from maskedit.evaluate import evaluate_dir, score_case_dir
 from maskedit.outputs import write_case_metrics
+from maskedit.scoring import score_outputs
 from maskedit.tables import collect_rows, summarise, write_tables
 
 H, W = 4, 5
