@@ -44,22 +44,13 @@ def ground_truth_metrics(
     return magicbrush_metrics(output, read_image(truth), caption, clip=clip)
 
 
-def score_turn(
-    result: EditResult,
-    turn: Turn,
-    photo: np.ndarray,
-    union_before: np.ndarray,
-    edit_id: str,
-    clip: tuple[Any, Any] | None,
-    threshold: float | None,
-) -> list[dict[str, Any]]:
-    """A fresh turn's rows (`turn_rows` of its result)."""
+def score_turn(result: EditResult, *context: Any) -> list[dict[str, Any]]:
+    """A fresh turn's rows: `turn_rows` of its result (`context`: `turn_rows`' arguments after
+    the outputs: turn, photo, union before, edit id, clip, threshold)."""
     outputs = dict(result.outputs)
     if result.baseline is not None:
         outputs = {"baseline": result.baseline, **outputs}
-    return turn_rows(
-        result.original, result.alpha, outputs, turn, photo, union_before, edit_id, clip, threshold
-    )
+    return turn_rows(result.original, result.alpha, outputs, *context)
 
 
 def turn_rows(
@@ -95,17 +86,10 @@ def turn_rows(
     return rows
 
 
-def score_turn_folder(
-    turn_dir: Path,
-    turn: Turn,
-    photo: np.ndarray,
-    union_before: np.ndarray,
-    edit_id: str,
-    clip: tuple[Any, Any] | None,
-    threshold: float | None,
-) -> list[dict[str, Any]]:
+def score_turn_folder(turn_dir: Path, *context: Any) -> list[dict[str, Any]]:
     """`turn_rows` of a turn read back from its folder: its original.png (the parent), mask.png,
-    baseline.png (when there is one) and the outputs its record.json names."""
+    baseline.png (when there is one) and the outputs its record.json names (`context` as for
+    `score_turn`)."""
     record = read_record(turn_dir)
     original = read_image(turn_dir / OUTPUT_FILES["original"])
     alpha = read_mask(turn_dir / OUTPUT_FILES["mask"], original.shape[:2])
@@ -113,4 +97,4 @@ def score_turn_folder(
     if (turn_dir / OUTPUT_FILES["baseline"]).is_file():
         outputs["baseline"] = read_image(turn_dir / OUTPUT_FILES["baseline"])
     outputs |= {m: read_image(turn_dir / f) for m, f in record["methods"].items()}
-    return turn_rows(original, alpha, outputs, turn, photo, union_before, edit_id, clip, threshold)
+    return turn_rows(original, alpha, outputs, *context)
