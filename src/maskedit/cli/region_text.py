@@ -18,8 +18,9 @@ RegionOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--region",
-        help="One region of a single edit, in the form of --turn: all --region flags are edited "
-        "at once, each inside its own mask (the later wins where masks overlap).",
+        help="One region of a single edit: 'KEY=VALUE; ...; instruction' with manifest keys "
+        "(point=X,Y[,L], box=X0,Y0,X1,Y1, mask=FILE, target=PHRASE, seed=N, ...); repeatable: all "
+        "are edited at once, each inside its own mask (the later wins where masks overlap).",
     ),
 ]
 # The keys a --turn may name (a manifest case's, less id and image); the rest is the instruction.
