@@ -51,18 +51,22 @@ def _split(root: Path) -> Path:
     return write_magicbrush(root, sessions, masks, HW, global_descriptions=captions)
 
 
-def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_path):
-    root = _split(tmp_path / "mb")
+def _convert_and_run(root: Path, tmp_path: Path, runner: CliRunner):
+    """The split as one multi-turn case per image, run with tiny models (2 steps, pixel and
+    latent); returns the run folder and the command's result."""
     manifest = magicbrush_turns_to_manifest(root, tmp_path / "conv")
     doc = yaml.safe_load(manifest.read_text())
     doc["defaults"] = {"steps": 2, "methods": ["pixel", "latent"]}
     manifest.write_text(yaml.safe_dump(doc))
     out = tmp_path / "run"
+    args = ["--models", "tiny", "--allow-outside-paths"]
+    return out, runner.invoke(app, ["run", str(manifest), "--out", str(out), *args])
+
+
+def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_path):
+    root = _split(tmp_path / "mb")
     runner = CliRunner()
-    res = runner.invoke(
-        app,
-        ["run", str(manifest), "--out", str(out), "--models", "tiny", "--allow-outside-paths"],
-    )
+    out, res = _convert_and_run(root, tmp_path, runner)
     assert res.exit_code == 0, res.output
     assert "2 done" in res.stdout
 
@@ -116,15 +120,8 @@ def test_eval_scores_a_multi_turn_run_as_the_run_did(tmp_path):
     """`maskedit eval` on a multi-turn run rewrites every turn's metrics.json and the edit's own
     with the rows the run wrote (drift, ground-truth columns, turn numbers included), from the
     images on disk alone; a turn whose files were changed afterwards is scored as it is now."""
-    root = _split(tmp_path / "mb")
-    manifest = magicbrush_turns_to_manifest(root, tmp_path / "conv")
-    doc = yaml.safe_load(manifest.read_text())
-    doc["defaults"] = {"steps": 2, "methods": ["pixel", "latent"]}
-    manifest.write_text(yaml.safe_dump(doc))
-    out = tmp_path / "run"
     runner = CliRunner()
-    args = ["--models", "tiny", "--allow-outside-paths"]
-    res = runner.invoke(app, ["run", str(manifest), "--out", str(out), *args])
+    out, res = _convert_and_run(_split(tmp_path / "mb"), tmp_path, runner)
     assert res.exit_code == 0, res.output
     files = sorted(out.glob("*/turns/*/metrics.json")) + sorted(out.glob("*/metrics.json"))
     assert len(files) == 3 + 2 + 2  # five turns, two edits
