@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from maskedit.config import Case
 from maskedit.errors import MaskeditError
 from maskedit.scoring import Backbones
 from maskedit.tables import read_record
@@ -89,15 +91,33 @@ def default_clip_id(benchmarks: Iterable[str]) -> str | None:
     return DEFAULT_CLIP_PIE_ID if names == {"pie-bench"} else None
 
 
-def load_metric_models(
-    clip: str = "auto", *backbones: str, **options: Any
-) -> tuple[tuple[Any, Any] | None, Backbones]:
-    """The CLIP pair (``--clip``; "auto" is PIE-Bench's ViT-L/14 for a PIE-Bench run) and the
-    `Backbones` a run or an evaluation of ``benchmarks``' cases scores with: the other arguments
-    (lpips, structure, dino; benchmarks, tiny, device) are `load_backbones`'."""
-    from maskedit.models import clip_for_metrics
+@dataclass(frozen=True)
+class MetricChoices:
+    """Which metric networks score a run, as ``--clip``, ``--lpips``, ``--structure-dino`` and
+    ``--dino`` name them. Chosen once from the flags and loaded where the cases are scored (here,
+    or on each Ray actor), so that a run scores with the same networks wherever it runs."""
 
-    names = set(options.pop("benchmarks", ()))
-    tiny, device = options.get("tiny", False), options.get("device")
-    pair = clip_for_metrics(clip, tiny=tiny, device=device, default=default_clip_id(names))
-    return pair, load_backbones(*backbones, benchmarks=names, **options)
+    clip: str = "auto"
+    lpips: str = "auto"
+    structure: str = "auto"
+    dino: str = "auto"
+
+    def load(
+        self, benchmarks: Iterable[str] = (), *, tiny: bool = False, device: str | None = None
+    ) -> tuple[tuple[Any, Any] | None, Backbones]:
+        """The CLIP pair ("auto" is PIE-Bench's ViT-L/14 when every case is PIE-Bench's) and the
+        `Backbones` for cases of ``benchmarks`` (`load_backbones`)."""
+        from maskedit.models import clip_for_metrics
+
+        names = set(benchmarks)
+        default = default_clip_id(names)
+        pair = clip_for_metrics(self.clip, tiny=tiny, device=device, default=default)
+        backbones = load_backbones(
+            self.lpips, self.structure, self.dino, benchmarks=names, tiny=tiny, device=device
+        )
+        return pair, backbones
+
+
+def case_benchmarks(cases: Iterable[Case]) -> frozenset[str]:
+    """The benchmarks a manifest's cases come from (their ``benchmark.name``)."""
+    return frozenset(c.benchmark.name for c in cases if c.benchmark is not None)

@@ -30,11 +30,12 @@ from typing import Any
 from maskedit import errors
 from maskedit.config import Case, Manifest, ModelOptions, Region, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
-from maskedit.models import clip_for_metrics
+from maskedit.metric_models import MetricChoices, case_benchmarks
 from maskedit.outputs import remove_leftovers
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.runner import finish_run, plan_case, process_case
+from maskedit.scoring import Scorers
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while
 # the file MASKEDIT_TEST_KILL_MARKER does not exist yet creates that file and dies with
@@ -50,7 +51,8 @@ class CaseActor:
         self,
         out_dir: str,
         model_options: ModelOptions,
-        clip_choice: str,
+        metrics: MetricChoices,
+        benchmarks: frozenset[str],
         threshold: float | None,
         force: bool,
         torch_threads: int | None,
@@ -72,14 +74,14 @@ class CaseActor:
         self.setup_error: dict[str, str] | None = None
         try:
             self.models = load_models(model_options)
-            tiny = self.models.kind == "tiny"
-            self.clip = clip_for_metrics(clip_choice, tiny=tiny, device=model_options.device)
+            tiny, device = self.models.kind == "tiny", model_options.device
+            clip, backbones = metrics.load(benchmarks, tiny=tiny, device=device)
+            self.scorers = Scorers(clip, backbones, threshold)
         except MaskeditError as err:  # e.g. weights missing on this node: the driver raises it
             self.setup_error = {
                 "error_type": type(err).__name__,
                 "error": f"{err} (Ray node {socket.gethostname()})",
             }
-        self.threshold = threshold
         self.force = force
         self.kill_hook = kill_hook
 
@@ -96,14 +98,7 @@ class CaseActor:
                 continue
             case = Case.model_validate_json(item["case_json"])
             self._maybe_die(case.id)
-            row = process_case(
-                case,
-                self.models,
-                self.out_dir,
-                force=self.force,
-                clip=self.clip,
-                threshold=self.threshold,
-            )
+            row = process_case(case, self.models, self.out_dir, self.scorers, self.force)
             rows.append(json.dumps(row))
         return {"row": rows}
 
@@ -124,7 +119,7 @@ def run_manifest_ray(
     out_dir: Path,
     *,
     model_options: ModelOptions | dict[str, Any],
-    clip_choice: str = "auto",
+    metrics: MetricChoices | None = None,
     threshold: float | None = None,
     address: str | None = None,
     num_actors: int | None = None,
@@ -134,10 +129,11 @@ def run_manifest_ray(
     """Run every case not finished yet on Ray actors; the files equal a local run's.
 
     `model_options` (a `maskedit.config.ModelOptions`, or `load_models`' keyword arguments as a
-    dict) are checked here; each actor receives the object and loads them once, and CLIP by
-    `clip_choice` ("auto", "none", or a hub id / folder). `address` None starts a local Ray
-    instance (or uses the one this process already started); "auto" or "HOST:PORT" joins a
-    running cluster. `num_actors` defaults to one per GPU of the cluster, or one on CPU.
+    dict) are checked here; each actor receives the object and loads them once, and the metric
+    networks `metrics` names (default: every choice "auto") for the benchmarks of the manifest's
+    cases, as a local run does. `address` None starts a local Ray instance (or uses the one this
+    process already started); "auto" or "HOST:PORT" joins a running cluster. `num_actors`
+    defaults to one per GPU of the cluster, or one on CPU.
 
     `out_dir` and every image and mask of the manifest must be paths that every node sees (a
     shared file system): the actors write the case folders there themselves.
@@ -170,7 +166,8 @@ def run_manifest_ray(
                     out_dir,
                     summary,
                     model_options=model_options,
-                    clip_choice=clip_choice,
+                    metrics=metrics or MetricChoices(),
+                    benchmarks=case_benchmarks(manifest.cases),
                     threshold=threshold,
                     address=address,
                     num_actors=num_actors,
@@ -225,7 +222,8 @@ def _run_on_ray(
     summary: RunSummary,
     *,
     model_options: ModelOptions,
-    clip_choice: str,
+    metrics: MetricChoices,
+    benchmarks: frozenset[str],
     threshold: float | None,
     address: str | None,
     num_actors: int | None,
@@ -262,7 +260,8 @@ def _run_on_ray(
             fn_constructor_kwargs={
                 "out_dir": str(out_dir),
                 "model_options": model_options,
-                "clip_choice": clip_choice,
+                "metrics": metrics,
+                "benchmarks": benchmarks,
                 "threshold": threshold,
                 "force": force,
                 "torch_threads": threads,

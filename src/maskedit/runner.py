@@ -34,6 +34,7 @@ from maskedit.record import EditResult
 from maskedit.regions import edit_regions
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
+from maskedit.scoring import Scorers
 from maskedit.tables import collect_rows, write_tables
 from maskedit.turns import TurnsEdit
 
@@ -64,7 +65,7 @@ def run_manifest(
     (`case_fingerprint`) is the one it would get now; `force` redoes every case, and neither
     ever replaces a folder maskedit did not write (`check_run_folder` refuses those first).
     `batch_size` > 1 edits up to that many cases with shared denoiser calls (same image size and
-    settings), taking the cases in `batch_order`. `backbones` (`maskedit.evaluate.Backbones`)
+    settings), taking the cases in `batch_order`. `backbones` (`maskedit.scoring.Backbones`)
     adds the LPIPS and DINO columns.
     """
     check_threshold(threshold)
@@ -72,17 +73,8 @@ def run_manifest(
     check_run_folder(manifest, out_dir)
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
-        summary = _run(
-            manifest,
-            models,
-            out_dir,
-            force=force,
-            progress=progress,
-            clip=clip,
-            threshold=threshold,
-            batch_size=batch_size,
-            backbones=backbones,
-        )
+        scorers = Scorers(clip, backbones, threshold)
+        summary = _run(manifest, models, out_dir, scorers, force, progress, batch_size)
         finish_run(manifest, out_dir, summary)
         return summary
 
@@ -144,27 +136,21 @@ def plan_case(
 
 
 def process_case(
-    case: Case,
-    models: Models,
-    out_dir: Path,
-    *,
-    force: bool = False,
-    clip=None,
-    threshold: float | None = None,
-    backbones=None,
+    case: Case, models: Models, out_dir: Path, scorers: Scorers, force: bool = False
 ) -> dict:
     """Edit, score and write one case folder atomically; returns its run-log row.
 
     The one unit of work of a run: the local loop and the Ray actors both call it, so both give
     the same files. A case already finished with the same fingerprint is skipped unless `force`.
     """
+    threshold = scorers.threshold
     fingerprint, why, failed = plan_case(case, models, out_dir, force=force, threshold=threshold)
     if failed:
         return failed
     if why is None:
         return {"case_id": case.id, "status": "skipped"}
     if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
-        return run_case_turns(case, models, out_dir, force=force, clip=clip, threshold=threshold)
+        return run_case_turns(case, models, out_dir, scorers.clip, threshold, force=force)
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -175,18 +161,7 @@ def process_case(
             result = edit(models=models, **case_request(case))
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
-    return finish_case(
-        case,
-        result,
-        out_dir,
-        t0,
-        clip=clip,
-        threshold=threshold,
-        backbones=backbones,
-        extra=extra,
-        fingerprint=fingerprint,
-        why=why,
-    )
+    return finish_case(case, result, out_dir, t0, scorers, extra, fingerprint, why)
 
 
 def finish_case(
@@ -194,11 +169,7 @@ def finish_case(
     result: EditResult | MaskeditError,
     out_dir: Path,
     t0: float,
-    *,
-    force: bool = False,
-    clip=None,
-    threshold: float | None = None,
-    backbones=None,
+    scorers: Scorers,
     extra: dict | None = None,
     fingerprint: str | None = None,
     why: str = "new",
@@ -218,9 +189,9 @@ def finish_case(
             captions=case.captions,
             ground_truth=truth,
             benchmark=benchmark,
-            clip=clip,
-            threshold=threshold,
-            backbones=backbones,
+            clip=scorers.clip,
+            threshold=scorers.threshold,
+            backbones=scorers.backbones,
         )
         record = {"captions": case.captions, **(extra or {})}
         if benchmark is not None:
@@ -263,13 +234,9 @@ def process_batch(
     cases: list[Case],
     models: Models,
     out_dir: Path,
-    *,
+    scorers: Scorers,
+    plans: dict[str, tuple[str, str]],
     batch_size: int,
-    force: bool = False,
-    clip=None,
-    threshold: float | None = None,
-    backbones=None,
-    plans: dict[str, tuple[str, str]] | None = None,
 ) -> list[dict]:
     """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each.
 
@@ -278,7 +245,6 @@ def process_batch(
     """
     from maskedit.batch import edit_many
 
-    plans = plans or {}
     t0 = time.perf_counter()
     results = edit_many([case_request(c) for c in cases], models=models, batch_size=batch_size)
     share = (time.perf_counter() - t0) / max(len(cases), 1)  # the shared editing, split evenly
@@ -286,19 +252,7 @@ def process_batch(
     for case, result in zip(cases, results, strict=True):
         start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         fingerprint, why = plans.get(case.id, (None, "new"))
-        rows.append(
-            finish_case(
-                case,
-                result,
-                out_dir,
-                start,
-                clip=clip,
-                threshold=threshold,
-                backbones=backbones,
-                fingerprint=fingerprint,
-                why=why,
-            )
-        )
+        rows.append(finish_case(case, result, out_dir, start, scorers, None, fingerprint, why))
     return rows
 
 
@@ -306,13 +260,10 @@ def _run(
     manifest: Manifest,
     models: Models,
     out_dir: Path,
-    *,
+    scorers: Scorers,
     force: bool,
     progress: bool,
-    clip,
-    threshold: float | None,
-    batch_size: int = 1,
-    backbones=None,
+    batch_size: int,
 ) -> RunSummary:
     summary = RunSummary()
     with progress_bar(progress) as bar:
@@ -320,15 +271,7 @@ def _run(
 
         def one(case: Case) -> None:  # a case on its own: its editor calls are not shared
             bar.update(task, description=f"case {case.id}")
-            row = process_case(
-                case,
-                models,
-                out_dir,
-                force=force,
-                clip=clip,
-                threshold=threshold,
-                backbones=backbones,
-            )
+            row = process_case(case, models, out_dir, scorers, force)
             log_attempt(out_dir, row, summary)
             bar.advance(task)
 
@@ -336,7 +279,7 @@ def _run(
             todo, plans = [], {}
             for case in manifest.cases:  # finished cases first, so that every batch is full
                 fingerprint, why, failed = plan_case(
-                    case, models, out_dir, force=force, threshold=threshold
+                    case, models, out_dir, force=force, threshold=scorers.threshold
                 )
                 if failed or why is None:
                     skipped = {"case_id": case.id, "status": "skipped"}
@@ -352,16 +295,7 @@ def _run(
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")
-                for row in process_batch(
-                    chunk,
-                    models,
-                    out_dir,
-                    batch_size=batch_size,
-                    clip=clip,
-                    threshold=threshold,
-                    backbones=backbones,
-                    plans=plans,
-                ):
+                for row in process_batch(chunk, models, out_dir, scorers, plans, batch_size):
                     log_attempt(out_dir, row, summary)
                     bar.advance(task)
             return summary
@@ -374,10 +308,10 @@ def run_case_turns(
     case: Case,
     models: Models,
     out_dir: Path,
-    *,
-    force: bool = False,
     clip: tuple[Any, Any] | None = None,
     threshold: float | None = None,
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
     """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
 

@@ -30,6 +30,16 @@ class Backbones:
     dino: Any = None
 
 
+@dataclass(frozen=True)
+class Scorers:
+    """What every case of a run is scored with: the CLIP pair (None: no CLIP columns), the
+    `Backbones` and the change-map threshold (None: max(10, mean))."""
+
+    clip: tuple[Any, Any] | None = None
+    backbones: Backbones | None = None
+    threshold: float | None = None
+
+
 def _finite_or_none(value: float) -> float | None:
     """A float for JSON, or None for inf/NaN (strict JSON has neither)."""
     value = float(value)

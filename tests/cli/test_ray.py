@@ -106,6 +106,30 @@ def test_ray_run_equals_local_run(tmp_path, ray_local):
     assert all("clip_score" in r for r in rows)  # the tiny CLIP scored them on the actors too
 
 
+def test_a_benchmark_case_is_scored_on_ray_with_the_local_networks(tmp_path, ray_local):
+    """A PIE-Bench case: the actors load the metric networks a local run loads for it (LPIPS and
+    the structure DINO), so metrics.json is the same file."""
+    from maskedit.metric_models import MetricChoices
+    from maskedit.models import load_models
+    from maskedit.runner import run_manifest
+
+    _manifest(tmp_path)
+    (tmp_path / "pie.yaml").write_text(
+        "cases:\n - {id: pie, image: photo.png, instruction: make it red, mask: m.png, steps: 2,"
+        " benchmark: {name: pie-bench, mask_source: annotation}}\n"
+    )
+    manifest = load_manifest(tmp_path / "pie.yaml")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    clip, backbones = MetricChoices().load({"pie-bench"}, tiny=True, device="cpu")
+    models = load_models(**TINY)
+    run_manifest(manifest, models, local, progress=False, clip=clip, backbones=backbones)
+    summary = run_manifest_ray(manifest, remote, model_options=TINY, num_actors=1, progress=False)
+    assert summary.done == ["pie"] and not summary.failed
+    metrics = (remote / "pie" / "metrics.json").read_text()
+    assert metrics == (local / "pie" / "metrics.json").read_text()
+    assert "bg_lpips" in metrics and "structure_distance" in metrics
+
+
 def test_killed_worker_is_retried_and_every_case_written_once(tmp_path, monkeypatch, ray_local):
     manifest = load_manifest(_manifest(tmp_path))
     out = tmp_path / "out"

@@ -187,6 +187,20 @@ def test_load_backbones_loads_what_the_benchmarks_report():
     assert none == Backbones()
 
 
+def test_metric_choices_load_as_the_flags_say():
+    """The flags' one object (what `maskedit run` loads here and sends to Ray actors)."""
+    from maskedit.cli.options import BackboneFlags
+    from maskedit.metric_models import MetricChoices, case_benchmarks
+
+    choices = BackboneFlags(dino="none").choices("tiny")
+    assert choices == MetricChoices(clip="tiny", dino="none")
+    clip, pie = choices.load({"pie-bench"}, tiny=True, device="cpu")
+    assert clip is not None and pie.lpips is not None and pie.structure is not None
+    assert choices.load({"magicbrush"}, tiny=True, device="cpu")[1] == Backbones()  # dino: none
+    assert MetricChoices(clip="none").load({"magicbrush"}, tiny=True)[0] is None
+    assert case_benchmarks([]) == frozenset()
+
+
 def test_missing_weights_leave_the_column_out_with_one_warning_each(tmp_path, monkeypatch):
     import torch
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from maskedit.config import Case, ModelOptions, Speedups, is_local_or_hub_id, shown
 from maskedit.errors import InputError, MaskeditError, RunFailure
 from maskedit.families import DEFAULT_EDITOR, DEFAULT_SEGMENTER, EDITORS, SEGMENTERS
+from maskedit.metric_models import MetricChoices
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False)
@@ -156,6 +157,10 @@ class BackboneFlags:
     lpips: LpipsOpt = "auto"
     structure_dino: StructureOpt = "auto"
     dino: DinoOpt = "auto"
+
+    def choices(self, clip: str) -> MetricChoices:
+        """The metric networks to load, with `clip` (``--clip``), wherever the cases are scored."""
+        return MetricChoices(clip, self.lpips, self.structure_dino, self.dino)
 
 
 @dataclass(frozen=True)

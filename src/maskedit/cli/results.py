@@ -37,7 +37,7 @@ def eval_command(
 ) -> None:
     """Recompute every metric from the images on disk (no diffusion), then the tables."""
     from maskedit.evaluate import evaluate_dir
-    from maskedit.metric_models import benchmarks_of, load_metric_models
+    from maskedit.metric_models import benchmarks_of
     from maskedit.tables import read_record
 
     with user_errors():
@@ -53,15 +53,8 @@ def eval_command(
 
         pick_device(device)
         tiny = all(_tiny(read_record, d) for d in dirs)
-        pair, backbones = load_metric_models(
-            clip,
-            backbone_flags.lpips,
-            backbone_flags.structure_dino,
-            backbone_flags.dino,
-            benchmarks=benchmarks_of(dirs),
-            tiny=tiny,
-            device=device,
-        )
+        metrics = backbone_flags.choices(clip)
+        pair, backbones = metrics.load(benchmarks_of(dirs), tiny=tiny, device=device)
         rows = evaluate_dir(
             run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
         )

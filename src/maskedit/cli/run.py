@@ -152,8 +152,8 @@ def _run(
 ) -> None:
     """Run the cases here (models loaded once) or on Ray actors, then say how it went.
 
-    The output folder is locked first: a second run on it stops before loading anything. On
-    Ray the cases are scored without LPIPS and DINO: `maskedit eval` adds those columns."""
+    The output folder is locked first: a second run on it stops before loading anything. Here
+    and on Ray the cases are scored with the same metric networks (`MetricChoices`)."""
     from maskedit.run_folder import discard_unused_run_folder, run_lock
 
     check_threshold(threshold)
@@ -178,6 +178,7 @@ def _run_locked(
     ray: RayFlags | None,
     backbone_flags: BackboneFlags | None,
 ) -> RunSummary:
+    metrics = (backbone_flags or BackboneFlags()).choices(flags.clip)
     if ray is not None and ray.ray:
         from maskedit.ray_runner import run_manifest_ray  # the one place ray is imported
 
@@ -185,26 +186,20 @@ def _run_locked(
             parsed,
             out,
             model_options=options,
-            clip_choice=flags.clip,
+            metrics=metrics,
             threshold=threshold,
             address=ray.ray_address,
             num_actors=ray.ray_actors,
             force=flags.force,
         )
     else:
-        from maskedit.metric_models import load_metric_models
+        from maskedit.metric_models import case_benchmarks
         from maskedit.runner import run_manifest
 
         models, _ = load(options)
-        backbone_flags = backbone_flags or BackboneFlags()
-        clip, backbones = load_metric_models(
-            flags.clip,
-            backbone_flags.lpips,
-            backbone_flags.structure_dino,
-            backbone_flags.dino,
-            benchmarks={c.benchmark.name for c in parsed.cases if c.benchmark is not None},
-            tiny=models.kind == "tiny",
-            device=options.device,
+        tiny = models.kind == "tiny"
+        clip, backbones = metrics.load(
+            case_benchmarks(parsed.cases), tiny=tiny, device=options.device
         )
         summary = run_manifest(
             parsed,
