@@ -241,11 +241,14 @@ class TurnsEdit:
         *,
         clip: tuple[Any, Any] | None = None,
         threshold: float | None = None,
+        made: tuple[EditResult, dict[str, Any]] | None = None,
     ) -> tuple[TurnNode, bool]:
         """Edit `turn` on head's output and move head to it; returns (its node, taken again).
 
         A child of head with the same turn and models, whose folder is finished, is taken again
-        instead of edited anew.
+        instead of edited anew. `made`: the turn's result (and the keys its record adds) already
+        made on head's output, written as it is instead of edited again: the app keeps the very
+        picture its user chose, and spends no second edit on it.
         """
         key = _models_key(models, turn)
         for node in self.children(self.head):
@@ -256,7 +259,14 @@ class TurnsEdit:
                 return node, True
         parent = self.head
         before = self.path()
-        result, extra = run_turn(self.image_at(parent), turn, models)
+        if made is None:
+            result, extra = run_turn(self.image_at(parent), turn, models)
+        else:
+            result, extra = made
+            if not np.array_equal(result.original, self.image_at(parent)):
+                raise InputError(
+                    "keep: the result was made on another image than the history's last turn"
+                )
         node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key)
         record = {
             "turn": {

@@ -193,3 +193,37 @@ def test_two_region_layers_run_in_one_edit_and_the_record_lists_both(events, tmp
     assert np.abs(image.astype(int) - run.outputs[pick].image.astype(int)).max() <= 2
     for region in edit.node(edit.head).turn.regions:  # the turn's masks live in its folder
         assert region.prompts.mask.parent.parent == edit.folder
+
+
+def test_keeping_a_result_writes_the_picture_shown_without_editing_again(
+    events, tmp_path, monkeypatch
+):
+    """The kept turn is the run's own result (that method's output, its settings naming that
+    method): no second edit, so the history holds exactly the picture the user chose."""
+    import maskedit.turns
+    from maskedit.turns import TurnsEdit
+
+    photo, display, history, _ = events.sample("skimage:motorcycle_left")
+    _, region = _mask_region(events, photo, _box(photo.shape[:2], 40, 200, 60, 300), tmp_path, "c")
+    run = _run(events, photo, (), region, "make it blue", ("pixel", "latent"), session="k")
+    pick = next(i for i, o in enumerate(run.outputs) if "latent" in o.methods)
+
+    def no_edit(*args, **kwargs):
+        raise AssertionError("keep edited the turn again")
+
+    monkeypatch.setattr(maskedit.turns, "run_turn", no_edit)
+    image, *_, turns, _ = events.keep(run, pick, None, "k")
+    assert np.array_equal(image, run.outputs[pick].image)
+    edit = TurnsEdit.open(turns)
+    folder = edit.turn_dir(edit.head)
+    record = json.loads((folder / "record.json").read_text())
+    assert record["methods"] == {"latent": "blended.png"}
+    assert record["settings"]["methods"] == ["latent"]
+    assert record["turn"]["spec"]["regions"][0]["settings"]["methods"] == ["latent"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert {row["method"] for row in metrics["rows"]} == {"baseline", "latent"}
+
+    # The library refuses a result made on another image than head's.
+    result, extra = run.made[run.outputs[pick].seed]
+    with pytest.raises(InputError, match="another image"):
+        edit.add(edit.nodes[edit.head].turn, events.models, made=(result, extra))

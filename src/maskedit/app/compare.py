@@ -59,6 +59,8 @@ class Run:
     folders: tuple[Path, ...] = ()  # the case folder of each seed
     files: tuple[Path, ...] = ()  # what the page offers for download
     job: RunJob | None = None  # what was run: "Keep editing" makes one output a turn from it
+    # seed → its EditResult and the keys its record added: what "Keep editing" writes as the turn
+    made: dict[int, tuple[EditResult, dict]] = field(default_factory=dict)
 
 
 def group_identical(

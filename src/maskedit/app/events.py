@@ -33,6 +33,7 @@ from maskedit.app.history import (
     check_head,
     history_words,
     history_zip,
+    kept_result,
     kept_turn,
     mask_file,
     own_masks,
@@ -281,6 +282,7 @@ class PageEvents:
         number = compare.next_number(runs, key)
         folder = session_dir(self.root, session)
         outputs, baselines, folders, files = [], {}, [], []
+        made: dict[int, tuple[Any, dict]] = {}
         bar = RunProgress(len(job.settings), job.methods)
         for i, settings in enumerate(job.settings):
             bar.start_seed(i)
@@ -316,6 +318,7 @@ class PageEvents:
             metrics = {m: output_metrics(result, m) for m in result.outputs}
             outputs += compare.group_identical(result, settings.seed, metrics)
             baselines[settings.seed] = result.baseline
+            made[settings.seed] = (result, extra)
             folders.append(case_dir)
         if len(folders) > 1:  # several seeds: their files share names, so one zip per case
             files = [zip_case(f) for f in folders]
@@ -333,6 +336,7 @@ class PageEvents:
             folders=tuple(folders),
             files=tuple(files),
             job=job,
+            made=made,
         )
 
     # --- turns: "keep editing", undo, redo, go to a turn; each returns the photo shown -------
@@ -341,8 +345,9 @@ class PageEvents:
         self, run: compare.Run | None, choice, turns: str | None, session: str | None
     ) -> TurnPhoto:
         """One output of `run` (`choice`: its index in `run.outputs`) kept as the next turn of
-        the photo's history (the library edits that turn with that seed and method); the canvas
-        then shows the turn's output, ready for the next mask and instruction."""
+        the photo's history: the turn that makes it (that seed and method), written with the
+        very result the page showed, not edited again. The canvas then shows the turn's output,
+        ready for the next mask and instruction."""
         from maskedit.turns import TurnsEdit
 
         if run is None or run.job is None:
@@ -363,8 +368,12 @@ class PageEvents:
         mask = None if job.layers else mask_file(edit.folder, job.mask)
         layers = own_masks(job.layers, edit.folder)
         turn = kept_turn(job.instruction, mask, layers, settings, out.methods[0])
+        made = None
+        if out.seed in run.made:
+            result, extra = run.made[out.seed]
+            made = (kept_result(result, out.methods[0]), extra)
         with self.locks.pipe:
-            node, _ = edit.add(turn, self.models)
+            edit.add(turn, self.models, made=made)
         return self._turn_photo(edit)
 
     def _turn_photo(self, edit: TurnsEdit) -> TurnPhoto:

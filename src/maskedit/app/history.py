@@ -14,6 +14,7 @@ they overlap. No Gradio here: web.py wires these to the widgets.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import shutil
@@ -29,6 +30,7 @@ from maskedit.errors import InputError
 from maskedit.images import alpha_to_png_array, write_png
 
 if TYPE_CHECKING:
+    from maskedit.record import EditResult
     from maskedit.turns import TurnsEdit
 
 MASKS_DIR = "masks"  # the session's mask files: region layers and kept turns
@@ -170,6 +172,17 @@ def kept_turn(
 
 def replace_methods(settings: EditSettings, method: str) -> EditSettings:
     return settings.model_copy(update={"methods": (method,)})
+
+
+def kept_result(result: EditResult, method: str) -> EditResult:
+    """A run's result as the turn that keeps `method`'s output: that output alone, the settings
+    naming that method, as `kept_turn`'s edit would have made it."""
+    return dataclasses.replace(
+        result,
+        outputs={method: result.outputs[method]},
+        settings=replace_methods(result.settings, method),
+        method_info={m: v for m, v in result.method_info.items() if m == method},
+    )
 
 
 def check_head(edit: TurnsEdit, image: np.ndarray) -> None:
