@@ -45,6 +45,7 @@ from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import write_case_metrics
 from maskedit.scoring import (
     Backbones,
+    Scorers,
     score_outputs,
 )
 from maskedit.tables import (
@@ -207,7 +208,7 @@ def evaluate_dir(
     for case_dir in dirs:
         try:
             if (case_dir / HISTORY_FILE).is_file():  # a multi-turn case: each turn, then the edit
-                TurnsEdit.open(case_dir).rescore(clip=clip, threshold=threshold)
+                TurnsEdit.open(case_dir).rescore(Scorers(clip, backbones, threshold))
                 scored += 1
                 continue
             case_captions = None

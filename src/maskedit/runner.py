@@ -150,7 +150,7 @@ def process_case(
     if why is None:
         return {"case_id": case.id, "status": "skipped"}
     if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
-        return run_case_turns(case, models, out_dir, scorers.clip, threshold, force=force)
+        return run_case_turns(case, models, out_dir, scorers, force=force)
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -308,8 +308,7 @@ def run_case_turns(
     case: Case,
     models: Models,
     out_dir: Path,
-    clip: tuple[Any, Any] | None = None,
-    threshold: float | None = None,
+    scorers: Scorers | None = None,
     *,
     force: bool = False,
 ) -> dict[str, Any]:
@@ -324,15 +323,16 @@ def run_case_turns(
     try:
         if force and folder.exists():
             shutil.rmtree(folder)
-        session = TurnsEdit.open_or_create(folder, case.image, case.id)
+        benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
+        session = TurnsEdit.open_or_create(folder, case.image, case.id, benchmark)
         session.goto(None)
         for k, turn in enumerate(case.turns, start=1):
             try:
-                _, again = session.add(turn, models, clip=clip, threshold=threshold)
+                _, again = session.add(turn, models, scorers=scorers)
             except MaskeditError as err:
                 return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
             done += again
-        session.write_summary(clip=clip, threshold=threshold)
+        session.write_summary(scorers)
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     seconds = round(time.perf_counter() - t0, 3)

@@ -1,6 +1,6 @@
 """What a turn is scored by, beyond the usual columns: how far the output drifts from the photo
-outside every mask so far (zero for an exact composite), and MagicBrush's columns against a
-turn's ground truth."""
+outside every mask so far (zero for an exact composite). A turn with a ground truth gets
+MagicBrush's columns against it, as a one-turn case does (`maskedit.scoring.score_outputs`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from maskedit.config import Turn
 from maskedit.images import read_image, read_mask
 from maskedit.record import OUTPUT_FILES, EditResult
-from maskedit.scoring import score_outputs
+from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
 
 
@@ -34,19 +34,9 @@ def drift(output: np.ndarray, photo: np.ndarray, union: np.ndarray) -> dict[str,
     }
 
 
-def ground_truth_metrics(
-    output: np.ndarray, truth: str, caption: str | None, clip: tuple[Any, Any] | None
-) -> dict[str, Any]:
-    """MagicBrush's columns against a ground-truth image file (L1, L2; CLIP-I and CLIP-T with
-    a CLIP model)."""
-    from maskedit.metrics.magicbrush import magicbrush_metrics
-
-    return magicbrush_metrics(output, read_image(truth), caption, clip=clip)
-
-
 def score_turn(result: EditResult, *context: Any) -> list[dict[str, Any]]:
     """A fresh turn's rows: `turn_rows` of its result (`context`: `turn_rows`' arguments after
-    the outputs: turn, photo, union before, edit id, clip, threshold)."""
+    the outputs: turn, photo, union before, edit id, scorers)."""
     outputs = dict(result.outputs)
     if result.baseline is not None:
         outputs = {"baseline": result.baseline, **outputs}
@@ -61,28 +51,27 @@ def turn_rows(
     photo: np.ndarray,
     union_before: np.ndarray,
     edit_id: str,
-    clip: tuple[Any, Any] | None,
-    threshold: float | None,
+    scorers: Scorers,
 ) -> list[dict[str, Any]]:
-    """A turn's rows: the usual metrics against its parent (`original`) and its mask, the drift
-    from the photo outside every mask so far, and the ground truth's columns when there is one.
-    The same for a turn just edited and for one read back from its folder (`maskedit eval`)."""
+    """A turn's rows: the usual metrics against its parent (`original`) and its mask, the
+    ground truth's columns when there is one, and the drift from the photo outside every mask
+    so far. The same for a turn just edited and for one read back from its folder (`maskedit
+    eval`)."""
     rows = score_outputs(
         original,
         alpha,
         outputs,
         turn.instruction,
         captions=turn.captions,
-        clip=clip,
-        threshold=threshold,
+        clip=scorers.clip,
+        threshold=scorers.threshold,
+        ground_truth=read_image(turn.ground_truth) if turn.ground_truth is not None else None,
+        backbones=scorers.backbones,
     )
     union = union_before | (alpha > 0)
-    local = (turn.captions or {}).get("local")
     for row, output in zip(rows, outputs.values(), strict=True):
         row["case_id"] = edit_id
         row.update(drift(output, photo, union))
-        if turn.ground_truth is not None:
-            row.update(ground_truth_metrics(output, turn.ground_truth, local, clip))
     return rows
 
 

@@ -36,9 +36,9 @@ from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
 from maskedit.record import OUTPUT_FILES, EditResult
 from maskedit.regions import edit_regions
-from maskedit.scoring import score_outputs
+from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
-from maskedit.turn_scores import ground_truth_metrics, score_turn, score_turn_folder
+from maskedit.turn_scores import score_turn, score_turn_folder
 
 HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
@@ -111,10 +111,12 @@ class TurnsEdit:
         nodes: list[TurnNode],
         head: str | None,
         redo: list[str],
+        benchmark: dict[str, Any] | None = None,
     ) -> None:
         self.folder = folder
         self.edit_id = edit_id
         self.source = source
+        self.benchmark = benchmark  # the dataset case it is (MagicBrush's iterative setting)
         self.nodes = {node.id: node for node in nodes}
         self.head = head
         self.redo_stack = redo
@@ -124,15 +126,26 @@ class TurnsEdit:
 
     @classmethod
     def create(
-        cls, folder: str | Path, image: np.ndarray | str | Path, edit_id: str | None = None
+        cls,
+        folder: str | Path,
+        image: np.ndarray | str | Path,
+        edit_id: str | None = None,
+        benchmark: dict[str, Any] | None = None,
     ) -> TurnsEdit:
-        """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`."""
+        """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`; `benchmark`:
+        the dataset case it is, kept in the history and the edit's record."""
         folder = Path(folder)
         photo, source = image_and_source(image)
         folder.mkdir(parents=True, exist_ok=True)
         write_png(folder / OUTPUT_FILES["original"], photo)
         made = cls(
-            folder, edit_id=edit_id or folder.name, source=source, nodes=[], head=None, redo=[]
+            folder,
+            edit_id=edit_id or folder.name,
+            source=source,
+            nodes=[],
+            head=None,
+            redo=[],
+            benchmark=benchmark,
         )
         made.save()
         return made
@@ -157,24 +170,32 @@ class TurnsEdit:
                 nodes=nodes,
                 head=doc["head"],
                 redo=list(doc["redo"]),
+                benchmark=doc.get("benchmark"),
             )
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"'{path}': not a turns history ({type(err).__name__})") from None
 
     @classmethod
     def open_or_create(
-        cls, folder: str | Path, image: np.ndarray | str | Path, edit_id: str | None = None
+        cls,
+        folder: str | Path,
+        image: np.ndarray | str | Path,
+        edit_id: str | None = None,
+        benchmark: dict[str, Any] | None = None,
     ) -> TurnsEdit:
         """The edit in `folder` if it has one (of the same photo), else a new one."""
         folder = Path(folder)
         if not (folder / HISTORY_FILE).is_file():
-            return cls.create(folder, image, edit_id)
+            return cls.create(folder, image, edit_id, benchmark)
         made = cls.open(folder)
         if not np.array_equal(made.photo, image_and_source(image)[0]):
             raise InputError(
                 f"'{folder}': holds the turns of another photo ('{made.source}'); use another "
                 "folder or --force to start again"
             )
+        if benchmark is not None and benchmark != made.benchmark:
+            made.benchmark = benchmark
+            made.save()
         return made
 
     def save(self) -> None:
@@ -187,6 +208,8 @@ class TurnsEdit:
             "redo": self.redo_stack,
             "turns": [node.to_json() for node in self.nodes.values()],
         }
+        if self.benchmark:
+            doc["benchmark"] = self.benchmark
         atomic_write_text(self.folder / HISTORY_FILE, dumps_json(doc, indent=2) + "\n")
 
     # --- reading -------------------------------------------------------------------------------
@@ -239,14 +262,14 @@ class TurnsEdit:
         turn: Turn,
         models: Models,
         *,
-        clip: tuple[Any, Any] | None = None,
-        threshold: float | None = None,
+        scorers: Scorers | None = None,
         made: tuple[EditResult, dict[str, Any]] | None = None,
     ) -> tuple[TurnNode, bool]:
         """Edit `turn` on head's output and move head to it; returns (its node, taken again).
 
         A child of head with the same turn and models, whose folder is finished, is taken again
-        instead of edited anew. `made`: the turn's result (and the keys its record adds) already
+        instead of edited anew. `scorers`: what its metrics.json is scored with (default: no
+        CLIP, no other networks). `made`: the turn's result (and the keys its record adds) already
         made on head's output, written as it is instead of edited again: the app keeps the very
         picture its user chose, and spends no second edit on it.
         """
@@ -280,7 +303,7 @@ class TurnsEdit:
             **extra,
         }
         rows = score_turn(
-            result, turn, self.photo, self.union(before), self.edit_id, clip, threshold
+            result, turn, self.photo, self.union(before), self.edit_id, scorers or Scorers()
         )
         for row in rows:
             row.update(turn=len(before) + 1, turn_id=node.id)
@@ -292,12 +315,11 @@ class TurnsEdit:
         self.save()
         return node, False
 
-    def rescore(
-        self, *, clip: tuple[Any, Any] | None = None, threshold: float | None = None
-    ) -> int:
+    def rescore(self, scorers: Scorers | None = None) -> int:
         """Every finished turn's metrics.json again from its folder's images, as `add` scored
         it, then the edit's own files (`write_summary`); returns how many turns were scored.
         What `maskedit eval` does with a multi-turn case."""
+        scorers = scorers or Scorers()
         scored = 0
         for node in self.nodes.values():
             turn_dir = self.turn_dir(node.id)
@@ -306,13 +328,13 @@ class TurnsEdit:
             before = self.path(node.parent) if node.parent is not None else []
             union_before = self.union(before)
             rows = score_turn_folder(
-                turn_dir, node.turn, self.photo, union_before, self.edit_id, clip, threshold
+                turn_dir, node.turn, self.photo, union_before, self.edit_id, scorers
             )
             for row in rows:
                 row.update(turn=len(before) + 1, turn_id=node.id)
             write_case_metrics(turn_dir, rows)
             scored += 1
-        self.write_summary(clip=clip, threshold=threshold)
+        self.write_summary(scorers)
         return scored
 
     def undo(self, steps: int = 1) -> None:
@@ -341,13 +363,7 @@ class TurnsEdit:
 
     # --- the edit folder -----------------------------------------------------------------------
 
-    def write_summary(
-        self,
-        *,
-        clip: tuple[Any, Any] | None = None,
-        threshold: float | None = None,
-        metrics: bool = True,
-    ) -> None:
+    def write_summary(self, scorers: Scorers | None = None, *, metrics: bool = True) -> None:
         """Rewrite the edit folder's files for head, from the turn folders on disk.
 
         record.json goes first and comes back last, so a folder that has one is whole. At the
@@ -380,21 +396,21 @@ class TurnsEdit:
         write_png(self.folder / OUTPUT_FILES["grid"], self._grid(path, head, union, scored))
         captions = self._captions(path)
         if metrics:
+            scorers = scorers or Scorers()
+            truth = path[-1].turn.ground_truth  # the whole edit is scored as its last turn
             rows = score_outputs(
                 photo,
                 union,
                 scored,
                 head["instruction"],
                 captions=captions,
-                clip=clip,
-                threshold=threshold,
+                clip=scorers.clip,
+                threshold=scorers.threshold,
+                ground_truth=read_image(truth) if truth is not None else None,
+                backbones=scorers.backbones,
             )
-            last = path[-1].turn
-            for row, output in zip(rows, scored.values(), strict=True):
+            for row in rows:
                 row.update(case_id=self.edit_id, turns=len(path))
-                if last.ground_truth is not None:
-                    local = (last.captions or {}).get("local")
-                    row.update(ground_truth_metrics(output, last.ground_truth, local, clip))
             write_case_metrics(self.folder, rows)
         h, w = photo.shape[:2]
         record = {k: v for k, v in head.items() if k not in ("turn", "regions", "overlaps")}
@@ -412,6 +428,8 @@ class TurnsEdit:
             },
             captions=captions,
         )
+        if self.benchmark:  # what `maskedit eval` picks the metric networks by
+            record["benchmark"] = self.benchmark
         atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
 
     def _captions(self, path: list[TurnNode]) -> dict[str, str | None] | None:

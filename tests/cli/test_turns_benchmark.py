@@ -86,6 +86,7 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
             mine = np.asarray(Image.open(turn_dir / file)).astype(np.float64) / 255
             assert row["l1"] == pytest.approx(np.mean(np.abs(mine - truth / 255)))
             assert isinstance(row["clip_i"], float)  # the tiny CLIP scored it
+            assert isinstance(row["dino"], float)  # the case's tag loaded (the tiny) DINO
         assert by_method["baseline"]["drift_max"] > 0
         if k > 1:  # iterative: maskedit's own output of the turn before, not the ground truth
             parent = np.asarray(Image.open(turn_dir / "original.png"))
@@ -104,6 +105,7 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
     for method in ("pixel", "latent"):
         assert final[method]["turns"] == 3 and final[method]["bg_mse"] == 0
         assert final[method]["l1"] == pytest.approx(last[method]["l1"])
+        assert final[method]["dino"] == pytest.approx(last[method]["dino"])
     assert final["baseline"]["bg_mse"] > 0
 
     res = runner.invoke(app, ["report", str(out)])
@@ -111,7 +113,7 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
     page = (out / "report.html").read_text()
     assert "Turns (2 multi-turn cases, up to 3 turns)" in page
     for label in ("pixels outside the masks changed (share)", "L1 to the ground truth",
-                  "CLIP-I to the ground truth"):  # fmt: skip
+                  "CLIP-I to the ground truth", "DINO to the ground truth"):  # fmt: skip
         assert f'alt="{label} per turn"' in page
     assert 'alt="turns of 11"' in page
 

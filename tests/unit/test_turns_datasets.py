@@ -66,6 +66,12 @@ def test_one_multi_turn_case_per_image(tmp_path):
     path = magicbrush_turns_to_manifest(root, tmp_path / "mb")
     dog, five = load_manifest(path, allow_outside=True).cases
     assert (dog.id, five.id) == ("242679", "5") and len(dog.turns) == 3 and len(five.turns) == 1
+    # tagged, so that a run loads MagicBrush's networks (DINO) for its turns
+    assert dog.benchmark.model_dump() == {
+        "name": "magicbrush",
+        "mask_source": "annotation",
+        "id": "242679",
+    }
     folder = root / "images" / "242679"
     assert dog.image == str(folder / "242679-input.png")  # only the first input: iterative
     for k, turn in enumerate(dog.turns, start=1):

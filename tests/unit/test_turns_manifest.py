@@ -66,6 +66,16 @@ def test_turns_and_regions_cases(tmp_path):
         assert Case.model_validate_json(case.model_dump_json()) == case
 
 
+def test_a_multi_turn_case_takes_a_benchmark_tag(tmp_path):
+    """The dataset case it is (MagicBrush's iterative setting): it picks the metric networks."""
+    text = (
+        "cases:\n - {id: a, image: x.png, benchmark: {name: magicbrush, mask_source: annotation,"
+        " id: '7'}, turns: [{instruction: hi, point: [1, 2]}]}\n"
+    )
+    (case,) = load_manifest(_write(tmp_path, text)).cases
+    assert (case.benchmark.name, case.benchmark.id) == ("magicbrush", "7")
+
+
 def test_map_regions_reaches_every_region(tmp_path):
     walk, two, plain = load_manifest(_write(tmp_path, TURNS)).cases
 
@@ -125,6 +135,16 @@ def test_map_regions_reaches_every_region(tmp_path):
             "ground_truth '.*' is outside the manifest's folder",
         ),
         ("{id: a, image: x.png, turns: [hello]}", "turn 1: expected a mapping"),
+        (
+            "{id: a, image: x.png, benchmark: {name: nope, mask_source: annotation},"
+            " turns: [{instruction: hi, point: [1, 2]}]}",
+            "benchmark.name: Input should be",
+        ),
+        (
+            "{id: a, image: x.png, turns: [{instruction: hi, point: [1, 2],"
+            " benchmark: {name: magicbrush, mask_source: annotation}}]}",
+            "turn 1: 'benchmark' is not a key of a region",
+        ),
     ],
 )
 def test_bad_turns_are_one_clear_line(tmp_path, case, words):

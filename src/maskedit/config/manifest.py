@@ -175,7 +175,7 @@ def _region_from_dict(raw: Any, reading: _Reading, where: str) -> Region:
     """One region (instruction, where, settings) checked as a one-region case would be."""
     if not isinstance(raw, dict):
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
-    for key in ("id", "image", "turns", "regions", "captions", "ground_truth"):
+    for key in ("id", "image", "turns", "regions", "captions", "ground_truth", "benchmark"):
         if key in raw:
             raise InputError(f"{where}'{key}' is not a key of a region")
     one = reading.case_from_dict(raw, where)
@@ -244,7 +244,7 @@ def _multi_case_from_dict(
         if key not in raw:
             raise InputError(f"{where}missing required key '{key}'")
     kind = "turn" if "turns" in raw else "region"
-    keep = {"id", "image", "captions", "turns", "regions"}
+    keep = {"id", "image", "captions", "benchmark", "turns", "regions"}
     defaults = _region_defaults(raw, keep, kind, where)
     reading = _Reading({"id": raw["id"], "image": raw["image"]}, base_dir, allow_outside, root)
     turns: tuple[Turn, ...] = ()
@@ -268,6 +268,7 @@ def _multi_case_from_dict(
             prompts=first.prompts,
             settings=first.settings,
             captions=raw.get("captions"),
+            benchmark=raw.get("benchmark"),
             turns=turns,
             regions=regions,
         )

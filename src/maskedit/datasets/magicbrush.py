@@ -145,8 +145,10 @@ def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.Path
     and instruction; the ground-truth outputs are never fed back. Each turn carries its
     ``ground_truth`` (``<img_id>-output<k>.png``, by absolute path) and its captions (the global
     descriptions of its input and output files, and ``local`` when local descriptions exist), so
-    that every turn is scored against its own ground truth and the last turn is the final score.
-    Layout and masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
+    that every turn is scored against its own ground truth and the last turn is the final score;
+    the case's ``benchmark`` tag (MagicBrush, annotation masks) has the run load MagicBrush's
+    networks (DINO ViT-S/16 with ``--dino auto``), so every turn has all five columns. Layout and
+    masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
     ``captions.json`` holds each case's whole-edit captions (the first input's description, the
     last output's).
     """
@@ -192,7 +194,10 @@ def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.Path
                     "captions": entry,
                 }
             )
-        cases.append({"id": case_id, "image": str(first_input.resolve()), "turns": turns})
+        tag = {"name": "magicbrush", "mask_source": "annotation", "id": case_id}
+        cases.append(
+            {"id": case_id, "image": str(first_input.resolve()), "benchmark": tag, "turns": turns}
+        )
         whole = {
             "source": turns[0]["captions"]["source"],
             "target": turns[-1]["captions"]["target"],
