@@ -126,26 +126,15 @@ class TurnsEdit:
 
     @classmethod
     def create(
-        cls,
-        folder: str | Path,
-        image: np.ndarray | str | Path,
-        edit_id: str | None = None,
-        benchmark: dict[str, Any] | None = None,
+        cls, folder: str | Path, image: np.ndarray | str | Path, edit_id: str | None = None
     ) -> TurnsEdit:
-        """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`; `benchmark`:
-        the dataset case it is, kept in the history and the edit's record."""
+        """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`."""
         folder = Path(folder)
         photo, source = image_and_source(image)
         folder.mkdir(parents=True, exist_ok=True)
         write_png(folder / OUTPUT_FILES["original"], photo)
         made = cls(
-            folder,
-            edit_id=edit_id or folder.name,
-            source=source,
-            nodes=[],
-            head=None,
-            redo=[],
-            benchmark=benchmark,
+            folder, edit_id=edit_id or folder.name, source=source, nodes=[], head=None, redo=[]
         )
         made.save()
         return made
@@ -183,16 +172,18 @@ class TurnsEdit:
         edit_id: str | None = None,
         benchmark: dict[str, Any] | None = None,
     ) -> TurnsEdit:
-        """The edit in `folder` if it has one (of the same photo), else a new one."""
+        """The edit in `folder` if it has one (of the same photo), else a new one. `benchmark`:
+        the dataset case it is, kept in the history and the edit's record."""
         folder = Path(folder)
         if not (folder / HISTORY_FILE).is_file():
-            return cls.create(folder, image, edit_id, benchmark)
-        made = cls.open(folder)
-        if not np.array_equal(made.photo, image_and_source(image)[0]):
-            raise InputError(
-                f"'{folder}': holds the turns of another photo ('{made.source}'); use another "
-                "folder or --force to start again"
-            )
+            made = cls.create(folder, image, edit_id)
+        else:
+            made = cls.open(folder)
+            if not np.array_equal(made.photo, image_and_source(image)[0]):
+                raise InputError(
+                    f"'{folder}': holds the turns of another photo ('{made.source}'); use "
+                    "another folder or --force to start again"
+                )
         if benchmark is not None and benchmark != made.benchmark:
             made.benchmark = benchmark
             made.save()

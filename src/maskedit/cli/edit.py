@@ -221,14 +221,13 @@ def _edit(case: Case, models) -> tuple[Any, dict[str, Any]]:
     return result, {}
 
 
-@with_flags(
-    region=RegionFlags,
-    target=TargetFlags,
-    sampling=SamplingFlags,
-    shape=ShapeFlags,
-    method=MethodFlags,
-    model_flags=ModelFlags,
+# The flag groups of both commands that edit (edit, turns): sampling, shaping, methods, models.
+EDIT_FLAGS = dict(
+    sampling=SamplingFlags, shape=ShapeFlags, method=MethodFlags, model_flags=ModelFlags
 )
+
+
+@with_flags(region=RegionFlags, target=TargetFlags, **EDIT_FLAGS)
 def edit(
     image: ImageArg,
     out: OutOpt,

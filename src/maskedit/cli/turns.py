@@ -18,7 +18,14 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from maskedit.cli.edit import MethodFlags, OutOpt, SamplingFlags, ShapeFlags, flag_defaults
+from maskedit.cli.edit import (
+    EDIT_FLAGS,
+    MethodFlags,
+    OutOpt,
+    SamplingFlags,
+    ShapeFlags,
+    flag_defaults,
+)
 from maskedit.cli.options import (
     ForceOpt,
     ModelFlags,
@@ -101,7 +108,7 @@ def _with_methods(case: Case, methods: str) -> Case:
     return with_methods(Manifest(cases=[case]), methods).cases[0]
 
 
-@with_flags(sampling=SamplingFlags, shape=ShapeFlags, method=MethodFlags, model_flags=ModelFlags)
+@with_flags(**EDIT_FLAGS)
 def turns(
     out: OutOpt,
     source: SourceArg = None,
