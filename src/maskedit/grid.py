@@ -1,4 +1,5 @@
-"""The comparison grid: original | mask overlay | baseline | blended, with captions."""
+"""The comparison grid: original | mask overlay | baseline | blended, with captions; and a
+multi-turn edit's grid and strip (the photo, then every turn's output)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,45 @@ def make_grid(
         canvas.paste(im, (x, y + CAPTION_H))
         x += im.width + PAD
     return np.asarray(canvas)
+
+
+STRIP_H = 160  # px: a turns strip's panel height
+
+
+def tiny_banner(record: dict) -> str:
+    """The "random models" banner a record asks for (tiny models), else none."""
+    return (record.get("note") or "") if record.get("tiny_models") else ""
+
+
+def turns_grid(
+    photo: np.ndarray, union: np.ndarray, outputs: dict[str, np.ndarray], turns: int, head: dict
+) -> np.ndarray:
+    """A multi-turn edit at its head: the photo, the union of its `turns` masks, and the head
+    turn's outputs (`head`: that turn's record)."""
+    counted = f"{turns} turn{'s' * (turns != 1)}"
+    panels = [
+        ("photo", photo),
+        (f"masks of {counted}", mask_overlay(photo, union.astype(np.float32))),
+    ]
+    panels += [
+        (f"{name} (turn {turns})" if name == "baseline" else f"blended ({name})", image)
+        for name, image in outputs.items()
+    ]
+    title = f"{counted}; turn {turns}: \u201c{head['instruction']}\u201d"
+    return make_grid(panels, title=title, banner=tiny_banner(head))
+
+
+def turns_strip(photo: np.ndarray, turns: list[tuple[str, np.ndarray, dict]]) -> np.ndarray:
+    """The photo and each turn's output, captioned "k. instruction" (cut to what fits under a
+    panel); `turns`: (instruction, output, record) on the way to head."""
+    h, w = photo.shape[:2]
+    chars = max(8, int(w * STRIP_H / h / 7.5))
+    panels = [("photo", photo)]
+    banner = ""
+    for k, (instruction, image, record) in enumerate(turns, start=1):
+        text = f"{k}. {instruction}"
+        if len(text) > chars:
+            text = text[: chars - 1] + "…"
+        panels.append((text, image))
+        banner = banner or tiny_banner(record)
+    return make_grid(panels, banner=banner, panel_h=STRIP_H)

@@ -30,7 +30,7 @@ import numpy as np
 
 from maskedit.config import Turn
 from maskedit.errors import InputError
-from maskedit.grid import make_grid, mask_overlay
+from maskedit.grid import turns_grid, turns_strip
 from maskedit.images import alpha_to_png_array, image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
@@ -44,7 +44,6 @@ HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
 TURNS_DIR = "turns"
 STRIP_FILE = "strip.png"
-STRIP_H = 160  # px: the strip's panel height
 PHOTO = "photo"  # what `goto` takes for the photo itself (before the first turn)
 # The edit folder's files that show `head` (rewritten by `write_summary`).
 _SUMMARY_FILES = ("mask.png", "baseline.png", "grid.png", STRIP_FILE, "metrics.json")
@@ -384,7 +383,8 @@ class TurnsEdit:
             baseline = read_image(head_dir / OUTPUT_FILES["baseline"])
             write_png(self.folder / OUTPUT_FILES["baseline"], baseline)
             scored = {"baseline": baseline, **outputs}
-        write_png(self.folder / OUTPUT_FILES["grid"], self._grid(path, head, union, scored))
+        grid = turns_grid(self.photo, union, scored, len(path), head)
+        write_png(self.folder / OUTPUT_FILES["grid"], grid)
         captions = self._captions(path)
         if metrics:
             scorers = scorers or Scorers()
@@ -434,31 +434,9 @@ class TurnsEdit:
             "local": (last or {}).get("local"),
         }
 
-    def _grid(self, path, head: dict[str, Any], union: np.ndarray, outputs) -> np.ndarray:
-        panels = [("photo", self.photo), (f"masks of {len(path)} turns", self._overlay(union))]
-        panels += [
-            (f"{name} (turn {len(path)})" if name == "baseline" else f"blended ({name})", image)
-            for name, image in outputs.items()
-        ]
-        title = f"{len(path)} turns; turn {len(path)}: \u201c{head['instruction']}\u201d"
-        return make_grid(panels, title=title, banner=self._banner(head))
-
-    def _overlay(self, union: np.ndarray) -> np.ndarray:
-        return mask_overlay(self.photo, union.astype(np.float32))
-
-    def _banner(self, record: dict[str, Any]) -> str:
-        return (record.get("note") or "") if record.get("tiny_models") else ""
-
     def _strip(self, path: list[TurnNode]) -> np.ndarray:
-        """The photo and every turn's output on the way to head, captioned with its turn."""
-        h, w = self.photo.shape[:2]
-        chars = max(8, int(w * STRIP_H / h / 7.5))  # what fits under a panel
-        panels = [("photo", self.photo)]
-        banner = ""
-        for k, node in enumerate(path, start=1):
-            text = f"{k}. {node.turn.instruction}"
-            if len(text) > chars:
-                text = text[: chars - 1] + "…"
-            panels.append((text, self.image_at(node.id)))
-            banner = banner or self._banner(read_record(self.turn_dir(node.id)))
-        return make_grid(panels, banner=banner, panel_h=STRIP_H)
+        turns = [
+            (node.turn.instruction, self.image_at(node.id), read_record(self.turn_dir(node.id)))
+            for node in path
+        ]
+        return turns_strip(self.photo, turns)
