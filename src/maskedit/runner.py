@@ -26,7 +26,6 @@ from maskedit.fingerprints import case_fingerprint, case_state
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
-    inspect_case_folder,
     remove_leftovers,
     write_case,
 )
@@ -37,11 +36,6 @@ from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers
 from maskedit.tables import collect_rows, write_tables
 from maskedit.turns import TurnsEdit
-
-
-def case_done(case_dir: Path) -> bool:
-    """A finished case folder: maskedit's record and every file it names (any fingerprint)."""
-    return inspect_case_folder(case_dir).state == "complete"
 
 
 def run_manifest(

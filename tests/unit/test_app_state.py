@@ -18,7 +18,6 @@ from maskedit.app.results import (
     compute_metrics,
     mask_area_fraction,
     max_change_outside_mask,
-    metrics_markdown,
     next_case_dir,
     session_dir,
     write_edit,
@@ -108,14 +107,6 @@ def test_metrics_by_hand():
     assert max_change_outside_mask(res) == 7.0
     assert max_change_outside_mask(_result(original, blended, np.ones((4, 5)))) == 0.0
     assert set(compute_metrics(res)) == set(METRICS)
-
-
-def test_metrics_markdown():
-    ok = metrics_markdown({"mask area fraction": 0.25, "max |blended − original| outside mask": 0})
-    assert "| max &#124;blended − original&#124; outside mask | 0 |" in ok  # pipes escaped
-    assert "✓" in ok
-    bad = metrics_markdown({"max |blended − original| outside mask": 3.0})
-    assert "✗" in bad and "by 3" in bad
 
 
 def test_methods_are_the_librarys(tiny_models):

@@ -89,18 +89,6 @@ def metrics_html(rows: dict[str, dict[str, float]]) -> str:
     )
 
 
-def metrics_markdown(values: dict[str, float]) -> str:
-    """A two-column Markdown table, plus the verdict on the outside-the-mask invariant."""
-    lines = ["| metric | value |", "| --- | --- |"]
-    lines += [f"| {name.replace('|', '&#124;')} | {value:.4g} |" for name, value in values.items()]
-    outside = values.get(OUTSIDE)
-    if outside == 0:
-        lines.append("\n✓ outside the mask the result equals the input, bit for bit")
-    elif outside is not None:
-        lines.append(f"\n✗ the result differs from the input outside the mask (by {outside:g})")
-    return "\n".join(lines)
-
-
 def session_dir(root: Path, session_hash: str | None) -> Path:
     """root/session-<id>; the id keeps only letters and digits (no path tricks)."""
     safe = re.sub(r"[^A-Za-z0-9]", "", session_hash or "")[:32] or "anonymous"
