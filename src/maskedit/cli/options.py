@@ -36,31 +36,37 @@ ModelsOpt = Annotated[
     str,
     typer.Option("--models", help="'real' checkpoints or 'tiny' random models (plumbing check)."),
 ]
+
+
+def _checkpoint_option(*flags: str, whose: str, example: str) -> Any:
+    """A model's checkpoint flag: a hub id or a local folder, as `from_pretrained` takes it."""
+    return typer.Option(
+        *flags,
+        help=f"{whose.capitalize()} checkpoint: hub id or local folder (default: the {whose}'s "
+        f"own, e.g. {example}).",
+    )
+
+
+def _registry_option(flag: str, table: dict[str, Any], default: str) -> Any:
+    """A choice from a `maskedit.families` table: its names, listed from the table itself."""
+    return typer.Option(flag, help=f"{', '.join(table)} (default {default}).")
+
+
 Ip2pOpt = Annotated[
     str | None,
-    typer.Option(
+    _checkpoint_option(
         "--ip2p",
         "--editor-id",
-        help="Editor checkpoint: hub id or local folder (default: the editor's own, e.g. "
-        "timbrooks/instruct-pix2pix; Qwen/Qwen-Image-Edit-2509 picks that qwen-edit-plus release).",
+        whose="editor",
+        example="timbrooks/instruct-pix2pix; Qwen/Qwen-Image-Edit-2509 picks that qwen-edit-plus "
+        "release",
     ),
 ]
-EditorOpt = Annotated[
-    str | None,
-    typer.Option("--editor", help=f"{', '.join(EDITORS)} (default {DEFAULT_EDITOR})."),
-]
+EditorOpt = Annotated[str | None, _registry_option("--editor", EDITORS, DEFAULT_EDITOR)]
 SamOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--sam",
-        help="Segmenter checkpoint: hub id or local folder (default: the "
-        "segmenter's own, e.g. facebook/sam-vit-huge).",
-    ),
+    str | None, _checkpoint_option("--sam", whose="segmenter", example="facebook/sam-vit-huge")
 ]
-SegmenterOpt = Annotated[
-    str | None,
-    typer.Option("--segmenter", help=f"{', '.join(SEGMENTERS)} (default {DEFAULT_SEGMENTER})."),
-]
+SegmenterOpt = Annotated[str | None, _registry_option("--segmenter", SEGMENTERS, DEFAULT_SEGMENTER)]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cuda, mps or cpu (default: best available).")
 ]
@@ -73,36 +79,44 @@ SizeOpt = Annotated[
     typer.Option("--working-size", help="Editor long side in px (default 512; 128 tiny)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+
+
+def _network_option(flag: str, what: str, auto: str, given: str = "a hub id/folder") -> Any:
+    """A metric network's flag, as `MetricChoices` reads it: auto, none, tiny or a checkpoint."""
+    return typer.Option(
+        flag, help=f"{what}: auto ({auto}; tiny for tiny models), none, tiny, or {given}."
+    )
+
+
 ClipOpt = Annotated[
     str,
-    typer.Option(
+    _network_option(
         "--clip",
-        help="CLIP for the CLIP metrics: auto (tiny for tiny models, else ViT-B/32), none, tiny, "
-        "or a hub id/folder.",
+        "CLIP for the CLIP metrics",
+        "ViT-L/14 when every case is PIE-Bench's, else ViT-B/32",
     ),
 ]
 LpipsOpt = Annotated[
     str,
-    typer.Option(
+    _network_option(
         "--lpips",
-        help="LPIPS for PIE-Bench's background LPIPS: auto (for PIE-Bench cases; tiny for tiny "
-        "models), none, tiny, or a folder with squeezenet1_1*.pth (and squeeze.pth).",
+        "LPIPS for PIE-Bench's background LPIPS",
+        "for PIE-Bench cases",
+        "a folder with squeezenet1_1*.pth (and squeeze.pth)",
     ),
 ]
 StructureOpt = Annotated[
     str,
-    typer.Option(
+    _network_option(
         "--structure-dino",
-        help="DINO for PIE-Bench's structure distance: auto (for PIE-Bench cases: "
-        "facebook/dino-vitb8), none, tiny, or a hub id/folder.",
+        "DINO for PIE-Bench's structure distance",
+        "for PIE-Bench cases: facebook/dino-vitb8",
     ),
 ]
 DinoOpt = Annotated[
     str,
-    typer.Option(
-        "--dino",
-        help="DINO for MagicBrush's DINO column: auto (for MagicBrush cases: "
-        "facebook/dino-vits16), none, tiny, or a hub id/folder.",
+    _network_option(
+        "--dino", "DINO for MagicBrush's DINO column", "for MagicBrush cases: facebook/dino-vits16"
     ),
 ]
 ThresholdOpt = Annotated[
