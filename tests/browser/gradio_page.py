@@ -36,8 +36,16 @@ def click_pixel(page, selector: str, x: int, y: int) -> None:
     """Click pixel (x, y) of the picture an <img> shows: Gradio centres it in its box, scaled
     down to fit, never up."""
     img = page.locator(f"{selector} img")
+    loaded = (
+        "sel => { const i = document.querySelector(sel + ' img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    for _ in range(20):  # each click redraws the picture: measure it once it has loaded
+        page.wait_for_function(loaded, arg=selector)
+        nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+        if nw and nh:
+            break
     box = img.bounding_box()
-    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
     scale = min(box["width"] / nw, box["height"] / nh, 1.0)
     left, top = (box["width"] - nw * scale) / 2, (box["height"] - nh * scale) / 2
     # Gradio rounds (offset / scale) to the nearest integer: aim just past the pixel's corner.

@@ -278,7 +278,11 @@ def test_clicks_answer_during_someone_elses_edit_and_runs_queue(
         set_steps(page, 1)
     with events.locks.pipe:  # an edit is running: A's run waits, B's queues behind it
         a.locator("#run").click()
-        a.wait_for_timeout(2000)  # A's run is checked and takes the queue's one place
+        # A's run is checked and takes the queue's one place: its timer runs, not in a queue
+        a.wait_for_function(
+            "() => { const t = document.querySelector('#run-status').innerText;"
+            " return /\\d+(\\.\\d+)?s/.test(t) && !/queue/.test(t); }"
+        )
         b.locator("#run").click()
         b.locator("#run-status").get_by_text("queue", exact=False).first.wait_for()
         assert b.get_by_text("queue:").count() == 1  # one progress display, under Run only
@@ -286,11 +290,10 @@ def test_clicks_answer_during_someone_elses_edit_and_runs_queue(
         # SAM has its own lock: a click is answered while the edit holds the pipeline.
         src = b.locator("#canvas img").get_attribute("src")
         b.locator("#mode").get_by_label("Exclude").check()
-        click_photo(b, 40, 30)
-        click_photo(b, 400, 30)
-        click_photo(b, 40, 250)
-        b.locator("#status").get_by_text("1 include, 3 exclude").wait_for()  # none dropped
-        wait_new_src(b, "#canvas", src)
+        for k, (x, y) in enumerate(((40, 30), (400, 30), (40, 250)), start=1):
+            click_photo(b, x, y)  # each one answered, and the canvas redrawn, before the next
+            b.locator("#status").get_by_text(f"1 include, {k} exclude").wait_for()
+            src = wait_new_src(b, "#canvas", src)
     for page in (a, b):
         page.locator("#gallery .caption-label").first.wait_for(timeout=300_000)
 

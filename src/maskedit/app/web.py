@@ -570,7 +570,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         # The result picker is set in the same step as the status line "Run N: …" (no race).
         edited.success(show_run, [run_st, runs_st], [runs_st, *results_out, keep_pick], **fast)
 
-        # Turns: keep a result (the library edits it again as the next turn), undo, redo, go to
+        # Turns: keep a result (the run's own result becomes the next turn), undo, redo, go to
         # a thumbnail's turn; the history as one zip.
         turn_act(
             keep_btn.click,
