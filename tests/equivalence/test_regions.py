@@ -6,9 +6,11 @@ union of the masks the output is the input bit for bit.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from maskedit import edit
@@ -43,6 +45,22 @@ def _masks() -> list[np.ndarray]:
     masks[1][24:48, 28:60] = True
     masks[2][40:60, 70:90] = True
     return masks
+
+
+def _two_regions_cli(tmp_path: Path, command: str, out: Path):
+    """The photo and the masks saved in `tmp_path`, then `maskedit COMMAND` with two
+    `--region`s (the second with its own seed); (the CLI's result, photo, masks)."""
+    photo, masks = _photo(), _masks()
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    for k, mask in enumerate(masks):
+        Image.fromarray(mask).save(tmp_path / f"m{k}.png")
+    res = CliRunner().invoke(
+        app,
+        [command, str(tmp_path / "photo.png"), "--out", str(out), "--models", "tiny",
+         "--steps", "2", "--region", f"mask={tmp_path / 'm0.png'}; make the jacket red",
+         "--region", f"mask={tmp_path / 'm1.png'}; seed=5; make it stormy"],
+    )  # fmt: skip
+    return res, photo, masks
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> int:
@@ -92,8 +110,6 @@ def test_each_regions_pixels_equal_its_edit_alone(models):
 
 
 def test_one_region_is_the_plain_edit_bit_for_bit(models, tmp_path):
-    from PIL import Image
-
     photo, (mask, *_) = _photo(), _masks()
     Image.fromarray(mask).save(tmp_path / "m.png")
     settings = EditSettings(steps=3, methods=["pixel", "latent"])
@@ -130,19 +146,9 @@ def test_a_bad_region_is_named(models):
 
 
 def test_regions_from_the_command_line_and_a_manifest(tmp_path):
-    from PIL import Image
-
-    Image.fromarray(_photo()).save(tmp_path / "photo.png")
-    for k, mask in enumerate(_masks()):
-        Image.fromarray(mask).save(tmp_path / f"m{k}.png")
-    runner = CliRunner()
-    res = runner.invoke(
-        app,
-        ["turns", str(tmp_path / "photo.png"), "--out", str(tmp_path / "cli"), "--models", "tiny",
-         "--steps", "2", "--region", f"mask={tmp_path / 'm0.png'}; make the jacket red",
-         "--region", f"mask={tmp_path / 'm1.png'}; seed=5; make it stormy"],
-    )  # fmt: skip
+    res, _, _ = _two_regions_cli(tmp_path, "turns", tmp_path / "cli")
     assert res.exit_code == 0, res.output
+    runner = CliRunner()
     record = json.loads((tmp_path / "cli" / "turns" / "t01" / "record.json").read_text())
     assert [r["seed"] for r in record["regions"]] == [1337, 5]
     assert record["overlaps"][0]["regions"] == [1, 2] and record["overlaps"][0]["kept"] == 2
@@ -184,21 +190,9 @@ def test_edit_takes_several_regions_at_once(tmp_path, models):
     """`maskedit edit --region … --region …`: one case folder, each region's instruction in the
     record, the region edited inside its own mask, the later region kept where two overlap, and
     outside every mask the photo bit for bit; the region's result equals its own edit."""
-    from PIL import Image
-
-    photo = _photo()
-    Image.fromarray(photo).save(tmp_path / "photo.png")
-    masks = _masks()
-    for k, mask in enumerate(masks):
-        Image.fromarray(mask).save(tmp_path / f"m{k}.png")
-    runner = CliRunner()
-    res = runner.invoke(
-        app,
-        ["edit", str(tmp_path / "photo.png"), "--out", str(tmp_path / "e"), "--models", "tiny",
-         "--steps", "2", "--region", f"mask={tmp_path / 'm0.png'}; make the jacket red",
-         "--region", f"mask={tmp_path / 'm1.png'}; seed=5; make it stormy"],
-    )  # fmt: skip
+    res, photo, masks = _two_regions_cli(tmp_path, "edit", tmp_path / "e")
     assert res.exit_code == 0, res.output
+    runner = CliRunner()
     out = tmp_path / "e"
     record = json.loads((out / "record.json").read_text())
     assert [r["instruction"] for r in record["regions"]] == ["make the jacket red", "make it stormy"]
