@@ -318,31 +318,30 @@ class Segmenter:
     note: str
 
 
+SAM = Segmenter(
+    name="sam",
+    family="sam",
+    default_id="facebook/sam-vit-huge",
+    ids=("facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge"),
+    model_class="SamModel",
+    processor_class="SamProcessor",
+    model_types=("sam",),
+    note="Segment Anything (ViT-B/L/H image encoder); the study's segmenter",
+)
 SEGMENTERS: dict[str, Segmenter] = {
     s.name: s
     for s in (
-        Segmenter(
-            name="sam",
-            family="sam",
-            default_id="facebook/sam-vit-huge",
-            ids=("facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge"),
-            model_class="SamModel",
-            processor_class="SamProcessor",
-            model_types=("sam",),
-            note="Segment Anything (ViT-B/L/H image encoder); the study's segmenter",
-        ),
-        Segmenter(
+        SAM,
+        # SlimSAM prunes SAM's ViT-B: a smaller SamModel, loaded and run as SAM is
+        replace(
+            SAM,
             name="slimsam",
-            family="sam",  # SlimSAM prunes SAM's ViT-B: a smaller SamModel, same code path
             default_id="Zigeng/SlimSAM-uniform-50",
             ids=(
                 "Zigeng/SlimSAM-uniform-77",
                 "Zigeng/SlimSAM-uniform-50",
                 "nielsr/slimsam-50-uniform",
             ),
-            model_class="SamModel",
-            processor_class="SamProcessor",
-            model_types=("sam",),
             note="SlimSAM: SAM ViT-B pruned to 50% / 77%, sized for CPUs",
         ),
         Segmenter(
