@@ -24,6 +24,13 @@ def pie_mask_decode(rle: list[int], hw: tuple[int, int] = (512, 512), border: bo
     is the *scoring* mask. The annotation alone (``border=False``) is the region to edit.
     """
     h, w = hw
+    if not isinstance(rle, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in rle
+    ):
+        raise InputError(
+            f"PIE-Bench mask: expected a list of whole numbers [start, length, ...], got "
+            f"{str(rle)[:60]!r}"
+        )
     if len(rle) % 2:
         raise InputError(
             f"PIE-Bench mask: expected [start, length, ...] pairs, got {len(rle)} numbers"
