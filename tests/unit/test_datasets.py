@@ -347,3 +347,16 @@ def test_magicbrush_turn_without_file_names_is_one_line(tmp_path, change, words,
     (root / "edit_sessions.json").write_text(json.dumps({"7": 5}))
     with pytest.raises(InputError, match="'7': expected a"):
         convert(root, tmp_path / "out")
+
+
+def test_a_dataset_folder_one_level_down_is_named(tmp_path):
+    write_pie_bench(tmp_path / "PnPInversion" / "data", _pie_entries(), (H, W))
+    with pytest.raises(InputError, match=r"file not found \(the dataset folder is '.*data'\?\)"):
+        pie_bench_to_manifest(tmp_path / "PnPInversion", tmp_path / "o")
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    write_magicbrush(
+        tmp_path / "unzipped" / "test", {"7": [{**turn, "instruction": "x"}]}, masks, (4, 4)
+    )
+    with pytest.raises(InputError, match=r"file not found \(the dataset folder is '.*test'\?\)"):
+        magicbrush_to_manifest(tmp_path / "unzipped", tmp_path / "o")

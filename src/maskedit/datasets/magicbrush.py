@@ -15,6 +15,7 @@ from maskedit.datasets import (
     MASKS_DIR,
     check_backend,
     check_case_id,
+    dataset_file,
     image_hw,
     mask_sources,
     read_json,
@@ -74,7 +75,7 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
 
 def _read_split(root: Path) -> tuple[dict[str, Any], Path, dict[str, Any], dict[str, Any]]:
     """A MagicBrush split's sessions, its images folder and its global and local descriptions."""
-    sessions = read_json(root / "edit_sessions.json")
+    sessions = read_json(dataset_file(root, "edit_sessions.json"))
     if not isinstance(sessions, dict) or not sessions:
         raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
     images = root / "images" if (root / "images").is_dir() else root

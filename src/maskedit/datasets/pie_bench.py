@@ -80,7 +80,7 @@ def pie_bench_to_manifest(
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     sources, backend = common.mask_sources(mask_source), common.check_backend(target_backend)
-    mapping = common.read_json(root / "mapping_file.json")
+    mapping = common.read_json(common.dataset_file(root, "mapping_file.json"))
     if not isinstance(mapping, dict) or not mapping:
         raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
     (out_dir / common.MASKS_DIR).mkdir(parents=True, exist_ok=True)
