@@ -23,7 +23,8 @@ A column whose model is not given is absent from the row, never a made-up number
 Rows are strict JSON: a metric that is not a finite number is stored as ``None`` (null).
 ``bg_psnr`` is ``None`` with ``bg_mse == 0`` when the backgrounds are identical (PSNR = +inf, what
 an exact composite gives), and ``None`` with ``bg_mse`` also ``None`` when the mask covers the
-whole image (no background: NaN). Summaries average the numbers that exist and count the rest.
+whole image (no background: NaN); ``clip_score_region`` is ``None`` when the mask is empty (no
+edited region). Summaries average the numbers that exist and count the rest.
 
 ``results.jsonl`` and ``summary.csv`` are derived files, rebuilt from every case folder's
 ``metrics.json`` each time, so a resumed run never duplicates rows. This module imports neither

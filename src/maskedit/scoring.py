@@ -127,7 +127,10 @@ def score_outputs(
             model, processor = clip
             row["clip_cosine"] = clip_cosine(model, processor, image, instruction)
             row["clip_score"] = clip_score(model, processor, image, score_text)
-            row["clip_score_region"] = clip_score_region(model, processor, image, mask, score_text)
+            # an empty region leaves an all-black image: no score (PIE-Bench writes "nan")
+            row["clip_score_region"] = (
+                clip_score_region(model, processor, image, mask, score_text) if mask.any() else None
+            )
             row["clip_score_text"] = "target" if target else "instruction"
             if source and target:
                 row["clip_directional"] = clip_directional(

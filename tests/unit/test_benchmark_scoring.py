@@ -153,6 +153,20 @@ def test_magicbrush_columns_against_the_ground_truth_and_local_caption(
     assert "dino" not in rows[0]  # no DINO given
 
 
+def test_an_empty_region_has_no_clip_edited_score(tiny_clip):
+    """PIE-Bench writes "nan" for CLIP edited when the mask is empty: the score of an all-black
+    image is no score of an edited region, so the column is null, never a number."""
+    original, edit = _photo(0), _photo(1)
+    own = np.zeros(original.shape[:2], bool)
+    own[10:30, 10:40] = True
+    empty = np.zeros_like(own)
+    row = score_outputs(original, own, {"pixel": edit}, "x", clip=tiny_clip, reference=empty)[0]
+    assert row["clip_score_region"] is None
+    assert isinstance(row["clip_score"], float)
+    row = score_outputs(original, own, {"pixel": edit}, "x", clip=tiny_clip)[0]
+    assert isinstance(row["clip_score_region"], float)
+
+
 def test_lpips_and_structure_distance_columns(tiny_backbones):
     from maskedit.metrics import masked_lpips, structure_distance
 

@@ -12,7 +12,7 @@ from run_fixtures import write_magicbrush, write_pie_bench
 
 from maskedit.config import load_manifest
 from maskedit.datasets import click_point, read_captions
-from maskedit.datasets.magicbrush import magicbrush_to_manifest
+from maskedit.datasets.magicbrush import magicbrush_to_manifest, magicbrush_turns_to_manifest
 from maskedit.datasets.pie_bench import pie_bench_to_manifest, pie_mask_decode, pie_phrase
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import read_mask
@@ -311,3 +311,52 @@ def test_nothing_to_click_anywhere_is_one_line(tmp_path):
     with pytest.warns(MaskeditWarning), pytest.raises(InputError, match="no case to write"):
         pie_bench_to_manifest(root, tmp_path / "o", mask_source="click")
     assert not (tmp_path / "o" / "manifest.yaml").exists()
+
+
+@pytest.mark.parametrize("rle", [[1.0, 2.0], [True, 2], "1 2", [[1, 2]]])
+def test_pie_mask_decode_refuses_what_is_not_whole_numbers_in_one_line(rle):
+    with pytest.raises(InputError, match="PIE-Bench mask: expected"):
+        pie_mask_decode(rle, (H, W))
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"input": None}, "turn 1: input None is not a file name"),
+        ({"mask": 3}, "turn 1: mask 3 is not a file name"),
+        ({"output": ""}, "turn 1: output '' is not a file name"),
+    ],
+)
+@pytest.mark.parametrize("convert", [magicbrush_to_manifest, magicbrush_turns_to_manifest])
+def test_magicbrush_turn_without_file_names_is_one_line(tmp_path, change, words, convert):
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    region = np.eye(4, dtype=bool)
+    root = write_magicbrush(
+        tmp_path / "test",
+        {"7": [{**turn, "instruction": "x"}]},
+        {turn["mask"]: _rgba_mask((4, 4), region)},
+        (4, 4),
+    )
+    sessions = {"7": [{**turn, "instruction": "x", **change}]}
+    (root / "edit_sessions.json").write_text(json.dumps(sessions))
+    with pytest.raises(InputError, match=words):
+        convert(root, tmp_path / "out")
+    (root / "edit_sessions.json").write_text(json.dumps({"7": ["7-input.png"]}))
+    with pytest.raises(InputError, match="turn 1: expected"):
+        convert(root, tmp_path / "out")
+    (root / "edit_sessions.json").write_text(json.dumps({"7": 5}))
+    with pytest.raises(InputError, match="'7': expected a"):
+        convert(root, tmp_path / "out")
+
+
+def test_a_dataset_folder_one_level_down_is_named(tmp_path):
+    write_pie_bench(tmp_path / "PnPInversion" / "data", _pie_entries(), (H, W))
+    with pytest.raises(InputError, match=r"file not found \(the dataset folder is '.*data'\?\)"):
+        pie_bench_to_manifest(tmp_path / "PnPInversion", tmp_path / "o")
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    write_magicbrush(
+        tmp_path / "unzipped" / "test", {"7": [{**turn, "instruction": "x"}]}, masks, (4, 4)
+    )
+    with pytest.raises(InputError, match=r"file not found \(the dataset folder is '.*test'\?\)"):
+        magicbrush_to_manifest(tmp_path / "unzipped", tmp_path / "o")

@@ -100,6 +100,18 @@ def read_json(path: Path) -> Any:
         raise InputError(f"'{path}': not valid JSON ({err})") from None
 
 
+def dataset_file(root: Path, name: str) -> Path:
+    """``root/name``, the file a benchmark folder is known by; when it is missing but a folder
+    inside ``root`` holds it (the ``test/`` of an unzipped split, PnPInversion's ``data/``), the
+    one-line error names that folder."""
+    path = root / name
+    if path.is_file():
+        return path
+    inside = sorted(p.parent for p in root.glob(f"*/{name}")) if root.is_dir() else []
+    hint = f" (the dataset folder is '{inside[0]}'?)" if inside else ""
+    raise InputError(f"'{path}': file not found{hint}")
+
+
 def image_hw(path: Path) -> tuple[int, int]:
     from maskedit.images import image_size
 

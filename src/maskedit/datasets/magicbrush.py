@@ -15,6 +15,7 @@ from maskedit.datasets import (
     MASKS_DIR,
     check_backend,
     check_case_id,
+    dataset_file,
     image_hw,
     mask_sources,
     read_json,
@@ -56,9 +57,25 @@ def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, An
     return {}
 
 
+def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
+    """A session turn's input, mask and output file names and its instruction, checked."""
+    if not isinstance(turn, dict):
+        raise InputError(
+            f"{where}: expected {{'input', 'mask', 'output', 'instruction'}}, "
+            f"got a {type(turn).__name__}"
+        )
+    for key in ("input", "mask", "output", "instruction"):
+        if key not in turn:
+            raise InputError(f"{where}: missing key '{key}'")
+    for key in ("input", "mask", "output"):
+        if not isinstance(turn[key], str) or not turn[key]:
+            raise InputError(f"{where}: {key} {turn[key]!r} is not a file name")
+    return turn["input"], turn["mask"], turn["output"], turn["instruction"]
+
+
 def _read_split(root: Path) -> tuple[dict[str, Any], Path, dict[str, Any], dict[str, Any]]:
     """A MagicBrush split's sessions, its images folder and its global and local descriptions."""
-    sessions = read_json(root / "edit_sessions.json")
+    sessions = read_json(dataset_file(root, "edit_sessions.json"))
     if not isinstance(sessions, dict) or not sessions:
         raise InputError(f"'{root / 'edit_sessions.json'}': expected a non-empty mapping")
     images = root / "images" if (root / "images").is_dir() else root
@@ -97,14 +114,13 @@ def magicbrush_to_manifest(
     (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
     for img_id, turns in sessions.items():
+        if not isinstance(turns, list):
+            where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
+            raise InputError(f"{where}: expected a list of turns, got a {type(turns).__name__}")
         for k, turn in enumerate(turns, start=1):
             where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
             case_id = check_case_id(f"{img_id}_{k}", where)
-            try:
-                input_name, mask_name = turn["input"], turn["mask"]
-                output_name, instruction = turn["output"], turn["instruction"]
-            except (KeyError, TypeError) as err:
-                raise InputError(f"{where}: missing key {err}") from None
+            input_name, mask_name, output_name, instruction = _turn(turn, where)
             image = images / str(img_id) / input_name
             if not image.is_file():
                 raise InputError(f"{where}: input image '{image}' not found")
@@ -166,11 +182,7 @@ def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.Path
         local = local_desc.get(str(img_id), {})
         turns, first_input = [], None
         for k, turn in enumerate(session, start=1):
-            try:
-                input_name, mask_name = turn["input"], turn["mask"]
-                output_name, instruction = turn["output"], turn["instruction"]
-            except (KeyError, TypeError) as err:
-                raise InputError(f"{where} turn {k}: missing key {err}") from None
+            input_name, mask_name, output_name, instruction = _turn(turn, f"{where} turn {k}")
             first_input = first_input or folder / input_name
             if not first_input.is_file():
                 raise InputError(f"{where} turn 1: input image '{first_input}' not found")

@@ -24,6 +24,13 @@ def pie_mask_decode(rle: list[int], hw: tuple[int, int] = (512, 512), border: bo
     is the *scoring* mask. The annotation alone (``border=False``) is the region to edit.
     """
     h, w = hw
+    if not isinstance(rle, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in rle
+    ):
+        raise InputError(
+            f"PIE-Bench mask: expected a list of whole numbers [start, length, ...], got "
+            f"{str(rle)[:60]!r}"
+        )
     if len(rle) % 2:
         raise InputError(
             f"PIE-Bench mask: expected [start, length, ...] pairs, got {len(rle)} numbers"
@@ -73,7 +80,7 @@ def pie_bench_to_manifest(
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     sources, backend = common.mask_sources(mask_source), common.check_backend(target_backend)
-    mapping = common.read_json(root / "mapping_file.json")
+    mapping = common.read_json(common.dataset_file(root, "mapping_file.json"))
     if not isinstance(mapping, dict) or not mapping:
         raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
     (out_dir / common.MASKS_DIR).mkdir(parents=True, exist_ok=True)
