@@ -28,6 +28,7 @@ from maskedit.images import image_and_source, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
+from maskedit.metrics.change import reference_iou
 from maskedit.models import Models
 from maskedit.record import EditResult
 from maskedit.speedups import vae_tiles
@@ -282,8 +283,6 @@ def _resolve_mask(
             reference = read_mask(prompts.mask, (h, w))
     if request.reference is not None:
         reference = _reference(request.reference, (h, w))
-    if reference is not None:
-        info["reference_iou"] = round(auto_masks.mask_iou(alpha, reference), 6)
     raw_area = float(np.mean(alpha > 0))
     if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
         alpha = shape_mask(
@@ -294,6 +293,8 @@ def _resolve_mask(
             fill_holes=settings.fill_holes,
             largest_only=settings.largest_only,
         )
+    if reference is not None:  # the mask as edited with (mask.png) against the reference
+        info["reference_iou"] = round(reference_iou(alpha, reference), 6)
     return Mask(alpha, source, raw_area, prediction, reference, info)
 
 

@@ -172,9 +172,9 @@ def score_case_dir(
     benchmark = record.get("benchmark")
     extra = _case_columns(clip, benchmark if isinstance(benchmark, dict) else None)
     if reference is not None:  # the editing mask (as shaped) against the reference
-        from maskedit.metrics import iou
+        from maskedit.metrics import reference_iou
 
-        extra["mask_iou"] = round(iou(alpha > 0.5, reference > 0.5), 6)
+        extra["mask_iou"] = round(reference_iou(alpha, reference), 6)
     return [{"case_id": case_id, **row, **extra} for row in rows]
 
 

@@ -132,6 +132,30 @@ def test_a_reference_is_recorded_and_never_edits(tiny_models, photo):
     assert result.mask_info["reference_iou"] == 0.5
 
 
+def test_run_and_eval_give_one_mask_iou_for_a_shaped_mask(tiny_models, photo, tmp_path):
+    """The record's reference_iou is the mask as edited with, so eval reads the same from
+    mask.png; before, the run scored the mask before --dilate and eval the dilated one."""
+    from maskedit import EditSettings, edit
+    from maskedit.evaluate import score_case_dir, score_result
+    from maskedit.metrics import reference_iou
+    from maskedit.outputs import write_case
+
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:50, 55:85] = True
+    result = edit(
+        photo,
+        "make it red",
+        models=tiny_models,
+        mask=mask,
+        reference=mask,
+        settings=EditSettings(steps=1, dilate=4),
+    )
+    assert result.mask_info["reference_iou"] == round(reference_iou(result.alpha, mask), 6) < 1
+    rows = score_result(result, "a")
+    write_case(result, tmp_path / "a", "a")
+    assert [r["mask_iou"] for r in score_case_dir(tmp_path / "a")] == [r["mask_iou"] for r in rows]
+
+
 def test_a_second_reference_beside_an_automatic_mask_is_refused(tiny_models, photo, tmp_path):
     from PIL import Image
 

@@ -14,6 +14,7 @@ from maskedit.metrics import (
     leakage,
     max_change_outside,
     miou,
+    reference_iou,
 )
 
 T, F = True, False
@@ -172,3 +173,25 @@ def test_max_change_outside_by_hand():
     assert max_change_outside(edit, original, np.ones((4, 5))) == 0.0  # no outside
     with pytest.raises(InputError, match="must share HxW"):
         max_change_outside(edit, original, np.zeros((5, 4)))
+
+
+def test_reference_iou_leaves_out_pie_bench_s_border_ring():
+    annotation = np.zeros((8, 10), bool)
+    annotation[2:5, 3:7] = True  # 12 px
+    reference = annotation.copy()  # PIE-Bench's scoring mask: the annotation and the image border
+    reference[0, :] = reference[-1, :] = reference[:, 0] = reference[:, -1] = True
+    assert iou(annotation, reference) == pytest.approx(12 / 44)  # the 32 ring pixels count
+    assert reference_iou(annotation.astype(np.float32), reference) == 1.0
+    half = annotation.copy()
+    half[2:5, 5:7] = False  # 6 of the 12 px
+    assert reference_iou(half, reference) == 0.5
+
+
+def test_reference_iou_without_a_full_ring_is_plain_iou():
+    own = np.zeros((6, 6), np.float32)
+    own[0, :] = 1.0  # the top row: 6 px
+    reference = np.zeros((6, 6), bool)
+    reference[0, :3] = True  # 3 of them; the ring is not all set
+    assert reference_iou(own, reference) == 0.5
+    tiny = np.ones((2, 2), bool)  # no inside: the whole image counts
+    assert reference_iou(tiny, tiny) == 1.0

@@ -133,10 +133,3 @@ def refine_with_points(models, image: np.ndarray, alpha: np.ndarray, prompts: Pr
     points = np.array(prompts.points, dtype=np.float64)
     prediction = models.sam.predict(points=points, multimask=prompts.multimask)
     return ((alpha > 0.5) & prediction.mask).astype(np.float32), prediction
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two masks binarised at 0.5 (both empty: 1.0)."""
-    from maskedit.metrics import iou
-
-    return iou(np.asarray(a) > 0.5, np.asarray(b) > 0.5)

@@ -27,6 +27,7 @@ from maskedit.metrics.change import (
     leakage,
     max_change_outside,
     miou,
+    reference_iou,
 )
 from maskedit.metrics.clip import (
     clip_cosine,
@@ -67,6 +68,7 @@ __all__ = [
     "masked_psnr",
     "masked_ssim",
     "miou",
+    "reference_iou",
     "LpipsNet",
     "lpips_distance",
     "lpips_score",
