@@ -23,6 +23,11 @@ from maskedit.datasets import (
     write_manifest,
     write_mask,
 )
+from maskedit.datasets.magicbrush_parquet import (
+    DEFAULT_SPLIT,
+    parquet_files,
+    unpack_magicbrush_parquet,
+)
 from maskedit.errors import InputError
 
 
@@ -73,6 +78,17 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
     return turn["input"], turn["mask"], turn["output"], turn["instruction"]
 
 
+def _split_folder(root: Path, out_dir: Path, split: str) -> Path:
+    """``root`` when it holds ``edit_sessions.json`` (a released zip, unzipped); the Hugging Face
+    copy's parquet files of ``split`` unpacked into ``out_dir/magicbrush-<split>/`` otherwise."""
+    if (root / "edit_sessions.json").is_file():
+        return root
+    files = parquet_files(root, split)
+    if not files:
+        return root  # `_read_split` names the missing file
+    return unpack_magicbrush_parquet(files, out_dir.absolute() / f"magicbrush-{split}")
+
+
 def _read_split(root: Path) -> tuple[dict[str, Any], Path, dict[str, Any], dict[str, Any]]:
     """A MagicBrush split's sessions, its images folder and its global and local descriptions."""
     sessions = read_json(dataset_file(root, "edit_sessions.json"))
@@ -90,6 +106,7 @@ def magicbrush_to_manifest(
     *,
     mask_source: str | Sequence[str] = "annotation",
     target_backend: str = "clipseg",
+    split: str = DEFAULT_SPLIT,
 ) -> Path:
     """Convert a MagicBrush split (dev/test layout) to a manifest; one case per edit turn.
 
@@ -100,16 +117,20 @@ def magicbrush_to_manifest(
         root/global_descriptions.json  optional {img_id: {file name: caption}}
         root/local_descriptions.json   optional {img_id: {output file name: local caption}}
 
-    ``root/<img_id>/...`` without ``images/`` is read too. Turn ``k`` of image ``img_id`` becomes
-    case ``<img_id>_<k>``, edited from that turn's ``input`` (for turn >= 2 the ground-truth
-    output of the turn before: MagicBrush's single-turn setting). Captions: ``source`` / ``target``
-    are the global descriptions of the input and output files; ``local`` (MagicBrush CLIP-T's
-    text) is added when local descriptions exist. ``ground_truth`` is the turn's output image,
-    read where it is; ``reference_mask`` the annotation; the region comes from ``mask_source``
+    ``root/<img_id>/...`` without ``images/`` is read too, and so is the Hugging Face copy
+    (``osunlp/MagicBrush``: ``data/<split>-*.parquet``, ``split`` "dev" by default), unpacked
+    into this layout in ``out_dir/magicbrush-<split>/`` (it has no descriptions). Turn ``k`` of
+    image ``img_id`` becomes case ``<img_id>_<k>``, edited from that turn's ``input`` (for
+    turn >= 2 the ground-truth output of the turn before: MagicBrush's single-turn setting).
+    Captions: ``source`` / ``target`` are the global descriptions of the input and output files;
+    ``local`` (MagicBrush CLIP-T's text) is added when local descriptions exist. ``ground_truth``
+    is the turn's output image, read where it is; ``reference_mask`` the annotation; the region
+    comes from ``mask_source``
     (a phrase is "auto": taken from the instruction).
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     sources, backend = mask_sources(mask_source), check_backend(target_backend)
+    root = _split_folder(root, out_dir, split)
     sessions, images, global_desc, local_desc = _read_split(root)
     (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
@@ -153,7 +174,9 @@ def magicbrush_to_manifest(
     return write_manifest(out_dir, root, cases, captions)
 
 
-def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+def magicbrush_turns_to_manifest(
+    root: str | os.PathLike, out_dir: str | os.PathLike, *, split: str = DEFAULT_SPLIT
+) -> Path:
     """Convert a MagicBrush split to a manifest of multi-turn cases: one case per image.
 
     MagicBrush's multi-turn ("iterative") setting: case ``<img_id>`` edits the image's first input,
@@ -166,9 +189,10 @@ def magicbrush_turns_to_manifest(root: str | os.PathLike, out_dir: str | os.Path
     networks (DINO ViT-S/16 with ``--dino auto``), so every turn has all five columns. Layout and
     masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
     ``captions.json`` holds each case's whole-edit captions (the first input's description, the
-    last output's).
+    last output's). The Hugging Face copy is read as by `magicbrush_to_manifest`.
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
+    root = _split_folder(root, out_dir, split)
     sessions, images, global_desc, local_desc = _read_split(root)
     (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
     cases, captions = [], {}
