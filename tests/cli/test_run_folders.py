@@ -236,3 +236,27 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     log = [json.loads(x) for x in (out / "run_log.jsonl").read_text().splitlines()]
     assert sorted(r["case_id"] for r in log if r["status"] == "ok") == ids
     assert os.path.getsize(out / "run_log.jsonl") > 0
+
+
+def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path):
+    """A note the user put into an edit's or a case's folder: `--force` refuses, and the note stays."""
+    img = _photo(tmp_path / "p.png")
+    out = tmp_path / "o"
+    args = ["edit", str(img), "-i", "x", "--point", "5,5", "--steps", "1", "--models", "tiny"]
+    assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    before = _tree(out)
+    line = _one_error_line(runner.invoke(app, [*args, "--seed", "3", "--out", str(out), "--force"]))
+    assert "'notes.txt'" in line and "nothing was touched" in line
+    assert _tree(out) == before
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    assert _run(manifest, tmp_path / "r").exit_code == 0
+    (tmp_path / "r" / "a" / "notes.txt").write_text("mine")
+    before = _tree(tmp_path / "r" / "a")
+    line = _one_error_line(_run(manifest, tmp_path / "r", "--force"))
+    assert "case 'a' would replace" in line and "'notes.txt'" in line
+    assert _tree(tmp_path / "r" / "a") == before
+
