@@ -260,3 +260,40 @@ def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path)
     assert "case 'a' would replace" in line and "'notes.txt'" in line
     assert _tree(tmp_path / "r" / "a") == before
 
+
+def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_when_damaged(
+    tmp_path,
+):
+    """A multi-turn case is reused only when nothing that made it changed (its turns, a turn's
+    mask file); a folder whose summary record.json is missing (a run stopped while rewriting it)
+    is resumed, its turns taken again, not refused as someone else's folder."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+
+    def write(second: str = "make it blue") -> None:
+        manifest.write_text(
+            "defaults: {steps: 1}\ncases:\n - id: w\n   image: p.png\n   turns:\n"
+            "     - {instruction: make it red, mask: m.png}\n"
+            f"     - {{instruction: {second}, box: [30, 5, 50, 30]}}\n"
+        )
+
+    def rerun(expect: str) -> list[str]:
+        res = _run(manifest, out)
+        assert res.exit_code == 0, res.output
+        assert expect in res.stdout, res.stdout
+        return sorted(p.name for p in (out / "w" / "turns").iterdir())
+
+    out = tmp_path / "o"
+    write()
+    assert rerun("1 done, 0 already finished") == ["t01", "t02"]
+    assert rerun("0 done, 1 already finished") == ["t01", "t02"]
+    write("make it green")  # the second turn's instruction: a new second turn on the first
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03"]
+    assert json.loads((out / "w" / "record.json").read_text())["turns"]["path"] == ["t01", "t03"]
+    _mask(tmp_path / "m.png", slice(8, 30))  # the first turn's mask file: both turns made again
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
+    assert np.asarray(Image.open(out / "w" / "turns" / "t04" / "mask.png"))[25, 20] == 255
+    (out / "w" / "record.json").unlink()  # stopped while the summary was rewritten
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
+    assert rerun("0 done, 1 already finished") == ["t01", "t02", "t03", "t04", "t05"]

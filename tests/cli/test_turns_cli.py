@@ -179,3 +179,29 @@ def test_a_manifest_with_a_turns_case_runs_resumes_and_reports(tmp_path):
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "case-walk" in (out / "report.html").read_text()
+
+
+def test_a_refused_move_leaves_head_where_it_was(tmp_path):
+    """`--from t01 --undo 5` (a move, then one too far): one line, and head has not moved."""
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    res = _turns(str(photo), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY)
+    assert res.exit_code == 0, res.output
+    assert _turns("--out", str(out), "--undo", "1").exit_code == 0
+
+    def head() -> str | None:
+        return json.loads((out / "history.json").read_text())["head"]
+
+    assert head() is None
+    for moves, words in (
+        (["--from", "t01", "--undo", "5"], "undo 5: head is 1 turn(s)"),
+        (["--from", "t01", "--redo", "1"], "redo 1: 0 turn(s) to redo"),
+    ):
+        res = _turns("--out", str(out), *moves)
+        assert res.exit_code == 2 and words in res.stderr, res.output
+        assert head() is None, moves
+    assert json.loads((out / "history.json").read_text())["redo"] == ["t01"]
+    # everything undone: the folder is still maskedit's, and --force starts it again
+    res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 0, res.output
+    assert _head(out) == "t01" and len(json.loads((out / "history.json").read_text())["turns"]) == 1

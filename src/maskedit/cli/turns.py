@@ -167,12 +167,7 @@ def turns(
                 session = TurnsEdit.open_or_create(out, case.image if case else source)
             else:
                 session = TurnsEdit.open(out)
-            if from_turn is not None:
-                session.goto(from_turn)
-            if undo:
-                session.undo(undo)
-            if redo:
-                session.redo(redo)
+            session.move(from_turn, undo, redo)
             if case is not None:
                 options = model_options(
                     model_flags,
