@@ -167,6 +167,24 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
         raise OutputError(f"--out '{out_dir}': '{probe}' is not writable")
 
 
+def empty_folder(folder: str | os.PathLike, keep: tuple[str, ...] = ()) -> None:
+    """Remove what `folder` holds but the names in `keep` (the lock its writer holds while it
+    starts again). Only for a folder `check_out_dir` let `--force` replace, under that lock."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+    for path in entries:
+        if path.name in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 # What an interrupted writer leaves beside the folders it writes: mkdtemp/mkstemp names.
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>partial|old|tmp)$")
 

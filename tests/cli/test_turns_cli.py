@@ -205,3 +205,19 @@ def test_a_refused_move_leaves_head_where_it_was(tmp_path):
     res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
     assert res.exit_code == 0, res.output
     assert _head(out) == "t01" and len(json.loads((out / "history.json").read_text())["turns"]) == 1
+
+
+def test_force_removes_nothing_while_another_command_writes_there(tmp_path):
+    """`turns --force` on a folder another maskedit command holds: refused by the lock before
+    anything is removed (the other command's turns, and its lock, stay)."""
+    import fcntl
+
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    assert _turns(str(photo), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY).exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with open(out / ".maskedit.lock", "a+") as held:  # another process's lock, as the kernel sees it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 2 and "another maskedit run is writing there" in res.stderr, res.output
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -127,11 +127,9 @@ def turns(
     model_flags: ModelFlags,
 ) -> None:
     """A multi-turn edit: each turn edits the last one's output; undo, redo, branch (--from)."""
-    import shutil
-
-    from maskedit.outputs import check_out_dir
+    from maskedit.outputs import check_out_dir, empty_folder
     from maskedit.preflight import check_case
-    from maskedit.run_folder import run_lock
+    from maskedit.run_folder import LOCK_FILE, run_lock
     from maskedit.turns import HISTORY_FILE, TurnsEdit
 
     with user_errors():
@@ -159,8 +157,9 @@ def turns(
             check_case(case)  # bad input fails here, before minutes of model loading
         if not started:
             check_out_dir(out, force)
-            shutil.rmtree(out, ignore_errors=True)  # only reached empty, or with --force
-        with run_lock(out):
+        with run_lock(out):  # before anything is removed: another command may be writing there
+            if not started:
+                empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
             if source is not None and not started:
                 session = TurnsEdit.create(out, case.image if case else source)
             elif source is not None:
