@@ -161,6 +161,8 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
         probe = parent
         while not probe.exists():
             probe = probe.parent
+        if not probe.is_dir():  # `photo.png/out`: no folder can be made there
+            raise OutputError(f"--out '{out_dir}': '{probe}' is a file, expected a folder")
     except OSError as err:  # a symbolic link loop, no permission to look
         raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
     if not os.access(probe, os.W_OK):
