@@ -201,6 +201,8 @@ def test_a_refused_move_leaves_head_where_it_was(tmp_path):
         assert res.exit_code == 2 and words in res.stderr, res.output
         assert head() is None, moves
     assert json.loads((out / "history.json").read_text())["redo"] == ["t01"]
+    res = _turns("--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 2 and "--force starts its turns again from the photo" in res.stderr
     # everything undone: the folder is still maskedit's, and --force starts it again
     res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
     assert res.exit_code == 0, res.output

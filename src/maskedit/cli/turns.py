@@ -143,6 +143,11 @@ def turns(
                 "--from without it"
             )
         started = (out / HISTORY_FILE).is_file() and not force
+        if source is None and force and (out / HISTORY_FILE).is_file():
+            raise InputError(
+                f"--out '{out}': --force starts its turns again from the photo; give the photo "
+                "or a turns file"
+            )
         if source is None and not started:
             raise InputError(f"--out '{out}': holds no turns yet; give a photo or a turns file")
         case = None
