@@ -44,6 +44,7 @@ import numpy as np
 
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import write_case_metrics
+from maskedit.record import GROUND_TRUTH_FILE, HISTORY_FILE
 from maskedit.scoring import (
     Backbones,
     Scorers,
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
     from maskedit.record import EditResult
 
 REFERENCE_MASK_FILE = "reference_mask.png"  # what a case is scored against, when it has one
-GROUND_TRUTH_FILE = "ground_truth.png"  # a dataset's target image (MagicBrush)
 
 
 def score_result(
@@ -193,24 +193,26 @@ def evaluate_dir(
     backbones: Backbones | None = None,
 ) -> list[dict[str, Any]]:
     """``maskedit eval DIR``: score every finished case from its images, write each case's
-    metrics.json, then rebuild results.jsonl and summary.csv. Returns the rows. A multi-turn
-    case is scored as its run scored it: every turn's folder, then the edit as a whole.
+    metrics.json, then rebuild results.jsonl and summary.csv from the cases scored now (a damaged
+    case is named, skipped and left out: its old rows are not this scoring's). Returns the rows.
+    A multi-turn case is scored as its run scored it: every turn's folder, then the edit as a
+    whole.
 
     ``captions`` maps case id -> ``{"source", "target"}`` (a dataset's ``captions.json``) and
     overrides what the records hold; ``backbones`` adds the LPIPS and DINO columns.
     """
-    from maskedit.turns import HISTORY_FILE, TurnsEdit  # torch: only when scoring
+    from maskedit.turns import TurnsEdit  # torch: only when scoring
 
     out_dir = Path(out_dir)
     dirs = case_dirs(out_dir)
     if not dirs:
         raise InputError(f"run folder '{out_dir}': no finished case folders (with record.json)")
-    scored = 0
+    scored: list[str] = []  # the folders scored now: only their rows make the tables
     for case_dir in dirs:
         try:
             if (case_dir / HISTORY_FILE).is_file():  # a multi-turn case: each turn, then the edit
                 TurnsEdit.open(case_dir).rescore(Scorers(clip, backbones, threshold))
-                scored += 1
+                scored.append(case_dir.name)
                 continue
             case_captions = None
             if captions is not None:
@@ -227,9 +229,9 @@ def evaluate_dir(
             warnings.warn(f"case '{case_dir.name}' skipped: {err}", MaskeditWarning, 2)
             continue
         write_case_metrics(case_dir, rows)
-        scored += 1
+        scored.append(case_dir.name)
     if not scored:
         raise InputError(f"run folder '{out_dir}': no case could be scored (see the warnings)")
-    rows = collect_rows(out_dir)
+    rows = collect_rows(out_dir, case_ids=scored)  # a skipped case's old metrics.json: not now
     write_tables(out_dir, rows)
     return rows

@@ -62,16 +62,41 @@ def model_identity(models: Models | ModelOptions | None, case: Case) -> dict[str
     return identity
 
 
+def _digest(path: str | None) -> str | None:
+    """A file named by a case as its bytes' sha256 (a sample image by its name)."""
+    if path is None or path.startswith(SAMPLE_PREFIX):
+        return path
+    return file_digest(path)
+
+
+def _with_region_digests(region: dict[str, Any]) -> dict[str, Any]:
+    region["prompts"]["mask"] = _digest(region["prompts"]["mask"])
+    return region
+
+
+def _with_file_digests(doc: dict[str, Any]) -> dict[str, Any]:
+    """A case's dump with every file it names as the digest of its bytes: the image, the mask
+    of every region and turn, the reference images, the reference mask and the ground truths."""
+    doc["image"] = _digest(doc["image"])
+    doc["references"] = [_digest(path) for path in doc["references"]]
+    doc["reference_mask"] = _digest(doc["reference_mask"])
+    doc["ground_truth"] = _digest(doc["ground_truth"])
+    _with_region_digests(doc)
+    doc["regions"] = [_with_region_digests(region) for region in doc["regions"]]
+    for turn in doc["turns"]:
+        turn["ground_truth"] = _digest(turn["ground_truth"])
+        turn["regions"] = [_with_region_digests(region) for region in turn["regions"]]
+    return doc
+
+
 def case_fingerprint(
     case: Case, models: Models | ModelOptions | None, threshold: float | None = None
 ) -> str:
     """sha256 over everything that produced a case folder: the case (instruction, prompts,
-    settings, captions), the bytes of its image and mask files, the models and the change
-    threshold. File paths are left out: moving a manifest with its files changes nothing."""
-    doc = case.model_dump(mode="json")
-    doc["image"] = case.image if case.image.startswith(SAMPLE_PREFIX) else file_digest(case.image)
-    if case.prompts.mask is not None:
-        doc["prompts"]["mask"] = file_digest(case.prompts.mask)
+    settings, captions), the bytes of every file it names (`_with_file_digests`), the models and
+    the change threshold. File paths are left out: moving a manifest with its files changes
+    nothing."""
+    doc = _with_file_digests(case.model_dump(mode="json"))
     doc["models"] = model_identity(models, case)
     doc["threshold"] = threshold
     text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=True)

@@ -21,7 +21,14 @@ from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
 from maskedit.paths import os_problem, path_problem, shown_path
-from maskedit.record import OUTPUT_FILES, EditResult, is_case_file, is_case_record, method_files
+from maskedit.record import (
+    HISTORY_FILE,
+    OUTPUT_FILES,
+    EditResult,
+    is_case_file,
+    is_case_record,
+    method_files,
+)
 
 METRICS_FILE = "metrics.json"  # per case folder
 METRICS_SCHEMA = 1
@@ -104,6 +111,11 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
         record = json.loads((path / OUTPUT_FILES["record"]).read_bytes())
     except (OSError, ValueError, RecursionError):
         record = None
+    turns = HISTORY_FILE in names  # a multi-turn edit's folder (`maskedit.turns`)
+    others = [n for n in names if not is_case_file(n, turns)]
+    if others:  # the user's files, even beside maskedit's: never replaced, never deleted
+        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
+        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
     if is_case_record(record):
         for name in _record_files(record):
             if not _plain_name(name):
@@ -112,12 +124,10 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
             if not file.is_file() or file.stat().st_size == 0:
                 return CaseFolder("damaged", f"'{name}' is missing or empty", record)
         return CaseFolder("complete", record=record)
-    others = [n for n in names if not is_case_file(n)]
-    if OUTPUT_FILES["record"] in names and not others:  # ours, but its record is damaged
+    if OUTPUT_FILES["record"] in names:  # ours, but its record is damaged
         return CaseFolder("damaged", "its record.json is empty or not maskedit's JSON")
-    if others:
-        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
-        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
+    if turns:  # a multi-turn edit stopped while it rewrote its summary (record.json comes last)
+        return CaseFolder("damaged", "its record.json is missing")
     return CaseFolder("foreign", f"'{path}' has no record.json from maskedit")
 
 
@@ -151,10 +161,30 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
         probe = parent
         while not probe.exists():
             probe = probe.parent
+        if not probe.is_dir():  # `photo.png/out`: no folder can be made there
+            raise OutputError(f"--out '{out_dir}': '{probe}' is a file, expected a folder")
     except OSError as err:  # a symbolic link loop, no permission to look
         raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
     if not os.access(probe, os.W_OK):
         raise OutputError(f"--out '{out_dir}': '{probe}' is not writable")
+
+
+def empty_folder(folder: str | os.PathLike, keep: tuple[str, ...] = ()) -> None:
+    """Remove what `folder` holds but the names in `keep` (the lock its writer holds while it
+    starts again). Only for a folder `check_out_dir` let `--force` replace, under that lock."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+    for path in entries:
+        if path.name in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 # What an interrupted writer leaves beside the folders it writes: mkdtemp/mkstemp names.

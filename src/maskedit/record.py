@@ -23,8 +23,19 @@ OUTPUT_FILES = {
     "grid": "grid.png",
     "record": "record.json",
 }
+GROUND_TRUTH_FILE = "ground_truth.png"  # a dataset's target image (MagicBrush)
 # Other files a case folder may hold (besides `blended_<method>.png`): what maskedit writes there.
-CASE_FILES = frozenset(OUTPUT_FILES.values()) | {"reference_mask.png", "metrics.json"}
+CASE_FILES = frozenset(OUTPUT_FILES.values()) | {
+    "reference_mask.png",
+    "metrics.json",
+    GROUND_TRUTH_FILE,
+}
+# What a multi-turn edit's folder holds besides a case folder's files (`maskedit.turns`).
+HISTORY_FILE = "history.json"
+TURNS_DIR = "turns"
+STRIP_FILE = "strip.png"
+LOCK_FILE = ".maskedit.lock"  # one writer at a time (`maskedit.run_folder.run_lock`)
+TURNS_FILES = frozenset({HISTORY_FILE, TURNS_DIR, STRIP_FILE, LOCK_FILE})
 _LIBRARIES = (
     "maskedit",
     "torch",
@@ -91,9 +102,12 @@ def is_case_record(doc: Any) -> bool:
     )
 
 
-def is_case_file(name: str) -> bool:
-    """A file name maskedit writes into a case folder (its temp files included)."""
-    if name in CASE_FILES or (name.startswith("blended_") and name.endswith(".png")):
+def is_case_file(name: str, turns: bool = False) -> bool:
+    """A file name maskedit writes into a case folder (its temp files included); with `turns`,
+    into a multi-turn edit's folder."""
+    if name in CASE_FILES or (turns and name in TURNS_FILES):
+        return True
+    if name.startswith("blended_") and name.endswith(".png"):
         return True
     return name.startswith(".") and name.endswith(".tmp")  # an atomic write cut short
 

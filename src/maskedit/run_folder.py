@@ -15,8 +15,8 @@ from maskedit.config import RUN_FOLDER_FILES, Manifest
 from maskedit.errors import OutputError
 from maskedit.outputs import inspect_case_folder
 from maskedit.paths import os_problem, path_problem, shown_path
+from maskedit.record import LOCK_FILE
 
-LOCK_FILE = ".maskedit.lock"
 _HELD: dict[Path, int] = {}  # folders this process holds the run lock of, and how many times
 _HELD_GUARD = threading.Lock()
 

@@ -121,8 +121,7 @@ def plan_case(
     if found.state == "foreign":
         error = f"--out '{out_dir}': case '{case.id}' would replace {found.reason}"
         return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
-    if found.state == "complete" and (found.reason == "done" or case.turns):
-        # a multi-turn folder keeps no case fingerprint: each turn is reused by its own spec
+    if found.state == "complete" and found.reason == "done":
         return fingerprint, ("forced" if force else None), {}
     if found.state == "complete":
         return fingerprint, "changed", {}
@@ -144,7 +143,10 @@ def process_case(
     if why is None:
         return {"case_id": case.id, "status": "skipped"}
     if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
-        return run_case_turns(case, models, out_dir, scorers, force=force)
+        row = run_case_turns(case, models, out_dir, scorers, force=force, fingerprint=fingerprint)
+        if row["status"] == "ok" and why in ("changed", "damaged"):
+            row["redone"] = why
+        return row
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -305,11 +307,13 @@ def run_case_turns(
     scorers: Scorers | None = None,
     *,
     force: bool = False,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
 
-    Turns finished by an earlier (interrupted) run are taken again, so the run resumes at the
-    first turn not finished. `force` starts the edit again from the photo.
+    Turns finished by an earlier (interrupted) run are taken again (same spec, models and file
+    contents), so the run resumes at the first turn not finished. `force` starts the edit again
+    from the photo. `fingerprint` (the case's) goes into the edit's record.json.
     """
     t0 = time.perf_counter()
     folder = Path(out_dir) / case.id
@@ -326,7 +330,7 @@ def run_case_turns(
             except MaskeditError as err:
                 return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
             done += again
-        session.write_summary(scorers)
+        session.write_summary(scorers, fingerprint=fingerprint)
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     seconds = round(time.perf_counter() - t0, 3)

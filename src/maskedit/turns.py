@@ -15,14 +15,15 @@ that lossless PNG, so a turn's record reproduces the turn alone from its folder'
 Outside its mask a turn's output is its input bit for bit, so outside the union of the turns'
 masks the last output is the photo bit for bit. Undo and redo move `head`; a turn added after an
 undo (or after `goto`) starts a branch, and the history keeps both. A turn already made from the
-same parent with the same spec and models is taken again, not edited again: that is how an
-interrupted run resumes at the turn it had reached, and how a redone turn keeps its files.
+same parent with the same spec, models and file contents is taken again, not edited again: that
+is how an interrupted run resumes at the turn it had reached, and how a redone turn keeps its
+files.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,18 @@ import numpy as np
 
 from maskedit.config import Turn
 from maskedit.errors import InputError
+from maskedit.fingerprints import file_digest
 from maskedit.grid import turns_grid, turns_strip
 from maskedit.images import alpha_to_png_array, image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
-from maskedit.record import OUTPUT_FILES, EditResult
+from maskedit.record import HISTORY_FILE, OUTPUT_FILES, STRIP_FILE, TURNS_DIR, EditResult
 from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
 from maskedit.turn_scores import score_turn, score_turn_folder
 
-HISTORY_FILE = "history.json"
 HISTORY_SCHEMA = 1
-TURNS_DIR = "turns"
-STRIP_FILE = "strip.png"
 PHOTO = "photo"  # what `goto` takes for the photo itself (before the first turn)
 # The edit folder's files that show `head` (rewritten by `write_summary`).
 _SUMMARY_FILES = ("mask.png", "baseline.png", "grid.png", STRIP_FILE, "metrics.json")
@@ -57,6 +56,7 @@ class TurnNode:
     parent: str | None  # None: the photo
     turn: Turn
     models: dict[str, Any]  # what made it: a turn is taken again only with the same models
+    inputs: dict[str, Any] = field(default_factory=dict)  # and the same bytes in its files
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +64,7 @@ class TurnNode:
             "parent": self.parent,
             "turn": self.turn.model_dump(mode="json"),
             "models": self.models,
+            "inputs": self.inputs,
         }
 
 
@@ -92,6 +93,18 @@ def _models_key(models: Models, turn: Turn) -> dict[str, Any]:
     if any(region.prompts.needs_sam for region in turn.regions):
         keys.append("sam")
     return json.loads(json.dumps({k: described.get(k) for k in keys}, default=str))
+
+
+def _inputs_key(turn: Turn) -> dict[str, Any]:
+    """The bytes of the files a turn names (each region's mask, its ground truth), hashed: a turn
+    whose mask file changed is edited again, not taken again."""
+    masks = [region.prompts.mask for region in turn.regions]
+    key: dict[str, Any] = {}
+    if any(mask is not None for mask in masks):
+        key["masks"] = [None if mask is None else file_digest(mask) for mask in masks]
+    if turn.ground_truth is not None:
+        key["ground_truth"] = file_digest(turn.ground_truth)
+    return key
 
 
 class TurnsEdit:
@@ -148,7 +161,13 @@ class TurnsEdit:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             nodes = [
-                TurnNode(n["id"], n["parent"], Turn.model_validate(n["turn"]), n["models"])
+                TurnNode(
+                    n["id"],
+                    n["parent"],
+                    Turn.model_validate(n["turn"]),
+                    n["models"],
+                    n.get("inputs", {}),
+                )
                 for n in doc["turns"]
             ]
             return cls(
@@ -263,10 +282,11 @@ class TurnsEdit:
         made on head's output, written as it is instead of edited again: the app keeps the very
         picture its user chose, and spends no second edit on it.
         """
-        key = _models_key(models, turn)
+        key, inputs = _models_key(models, turn), _inputs_key(turn)
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
-            if node.turn == turn and node.models == key and finished:
+            same = node.turn == turn and node.models == key and node.inputs == inputs
+            if same and finished:
                 self.head, self.redo_stack = node.id, []
                 self.save()
                 return node, True
@@ -280,7 +300,7 @@ class TurnsEdit:
                 raise InputError(
                     "keep: the result was made on another image than the history's last turn"
                 )
-        node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key)
+        node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key, inputs)
         record = {
             "turn": {
                 "id": node.id,
@@ -344,6 +364,22 @@ class TurnsEdit:
             self.head = self.redo_stack.pop()
         self.save()
 
+    def move(self, from_turn: str | None = None, undo: int = 0, redo: int = 0) -> None:
+        """`goto(from_turn)`, then `undo`, then `redo`: all of them, or (one of them impossible)
+        none, so that a refused move leaves head where it was."""
+        head, redo_stack = self.head, list(self.redo_stack)
+        try:
+            if from_turn is not None:
+                self.goto(from_turn)
+            if undo:
+                self.undo(undo)
+            if redo:
+                self.redo(redo)
+        except InputError:
+            self.head, self.redo_stack = head, redo_stack
+            self.save()
+            raise
+
     def goto(self, turn_id: str | None) -> None:
         """Make `turn_id` (or None / "photo": the photo) head; a turn added next branches there."""
         turn_id = None if turn_id in (None, PHOTO) else self.node(turn_id).id
@@ -353,13 +389,22 @@ class TurnsEdit:
 
     # --- the edit folder -----------------------------------------------------------------------
 
-    def write_summary(self, scorers: Scorers | None = None, *, metrics: bool = True) -> None:
+    def write_summary(
+        self,
+        scorers: Scorers | None = None,
+        *,
+        metrics: bool = True,
+        fingerprint: str | None = None,
+    ) -> None:
         """Rewrite the edit folder's files for head, from the turn folders on disk.
 
         record.json goes first and comes back last, so a folder that has one is whole. At the
-        photo (everything undone) only original.png and strip.png remain.
+        photo (everything undone) only original.png and strip.png remain. `fingerprint`: what
+        made it, when a run's case made it (`maskedit.fingerprints`); kept while head stays.
         """
         record_path = self.folder / OUTPUT_FILES["record"]
+        if fingerprint is None:
+            fingerprint = self._fingerprint_at_head(record_path)
         record_path.unlink(missing_ok=True)
         for name in _SUMMARY_FILES:
             (self.folder / name).unlink(missing_ok=True)
@@ -421,7 +466,19 @@ class TurnsEdit:
         )
         if self.benchmark:  # what `maskedit eval` picks the metric networks by
             record["benchmark"] = self.benchmark
+        if fingerprint is not None:
+            record["fingerprint"] = fingerprint
         atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+
+    def _fingerprint_at_head(self, record_path: Path) -> str | None:
+        """The fingerprint of the summary there now, if it shows the head there is now."""
+        try:
+            record = json.loads(record_path.read_bytes())
+            kept = record["fingerprint"]
+            same = record["turns"]["head"] == self.head and self.head is not None
+            return kept if same and isinstance(kept, str) else None
+        except (OSError, ValueError, RecursionError, KeyError, TypeError):
+            return None
 
     def _captions(self, path: list[TurnNode]) -> dict[str, str | None] | None:
         """The whole edit's captions: the first turn's source, the last turn's target."""

@@ -310,3 +310,22 @@ def test_run_passes_the_segmenter(tmp_path):
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "o" / "a" / "record.json").read_text())
     assert rec["models"]["segmenter"] == "sam-hq"
+
+
+def test_download_that_fetches_nothing_says_why_in_one_line(monkeypatch, tmp_path):
+    """`maskedit download` is itself the advice a loader gives: its own failure names the id and
+    why, and a folder given as an id is told it needs no download."""
+    import huggingface_hub
+
+    def unreachable(model_id, allow_patterns):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    res = runner.invoke(app, ["download", "owner/model"])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("maskedit: error: download 'owner/model': ")
+    assert "Name or service not known" in lines[0] and "maskedit download" not in lines[0]
+    res = runner.invoke(app, ["download", str(tmp_path)])
+    assert res.exit_code == 2 and "expected a hub id (owner/name)" in res.stderr, res.output

@@ -123,3 +123,17 @@ def test_eval_options_are_checked_first(tmp_path):
     ):
         res = runner.invoke(app, ["eval", str(tmp_path / "run"), *flags])
         assert words in _one_line(res)
+
+
+def test_an_out_folder_under_a_file_is_refused_before_models_load(tmp_path, no_models):
+    """`edit photo.png --out photo.png/x`: one line naming the file, before any model is built."""
+    manifest = _workspace(tmp_path)
+    photo = tmp_path / "p.png"
+    for command in (
+        ["edit", str(photo), "-i", "hi", "--point", "5,5", "--out", str(photo / "x")],
+        ["turns", str(photo), "--turn", "point=5,5; hi", "--out", str(photo / "x")],
+        ["run", str(manifest), "--out", str(photo / "x")],
+    ):
+        line = _one_line(runner.invoke(app, [*command, "--models", "tiny"]))
+        assert f"--out '{photo / 'x'}'" in line
+        assert "a part of the path is not a folder" in line or f"'{photo}' is a file" in line

@@ -236,3 +236,64 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     log = [json.loads(x) for x in (out / "run_log.jsonl").read_text().splitlines()]
     assert sorted(r["case_id"] for r in log if r["status"] == "ok") == ids
     assert os.path.getsize(out / "run_log.jsonl") > 0
+
+
+def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path):
+    """A note the user put into an edit's or a case's folder: `--force` refuses, and the note stays."""
+    img = _photo(tmp_path / "p.png")
+    out = tmp_path / "o"
+    args = ["edit", str(img), "-i", "x", "--point", "5,5", "--steps", "1", "--models", "tiny"]
+    assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    before = _tree(out)
+    line = _one_error_line(runner.invoke(app, [*args, "--seed", "3", "--out", str(out), "--force"]))
+    assert "'notes.txt'" in line and "nothing was touched" in line
+    assert _tree(out) == before
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    assert _run(manifest, tmp_path / "r").exit_code == 0
+    (tmp_path / "r" / "a" / "notes.txt").write_text("mine")
+    before = _tree(tmp_path / "r" / "a")
+    line = _one_error_line(_run(manifest, tmp_path / "r", "--force"))
+    assert "case 'a' would replace" in line and "'notes.txt'" in line
+    assert _tree(tmp_path / "r" / "a") == before
+
+
+def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_when_damaged(
+    tmp_path,
+):
+    """A multi-turn case is reused only when nothing that made it changed (its turns, a turn's
+    mask file); a folder whose summary record.json is missing (a run stopped while rewriting it)
+    is resumed, its turns taken again, not refused as someone else's folder."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+
+    def write(second: str = "make it blue") -> None:
+        manifest.write_text(
+            "defaults: {steps: 1}\ncases:\n - id: w\n   image: p.png\n   turns:\n"
+            "     - {instruction: make it red, mask: m.png}\n"
+            f"     - {{instruction: {second}, box: [30, 5, 50, 30]}}\n"
+        )
+
+    def rerun(expect: str) -> list[str]:
+        res = _run(manifest, out)
+        assert res.exit_code == 0, res.output
+        assert expect in res.stdout, res.stdout
+        return sorted(p.name for p in (out / "w" / "turns").iterdir())
+
+    out = tmp_path / "o"
+    write()
+    assert rerun("1 done, 0 already finished") == ["t01", "t02"]
+    assert rerun("0 done, 1 already finished") == ["t01", "t02"]
+    write("make it green")  # the second turn's instruction: a new second turn on the first
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03"]
+    assert json.loads((out / "w" / "record.json").read_text())["turns"]["path"] == ["t01", "t03"]
+    _mask(tmp_path / "m.png", slice(8, 30))  # the first turn's mask file: both turns made again
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
+    assert np.asarray(Image.open(out / "w" / "turns" / "t04" / "mask.png"))[25, 20] == 255
+    (out / "w" / "record.json").unlink()  # stopped while the summary was rewritten
+    assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
+    assert rerun("0 done, 1 already finished") == ["t01", "t02", "t03", "t04", "t05"]

@@ -179,3 +179,47 @@ def test_a_manifest_with_a_turns_case_runs_resumes_and_reports(tmp_path):
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "case-walk" in (out / "report.html").read_text()
+
+
+def test_a_refused_move_leaves_head_where_it_was(tmp_path):
+    """`--from t01 --undo 5` (a move, then one too far): one line, and head has not moved."""
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    res = _turns(str(photo), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY)
+    assert res.exit_code == 0, res.output
+    assert _turns("--out", str(out), "--undo", "1").exit_code == 0
+
+    def head() -> str | None:
+        return json.loads((out / "history.json").read_text())["head"]
+
+    assert head() is None
+    for moves, words in (
+        (["--from", "t01", "--undo", "5"], "undo 5: head is 1 turn(s)"),
+        (["--from", "t01", "--redo", "1"], "redo 1: 0 turn(s) to redo"),
+    ):
+        res = _turns("--out", str(out), *moves)
+        assert res.exit_code == 2 and words in res.stderr, res.output
+        assert head() is None, moves
+    assert json.loads((out / "history.json").read_text())["redo"] == ["t01"]
+    res = _turns("--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 2 and "--force starts its turns again from the photo" in res.stderr
+    # everything undone: the folder is still maskedit's, and --force starts it again
+    res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 0, res.output
+    assert _head(out) == "t01" and len(json.loads((out / "history.json").read_text())["turns"]) == 1
+
+
+def test_force_removes_nothing_while_another_command_writes_there(tmp_path):
+    """`turns --force` on a folder another maskedit command holds: refused by the lock before
+    anything is removed (the other command's turns, and its lock, stay)."""
+    import fcntl
+
+    photo = _photo(tmp_path)
+    out = tmp_path / "walk"
+    assert _turns(str(photo), "--out", str(out), "--turn", "box=1,1,20,20; hi", *TINY).exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with open(out / ".maskedit.lock", "a+") as held:  # another process's lock, as the kernel sees it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
+    assert res.exit_code == 2 and "another maskedit run is writing there" in res.stderr, res.output
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

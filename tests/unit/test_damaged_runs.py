@@ -201,3 +201,20 @@ def test_disk_full_while_logging_a_run_stops_it_in_one_line(tmp_path, monkeypatc
         append_line(log, '{"case_id": "b"}')
     monkeypatch.undo()
     assert log.read_text() == '{"case_id": "a"}\n'  # no half line
+
+
+def test_eval_leaves_a_case_it_could_not_score_out_of_the_tables(tmp_path):
+    """A case skipped as damaged keeps no rows of an earlier scoring in the new tables."""
+    _case(tmp_path, "good")
+    bad = _case(tmp_path, "bad")
+    assert runner.invoke(app, ["eval", str(tmp_path), "--clip", "none"]).exit_code == 0
+    assert (bad / "metrics.json").is_file()
+    data = (bad / "blended.png").read_bytes()
+    (bad / "blended.png").write_bytes(data[: len(data) // 2])
+    res = runner.invoke(app, ["eval", str(tmp_path), "--clip", "none"])
+    assert res.exit_code == 0, res.output
+    assert "warning: case 'bad' skipped" in res.stderr
+    assert "in 1 cases (1 damaged, skipped)" in res.stdout
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {row["case_id"] for row in rows} == {"good"}
+    assert "bad" not in (tmp_path / "summary.csv").read_text()

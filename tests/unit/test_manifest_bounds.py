@@ -84,6 +84,14 @@ def test_values_of_the_wrong_type_are_refused(tmp_path, case, words):
     _refused(tmp_path, f"cases:\n - {case}\n", words)
 
 
+@pytest.mark.parametrize("setting", ["steps: yes", "seed: no", "dilate: true", "text_cfg: on", "feather: off"])
+def test_a_yaml_boolean_is_not_a_number(tmp_path, setting):
+    """`steps: yes` is refused, not run as 1 step (nor `seed: no` as seed 0)."""
+    key = setting.split(":")[0]
+    _refused(tmp_path, f"cases:\n - {{id: a, image: p.png, instruction: hi, point: [1, 2], {setting}}}\n", f"{key}: expected a number, got the boolean")
+    _refused(tmp_path, f"defaults: {{{setting}}}\ncases:\n - {{id: a, image: p.png, instruction: hi, point: [1, 2]}}\n", f"{key}: expected a number")
+
+
 def test_yaml_1_1_surprises_keep_what_was_written(tmp_path):
     text = (
         "cases:\n"

@@ -127,11 +127,9 @@ def turns(
     model_flags: ModelFlags,
 ) -> None:
     """A multi-turn edit: each turn edits the last one's output; undo, redo, branch (--from)."""
-    import shutil
-
-    from maskedit.outputs import check_out_dir
+    from maskedit.outputs import check_out_dir, empty_folder
     from maskedit.preflight import check_case
-    from maskedit.run_folder import run_lock
+    from maskedit.run_folder import LOCK_FILE, run_lock
     from maskedit.turns import HISTORY_FILE, TurnsEdit
 
     with user_errors():
@@ -145,6 +143,11 @@ def turns(
                 "--from without it"
             )
         started = (out / HISTORY_FILE).is_file() and not force
+        if source is None and force and (out / HISTORY_FILE).is_file():
+            raise InputError(
+                f"--out '{out}': --force starts its turns again from the photo; give the photo "
+                "or a turns file"
+            )
         if source is None and not started:
             raise InputError(f"--out '{out}': holds no turns yet; give a photo or a turns file")
         case = None
@@ -159,20 +162,16 @@ def turns(
             check_case(case)  # bad input fails here, before minutes of model loading
         if not started:
             check_out_dir(out, force)
-            shutil.rmtree(out, ignore_errors=True)  # only reached empty, or with --force
-        with run_lock(out):
+        with run_lock(out):  # before anything is removed: another command may be writing there
+            if not started:
+                empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
             if source is not None and not started:
                 session = TurnsEdit.create(out, case.image if case else source)
             elif source is not None:
                 session = TurnsEdit.open_or_create(out, case.image if case else source)
             else:
                 session = TurnsEdit.open(out)
-            if from_turn is not None:
-                session.goto(from_turn)
-            if undo:
-                session.undo(undo)
-            if redo:
-                session.redo(redo)
+            session.move(from_turn, undo, redo)
             if case is not None:
                 options = model_options(
                     model_flags,

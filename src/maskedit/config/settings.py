@@ -61,6 +61,28 @@ class EditSettings(BaseModel):
     crop_margin: float = Field(0.25, ge=0.0, le=8.0)
     harmonize: Literal["none", "poisson", "color"] = "none"
 
+    @field_validator(
+        "steps",
+        "text_cfg",
+        "image_cfg",
+        "seed",
+        "working_size",
+        "dilate",
+        "erode",
+        "feather",
+        "blend_start",
+        "blend_end",
+        "latent_dilate",
+        "crop_margin",
+        mode="before",
+    )
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any) -> Any:
+        """A YAML `steps: yes` is a mistake, not 1 step (pydantic would read True as 1)."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got the boolean {value}")
+        return value
+
     @field_validator("methods", mode="before")
     @classmethod
     def _methods(cls, value: Any) -> Any:

@@ -109,8 +109,28 @@ def download(ids: list[str] | None = None, editor: str = "ip2p") -> list[str]:
         try:
             paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
         except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line
-            raise missing_weights(model_id, "download of", "a local folder", err) from None
+            raise download_failed(model_id, err) from None
     return paths
+
+
+def download_failed(model_id: str, err: Exception) -> MissingWeightsError:
+    """`maskedit download ID` that fetched nothing, in one line: a path is not a hub id; else
+    why the hub did not answer (its own words, shortened)."""
+    if Path(model_id).expanduser().exists() or model_id.startswith((".", "/", "~")):
+        return MissingWeightsError(
+            f"download '{model_id}': expected a hub id (owner/name); a local folder needs no "
+            "download, pass it to --ip2p, --sam, --clip, ... as it is"
+        )
+    reason = " ".join(str(err).split())[:200] or type(err).__name__
+    why = (
+        "offline mode (HF_HUB_OFFLINE) is on"
+        if offline()
+        else f"the hub did not give it ({reason})"
+    )
+    return MissingWeightsError(
+        f"download '{model_id}': {why}; run it on a machine that reaches the hub, with the "
+        f"cache ({hub_cache_dir()}) the models will load from"
+    )
 
 
 def offline() -> bool:

@@ -1,0 +1,43 @@
+"""A case's fingerprint changes with the bytes of every file it names, and only with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskedit.config import case_from_dict
+from maskedit.fingerprints import case_fingerprint
+
+
+def _png(path, value: int) -> None:
+    Image.fromarray(np.full((8, 8), value, np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("changed", ["m1.png", "m2.png", "ref.png", "rm.png", "gt.png"])
+def test_every_file_a_case_names_is_in_its_fingerprint(tmp_path, changed):
+    for name in ("p.png", "m1.png", "m2.png", "ref.png", "rm.png", "gt.png"):
+        _png(tmp_path / name, 255)
+    plain = {
+        "id": "a",
+        "image": "p.png",
+        "instruction": "red",
+        "mask": "m1.png",
+        "references": ["ref.png"],
+        "reference_mask": "rm.png",
+        "ground_truth": "gt.png",
+    }
+    regions = {"id": "r", "image": "p.png", "regions": [{"instruction": "red", "mask": "m1.png"}, {"instruction": "blue", "mask": "m2.png"}]}
+    turns = {
+        "id": "t",
+        "image": "p.png",
+        "turns": [{"instruction": "red", "mask": "m1.png"}, {"instruction": "blue", "mask": "m2.png", "ground_truth": "gt.png"}],
+    }
+    cases = [case_from_dict(doc, tmp_path) for doc in (plain, regions, turns)]
+    before = [case_fingerprint(case, None) for case in cases]
+    _png(tmp_path / changed, 255)  # the same bytes again: the same fingerprint
+    assert [case_fingerprint(case, None) for case in cases] == before
+    _png(tmp_path / changed, 0)
+    after = [case_fingerprint(case, None) for case in cases]
+    named = [changed != "m2.png", changed in ("m1.png", "m2.png"), changed in ("m1.png", "m2.png", "gt.png")]
+    assert [a != b for a, b in zip(after, before, strict=True)] == named
