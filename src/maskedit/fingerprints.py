@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,5 @@ def case_state(case_dir: Path, fingerprint: str) -> CaseFolder:
     found = inspect_case_folder(case_dir)
     if found.state != "complete":
         return found
-    if found.record.get("fingerprint") == fingerprint:
-        return CaseFolder("complete", "done", found.record)
-    return CaseFolder("complete", "changed", found.record)
+    done = found.record.get("fingerprint") == fingerprint
+    return replace(found, reason="done" if done else "changed")

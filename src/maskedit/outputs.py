@@ -77,6 +77,19 @@ class CaseFolder:
     state: Literal["absent", "empty", "foreign", "damaged", "complete"]
     reason: str = ""
     record: dict[str, Any] = field(default_factory=dict)
+    user_files: tuple[str, ...] = ()  # put beside maskedit's: kept, so the folder is never replaced
+
+    @property
+    def not_replaceable(self) -> str | None:
+        """Why maskedit may not replace this folder (`--force`, a changed or damaged case), or
+        None: a foreign folder, or one of maskedit's that holds the user's files too."""
+        if self.state == "foreign":
+            return self.reason
+        if self.user_files:
+            names = self.user_files
+            shown = ", ".join(repr(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
+            return f"a folder that holds files maskedit did not write ({shown})"
+        return None
 
 
 def _plain_name(name: Any) -> bool:
@@ -112,22 +125,24 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
     except (OSError, ValueError, RecursionError):
         record = None
     turns = HISTORY_FILE in names  # a multi-turn edit's folder (`maskedit.turns`)
-    others = [n for n in names if not is_case_file(n, turns)]
-    if others:  # the user's files, even beside maskedit's: never replaced, never deleted
-        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
-        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
+    others = tuple(n for n in names if not is_case_file(n, turns))
     if is_case_record(record):
         for name in _record_files(record):
             if not _plain_name(name):
-                return CaseFolder("damaged", f"its record.json names the file {name!r}", record)
+                why = f"its record.json names the file {name!r}"
+                return CaseFolder("damaged", why, record, others)
             file = path / name
             if not file.is_file() or file.stat().st_size == 0:
-                return CaseFolder("damaged", f"'{name}' is missing or empty", record)
-        return CaseFolder("complete", record=record)
+                return CaseFolder("damaged", f"'{name}' is missing or empty", record, others)
+        return CaseFolder("complete", record=record, user_files=others)
     if OUTPUT_FILES["record"] in names:  # ours, but its record is damaged
-        return CaseFolder("damaged", "its record.json is empty or not maskedit's JSON")
+        why = "its record.json is empty or not maskedit's JSON"
+        return CaseFolder("damaged", why, user_files=others)
     if turns:  # a multi-turn edit stopped while it rewrote its summary (record.json comes last)
-        return CaseFolder("damaged", "its record.json is missing")
+        return CaseFolder("damaged", "its record.json is missing", user_files=others)
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
+        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
     return CaseFolder("foreign", f"'{path}' has no record.json from maskedit")
 
 
@@ -151,10 +166,10 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
                 raise OutputError(
                     f"--out '{out_dir}': folder exists and is not empty; pass --force to replace it"
                 )
-            found = inspect_case_folder(out_dir)
-            if found.state == "foreign":
+            refused = inspect_case_folder(out_dir).not_replaceable
+            if refused:
                 raise OutputError(
-                    f"--out '{out_dir}': {found.reason}; --force replaces only a folder maskedit "
+                    f"--out '{out_dir}': {refused}; --force replaces only a folder maskedit "
                     "wrote, so nothing was touched"
                 )
         parent = out_dir.parent if out_dir.parent != Path("") else Path(".")

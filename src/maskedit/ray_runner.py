@@ -146,7 +146,7 @@ def run_manifest_ray(
         raise MaskeditError("--ray needs Ray: pip install 'maskedit[ray]'") from None
     out_dir = Path(out_dir).absolute()
     check_threshold(threshold)
-    check_run_folder(manifest, out_dir)
+    check_run_folder(manifest, out_dir, force)
     summary = RunSummary()
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)

@@ -21,9 +21,10 @@ _HELD: dict[Path, int] = {}  # folders this process holds the run lock of, and h
 _HELD_GUARD = threading.Lock()
 
 
-def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
+def check_run_folder(manifest: Manifest, out_dir: Path, force: bool = False) -> None:
     """Before any model loads: `out_dir` can hold this run, and no case would replace a file or
-    folder maskedit did not write (a case id `photos` in a folder that has the user's photos)."""
+    folder maskedit did not write (a case id `photos` in a folder that has the user's photos);
+    with `force`, which redoes every case, nor a case folder the user put files into."""
     if (problem := path_problem(out_dir)) is not None:
         raise OutputError(f"--out '{shown_path(out_dir)}': {problem}")
     try:
@@ -39,9 +40,9 @@ def check_run_folder(manifest: Manifest, out_dir: Path) -> None:
             )
         for case in manifest.cases:
             found = inspect_case_folder(out_dir / case.id)
-            if found.state == "foreign":
+            if found.state == "foreign" or (force and found.not_replaceable):
                 raise OutputError(
-                    f"--out '{out_dir}': case '{case.id}' would replace {found.reason}; "
+                    f"--out '{out_dir}': case '{case.id}' would replace {found.not_replaceable}; "
                     "nothing was touched: rename the case or choose another --out"
                 )
     except OSError as err:

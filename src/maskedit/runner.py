@@ -64,7 +64,7 @@ def run_manifest(
     """
     check_threshold(threshold)
     out_dir = Path(out_dir)
-    check_run_folder(manifest, out_dir)
+    check_run_folder(manifest, out_dir, force)
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
         scorers = Scorers(clip, backbones, threshold)
@@ -118,14 +118,17 @@ def plan_case(
     except MaskeditError as err:  # an input vanished since the manifest was checked
         return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
     found = case_state(out_dir / case.id, fingerprint)
-    if found.state == "foreign":
-        error = f"--out '{out_dir}': case '{case.id}' would replace {found.reason}"
-        return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
     if found.state == "complete" and found.reason == "done":
-        return fingerprint, ("forced" if force else None), {}
-    if found.state == "complete":
-        return fingerprint, "changed", {}
-    return fingerprint, ("damaged" if found.state == "damaged" else "new"), {}
+        why = "forced" if force else None
+    elif found.state == "complete":
+        why = "changed"
+    else:
+        why = "damaged" if found.state == "damaged" else "new"
+    refused = found.not_replaceable if why is not None and found.state != "absent" else None
+    if refused:  # a case to (re)do whose folder is not maskedit's alone: the user's files stay
+        error = f"--out '{out_dir}': case '{case.id}' would replace {refused}"
+        return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
+    return fingerprint, why, {}
 
 
 def process_case(

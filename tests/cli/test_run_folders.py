@@ -256,9 +256,19 @@ def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path)
     assert _run(manifest, tmp_path / "r").exit_code == 0
     (tmp_path / "r" / "a" / "notes.txt").write_text("mine")
     before = _tree(tmp_path / "r" / "a")
+    resumed = _run(manifest, tmp_path / "r")  # a finished case is only read: the run goes on
+    assert resumed.exit_code == 0 and "1 already finished" in resumed.stdout, resumed.output
+    assert _tree(tmp_path / "r" / "a") == before
     line = _one_error_line(_run(manifest, tmp_path / "r", "--force"))
     assert "case 'a' would replace" in line and "'notes.txt'" in line
     assert _tree(tmp_path / "r" / "a") == before
+    manifest.write_text(  # changed: the case is to be redone, but not over the user's file
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 2}\n"
+        " - {id: b, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    res = _run(manifest, tmp_path / "r")
+    assert res.exit_code == 1 and "case 'a' would replace" in res.output, res.output
+    assert _tree(tmp_path / "r" / "a") == before and (tmp_path / "r" / "b" / "record.json").is_file()
 
 
 def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_when_damaged(

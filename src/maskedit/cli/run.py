@@ -96,7 +96,7 @@ def run(
         )
         raise typer.Exit(2)
     with user_errors():
-        parsed = _read_manifest(manifest, out, run_flags.methods, allow_outside_paths)
+        parsed = _read_manifest(manifest, out, run_flags, allow_outside_paths)
         options = model_options(
             model_flags,
             cases=parsed.cases,
@@ -116,16 +116,14 @@ def demo(
 ) -> None:
     """The study's three cases (suit, cat, motorcycle) on public-domain photos."""
     with user_errors():
-        parsed = _read_manifest(DEMO_MANIFEST, out, run_flags.methods)
+        parsed = _read_manifest(DEMO_MANIFEST, out, run_flags)
         options = model_options(
             model_flags, cases=parsed.cases, editor=parsed.editor, segmenter=parsed.segmenter
         )
         _run(parsed, out, options, run_flags)
 
 
-def _read_manifest(
-    path: Path, out: Path, methods: str | None, allow_outside: bool = False
-) -> Manifest:
+def _read_manifest(path: Path, out: Path, flags: RunFlags, allow_outside: bool = False) -> Manifest:
     """The manifest with every case checked (files exist, prompts on the image), and `out` a
     folder (or nothing yet) where no case would replace what maskedit did not write: all before
     any model loads."""
@@ -133,11 +131,11 @@ def _read_manifest(
     from maskedit.run_folder import check_run_folder
 
     parsed = load_manifest(path, allow_outside=allow_outside)
-    if methods:
-        parsed = with_methods(parsed, methods)
+    if flags.methods:
+        parsed = with_methods(parsed, flags.methods)
     for i, case in enumerate(parsed.cases):
         check_case(case, where=f"manifest '{path}': case {i} ('{case.id}'): ")
-    check_run_folder(parsed, out)
+    check_run_folder(parsed, out, force=flags.force)
     return parsed
 
 
