@@ -180,8 +180,8 @@ def turns(
                     text_model=target_model,
                 )
                 models, _ = load(options)
-                if is_file:
-                    session.goto(None)
+                if source is not None and not moves:  # the photo's whole sequence: a rerun
+                    session.goto(None)  # takes the turns made before again (a resume)
                 for spec in case.turns:
                     node, again = session.add(spec, models)
                     kept = "  (made before: kept)" if again else ""
