@@ -218,3 +218,17 @@ def test_eval_leaves_a_case_it_could_not_score_out_of_the_tables(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {row["case_id"] for row in rows} == {"good"}
     assert "bad" not in (tmp_path / "summary.csv").read_text()
+
+
+def test_eval_waits_for_no_run_and_changes_nothing_while_one_writes(tmp_path):
+    """A run holds the folder: eval says so in one line and rewrites no metrics.json or table."""
+    import fcntl
+
+    _case(tmp_path, "a")
+    assert runner.invoke(app, ["eval", str(tmp_path), "--clip", "none"]).exit_code == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with open(tmp_path / ".maskedit.lock", "a+") as held:  # the run's lock, as the kernel sees it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = runner.invoke(app, ["eval", str(tmp_path), "--clip", "none", "--threshold", "3"])
+    assert res.exit_code == 2 and "another maskedit run is writing there" in res.stderr
+    assert {p: p.read_bytes() for p in before} == before

@@ -38,6 +38,7 @@ def eval_command(
     """Recompute every metric from the images on disk (no diffusion), then the tables."""
     from maskedit.evaluate import evaluate_dir
     from maskedit.metric_models import benchmarks_of
+    from maskedit.run_folder import run_lock
     from maskedit.tables import read_record
 
     with user_errors():
@@ -55,9 +56,10 @@ def eval_command(
         tiny = all(_tiny(read_record, d) for d in dirs)
         metrics = backbone_flags.choices(clip)
         pair, backbones = metrics.load(benchmarks_of(dirs), tiny=tiny, device=device)
-        rows = evaluate_dir(
-            run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
-        )
+        with run_lock(run_dir):  # metrics.json and the tables: not while a run writes them
+            rows = evaluate_dir(
+                run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
+            )
     cases = len({row["case_id"] for row in rows})
     skipped = f" ({len(dirs) - cases} damaged, skipped)" if cases < len(dirs) else ""
     console.print(
