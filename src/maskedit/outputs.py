@@ -208,8 +208,9 @@ _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>partial|old|tmp
 
 def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[str]:
     """Remove the temp folders and files a killed writer left in `folder` (all of them, or those
-    of one case folder `name`); returns what was removed. Only a writer that holds the folder
-    (the run lock) or owns the name may call it."""
+    of one case folder `name`), and put back a replaced folder it had swapped out but not yet
+    replaced; returns the names handled. Only a writer that holds the folder (the run lock) or
+    owns the name may call it."""
     removed = []
     try:
         entries = list(Path(folder).iterdir())
@@ -219,7 +220,14 @@ def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list
         match = _LEFTOVER.match(path.name)
         if match is None or (name is not None and match["name"] != name):
             continue
-        if match["kind"] == "tmp" and path.is_file() and not path.is_symlink():
+        target = path.parent / match["name"]
+        if (
+            match["kind"] == "old"
+            and not os.path.lexists(target)
+            and inspect_case_folder(path).state in ("complete", "damaged")
+        ):  # killed between swapping a finished folder out and the new one in: put it back
+            os.replace(path, target)
+        elif match["kind"] == "tmp" and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
         elif match["kind"] != "tmp" and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -272,9 +280,15 @@ def write_case(
             old = Path(
                 tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent)
             )
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(out_dir, old)
+                os.replace(tmp, out_dir)
+            except BaseException:
+                if not out_dir.exists():  # stopped between the two: the old result goes back
+                    os.replace(old, out_dir)
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
     except OSError as err:  # disk full, permissions, quota: nothing half-written stays behind

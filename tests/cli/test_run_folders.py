@@ -118,6 +118,34 @@ def test_write_case_api_refuses_a_foreign_folder(tmp_path, tiny_models, photo):
     assert (tmp_path / "f" / "a.txt").read_text() == "mine"
 
 
+def test_an_interrupted_replace_keeps_the_old_result(tmp_path, tiny_models, photo, monkeypatch):
+    """Stopped between swapping the old folder out and the new one in (Ctrl-C there, or kill -9,
+    which the next writer mends): the old result is back, never neither."""
+    import maskedit
+    from maskedit import EditSettings, outputs
+    from maskedit.outputs import remove_leftovers, write_case
+
+    res = maskedit.edit(photo, "x", models=tiny_models, points=[(5, 5)], settings=EditSettings(steps=1))
+    write_case(res, tmp_path / "a")
+    before = _tree(tmp_path / "a")
+    real, calls = os.replace, []
+
+    def stop_on_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", stop_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        write_case(res, tmp_path / "a", force=True)
+    monkeypatch.setattr(outputs.os, "replace", real)
+    assert _tree(tmp_path / "a") == before and sorted(os.listdir(tmp_path)) == ["a"]
+    os.rename(tmp_path / "a", tmp_path / ".a.k1ll3d9x.old")  # what kill -9 there leaves
+    assert remove_leftovers(tmp_path) == [".a.k1ll3d9x.old"]
+    assert _tree(tmp_path / "a") == before
+
+
 # --- a finished case is reused only when nothing that produced it changed ------------------------
 
 
