@@ -89,7 +89,9 @@ MAGICBRUSH = Benchmark(
         Column("dino", "dino", "DINO", 1.0, True, decimals=4),
         Column("clip_t", "clip_t", "CLIP-T", 1.0, True, decimals=4),
     ),
-    "against the ground-truth output image (L1, L2, CLIP-I, DINO) and the local caption (CLIP-T)",
+    "against the ground-truth output image (L1, L2, CLIP-I, DINO) and the local caption (CLIP-T); "
+    "each turn edited from the ground truth of the turn before (MagicBrush's single-turn setting; "
+    "multi-turn edits are scored in the Turns section)",
 )
 BENCHMARKS = {b.name: b for b in (PIE_BENCH, MAGICBRUSH)}
 
