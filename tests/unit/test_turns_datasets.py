@@ -94,3 +94,17 @@ def test_a_missing_ground_truth_is_named(tmp_path):
     (root / "images" / "9" / "9-output2.png").unlink()
     with pytest.raises(InputError, match=r"'9' turn 2: ground truth '.*9-output2.png' not found"):
         magicbrush_turns_to_manifest(root, tmp_path / "out")
+
+
+def test_the_command_line_converts_and_names_bad_folders(tmp_path):
+    from typer.testing import CliRunner
+
+    from maskedit.cli import app
+
+    root = write_magicbrush(tmp_path / "test", _sessions("9", 2), _regions("9", 2), HW)
+    res = CliRunner().invoke(app, ["convert", "magicbrush-turns", str(root), str(tmp_path / "o")])
+    assert res.exit_code == 0 and "wrote 1 case →" in res.stdout, res.output
+    (case,) = load_manifest(tmp_path / "o" / "manifest.yaml").cases
+    assert [t.instruction for t in case.turns] == ["edit 1 of 9", "edit 2 of 9"]
+    res = CliRunner().invoke(app, ["convert", "magicbrush-turns", str(tmp_path), str(tmp_path / "p")])
+    assert res.exit_code == 2 and "edit_sessions.json': file not found" in res.stderr

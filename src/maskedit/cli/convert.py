@@ -37,7 +37,7 @@ def _done(manifest: Path) -> None:
 
     cases = yaml.safe_load(manifest.read_text(encoding="utf-8"))["cases"]
     console.print(
-        f"wrote {len(cases)} cases → {manifest}\n"
+        f"wrote {len(cases)} case{'s' if len(cases) != 1 else ''} → {manifest}\n"
         f"next: maskedit run {manifest} --out RESULTS, then maskedit eval RESULTS and "
         "maskedit report RESULTS"
     )
@@ -73,3 +73,14 @@ _command(
     "magicbrush_to_manifest",
     "A MagicBrush split (edit_sessions.json + images/), one case per turn.",
 )
+
+
+@convert_app.command("magicbrush-turns")
+def magicbrush_turns(root: RootArg, out: OutArg) -> None:
+    """A MagicBrush split, one multi-turn case per image: turn k edits maskedit's own output of
+    turn k-1 (MagicBrush's multi-turn setting), scored against each turn's ground truth."""
+    from maskedit.datasets.magicbrush import magicbrush_turns_to_manifest
+
+    with user_errors():
+        manifest = magicbrush_turns_to_manifest(root, out)
+    _done(manifest)
