@@ -143,6 +143,8 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
         return np.repeat(a8[..., None], 3, axis=2)
     if img.mode == "F":
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():  # NaN would become black pixels, silently
+            raise InputError("float image has NaN or infinite values")
         a8 = np.clip(np.round(a * 255.0 if a.max() <= 1.0 else a), 0, 255).astype(np.uint8)
         return np.repeat(a8[..., None], 3, axis=2)
     if img.mode == "RGB":
@@ -160,6 +162,8 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
     img = _open(path, "image")
     try:
         return _to_rgb8(img)
+    except InputError as err:
+        raise InputError(f"image '{shown_path(path)}': {err}") from None
     except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
         raise _corrupt("image", path, err) from None
 
@@ -321,6 +325,8 @@ def pil_image(img: Image.Image, what: str) -> np.ndarray:
         raise InputError(f"{what} (PIL image): is {img.width}×{img.height}, expected pixels")
     try:
         return _to_rgb8(ImageOps.exif_transpose(img))
+    except InputError as err:
+        raise InputError(f"{what} (PIL image): {err}") from None
     except Exception as err:  # noqa: BLE001 - a lazily opened file gone bad, a mode Pillow lacks
         detail = " ".join(str(err).split())[:200] or type(err).__name__
         raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
