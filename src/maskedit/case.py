@@ -6,25 +6,28 @@ The only place that knows the order of the steps. An edit is described once, by 
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
+from maskedit.config.loading import _one_line, shown
 from maskedit.editing.editors import prompt_tokens, resolve_settings, working_hw
 from maskedit.editing.jobs import EditorJob, run_job
 from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.families import EDITORS, editor_spec
 from maskedit.harmonize import match_color, poisson_blend
-from maskedit.images import image_and_source, read_mask, resize_rgb
+from maskedit.images import image_and_source, pil_mask, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
@@ -40,12 +43,14 @@ Progress = Callable[[str, int, int], None]
 class EditRequest:
     """One edit, described once: what `edit` takes and what a manifest case gives.
 
-    `image`: a path (or ``skimage:NAME``) or an H×W×3 uint8 array. The region is one of: `points`
-    ((x, y[, label]) in image pixels, label 1 include / 0 exclude) and/or `box` ((x0, y0, x1, y1));
-    `mask` (a file, or an H×W array, bool or alpha in [0, 1]); `target` (a phrase, or "auto" to
+    `image`: a path (or ``skimage:NAME``), an H×W×3 uint8 array or a PIL image (read like a file).
+    The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude;
+    a list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or
+    an H×W array, bool or alpha in [0, 1]); `target` (a phrase, or "auto" to
     take it from the instruction); `mask_from="edit"` (where the instruction acts); or `prompts`
     (a `Prompts`, as manifests give), which replaces all of these. `methods` ("pixel", "latent",
-    "guidance", "crop", or several) overrides `settings.methods`. `baseline=False` skips the
+    "guidance", "crop", or several) overrides `settings.methods`; `settings` is an `EditSettings`
+    or a dict of its fields. `baseline=False` skips the
     unmasked edit when no method needs it (the pixel method does). `references`: more images
     (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask and the
     edit apply to `image`, the references go to every editor call whole. `reference` (a file or
@@ -53,19 +58,19 @@ class EditRequest:
     annotation.
     """
 
-    image: np.ndarray | str | Path
+    image: np.ndarray | Image.Image | str | Path
     instruction: str
-    points: list[tuple[float, float] | tuple[float, float, int]] | None = None
+    points: list[tuple[float, float] | tuple[float, float, int]] | np.ndarray | None = None
     box: tuple[float, float, float, float] | None = None
-    mask: np.ndarray | str | Path | None = None
-    settings: EditSettings | None = None
+    mask: np.ndarray | Image.Image | str | Path | None = None
+    settings: EditSettings | dict[str, Any] | None = None
     methods: str | list[str] | tuple[str, ...] | None = None
     baseline: bool = True
     target: str | None = None
     mask_from: str | None = None
     prompts: Prompts | None = None
-    references: list[np.ndarray | str | Path] | tuple[np.ndarray | str | Path, ...] | None = None
-    reference: np.ndarray | str | Path | None = None
+    references: list[np.ndarray | Image.Image | str | Path] | tuple[Any, ...] | None = None
+    reference: np.ndarray | Image.Image | str | Path | None = None
 
 
 @dataclass
@@ -114,6 +119,7 @@ def edit_steps(
     t0 = time.perf_counter()
     instruction = _instruction(request.instruction)
     original, source = image_and_source(request.image)
+    request = _masks_in_memory(request)
     h, w = original.shape[:2]
     prompts = request.prompts or _as_prompts(request)
     if prompts is not None:
@@ -244,6 +250,7 @@ def _resolve_mask(
             raise InputError(
                 f"mask array: shape {request.mask.shape} does not match the image's {(h, w)}"
             )
+        _check_alpha_dtype(request.mask, "mask array")
         alpha = request.mask.astype(np.float32)
         if request.mask.dtype != np.bool_:  # a bool mask is already 0/1: skip a full-frame pass
             if not np.isfinite(alpha).all():  # NaN would blacken pixels outside the mask
@@ -298,12 +305,35 @@ def _resolve_mask(
     return Mask(alpha, source, raw_area, prediction, reference, info)
 
 
+def _masks_in_memory(request: EditRequest) -> EditRequest:
+    """The request with a mask or reference mask given as a PIL image turned into its alpha (read
+    as a mask file of its mode is); a mask of any other type is one line."""
+    changes: dict[str, Any] = {}
+    for key, what in (("mask", "mask"), ("reference", "reference mask")):
+        value = getattr(request, key)
+        if isinstance(value, Image.Image):
+            changes[key] = pil_mask(value, what)
+        elif value is not None and not isinstance(value, np.ndarray | str | os.PathLike):
+            raise InputError(
+                f"{what}: got {type(value).__name__}, expected a file path, an H×W array "
+                "(bool, or alpha in [0, 1]) or a PIL image"
+            )
+    return replace(request, **changes) if changes else request
+
+
+def _check_alpha_dtype(mask: np.ndarray, what: str) -> None:
+    """Alpha is a number: bool, integer or float (not text, complex or Python objects)."""
+    if mask.dtype.kind not in "biuf":
+        raise InputError(f"{what}: dtype {mask.dtype}, expected bool, or numbers in [0, 1]")
+
+
 def _reference(reference: np.ndarray | str | Path, hw: tuple[int, int]) -> np.ndarray:
     """The scoring mask at the image's size, alpha in [0, 1]."""
     if not isinstance(reference, np.ndarray):
         return read_mask(reference, hw)
     if reference.shape != hw:
         raise InputError(f"reference mask array: shape {reference.shape} does not match {hw}")
+    _check_alpha_dtype(reference, "reference mask array")
     return np.clip(reference.astype(np.float32), 0.0, 1.0)
 
 
@@ -325,7 +355,7 @@ def _references(given, spec) -> tuple[tuple[np.ndarray, ...], list[dict[str, Any
     """The reference images (read upright, like the image) and what the record says of each."""
     if not given:
         return (), []
-    if isinstance(given, str | Path | np.ndarray):
+    if isinstance(given, str | Path | np.ndarray | Image.Image):
         raise InputError("references: expected a list of images, got a single one")
     if not spec.family.references:
         takers = [name for name, e in EDITORS.items() if e.family.references]
@@ -355,7 +385,18 @@ def _batched(job: EditorJob) -> dict[str, int]:
 
 
 def _settings(request: EditRequest, spec) -> EditSettings:
-    settings = resolve_settings(request.settings or EditSettings(), spec)
+    given = request.settings
+    if isinstance(given, Mapping):  # EditSettings' fields as a dict
+        try:
+            given = EditSettings(**given)
+        except ValidationError as err:
+            raise InputError(f"settings: {_one_line(err)}") from None
+    elif given is not None and not isinstance(given, EditSettings):
+        raise InputError(
+            f"settings: got {type(given).__name__}, expected an EditSettings or a dict of its "
+            "fields"
+        )
+    settings = resolve_settings(given or EditSettings(), spec)
     if request.methods is None:
         return settings
     try:
@@ -417,6 +458,23 @@ def _waiting(steps: Generator[EditorJob, np.ndarray, Any]) -> Generator[EditorJo
         return done.value, waited
 
 
+def _points(points: Any) -> list[tuple]:
+    """Points as (x, y, label) tuples, label 1 where left out; a list or an N×2 / N×3 array."""
+    if points is None:
+        return []
+    if isinstance(points, np.ndarray):
+        points = points.tolist()  # Python numbers, whatever the array's dtype
+    try:
+        rows = [tuple(p) for p in points]
+    except TypeError:
+        rows = None
+    if rows is None or any(len(p) not in (2, 3) for p in rows):
+        raise InputError(
+            f"points: got {shown(points)}, expected a list of (x, y) or (x, y, label) points"
+        )
+    return [p if len(p) == 3 else (*p, 1) for p in rows]
+
+
 def _as_prompts(request: EditRequest) -> Prompts | None:
     """The request's region as `Prompts` (None for a mask array, which needs no prompts)."""
     points, box, mask = request.points, request.box, request.mask
@@ -424,7 +482,7 @@ def _as_prompts(request: EditRequest) -> Prompts | None:
         if points is not None or box is not None:
             raise InputError("give either a mask or SAM prompts (points/box), not both")
         return None
-    pts = [tuple(p) if len(p) == 3 else (p[0], p[1], 1) for p in (points or [])]
+    pts = _points(points)
     automatic = {"target": request.target, "mask_from": request.mask_from}
     try:
         return Prompts(

@@ -53,6 +53,9 @@ class Family:
     # FLUX.2 [klein] shrinks images over this many pixels: a larger working size is refused
     max_source_area: int | None = None
     references: bool = False  # takes more images after the source (`--reference`)
+    # `mask_from: edit` before the edit (methods but pixel): the relevance pre-pass calls the
+    # denoiser itself with SD-1.5 IP2P's prompt encoding and conditioning
+    relevance_prepass: bool = False
     min_image_side: int = 1  # the pipeline refuses smaller images (FLUX.2: 64 px)
     # pipeline config values a pipeline of this family has (`is_distilled` tells klein's apart)
     config: tuple[tuple[str, object], ...] = ()
@@ -114,6 +117,7 @@ IP2P = Family(
     pass_size=False,
     safety_checker=True,
     checks_ip2p_unet=True,
+    relevance_prepass=True,
 )
 IP2P_XL = replace(
     IP2P,
@@ -122,6 +126,7 @@ IP2P_XL = replace(
     step_callback="legacy",  # it has no callback_on_step_end
     pass_size=True,  # without height/width it resizes to its default square
     safety_checker=False,
+    relevance_prepass=False,  # SDXL's two text encoders and size conditioning: not written
 )
 KONTEXT = Family(
     name="kontext",

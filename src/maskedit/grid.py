@@ -7,6 +7,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 PANEL_H = 320  # each panel is scaled to this height, aspect kept
+# ... unless that makes it wider than this many heights: a 1×3000 photo at 320 px high would be
+# 960,000 px wide (gigabytes per grid), so a very wide panel is scaled to this width instead.
+MAX_PANEL_ASPECT = 4
 CAPTION_H = 28
 PAD = 8
 INCLUDE = (40, 220, 60)
@@ -45,21 +48,27 @@ def mask_overlay(image: np.ndarray, alpha: np.ndarray, points=(), box=None, boxe
     return np.asarray(pil)
 
 
+def panel_width(h: int, w: int, panel_h: int) -> int:
+    """The width an h×w image takes in a grid of `panel_h`-high panels (aspect kept, capped)."""
+    return min(max(1, round(w * panel_h / h)), MAX_PANEL_ASPECT * panel_h)
+
+
 def make_grid(
     panels: list[tuple[str, np.ndarray]],
     title: str = "",
     banner: str = "",
     panel_h: int = PANEL_H,
 ) -> np.ndarray:
-    """Panels side by side at a common height, each with a caption; optional title and banner."""
+    """Panels side by side at a common height (very wide ones narrower and lower, at most
+    `MAX_PANEL_ASPECT` heights wide), each with a caption; optional title and banner."""
     font, small = _font(16), _font(14)
     scaled = []
     for caption, img in panels:
         h, w = img.shape[:2]
-        nw = max(1, round(w * panel_h / h))
-        scaled.append(
-            (caption, Image.fromarray(img).resize((nw, panel_h), Image.Resampling.LANCZOS))
-        )
+        nw, nh = panel_width(h, w, panel_h), panel_h
+        if nw < round(w * panel_h / h):  # very wide: fit the width, keep the aspect
+            nh = max(1, round(h * nw / w))
+        scaled.append((caption, Image.fromarray(img).resize((nw, nh), Image.Resampling.LANCZOS)))
     width = sum(im.width for _, im in scaled) + PAD * (len(scaled) + 1)
     top = PAD + (CAPTION_H if title else 0) + (CAPTION_H if banner else 0)
     height = top + CAPTION_H + panel_h + PAD
@@ -111,7 +120,7 @@ def turns_strip(photo: np.ndarray, turns: list[tuple[str, np.ndarray, dict]]) ->
     """The photo and each turn's output, captioned "k. instruction" (cut to what fits under a
     panel); `turns`: (instruction, output, record) on the way to head."""
     h, w = photo.shape[:2]
-    chars = max(8, int(w * STRIP_H / h / 7.5))
+    chars = max(8, int(panel_width(h, w, STRIP_H) / 7.5))
     panels = [("photo", photo)]
     banner = ""
     for k, (instruction, image, record) in enumerate(turns, start=1):

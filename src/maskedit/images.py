@@ -143,6 +143,8 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
         return np.repeat(a8[..., None], 3, axis=2)
     if img.mode == "F":
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():  # NaN would become black pixels, silently
+            raise InputError("float image has NaN or infinite values")
         a8 = np.clip(np.round(a * 255.0 if a.max() <= 1.0 else a), 0, 255).astype(np.uint8)
         return np.repeat(a8[..., None], 3, axis=2)
     if img.mode == "RGB":
@@ -160,6 +162,8 @@ def read_image(source: str | os.PathLike) -> np.ndarray:
     img = _open(path, "image")
     try:
         return _to_rgb8(img)
+    except InputError as err:
+        raise InputError(f"image '{shown_path(path)}': {err}") from None
     except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
         raise _corrupt("image", path, err) from None
 
@@ -202,6 +206,23 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
     if a.max() <= 1.0:  # a bool mask written as 0/1 in an 8-bit PNG
         return a
     return a / 255.0
+
+
+def pil_mask(img: Image.Image, what: str = "mask") -> np.ndarray:
+    """A PIL image in memory as H×W float32 alpha in [0, 1], upright, as `read_mask` reads
+    a file of its mode."""
+    try:
+        upright = ImageOps.exif_transpose(img)
+    except Exception as err:  # noqa: BLE001 - a lazily opened file gone bad
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
+    try:
+        return mask_to_alpha(upright)
+    except InputError as err:
+        raise InputError(f"{what} (PIL image): {err}") from None
+    except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
 
 
 def read_mask(path: str | os.PathLike, image_hw: tuple[int, int] | None = None) -> np.ndarray:
@@ -279,13 +300,33 @@ def image_size(source: str | os.PathLike) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def image_and_source(image: np.ndarray | str | Path) -> tuple[np.ndarray, str]:
-    """An image given as an array (checked: H×W×3 uint8) or read from a file, with what the
-    record says of its source ("array" or the path)."""
+def image_and_source(image: np.ndarray | Image.Image | str | Path) -> tuple[np.ndarray, str]:
+    """An image given as an array (checked: H×W×3 uint8), a PIL image (read like a file: upright,
+    any mode) or a file, with what the record says of its source ("array" or the path)."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError(
                 f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
             )
         return image, "array"
+    if isinstance(image, Image.Image):
+        return pil_image(image, "image"), "array"
+    if not isinstance(image, str | os.PathLike):
+        raise InputError(
+            f"image: got {type(image).__name__}, expected a file path, an H×W×3 uint8 array "
+            "or a PIL image"
+        )
     return read_image(image), str(image)
+
+
+def pil_image(img: Image.Image, what: str) -> np.ndarray:
+    """A PIL image in memory as upright H×W×3 uint8 RGB, as `read_image` reads a file."""
+    if img.width * img.height == 0:
+        raise InputError(f"{what} (PIL image): is {img.width}×{img.height}, expected pixels")
+    try:
+        return _to_rgb8(ImageOps.exif_transpose(img))
+    except InputError as err:
+        raise InputError(f"{what} (PIL image): {err}") from None
+    except Exception as err:  # noqa: BLE001 - a lazily opened file gone bad, a mode Pillow lacks
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None

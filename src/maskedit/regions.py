@@ -23,7 +23,7 @@ from maskedit.case import EditRequest
 from maskedit.composite import composite_regions
 from maskedit.config import Region
 from maskedit.errors import InputError, MaskeditError
-from maskedit.images import read_image
+from maskedit.images import image_and_source
 from maskedit.models import Models
 from maskedit.record import EditResult, build_record
 
@@ -81,7 +81,7 @@ def edit_regions(
     """
     if not regions:
         raise InputError("regions: none given")
-    photo = image if isinstance(image, np.ndarray) else read_image(image)
+    photo = image_and_source(image)[0]
     several = len(regions) > 1
     requests = [_as_request(photo, region, several) for region in regions]
     t0 = time.perf_counter()

@@ -239,6 +239,18 @@ def test_kontext_has_no_relevance_map():
         )
 
 
+def test_sdxl_ip2p_reads_its_relevance_off_the_edit_and_refuses_the_prepass():
+    """SDXL-IP2P makes IP2P's 3-way predictions, so the pixel method reads the mask off its own
+    edit; the pre-pass other methods need is written for SD-1.5 IP2P's conditioning: one line."""
+    models = maskedit.load_models("tiny", editor="ip2p-xl", need_sam=False)
+    photo = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    res = maskedit.edit(photo, "x", models=models, mask_from="edit", settings=EditSettings(steps=1))
+    assert res.mask_source == "edit" and res.mask_info["relevance"]["source"] == "own forwards"
+    for methods in ("latent", "pixel,crop", "guidance"):
+        with pytest.raises(InputError, match="mask_from: edit with the latent, guidance or crop method needs a pre-pass the 'ip2p-xl' editor does not have"):
+            maskedit.edit(photo, "x", models=models, mask_from="edit", methods=methods, settings=EditSettings(steps=1))
+
+
 def test_eval_from_disk_gives_the_same_rows_as_the_run(tmp_path):
     img = _photo(tmp_path)
     ref = np.zeros((60, 90), np.uint8)

@@ -159,6 +159,41 @@ def test_api_prompt_errors_match_the_cli(tiny_models, photo):
         maskedit.edit(photo, "  \n ", models=tiny_models, points=[(1, 1)])
 
 
+def test_api_takes_what_diffusers_users_hold(tiny_models, photo):
+    """A PIL image and mask (as `diffusers.utils.load_image` gives), points as an N×2 array and
+    settings as a dict mean what an array, a list of tuples and an `EditSettings` mean."""
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:50, 30:70] = True
+    settings = EditSettings(steps=1)
+    want = maskedit.edit(photo, "x", models=tiny_models, mask=mask, settings=settings)
+    got = maskedit.edit(Image.fromarray(photo), "x", models=tiny_models, mask=Image.fromarray(mask), settings={"steps": 1}, reference=Image.fromarray(mask))
+    assert np.array_equal(got.blended, want.blended) and np.array_equal(got.alpha, want.alpha)
+    clicked = maskedit.edit(photo, "x", models=tiny_models, points=[(40, 30)], settings=settings)
+    as_array = maskedit.edit(photo, "x", models=tiny_models, points=np.array([[40, 30]]), settings=settings)
+    assert np.array_equal(as_array.alpha, clicked.alpha)
+
+
+def test_api_inputs_of_the_wrong_type_are_one_line(tiny_models, photo):
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:50, 30:70] = True
+    for kwargs, words in [
+        ({"image": photo.tolist()}, "image: got list, expected a file path"),
+        ({"mask": mask.tolist()}, "mask: got list, expected a file path, an H×W array"),
+        ({"mask": mask.astype(np.complex64)}, "mask array: dtype complex64, expected bool"),
+        ({"mask": mask.astype(str)}, "mask array: dtype <U5, expected bool"),
+        ({"mask": mask, "reference": [1, 2]}, "reference mask: got list"),
+        ({"points": (40, 30)}, r"points: got \(40, 30\), expected a list of \(x, y\)"),
+        ({"points": np.array([40, 30])}, "points: got .40, 30., expected a list"),
+        ({"points": [(40, 30, 1, 9)]}, "points: got .*expected a list of"),
+        ({"mask": mask, "settings": {"steps": 0}}, "settings: steps: Input should be greater"),
+        ({"mask": mask, "settings": "fast"}, "settings: got str, expected an EditSettings"),
+    ]:
+        image = kwargs.pop("image", photo)
+        with pytest.raises(InputError, match=words) as err:
+            maskedit.edit(image, "x", models=tiny_models, **kwargs)
+        assert "\n" not in str(err.value)
+
+
 # --- manifests -------------------------------------------------------------------------------
 
 

@@ -65,6 +65,17 @@ def test_a_users_own_pipeline_keeps_its_scheduler(pndm_pipe):
     assert models.describe()["ip2p"]["scheduler_from"] == "user"
 
 
+def test_a_users_own_pipeline_takes_its_editors_working_size():
+    """Settings left unset take the editor's (docs/methods.md): the working size too, not 512 for
+    every family; one given is kept."""
+    from maskedit.tiny import build_tiny_editor
+
+    for editor in ("ip2p", "ip2p-xl", "kontext"):
+        models = Models.from_components(build_tiny_editor(editor))
+        assert models.working_size == EDITORS[editor].working_size, editor
+    assert Models.from_components(build_tiny_editor("kontext"), working_size=96).working_size == 96
+
+
 def test_latent_blend_follows_the_schedulers_own_timesteps(pndm_pipe):
     """PNDM runs 4 steps as 5 timesteps: the blend must still end on z₀ after the last one, and
     progress must count 5 of 5 (a window measured in the 4 steps asked for stops one short)."""

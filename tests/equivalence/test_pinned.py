@@ -188,6 +188,27 @@ def test_latent_blend_is_pinned_with_a_pndm_scheduler(pipes):
     assert blend_mismatches(pipe.scheduler, records, noise, outside) == []
 
 
+@pytest.mark.parametrize("editor", ["ip2p", "ip2p-xl"])
+def test_latent_blend_is_pinned_with_a_second_order_scheduler(editor):
+    """Heun runs two loop iterations per step (timesteps t0, t1, t1, t2, t2, …). SDXL-IP2P's legacy
+    callback fires once per finished step and counts steps, not iterations: the blend must still
+    take the loop's index, reach the level the loop reached (σ of the next timestep) and end on z₀
+    after the last iteration, as IP2P's per-iteration callback does."""
+    from diffusers import HeunDiscreteScheduler
+
+    pipe = build_tiny_editor(editor)
+    pipe.scheduler = HeunDiscreteScheduler.from_config(pipe.scheduler.config)
+    records, noise, outside = record_blended_run(pipe, editor, steps=4)
+    last = len(pipe.scheduler.timesteps) - 1
+    steps = [i for i, _, _ in records]
+    assert steps == (list(range(last + 1)) if editor == "ip2p" else [1, 3, 5, last])
+    for i, latents, z0 in records:
+        expected = z0 + noise * pipe.scheduler.sigmas[i + 1].to(z0.dtype)  # sigmas end in 0
+        assert float((latents - expected)[outside].abs().max()) <= ATOL, i
+    _, final, z0 = records[-1]
+    assert torch.equal(final[outside], z0.to(final.dtype)[outside])
+
+
 # --- masked guidance -------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from maskedit.errors import InputError
-from maskedit.images import read_image, read_mask, write_png
+from maskedit.images import image_and_source, pil_image, pil_mask, read_image, read_mask, write_png
 
 SHAPE = (6, 8)
 
@@ -86,6 +86,42 @@ def test_image_modes_become_rgb8(tmp_path, mode):
     img.save(tmp_path / f"i.{ext}")
     out = read_image(tmp_path / f"i.{ext}")
     assert out.dtype == np.uint8 and out.shape == (4, 8, 3)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA", "CMYK", "I;16"])
+def test_a_pil_image_reads_as_its_file_does(tmp_path, mode):
+    base = Image.fromarray(np.tile(np.arange(0, 256, 32, dtype=np.uint8), (4, 1)))
+    img = base.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(base).astype(np.uint16) * 257)
+    img.save(tmp_path / "i.tif")
+    got, source = image_and_source(img)
+    assert source == "array"
+    assert np.array_equal(got, read_image(tmp_path / "i.tif"))
+
+
+def test_a_pil_image_is_upright_like_a_file(tmp_path):
+    pil = Image.fromarray(np.arange(20 * 40 * 3, dtype=np.uint32).reshape(20, 40, 3).astype(np.uint8))
+    exif = pil.getexif()
+    exif[0x0112] = 6  # "rotate 90° CW to display"
+    pil.save(tmp_path / "r.png", exif=exif)
+    with Image.open(tmp_path / "r.png") as opened:
+        assert np.array_equal(pil_image(opened, "image"), read_image(tmp_path / "r.png"))
+        assert pil_mask(opened).shape == (40, 20)
+
+
+@pytest.mark.parametrize("mode", ["1", "L255", "L01", "RGBA", "P", "RGB", "LA", "I16"])
+def test_a_pil_mask_means_what_its_file_means(tmp_path, mode):
+    test_every_png_mode_means_the_same_mask(tmp_path, mode)  # writes m_{mode}.png
+    with Image.open(tmp_path / f"m_{mode}.png") as img:
+        assert np.array_equal(pil_mask(img), read_mask(tmp_path / f"m_{mode}.png"))
+
+
+def test_images_and_masks_of_other_types_are_one_line():
+    with pytest.raises(InputError, match="image: got list, expected a file path, an H×W×3 uint8 array or a PIL image"):
+        image_and_source([[0, 0, 0]])
+    with pytest.raises(InputError, match=r"image \(PIL image\): is 0×0"):
+        image_and_source(Image.new("RGB", (0, 0)))
+    with pytest.raises(InputError, match=r"mask \(PIL image\): float mask has NaN"):
+        pil_mask(Image.fromarray(np.full((3, 3), np.nan, np.float32)))
 
 
 def test_bad_image_files_get_one_line_errors(tmp_path):

@@ -102,6 +102,12 @@ def test_float_masks_outside_zero_one_are_refused(tmp_path, value, words):
     _one_line_error(read_mask, _tiff_f(tmp_path / "m.tif", m), words)
 
 
+def test_a_float_image_with_nan_is_one_line(tmp_path):
+    path = _tiff_f(tmp_path / "nan.tif", np.array([[0.5, np.nan], [0.0, 1.0]], np.float32))
+    with pytest.raises(InputError, match=r"image '.*nan.tif': float image has NaN or infinite values"):
+        read_image(path)
+
+
 def _mask_files(tmp_path: Path, inside: np.ndarray) -> dict[str, Path]:
     """The same region (soft inside, 0 outside) in every mode the readers accept."""
     soft = np.where(inside, 0.75, 0.0)

@@ -303,3 +303,56 @@ def test_loaders_name_a_missing_local_folder(tmp_path):
             load(str(tmp_path / "nowhere"), torch.device("cpu"))
     model, _ = load_clipseg("tiny", torch.device("cpu"))
     assert type(model).__name__ == "CLIPSegForImageSegmentation"
+
+
+@pytest.mark.parametrize("hw", [(1, 40), (3, 5), (3, 80)])
+def test_photos_one_or_three_pixels_tall_reach_the_models_as_they_are(clipseg, gdino, sam, hw):
+    """Left to guess, transformers takes an H×W×3 array 1 or 3 pixels tall for channels-first (its
+    height read as the channels): each model must see what the same photo as a PIL image gives."""
+    from PIL import Image
+
+    photo = np.random.default_rng(0).integers(0, 255, (*hw, 3), dtype=np.uint8)
+    seen = {}
+
+    def grab(name):
+        def hook(module, args, kwargs):
+            seen[name] = kwargs["pixel_values"]
+
+        return hook
+
+    model, processor = clipseg
+    handle = model.register_forward_pre_hook(grab("clipseg"), with_kwargs=True)
+    try:
+        clipseg_mask(model, processor, photo, "the cat", threshold=0.0)
+    except MaskNotFound:
+        pass
+    finally:
+        handle.remove()
+    want = processor(text=["the cat"], images=[Image.fromarray(photo)], padding=True, return_tensors="pt")
+    torch.testing.assert_close(seen["clipseg"], want["pixel_values"])
+
+    model, processor = gdino
+    handle = model.register_forward_pre_hook(grab("gdino"), with_kwargs=True)
+    try:
+        grounded_boxes(model, processor, photo, "the cat")
+    finally:
+        handle.remove()
+    want = processor(images=Image.fromarray(photo), text="the cat.", return_tensors="pt")
+    torch.testing.assert_close(seen["gdino"], want["pixel_values"])
+
+    embed = sam.model.get_image_embeddings
+    sam.model.get_image_embeddings = lambda pixels: seen.setdefault("sam", pixels) is None or embed(pixels)
+    sam.set_image(photo)
+    want = sam.processor.image_processor(images=Image.fromarray(sam._pad_thin(photo)), return_tensors="pt")
+    torch.testing.assert_close(seen["sam"], want["pixel_values"])
+
+
+@pytest.mark.parametrize("side", [3, 64, 200])
+def test_the_tiny_detector_takes_square_photos(gdino, side):
+    """A square photo is resized to the detector's short side on both sides; its coarsest feature
+    map must still hold more than one value per GroupNorm group."""
+    model, processor = gdino
+    photo = np.random.default_rng(0).integers(0, 255, (side, side, 3), dtype=np.uint8)
+    found = grounded_boxes(model, processor, photo, "the cat", box_threshold=0.0)
+    for x0, y0, x1, y1 in (box for box, _, _ in found):
+        assert 0 <= x0 <= x1 <= side and 0 <= y0 <= y1 <= side

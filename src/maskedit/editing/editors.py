@@ -131,12 +131,17 @@ def plain_kwargs(
 def add_step_callback(
     pipe, kwargs: dict[str, Any], after_step: Callable[[int, Any, torch.Tensor], Any]
 ) -> None:
-    """Call `after_step(step, timestep, latents)` after every denoising step; a tensor it returns
-    replaces the latents. Through `callback_on_step_end` where the pipeline has it; SDXL-IP2P
-    has only the legacy per-step `callback`, so there the latents are updated in place."""
+    """Call `after_step(step, timestep, latents)` after every denoising step (`step`: the index of
+    the loop over `scheduler.timesteps`); a tensor it returns replaces the latents. Through
+    `callback_on_step_end` where the pipeline has it; SDXL-IP2P has only the legacy per-step
+    `callback`, so there the latents are updated in place, after each finished step."""
     if family_of(pipe).step_callback == "legacy":
 
         def legacy(step, timestep, latents):
+            # The legacy callback fires once per finished step of `order` loop iterations (Heun,
+            # KDPM2: 2) and counts finished steps; `after_step` takes the loop's own index.
+            order = getattr(pipe.scheduler, "order", 1)
+            step = min((step + 1) * order - 1, len(pipe.scheduler.timesteps) - 1)
             new = after_step(step, timestep, latents)
             if new is not None:
                 latents.copy_(new)

@@ -85,6 +85,12 @@ def relevance_prepass(
     from maskedit.masks.relevance import relevance_prepass as prepass
 
     _check_unet_editor(models)
+    if not family_of(models.pipe).relevance_prepass:
+        raise InputError(
+            f"mask_from: edit with the latent, guidance or crop method needs a pre-pass the "
+            f"'{models.editor}' editor does not have; use the pixel method alone (the mask is "
+            "then read off the edit itself), a target phrase or clicks"
+        )
     return prepass(
         models.pipe,
         image_working,

@@ -33,6 +33,9 @@ from maskedit.errors import CheckpointError
 MIN_MODEL_SIDE = 16
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Images reach transformers' processors as H×W×3 arrays. Left to guess, they take a photo 1 or 3
+# pixels tall for channels-first (its height read as the channels), so the layout is always named.
+CHANNELS_LAST = "channels_last"
 
 
 def resized_hw(h: int, w: int, longest_edge: int) -> tuple[int, int]:
@@ -261,7 +264,9 @@ class SamPredictor:
         if self.family == "sam2":
             pixels = self._sam2.pixel_values(image)
         else:
-            pixels = self.processor.image_processor(images=image, return_tensors="pt")
+            pixels = self.processor.image_processor(
+                images=image, return_tensors="pt", input_data_format=CHANNELS_LAST
+            )
             pixels = pixels["pixel_values"]
         param = next(self.model.parameters())
         with torch.inference_mode():

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from maskedit.errors import InputError
-from maskedit.masks.sam import SamPredictor
+from maskedit.masks.sam import CHANNELS_LAST, SamPredictor
 
 CLIPSEG_THRESHOLD = 0.4  # on CLIPSeg's sigmoid heatmap, [0, 1]
 BOX_THRESHOLD = 0.35  # Grounding DINO box confidence (max over the phrase tokens), [0, 1]
@@ -131,7 +131,12 @@ def clipseg_mask(
     threshold = _check_threshold(threshold, "target_threshold")
     h, w = image.shape[:2]
     inputs = processor(
-        text=[phrase], images=[image], padding=True, truncation=True, return_tensors="pt"
+        text=[phrase],
+        images=[image],
+        padding=True,
+        truncation=True,
+        return_tensors="pt",
+        input_data_format=CHANNELS_LAST,
     )
     with torch.inference_mode():
         logits = model(**_to_model(inputs, model)).logits
@@ -164,7 +169,12 @@ def detector_prompt(phrase: str) -> str:
 def _detect(model, processor, image, phrase, box_threshold, text_threshold):
     """Boxes above threshold (image pixels, by score, highest first) and the best score seen."""
     h, w = image.shape[:2]
-    inputs = processor(images=image, text=detector_prompt(phrase), return_tensors="pt")
+    inputs = processor(
+        images=image,
+        text=detector_prompt(phrase),
+        return_tensors="pt",
+        input_data_format=CHANNELS_LAST,
+    )
     with torch.inference_mode():
         outputs = model(**_to_model(inputs, model))
     outputs.logits = outputs.logits.float().cpu()

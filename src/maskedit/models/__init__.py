@@ -181,20 +181,21 @@ class Models:
 
     @classmethod
     def from_components(
-        cls, pipe, sam_model=None, sam_processor=None, *, working_size: int = REAL_WORKING_SIZE
+        cls, pipe, sam_model=None, sam_processor=None, *, working_size: int | None = None
     ) -> Models:
         """Wrap pipelines the user built themselves (any pipeline of an editor family: IP2P,
         SDXL-IP2P, FLUX.1 Kontext, Qwen-Image-Edit(-Plus), FLUX.2 [klein]; any transformers
-        SAM)."""
+        SAM). Unset, the working size is the editor's, like its steps and guidance."""
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
+        editor = default_editor_for(family_of(pipe))
         return cls(
-            editor=default_editor_for(family_of(pipe)),
+            editor=editor,
             pipe=pipe,
             sam=sam,
             kind="custom",
             ip2p_id=str(getattr(pipe, "name_or_path", None) or "custom"),
             sam_id=str(getattr(sam_model, "name_or_path", None) or "custom") if sam else None,
-            working_size=working_size,
+            working_size=working_size or editor_spec(editor).working_size,
             scheduler_from="user",  # a pipeline the user built keeps the scheduler they chose
         )
 

@@ -13,7 +13,10 @@ from maskedit.tiny.seeding import seeded
 from maskedit.tiny.tokenizers import bert_tokenizer, clip_tokenizer
 
 TINY_CLIPSEG_SIZE = 32  # CLIPSeg input and heatmap side, pixels (352 for the real model)
-TINY_GDINO_SIZE = 64  # Grounding DINO's input short side, pixels (800 for the real model)
+# Grounding DINO's input short side, pixels (800 for the real model). Its coarsest feature map is
+# 1/64 of the input: at 64 a square photo's is 1×1, too small for the GroupNorm of d_model 32 in
+# 32 groups (one value per group); at 72 it is 2×2.
+TINY_GDINO_SIZE = 72
 
 
 def build_tiny_clipseg(seed: int = 0):
@@ -53,7 +56,7 @@ def build_tiny_grounding_dino(seed: int = 0):
 
     Swin backbone (embed 8, one block per stage, as transformers' own tests), d_model 32, one
     encoder and two decoder layers (the decoder's box heads are tied, which needs two), 10 queries,
-    a 1-layer BERT of width 8; images are resized to short side 64 (long side at most 96).
+    a 1-layer BERT of width 8; images are resized to short side 72 (long side at most 96).
     """
     from transformers import (
         GroundingDinoConfig,
