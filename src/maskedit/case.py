@@ -27,7 +27,7 @@ from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.families import EDITORS, editor_spec
 from maskedit.harmonize import match_color, poisson_blend
-from maskedit.images import image_and_source, pil_mask, read_mask, resize_rgb
+from maskedit.images import alpha_from_array, image_and_source, pil_mask, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
@@ -46,8 +46,8 @@ class EditRequest:
     `image`: a path (or ``skimage:NAME``), an H×W×3 uint8 array or a PIL image (read like a file).
     The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude;
     a list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or
-    an H×W array, bool or alpha in [0, 1]); `target` (a phrase, or "auto" to
-    take it from the instruction); `mask_from="edit"` (where the instruction acts); or `prompts`
+    an H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
+    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where the instruction acts); or `prompts`
     (a `Prompts`, as manifests give), which replaces all of these. `methods` ("pixel", "latent",
     "guidance", "crop", or several) overrides `settings.methods`; `settings` is an `EditSettings`
     or a dict of its fields. `baseline=False` skips the
@@ -250,13 +250,7 @@ def _resolve_mask(
             raise InputError(
                 f"mask array: shape {request.mask.shape} does not match the image's {(h, w)}"
             )
-        _check_alpha_dtype(request.mask, "mask array")
-        alpha = request.mask.astype(np.float32)
-        if request.mask.dtype != np.bool_:  # a bool mask is already 0/1: skip a full-frame pass
-            if not np.isfinite(alpha).all():  # NaN would blacken pixels outside the mask
-                raise InputError("mask array: has NaN or infinite values; alpha is 0 to 1")
-            np.clip(alpha, 0.0, 1.0, out=alpha)
-        source = "array"
+        alpha, source = alpha_from_array(request.mask), "array"
     elif prompts.mask is not None and not prompts.automatic:
         alpha, source = read_mask(prompts.mask, (h, w)), "file"
     elif prompts.target is not None:
@@ -321,20 +315,13 @@ def _masks_in_memory(request: EditRequest) -> EditRequest:
     return replace(request, **changes) if changes else request
 
 
-def _check_alpha_dtype(mask: np.ndarray, what: str) -> None:
-    """Alpha is a number: bool, integer or float (not text, complex or Python objects)."""
-    if mask.dtype.kind not in "biuf":
-        raise InputError(f"{what}: dtype {mask.dtype}, expected bool, or numbers in [0, 1]")
-
-
 def _reference(reference: np.ndarray | str | Path, hw: tuple[int, int]) -> np.ndarray:
     """The scoring mask at the image's size, alpha in [0, 1]."""
     if not isinstance(reference, np.ndarray):
         return read_mask(reference, hw)
     if reference.shape != hw:
         raise InputError(f"reference mask array: shape {reference.shape} does not match {hw}")
-    _check_alpha_dtype(reference, "reference mask array")
-    return np.clip(reference.astype(np.float32), 0.0, 1.0)
+    return alpha_from_array(reference, "reference mask array")
 
 
 def _baseline_job(

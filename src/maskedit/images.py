@@ -225,6 +225,23 @@ def pil_mask(img: Image.Image, what: str = "mask") -> np.ndarray:
         raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
 
 
+def alpha_from_array(mask: np.ndarray, what: str = "mask array") -> np.ndarray:
+    """An H×W mask array → float32 alpha in [0, 1], read as its PNG would be: bool as 0/1;
+    integers as 0/1, 0/255 or 0/65535 by their largest value (so `np.array(Image.open(m))` and
+    `mask.astype(np.uint8)` both work); floats as alpha, clipped to [0, 1]."""
+    if mask.dtype.kind not in "biuf":
+        raise InputError(f"{what}: dtype {mask.dtype}, expected bool, or numbers in [0, 1]")
+    alpha = mask.astype(np.float32)
+    if mask.dtype.kind == "b":
+        return alpha
+    if not np.isfinite(alpha).all():  # NaN would blacken pixels outside the mask
+        raise InputError(f"{what}: has NaN or infinite values; alpha is 0 to 1")
+    if mask.dtype.kind in "iu" and alpha.size:
+        top = float(alpha.max())
+        alpha /= 1.0 if top <= 1 else (255.0 if top <= 255 else 65535.0)
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
 def read_mask(path: str | os.PathLike, image_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask file as H×W float32 alpha in [0, 1] (1 = edit allowed), sized like the image."""
     path = Path(path)

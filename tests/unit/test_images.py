@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from maskedit.errors import InputError
-from maskedit.images import image_and_source, pil_image, pil_mask, read_image, read_mask, write_png
+from maskedit.images import (
+    alpha_from_array,
+    image_and_source,
+    pil_image,
+    pil_mask,
+    read_image,
+    read_mask,
+    write_png,
+)
 
 SHAPE = (6, 8)
 
@@ -149,3 +157,20 @@ def test_write_png_is_byte_stable(tmp_path):
     write_png(tmp_path / "b.png", a)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_mask_arrays_are_read_as_their_pngs_would_be(tmp_path):
+    """uint8 0/255 (np.array of a mask file) and 0/1 (`mask.astype(np.uint8)`) give the same
+    alpha as the file; a soft 0-255 mask stays soft and JPEG noise (3/255) stays nearly 0, where
+    clipping made every nonzero value 1."""
+    truth = _truth()
+    for array in (truth, truth.astype(np.uint8), truth.astype(np.uint8) * 255, truth * 65535):
+        np.testing.assert_array_equal(alpha_from_array(np.asarray(array)), truth.astype(np.float32))
+    soft = np.where(truth, 128, 3).astype(np.uint8)
+    write_png(tmp_path / "soft.png", soft)
+    np.testing.assert_array_equal(alpha_from_array(soft), read_mask(tmp_path / "soft.png"))
+    assert alpha_from_array(soft).max() == np.float32(128 / 255)
+    floats = np.array([[-0.5, 0.25], [1.0, 7.0]])
+    np.testing.assert_array_equal(alpha_from_array(floats), [[0, 0.25], [1, 1]])
+    with pytest.raises(InputError, match="reference mask array: has NaN"):
+        alpha_from_array(np.array([[np.nan]]), "reference mask array")
