@@ -47,8 +47,9 @@ class EditRequest:
     The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude;
     a list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or
     an H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
-    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where the instruction acts); or `prompts`
-    (a `Prompts`, as manifests give), which replaces all of these. `methods` ("pixel", "latent",
+    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where
+    the instruction acts); or `prompts` (a `Prompts`, as manifests give), which replaces all of
+    these. `methods` ("pixel", "latent",
     "guidance", "crop", or several) overrides `settings.methods`; `settings` is an `EditSettings`
     or a dict of its fields. `baseline=False` skips the
     unmasked edit when no method needs it (the pixel method does). `references`: more images
