@@ -154,7 +154,8 @@ def _backbone_columns(
     if backbones.structure is not None:
         from maskedit.metrics import structure_distance
 
-        out["structure_distance"] = structure_distance(backbones.structure, image, original)
+        distance = structure_distance(backbones.structure, image, original)
+        out["structure_distance"] = _finite_or_none(distance)
     return out
 
 

@@ -191,6 +191,23 @@ def test_lpips_and_structure_distance_columns(tiny_backbones):
     assert not {"bg_lpips", "structure_distance"} & set(plain)
 
 
+@pytest.mark.parametrize("hw", [(1, 300), (8, 8), (300, 1), (17, 3000)])
+def test_images_too_thin_for_a_network_leave_its_cell_empty(tiny_backbones, hw):
+    """SqueezeNet's pools need 17 px a side, a ViT a whole patch after PIE-Bench's resize: a
+    thinner image gets no LPIPS / structure distance (null), not a crash of the run."""
+    from maskedit.metrics.lpips import MIN_SIDE
+    from maskedit.metrics.structure import resized_hw
+
+    original, edit = _photo(3, hw), _photo(4, hw)
+    own = np.zeros(hw, bool)
+    own[: max(1, hw[0] // 2)] = True
+    row = score_outputs(original, own, {"x": edit}, "x", backbones=tiny_backbones)[0]
+    assert (row["bg_lpips"] is None) == (min(hw) < MIN_SIDE)
+    patch = tiny_backbones.structure.config.patch_size
+    assert (row["structure_distance"] is None) == (min(resized_hw(*hw)) < patch)
+    assert row["iou"] is not None
+
+
 def test_load_backbones_loads_what_the_benchmarks_report():
     assert load_backbones(benchmarks=()) == Backbones()  # auto: nothing needed, nothing loaded
     pie = load_backbones(benchmarks={"pie-bench"}, tiny=True, device="cpu")

@@ -35,6 +35,7 @@ NORM_EPS = 1e-8  # torchmetrics' unit normalisation; the lpips package adds 1e-1
 # SqueezeNet 1.1 (torchvision's `features`): LPIPS reads the output of these slices
 SQUEEZE_TAPS = (2, 5, 8, 10, 11, 12, 13)  # exclusive ends of the slices [0:2], [2:5], ...
 SQUEEZE_CHANNELS = (64, 128, 256, 384, 384, 512, 512)
+MIN_SIDE = 17  # SqueezeNet 1.1's pools leave nothing of a smaller side: no LPIPS (NaN)
 
 
 class Fire(nn.Module):
@@ -139,6 +140,8 @@ def lpips_score(net: LpipsNet, edit: np.ndarray, original: np.ndarray) -> float:
     _check_inputs(edit, original, full)
     if np.array_equal(edit, original):
         return 0.0
+    if min(edit.shape[:2]) < MIN_SIDE:
+        return math.nan
     return float(
         lpips_distance(net, _to_signed(edit / 255.0, net), _to_signed(original / 255.0, net))
     )
@@ -149,13 +152,16 @@ def masked_lpips(net: LpipsNet, edit: np.ndarray, original: np.ndarray, mask: np
 
     ``mask`` is HxW bool or alpha in [0, 1], 1 = edit allowed. The masked-out pixels are 0 in
     both images (-1 after ``2 x - 1``), as in PIE-Bench. NaN when the mask covers the whole image
-    (PIE-Bench writes "nan"); 0.0 when the backgrounds are identical (LPIPS of equal inputs is 0
-    exactly, so the network is not run).
+    (PIE-Bench writes "nan") or a side is under `MIN_SIDE` pixels (the network cannot see it);
+    0.0 when the backgrounds are identical (LPIPS of equal inputs is 0 exactly, so the network
+    is not run).
     """
     _check_inputs(edit, original, mask)
     if not _has_background(mask):
         return math.nan
     if _same_background(edit, original, mask):
         return 0.0
+    if min(edit.shape[:2]) < MIN_SIDE:
+        return math.nan
     a, b = masked_background(edit, original, mask)
     return float(lpips_distance(net, _to_signed(a, net), _to_signed(b, net)))

@@ -17,6 +17,8 @@ converted; the fused qkv projection split into query/key/value), passed in; noth
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -102,7 +104,8 @@ def key_self_similarity(model, pixels: torch.Tensor, layer: int = -1) -> torch.T
 def structure_distance(
     model, edit: np.ndarray, original: np.ndarray, *, antialias: bool = False
 ) -> float:
-    """PIE-Bench's structure distance between two HxWx3 uint8 images, >= 0 (0: same structure).
+    """PIE-Bench's structure distance between two HxWx3 uint8 images, >= 0 (0: same structure;
+    NaN for an image so thin that, resized, its short side holds no whole ViT patch).
 
     ``antialias`` picks the resize of torchvision < 0.17 (False, PIE-Bench's release) or of later
     versions (True); report which one a table uses.
@@ -113,6 +116,11 @@ def structure_distance(
         raise InputError(
             f"edit and original must have the same shape, got {edit.shape} and {original.shape}"
         )
+    if np.array_equal(edit, original):
+        return 0.0
+    patch = getattr(model.config, "patch_size", 1)
+    if min(resized_hw(*edit.shape[:2])) < patch:  # a thin image resized: no whole patch
+        return math.nan
     s_edit = key_self_similarity(model, dino_input(edit, antialias=antialias))
     s_original = key_self_similarity(model, dino_input(original, antialias=antialias))
     return float(torch.mean((s_edit - s_original) ** 2))
