@@ -65,6 +65,10 @@ def test_point_forms(tmp_path):
             "case 1 .*duplicate case id 'a'",
         ),
         (
+            "cases:\n - {id: Cat, image: x.png, instruction: hi, point: [1, 2]}\n - {id: cat, image: y.png, instruction: hi, point: [1, 2]}",
+            "case 1 .*case id 'cat' and 'Cat' differ only in case.*one folder on macOS and Windows",
+        ),
+        (
             "cases:\n - {id: a, image: x.png, instruction: '  ', point: [1, 2]}",
             "instruction is empty",
         ),

@@ -333,7 +333,8 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
     raw_cases = doc.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise InputError(f"{where}'cases' must be a non-empty list")
-    cases, seen = [], set()
+    cases: list = []
+    seen: dict[str, str] = {}  # folder key -> the id that has it
     for i, raw in enumerate(raw_cases):
         label = f"case {i}"
         if (
@@ -350,9 +351,17 @@ def load_manifest(path: str | Path, allow_outside: bool = False) -> Manifest:
                 base.pop("methods", None)
             merged = {**base, **raw}
         case = case_from_dict(merged, path.parent, f"{where}{label}: ", allow_outside, root)
-        if case.id in seen:
+        # macOS and Windows fold case in folder names: 'Cat' and 'cat' would be one folder
+        # there, each case overwriting the other's results
+        key = case.id.casefold()
+        if key in seen and seen[key] == case.id:
             raise InputError(f"{where}{label}: duplicate case id '{case.id}'")
-        seen.add(case.id)
+        if key in seen:
+            raise InputError(
+                f"{where}{label}: case id '{shown(case.id)}' and '{shown(seen[key])}' differ only "
+                "in case: one folder on macOS and Windows; rename one"
+            )
+        seen[key] = case.id
         cases.append(case)
     editor = doc.get("editor")
     if editor is not None and not isinstance(editor, str):
