@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -97,17 +98,37 @@ def case_fingerprint(
     settings, captions), the bytes of every file it names (`_with_file_digests`), the models and
     the change threshold. File paths are left out: moving a manifest with its files changes
     nothing."""
-    doc = _with_file_digests(case.model_dump(mode="json"))
+    return _sha(_with_file_digests(case.model_dump(mode="json")), case, models, threshold)
+
+
+def legacy_fingerprint(
+    case: Case, models: Models | ModelOptions | None, threshold: float | None = None
+) -> str:
+    """The fingerprint of folders written when only the image and the first mask were hashed by
+    content (the other files by path): such a folder is still done, so that upgrading maskedit
+    redoes no finished case."""
+    doc = case.model_dump(mode="json")
+    doc["image"] = _digest(doc["image"])
+    if case.prompts.mask is not None:
+        doc["prompts"]["mask"] = file_digest(case.prompts.mask)
+    return _sha(doc, case, models, threshold)
+
+
+def _sha(doc: dict[str, Any], case: Case, models, threshold: float | None) -> str:
     doc["models"] = model_identity(models, case)
     doc["threshold"] = threshold
     text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def case_state(case_dir: Path, fingerprint: str) -> CaseFolder:
-    """The case folder's state, with `complete` split: `done` (same fingerprint) or `changed`."""
+def case_state(
+    case_dir: Path, fingerprint: str, legacy: Callable[[], str] | None = None
+) -> CaseFolder:
+    """The case folder's state, with `complete` split: `done` (same fingerprint, or the
+    `legacy` one) or `changed`."""
     found = inspect_case_folder(case_dir)
     if found.state != "complete":
         return found
-    done = found.record.get("fingerprint") == fingerprint
+    written = found.record.get("fingerprint")
+    done = written == fingerprint or (legacy is not None and written == legacy())
     return replace(found, reason="done" if done else "changed")

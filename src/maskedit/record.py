@@ -35,7 +35,11 @@ HISTORY_FILE = "history.json"
 TURNS_DIR = "turns"
 STRIP_FILE = "strip.png"
 LOCK_FILE = ".maskedit.lock"  # one writer at a time (`maskedit.run_folder.run_lock`)
-TURNS_FILES = frozenset({HISTORY_FILE, TURNS_DIR, STRIP_FILE, LOCK_FILE})
+# `masks`: the web app's region layers and kept turns' masks, written into its turns folder
+TURNS_FILES = frozenset({HISTORY_FILE, TURNS_DIR, STRIP_FILE, LOCK_FILE, "masks"})
+# What a file browser writes into any folder the user opens (Finder, Explorer, network shares):
+# not the user's work, so it never keeps maskedit from replacing its own folder
+OS_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory"})
 _LIBRARIES = (
     "maskedit",
     "torch",
@@ -106,6 +110,8 @@ def is_case_file(name: str, turns: bool = False) -> bool:
     """A file name maskedit writes into a case folder (its temp files included); with `turns`,
     into a multi-turn edit's folder."""
     if name in CASE_FILES or (turns and name in TURNS_FILES):
+        return True
+    if name in OS_FILES or name.startswith("._"):  # "._x": macOS metadata on foreign disks
         return True
     if name.startswith("blended_") and name.endswith(".png"):
         return True

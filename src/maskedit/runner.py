@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from maskedit.case import edit
 from maskedit.config import (
     Case,
@@ -22,8 +24,8 @@ from maskedit.config import (
 )
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, score_result
-from maskedit.fingerprints import case_fingerprint, case_state
-from maskedit.images import image_size, read_image
+from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
+from maskedit.images import image_and_source, image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
     remove_leftovers,
@@ -35,7 +37,7 @@ from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers
 from maskedit.tables import collect_rows, write_tables
-from maskedit.turns import TurnsEdit
+from maskedit.turns import HISTORY_FILE, TurnsEdit
 
 
 def run_manifest(
@@ -117,7 +119,9 @@ def plan_case(
         fingerprint = case_fingerprint(case, models, threshold)
     except MaskeditError as err:  # an input vanished since the manifest was checked
         return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
-    found = case_state(out_dir / case.id, fingerprint)
+    found = case_state(
+        out_dir / case.id, fingerprint, lambda: legacy_fingerprint(case, models, threshold)
+    )
     if found.state == "complete" and found.reason == "done":
         why = "forced" if force else None
     elif found.state == "complete":
@@ -146,7 +150,15 @@ def process_case(
     if why is None:
         return {"case_id": case.id, "status": "skipped"}
     if case.turns:  # a multi-turn edit: one folder per turn, resumed at the first not finished
-        row = run_case_turns(case, models, out_dir, scorers, force=force, fingerprint=fingerprint)
+        row = run_case_turns(
+            case,
+            models,
+            out_dir,
+            scorers,
+            force=force,
+            fingerprint=fingerprint,
+            rescore=why == "changed",  # e.g. another --threshold: turns taken again are stale
+        )
         if row["status"] == "ok" and why in ("changed", "damaged"):
             row["redone"] = why
         return row
@@ -303,6 +315,13 @@ def _run(
     return summary
 
 
+def _same_photo(folder: Path, image: str) -> bool:
+    """Whether the multi-turn edit in `folder` (if any) starts from this photo."""
+    if not (folder / HISTORY_FILE).is_file():
+        return True
+    return np.array_equal(TurnsEdit.open(folder).photo, image_and_source(image)[0])
+
+
 def run_case_turns(
     case: Case,
     models: Models,
@@ -311,19 +330,22 @@ def run_case_turns(
     *,
     force: bool = False,
     fingerprint: str | None = None,
+    rescore: bool = False,
 ) -> dict[str, Any]:
     """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
 
     Turns finished by an earlier (interrupted) run are taken again (same spec, models and file
-    contents), so the run resumes at the first turn not finished. `force` starts the edit again
-    from the photo. `fingerprint` (the case's) goes into the edit's record.json.
+    contents), so the run resumes at the first turn not finished; with `rescore` (the case
+    changed since) their metrics are scored again with `scorers`. `force`, or a photo other than
+    the folder's, starts the edit again from the photo. `fingerprint` (the case's) goes into
+    the edit's record.json.
     """
     t0 = time.perf_counter()
     folder = Path(out_dir) / case.id
     done = 0
     try:
-        if force and folder.exists():
-            shutil.rmtree(folder)
+        if force or not _same_photo(folder, case.image):  # a changed photo: its old turns go
+            shutil.rmtree(folder, ignore_errors=True)
         benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
         session = TurnsEdit.open_or_create(folder, case.image, case.id, benchmark)
         session.goto(None)
@@ -333,6 +355,8 @@ def run_case_turns(
             except MaskeditError as err:
                 return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
             done += again
+        if rescore and done:
+            session.rescore(scorers)
         session.write_summary(scorers, fingerprint=fingerprint)
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}

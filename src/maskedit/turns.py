@@ -56,7 +56,9 @@ class TurnNode:
     parent: str | None  # None: the photo
     turn: Turn
     models: dict[str, Any]  # what made it: a turn is taken again only with the same models
-    inputs: dict[str, Any] = field(default_factory=dict)  # and the same bytes in its files
+    # and the same bytes in its files; None: a turn recorded before they were hashed, matched
+    # on its spec and models alone, so that upgrading maskedit edits no finished turn again
+    inputs: dict[str, Any] | None = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,7 +168,7 @@ class TurnsEdit:
                     n["parent"],
                     Turn.model_validate(n["turn"]),
                     n["models"],
-                    n.get("inputs", {}),
+                    n.get("inputs"),
                 )
                 for n in doc["turns"]
             ]
@@ -285,7 +287,7 @@ class TurnsEdit:
         key, inputs = _models_key(models, turn), _inputs_key(turn)
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
-            same = node.turn == turn and node.models == key and node.inputs == inputs
+            same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
             if same and finished:
                 self.head, self.redo_stack = node.id, []
                 self.save()

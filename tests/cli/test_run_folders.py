@@ -335,3 +335,48 @@ def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_wh
     (out / "w" / "record.json").unlink()  # stopped while the summary was rewritten
     assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
     assert rerun("0 done, 1 already finished") == ["t01", "t02", "t03", "t04", "t05"]
+    res = _run(manifest, out, "--threshold", "3")  # scored otherwise: the turns taken again too
+    assert res.exit_code == 0 and "1 redone" in res.stdout, res.output
+    for turn in ("t04", "t05"):
+        rows = json.loads((out / "w" / "turns" / turn / "metrics.json").read_text())["rows"]
+        assert {row["change_threshold"] for row in rows} == {3.0}
+    grey = np.full((40, 56, 3), 77, np.uint8)
+    Image.fromarray(grey).save(tmp_path / "p.png")  # another photo: the edit starts again from it
+    assert _run(manifest, out, "--threshold", "3").exit_code == 0
+    assert sorted(p.name for p in (out / "w" / "turns").iterdir()) == ["t01", "t02"]
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "w" / "original.png")), grey)
+
+
+def test_what_a_file_browser_leaves_in_a_case_folder_is_not_the_users(tmp_path):
+    """.DS_Store (Finder), Thumbs.db (Explorer), ._x (macOS on other disks) in a case folder:
+    --force still replaces it; the web app's masks/ in its turns folder is maskedit's too."""
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n")
+    assert _run(manifest, tmp_path / "r").exit_code == 0
+    for name in (".DS_Store", "Thumbs.db", "._grid.png"):
+        (tmp_path / "r" / "a" / name).write_bytes(b"\0")
+    res = _run(manifest, tmp_path / "r", "--force")
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "r" / "a" / ".DS_Store").exists()
+    img, out = tmp_path / "p.png", tmp_path / "walk"
+    args = ["turns", str(img), "--out", str(out), "--turn", "box=1,1,20,20; hi", "--models", "tiny", "--steps", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "masks").mkdir()
+    (out / "masks" / "0a1b.png").write_bytes(b"\0")  # as the app keeps a region layer's mask
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_an_edit_killed_mid_swap_is_put_back_and_refused_before_models_load(tmp_path, monkeypatch):
+    from maskedit import models as models_module
+
+    img = _photo(tmp_path / "p.png")
+    out = tmp_path / "ed"
+    args = ["edit", str(img), "-i", "x", "--point", "5,5", "--steps", "1", "--models", "tiny"]
+    assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+    before = _tree(out)
+    os.rename(out, tmp_path / ".ed.k1ll3d9x.old")  # kill -9 between the two renames
+    monkeypatch.setattr(models_module, "load_models", lambda *a, **k: pytest.fail("loaded"))
+    line = _one_error_line(runner.invoke(app, [*args, "--out", str(out)]))
+    assert "folder exists and is not empty; pass --force" in line
+    assert _tree(out) == before

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from maskedit.config import case_from_dict
-from maskedit.fingerprints import case_fingerprint
+from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
 
 
 def _png(path, value: int) -> None:
@@ -41,3 +41,29 @@ def test_every_file_a_case_names_is_in_its_fingerprint(tmp_path, changed):
     after = [case_fingerprint(case, None) for case in cases]
     named = [changed != "m2.png", changed in ("m1.png", "m2.png"), changed in ("m1.png", "m2.png", "gt.png")]
     assert [a != b for a, b in zip(after, before, strict=True)] == named
+
+
+def test_a_folder_written_before_every_file_was_hashed_is_still_done(tmp_path):
+    """Its record holds the fingerprint of the image and first mask only: upgrading maskedit
+    redoes no finished case; a changed case is still redone."""
+    import json
+
+    for name in ("p.png", "m.png", "rm.png"):
+        _png(tmp_path / name, 255)
+    case = case_from_dict(
+        {"id": "a", "image": "p.png", "instruction": "red", "mask": "m.png", "reference_mask": "rm.png"},
+        tmp_path,
+    )
+    folder = tmp_path / "out" / "a"
+    folder.mkdir(parents=True)
+    old = legacy_fingerprint(case, None)
+    assert old != case_fingerprint(case, None)
+    from maskedit.record import SCHEMA_VERSION
+
+    record = {"schema": SCHEMA_VERSION, "versions": {"maskedit": "0"}, "outputs": {}, "methods": {}, "fingerprint": old}
+    (folder / "record.json").write_text(json.dumps(record))
+    legacy = lambda: legacy_fingerprint(case, None)  # noqa: E731
+    assert case_state(folder, case_fingerprint(case, None), legacy).reason == "done"
+    assert case_state(folder, case_fingerprint(case, None)).reason == "changed"
+    _png(tmp_path / "m.png", 0)
+    assert case_state(folder, case_fingerprint(case, None), legacy).reason == "changed"

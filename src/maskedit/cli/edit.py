@@ -257,9 +257,9 @@ def edit(
             working_size=sampling.working_size,
             text_model=target.target_model,
         )
-        check_out_dir(out, force)
-        models, load_s = load(options)
         remove_leftovers(out.parent, out.name)  # what an edit killed mid-write left beside it
+        check_out_dir(out, force)  # after: a folder put back from a killed swap is checked too
+        models, load_s = load(options)
         result, extra = _edit(case, models)
         result.timings = {"load_models": load_s, **result.timings}
         write_case(result, out, force=force, extra=extra)
