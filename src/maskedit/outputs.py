@@ -81,8 +81,8 @@ class CaseFolder:
 
     @property
     def not_replaceable(self) -> str | None:
-        """Why maskedit may not replace this folder (`--force`, a changed or damaged case), or
-        None: a foreign folder, or one of maskedit's that holds the user's files too."""
+        """Why maskedit may not replace this folder (for `--force`, a changed or damaged case):
+        it is foreign, or maskedit's but holding the user's files too; None when it may."""
         if self.state == "foreign":
             return self.reason
         if self.user_files:
