@@ -20,6 +20,9 @@ class RunSummary:
     redone: list[str] = field(default_factory=list)
     # case folders in the output folder that this manifest does not name (not in the tables)
     others: list[str] = field(default_factory=list)
+    # CLIP model -> cases scored with it, when the tables mix several (a resume with another
+    # --clip keeps the finished cases' scores; `maskedit eval` scores them all with one)
+    clip_models: dict[str, int] = field(default_factory=dict)
 
 
 def progress_bar(show: bool):

@@ -83,6 +83,12 @@ def finish_run(manifest: Manifest, out_dir: Path, summary: RunSummary) -> None:
     rows = collect_rows(out_dir, case_ids=ids)
     if rows:
         write_tables(out_dir, rows)
+    cases: dict[str, set[str]] = {}
+    for row in rows:
+        if row.get("clip_model"):
+            cases.setdefault(row["clip_model"], set()).add(row["case_id"])
+    if len(cases) > 1:
+        summary.clip_models = {model: len(ids) for model, ids in sorted(cases.items())}
 
 
 def other_case_folders(out_dir: Path, case_ids: list[str]) -> list[str]:

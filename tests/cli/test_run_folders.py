@@ -380,3 +380,29 @@ def test_an_edit_killed_mid_swap_is_put_back_and_refused_before_models_load(tmp_
     line = _one_error_line(runner.invoke(app, [*args, "--out", str(out)]))
     assert "folder exists and is not empty; pass --force" in line
     assert _tree(out) == before
+
+
+def test_a_resume_with_another_clip_says_the_tables_mix_them(tmp_path):
+    """Finished cases keep the CLIP scores they were made with: a resume with another --clip
+    says so in one warning, and `maskedit eval` then scores every case with one."""
+    from maskedit.tiny.clip import build_tiny_clip
+
+    model, processor = build_tiny_clip(seed=1)
+    model.save_pretrained(tmp_path / "clip")
+    processor.save_pretrained(tmp_path / "clip")
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+    case = " - {{id: {}, image: p.png, instruction: hi, point: [5, 5], steps: 1}}\n"
+    manifest.write_text("cases:\n" + case.format("a"))
+    out = tmp_path / "o"
+    tiny = ["run", str(manifest), "--models", "tiny", "--out", str(out)]
+    assert runner.invoke(app, [*tiny, "--clip", "auto"]).exit_code == 0
+    manifest.write_text("cases:\n" + case.format("a") + case.format("b"))
+    res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
+    assert res.exit_code == 0, res.output
+    assert "summary.csv mixes CLIP models" in res.stderr and "(1 case)" in res.stderr
+    res = runner.invoke(app, ["eval", str(out), "--clip", str(tmp_path / "clip")])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {row["clip_model"] for row in rows} == {str(tmp_path / "clip")}
+    assert "mixes" not in runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")]).stderr

@@ -233,6 +233,15 @@ def _say_summary(summary: RunSummary, out: Path) -> None:
             "are not in it",
             markup=False,
         )
+    if summary.clip_models:
+        mixed = ", ".join(
+            f"{model} ({n} case{'s' * (n > 1)})" for model, n in summary.clip_models.items()
+        )
+        err_console.print(
+            f"maskedit: warning: summary.csv mixes CLIP models: {mixed}; their CLIP columns "
+            f"are not comparable. `maskedit eval {out}` scores every case with one",
+            markup=False,
+        )
     for case_id, msg in summary.failed.items():
         err_console.print(f"maskedit: case '{case_id}' failed: {msg}", markup=False)
     if summary.failed:
