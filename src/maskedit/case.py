@@ -49,14 +49,13 @@ class EditRequest:
     an H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
     `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where
     the instruction acts); or `prompts` (a `Prompts`, as manifests give), which replaces all of
-    these. `methods` ("pixel", "latent",
-    "guidance", "crop", or several) overrides `settings.methods`; `settings` is an `EditSettings`
-    or a dict of its fields. `baseline=False` skips the
-    unmasked edit when no method needs it (the pixel method does). `references`: more images
-    (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask and the
-    edit apply to `image`, the references go to every editor call whole. `reference` (a file or
-    an H×W array) is a mask the outputs are scored against, never edited with: a dataset's
-    annotation.
+    these. `methods` ("pixel", "latent", "guidance", "crop", or several) overrides
+    `settings.methods`; `settings` is an `EditSettings` or a dict of its fields. `baseline=False`
+    skips the unmasked edit when no method needs it (the pixel method does). `references`: more
+    images (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask
+    and the edit apply to `image`, the references go to every editor call whole. `reference` (a
+    file or an H×W array) is a mask the outputs are scored against, never edited with: a
+    dataset's annotation.
     """
 
     image: np.ndarray | Image.Image | str | Path

@@ -67,9 +67,15 @@ def _too_many_pixels(what: str, path: Path, pixels: int, size: str = "") -> Inpu
     )
 
 
+def _detail(err: BaseException) -> str:
+    """An exception's message on one line, at most 200 characters (its type when it has none)."""
+    return " ".join(str(err).split())[:200] or type(err).__name__
+
+
 def _corrupt(what: str, path: Path, err: BaseException) -> InputError:
-    detail = " ".join(str(err).split())[:200] or type(err).__name__
-    return InputError(f"{what} '{shown_path(path)}': image data is truncated or corrupt ({detail})")
+    return InputError(
+        f"{what} '{shown_path(path)}': image data is truncated or corrupt ({_detail(err)})"
+    )
 
 
 def _open_header(path: Path, what: str) -> Image.Image:
@@ -208,21 +214,21 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
     return a / 255.0
 
 
+def _from_pil(convert, img: Image.Image, what: str) -> np.ndarray:
+    """`convert` of the upright PIL image, every failure one line naming it: a lazily opened
+    file gone bad, a mode Pillow cannot convert, or `convert`'s own refusal."""
+    try:
+        return convert(ImageOps.exif_transpose(img))
+    except InputError as err:
+        raise InputError(f"{what} (PIL image): {err}") from None
+    except Exception as err:  # noqa: BLE001 - whatever Pillow raises
+        raise InputError(f"{what} (PIL image): cannot be read ({_detail(err)})") from None
+
+
 def pil_mask(img: Image.Image, what: str = "mask") -> np.ndarray:
     """A PIL image in memory as H×W float32 alpha in [0, 1], upright, as `read_mask` reads
     a file of its mode."""
-    try:
-        upright = ImageOps.exif_transpose(img)
-    except Exception as err:  # noqa: BLE001 - a lazily opened file gone bad
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
-    try:
-        return mask_to_alpha(upright)
-    except InputError as err:
-        raise InputError(f"{what} (PIL image): {err}") from None
-    except Exception as err:  # noqa: BLE001 - a mode Pillow cannot convert
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
+    return _from_pil(mask_to_alpha, img, what)
 
 
 def alpha_from_array(mask: np.ndarray, what: str = "mask array") -> np.ndarray:
@@ -340,10 +346,4 @@ def pil_image(img: Image.Image, what: str) -> np.ndarray:
     """A PIL image in memory as upright H×W×3 uint8 RGB, as `read_image` reads a file."""
     if img.width * img.height == 0:
         raise InputError(f"{what} (PIL image): is {img.width}×{img.height}, expected pixels")
-    try:
-        return _to_rgb8(ImageOps.exif_transpose(img))
-    except InputError as err:
-        raise InputError(f"{what} (PIL image): {err}") from None
-    except Exception as err:  # noqa: BLE001 - a lazily opened file gone bad, a mode Pillow lacks
-        detail = " ".join(str(err).split())[:200] or type(err).__name__
-        raise InputError(f"{what} (PIL image): cannot be read ({detail})") from None
+    return _from_pil(_to_rgb8, img, what)

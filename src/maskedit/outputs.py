@@ -86,10 +86,13 @@ class CaseFolder:
         if self.state == "foreign":
             return self.reason
         if self.user_files:
-            names = self.user_files
-            shown = ", ".join(repr(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
-            return f"a folder that holds files maskedit did not write ({shown})"
+            return f"a folder that holds files maskedit did not write ({_some(self.user_files)})"
         return None
+
+
+def _some(names: tuple[str, ...]) -> str:
+    """The first three names, quoted, and "…" when there are more."""
+    return ", ".join(repr(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
 
 
 def _plain_name(name: Any) -> bool:
@@ -141,8 +144,8 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
     if turns:  # a multi-turn edit stopped while it rewrote its summary (record.json comes last)
         return CaseFolder("damaged", "its record.json is missing", user_files=others)
     if others:
-        shown = ", ".join(repr(n) for n in others[:3]) + (", …" if len(others) > 3 else "")
-        return CaseFolder("foreign", f"'{path}' holds files maskedit did not write ({shown})")
+        why = f"'{path}' holds files maskedit did not write ({_some(others)})"
+        return CaseFolder("foreign", why)
     return CaseFolder("foreign", f"'{path}' has no record.json from maskedit")
 
 

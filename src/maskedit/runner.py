@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from maskedit.case import edit
 from maskedit.config import (
     Case,
@@ -25,7 +23,7 @@ from maskedit.config import (
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, score_result
 from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
-from maskedit.images import image_and_source, image_size, read_image
+from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
     remove_leftovers,
@@ -37,7 +35,7 @@ from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers
 from maskedit.tables import collect_rows, write_tables
-from maskedit.turns import HISTORY_FILE, TurnsEdit
+from maskedit.turns import TurnsEdit
 
 
 def run_manifest(
@@ -321,13 +319,6 @@ def _run(
     return summary
 
 
-def _same_photo(folder: Path, image: str) -> bool:
-    """Whether the multi-turn edit in `folder` (if any) starts from this photo."""
-    if not (folder / HISTORY_FILE).is_file():
-        return True
-    return np.array_equal(TurnsEdit.open(folder).photo, image_and_source(image)[0])
-
-
 def run_case_turns(
     case: Case,
     models: Models,
@@ -350,10 +341,12 @@ def run_case_turns(
     folder = Path(out_dir) / case.id
     done = 0
     try:
-        if force or not _same_photo(folder, case.image):  # a changed photo: its old turns go
-            shutil.rmtree(folder, ignore_errors=True)
+        if force and folder.exists():
+            shutil.rmtree(folder)
         benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
-        session = TurnsEdit.open_or_create(folder, case.image, case.id, benchmark)
+        session = TurnsEdit.open_or_create(  # a changed photo: its old turns go
+            folder, case.image, case.id, benchmark, restart=True
+        )
         session.goto(None)
         for k, turn in enumerate(case.turns, start=1):
             try:

@@ -23,6 +23,7 @@ files.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,19 +192,24 @@ class TurnsEdit:
         image: np.ndarray | str | Path,
         edit_id: str | None = None,
         benchmark: dict[str, Any] | None = None,
+        *,
+        restart: bool = False,
     ) -> TurnsEdit:
         """The edit in `folder` if it has one (of the same photo), else a new one. `benchmark`:
-        the dataset case it is, kept in the history and the edit's record."""
+        the dataset case it is, kept in the history and the edit's record. The turns of another
+        photo are refused, or with `restart` (a run's case whose photo changed) removed."""
         folder = Path(folder)
-        if not (folder / HISTORY_FILE).is_file():
-            made = cls.create(folder, image, edit_id)
-        else:
-            made = cls.open(folder)
-            if not np.array_equal(made.photo, image_and_source(image)[0]):
+        made = cls.open(folder) if (folder / HISTORY_FILE).is_file() else None
+        if made is not None and not np.array_equal(made.photo, image_and_source(image)[0]):
+            if not restart:
                 raise InputError(
                     f"'{folder}': holds the turns of another photo ('{made.source}'); use "
                     "another folder or --force to start again"
                 )
+            shutil.rmtree(folder)
+            made = None
+        if made is None:
+            made = cls.create(folder, image, edit_id)
         if benchmark is not None and benchmark != made.benchmark:
             made.benchmark = benchmark
             made.save()
