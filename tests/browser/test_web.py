@@ -218,14 +218,17 @@ def test_sam_candidate_and_brush_and_invert(page, web_app, artifacts):
 
     # SAM's candidates with their scores; the second one changes the mask.
     radios = page.locator("#candidates input[type=radio]")
+    radios.nth(2).wait_for()  # the list may be drawn just after the canvas
     assert radios.count() == 3
     page.locator("#candidates label").nth(1).click()
     src = wait_new_src(page, "#canvas", src)
     assert np.any(pixels(page, "#canvas") != best), "picking candidate 2 left the mask as it was"
     page.get_by_text("SAM candidate 2").wait_for()
     page.locator("#mask-only").get_by_role("checkbox").check()
+    src = wait_new_src(page, "#canvas", src)  # each redraw awaited, so the next one is ours
     shoot(page, artifacts, "app-mask-only")
     page.locator("#mask-only").get_by_role("checkbox").uncheck()
+    src = wait_new_src(page, "#canvas", src)
     candidate, src = _mask_shown(page, src)
 
     # Brush: paint a zigzag over a patch of the photo, then use the painted mask.
@@ -243,7 +246,7 @@ def test_sam_candidate_and_brush_and_invert(page, web_app, artifacts):
     shoot(page, artifacts, "app-brush")
     page.locator("#brush-apply").click()
     page.get_by_text("touched up with the brush").wait_for()
-    page.locator("#canvas img").wait_for()
+    src = wait_new_src(page, "#canvas", src)  # the painted mask drawn, before "mask only"
     painted, src = _mask_shown(page, src)
     assert (painted & ~candidate).sum() > 50, "the brush added nothing to the mask"
 
