@@ -329,3 +329,22 @@ def test_download_that_fetches_nothing_says_why_in_one_line(monkeypatch, tmp_pat
     assert "Name or service not known" in lines[0] and "maskedit download" not in lines[0]
     res = runner.invoke(app, ["download", str(tmp_path)])
     assert res.exit_code == 2 and "expected a hub id (owner/name)" in res.stderr, res.output
+
+
+@pytest.mark.parametrize("group", [[], ["convert"]])
+def test_the_command_list_gives_each_command_its_summary_unbroken(group):
+    """`maskedit --help` lists each command with its docstring's first paragraph as one line of
+    text, which the panel wraps to the terminal (not where the source line happened to end)."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name in group:
+        command = command.commands[name]
+    for name, sub in command.commands.items():
+        if hasattr(sub, "commands"):
+            continue  # a group (convert): its help is the one line its Typer was given
+        first = (sub.help or "").split("\n\n")[0]
+        assert sub.short_help == " ".join(first.split()), name
+        assert "\n" not in sub.short_help, name
+    result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from maskedit.cli.convert import convert_app
 from maskedit.cli.edit import edit
-from maskedit.cli.options import err_console
+from maskedit.cli.options import err_console, listed
 from maskedit.cli.results import download, eval_command, report
 from maskedit.cli.run import demo, run
 from maskedit.cli.serve import app_command, study_command
@@ -57,18 +57,22 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Spatial control for instruction-based image editing (SAM + InstructPix2Pix).",
+    help="Spatial control for instruction-based image editing: a mask from clicks, a box, a "
+    "file, a phrase or the edit itself; the edit stays inside, every pixel outside is the input.",
 )
-app.command()(edit)
-app.command()(run)
-app.command()(demo)
-app.command("eval")(eval_command)
-app.command()(report)
-app.command()(download)
-app.command("app")(app_command)
-app.command("study")(study_command)
+for name, command in (
+    ("edit", edit),
+    ("run", run),
+    ("demo", demo),
+    ("eval", eval_command),
+    ("report", report),
+    ("download", download),
+    ("app", app_command),
+    ("study", study_command),
+):
+    app.command(name, short_help=listed(command))(command)
 app.add_typer(convert_app, name="convert")
-app.command()(turns)
+app.command("turns", short_help=listed(turns))(turns)
 
 
 def quiet_libraries() -> None:

@@ -1,5 +1,5 @@
-"""`maskedit convert pie-bench|magicbrush ROOT OUT`: a benchmark folder → a manifest that
-`maskedit run` takes as it is."""
+"""`maskedit convert pie-bench|magicbrush|magicbrush-turns ROOT OUT`: a benchmark folder → a
+manifest that `maskedit run` takes as it is."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from maskedit.cli.options import console, user_errors
+from maskedit.cli.options import console, listed, user_errors
 
 convert_app = typer.Typer(
     no_args_is_help=True,
@@ -62,7 +62,7 @@ def _command(name: str, function: str, doc: str) -> None:
         _done(manifest)
 
     command.__doc__ = doc
-    convert_app.command(name)(command)
+    convert_app.command(name, short_help=listed(command))(command)
 
 
 _command(
@@ -71,11 +71,11 @@ _command(
 _command(
     "magicbrush",
     "magicbrush_to_manifest",
-    "A MagicBrush split (edit_sessions.json + images/), one case per turn.",
+    "A MagicBrush split (edit_sessions.json + images/, or the Hugging Face parquet files), one "
+    "case per turn.",
 )
 
 
-@convert_app.command("magicbrush-turns")
 def magicbrush_turns(root: RootArg, out: OutArg) -> None:
     """A MagicBrush split, one multi-turn case per image: turn k edits maskedit's own output of
     turn k-1 (MagicBrush's multi-turn setting), scored against each turn's ground truth."""
@@ -84,3 +84,6 @@ def magicbrush_turns(root: RootArg, out: OutArg) -> None:
     with user_errors():
         manifest = magicbrush_turns_to_manifest(root, out)
     _done(manifest)
+
+
+convert_app.command("magicbrush-turns", short_help=listed(magicbrush_turns))(magicbrush_turns)

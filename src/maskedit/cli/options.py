@@ -195,6 +195,13 @@ class ModelFlags:
     vae_tiling: TilingOpt = "auto"
 
 
+def listed(command: Callable[..., Any]) -> str:
+    """The line a command list shows: its docstring's first paragraph on one line (the help
+    panel would otherwise break it where the source wraps)."""
+    first = inspect.cleandoc(command.__doc__ or "").split("\n\n")[0]
+    return " ".join(first.split())
+
+
 def with_flags(**groups: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the fields of each flag group (a dataclass) to a command's options; the command gets
     one instance per group, under the keyword named here::

@@ -42,7 +42,7 @@ PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port
 def app_command(
     host: HostOpt = "127.0.0.1", port: PortOpt = 7860, *, model_flags: ModelFlags
 ) -> None:
-    """Serve the editing page: click (or phrase) → mask → IP2P edit, outputs in a temp workspace."""
+    """Serve the editing page: click (or phrase) → mask → edit, outputs in a temp workspace."""
     with user_errors():
         options = model_options(model_flags)  # bad flags fail before anything starts
     with tempfile.TemporaryDirectory(prefix="maskedit-app-") as tmp, serving_errors(port):
