@@ -75,11 +75,6 @@ FLUX_TRANSFORMER_TOY = {
     "pooled_projection_dim": CLIP_TEXT_TOY["hidden_size"],
     "axes_dims_rope": (4, 4, 8),
 }
-# FLUX.1's scheduler config: resolution-dependent shift of the flow-matching sigmas.
-FLUX_SCHEDULER = dict(
-    base_image_seq_len=256, base_shift=0.5, max_image_seq_len=4096, max_shift=1.15, shift=3.0,
-    use_dynamic_shifting=True,
-)  # fmt: skip
 # Image-encoder shapes of the released SAM checkpoints (sam-vit-base / sam-vit-huge configs).
 SAM_VITS = {
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -250,7 +245,7 @@ def build_realsize_kontext(
     )
     from transformers import T5Config, T5EncoderModel
 
-    from maskedit.tiny.editors import assemble
+    from maskedit.tiny.editors import FLUX_SCHEDULER, assemble
     from maskedit.tiny.tokenizers import clip_tokenizer, t5_tokenizer
 
     build = Builder(device, dtype, seed)

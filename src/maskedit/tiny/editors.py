@@ -27,6 +27,13 @@ UNET = dict(
     up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
 )
 
+# FLUX.1's scheduler config, as the Kontext checkpoint ships it: flow-matching sigmas shifted by
+# the image's token count (the pipeline computes mu), so the tiny Kontext takes the same path.
+FLUX_SCHEDULER = dict(
+    base_image_seq_len=256, base_shift=0.5, max_image_seq_len=4096, max_shift=1.15, shift=3.0,
+    use_dynamic_shifting=True,
+)  # fmt: skip
+
 # The one-layer T5 encoder of the tiny Kontext.
 T5 = dict(d_model=32, d_kv=8, d_ff=37, num_layers=1, num_heads=4, relative_attention_num_buckets=8)
 
@@ -171,7 +178,7 @@ def build_tiny_kontext(seed: int = 0):
         )
     return assemble(
         FluxKontextPipeline,
-        scheduler=FlowMatchEulerDiscreteScheduler(),
+        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER),
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
         tokenizer=clip,

@@ -24,14 +24,9 @@ LATENT_CHANNELS = 4
 TINY_VL_MAX_PIXELS = 112 * 112  # the tiny VL processor sees at most 8×8 patches of 14 px
 # Qwen-Image's scheduler config (resolution-dependent exponential shift, shift terminal 0.02).
 QWEN_SCHEDULER = dict(
-    base_image_seq_len=256,
-    max_image_seq_len=8192,
-    base_shift=0.5,
-    max_shift=0.9,
-    shift_terminal=0.02,
-    time_shift_type="exponential",
-    use_dynamic_shifting=True,
-)
+    base_image_seq_len=256, max_image_seq_len=8192, base_shift=0.5, max_shift=0.9,
+    shift_terminal=0.02, time_shift_type="exponential", use_dynamic_shifting=True,
+)  # fmt: skip
 
 
 def template_corpus() -> list[str]:
