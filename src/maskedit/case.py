@@ -119,7 +119,7 @@ def edit_steps(
     t0 = time.perf_counter()
     instruction = _instruction(request.instruction)
     original, source = image_and_source(request.image)
-    request = _masks_in_memory(request)
+    request = _masks_in_memory(request, original.shape[:2])
     h, w = original.shape[:2]
     prompts = request.prompts or _as_prompts(request)
     if prompts is not None:
@@ -299,14 +299,21 @@ def _resolve_mask(
     return Mask(alpha, source, raw_area, prediction, reference, info)
 
 
-def _masks_in_memory(request: EditRequest) -> EditRequest:
+def _masks_in_memory(request: EditRequest, hw: tuple[int, int]) -> EditRequest:
     """The request with a mask or reference mask given as a PIL image turned into its alpha (read
-    as a mask file of its mode is); a mask of any other type is one line."""
+    as a mask file of its mode is, and sized as a file is checked); a mask of any other type is
+    one line."""
     changes: dict[str, Any] = {}
     for key, what in (("mask", "mask"), ("reference", "reference mask")):
         value = getattr(request, key)
         if isinstance(value, Image.Image):
-            changes[key] = pil_mask(value, what)
+            alpha = pil_mask(value, what)
+            if alpha.shape != hw:
+                raise InputError(
+                    f"{what} (PIL image): size {alpha.shape[1]}×{alpha.shape[0]} does not match "
+                    f"the image's {hw[1]}×{hw[0]}"
+                )
+            changes[key] = alpha
         elif value is not None and not isinstance(value, np.ndarray | str | os.PathLike):
             raise InputError(
                 f"{what}: got {type(value).__name__}, expected a file path, an H×W array "

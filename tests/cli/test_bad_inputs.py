@@ -187,6 +187,8 @@ def test_api_inputs_of_the_wrong_type_are_one_line(tiny_models, photo):
         ({"points": [(40, 30, 1, 9)]}, "points: got .*expected a list of"),
         ({"mask": mask, "settings": {"steps": 0}}, "settings: steps: Input should be greater"),
         ({"mask": mask, "settings": "fast"}, "settings: got str, expected an EditSettings"),
+        ({"mask": Image.new("L", (10, 12))}, r"mask \(PIL image\): size 10×12 does not match the image's"),
+        ({"mask": mask, "reference": Image.new("1", (12, 10))}, r"reference mask \(PIL image\): size 12×10"),
     ]:
         image = kwargs.pop("image", photo)
         with pytest.raises(InputError, match=words) as err:
