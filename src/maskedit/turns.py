@@ -33,20 +33,18 @@ import numpy as np
 from maskedit.config import Turn
 from maskedit.errors import InputError
 from maskedit.fingerprints import file_digest
-from maskedit.grid import turns_grid, turns_strip
-from maskedit.images import alpha_to_png_array, image_and_source, read_image, read_mask, write_png
+from maskedit.images import image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
-from maskedit.record import HISTORY_FILE, OUTPUT_FILES, STRIP_FILE, TURNS_DIR, EditResult
+from maskedit.record import HISTORY_FILE, OUTPUT_FILES, TURNS_DIR, EditResult
 from maskedit.regions import edit_regions
-from maskedit.scoring import Scorers, score_outputs
+from maskedit.scoring import Scorers
 from maskedit.tables import read_record
 from maskedit.turn_scores import score_turn, score_turn_folder
+from maskedit.turn_summary import write_summary
 
 HISTORY_SCHEMA = 1
 PHOTO = "photo"  # what `goto` takes for the photo itself (before the first turn)
-# The edit folder's files that show `head` (rewritten by `write_summary`).
-_SUMMARY_FILES = ("mask.png", "baseline.png", "grid.png", STRIP_FILE, "metrics.json")
 
 
 @dataclass(frozen=True)
@@ -404,104 +402,6 @@ class TurnsEdit:
         metrics: bool = True,
         fingerprint: str | None = None,
     ) -> None:
-        """Rewrite the edit folder's files for head, from the turn folders on disk.
-
-        record.json goes first and comes back last, so a folder that has one is whole. At the
-        photo (everything undone) only original.png and strip.png remain. `fingerprint`: what
-        made it, when a run's case made it (`maskedit.fingerprints`); kept while head stays.
-        """
-        record_path = self.folder / OUTPUT_FILES["record"]
-        if fingerprint is None:
-            fingerprint = self._fingerprint_at_head(record_path)
-        record_path.unlink(missing_ok=True)
-        for name in _SUMMARY_FILES:
-            (self.folder / name).unlink(missing_ok=True)
-        for stale in self.folder.glob("blended*.png"):
-            stale.unlink()
-        path = self.path()
-        write_png(self.folder / STRIP_FILE, self._strip(path))
-        if not path:
-            return
-        head_dir = self.turn_dir(path[-1].id)
-        head = read_record(head_dir)
-        photo, union = self.photo, self.union(path)
-        outputs = {m: read_image(head_dir / f) for m, f in head["methods"].items()}
-        for method, name in head["methods"].items():
-            write_png(self.folder / name, outputs[method])
-        if len(outputs) > 1:  # blended.png repeats the first method, as in any case folder
-            write_png(self.folder / OUTPUT_FILES["blended"], outputs[head["method"]])
-        write_png(self.folder / OUTPUT_FILES["mask"], alpha_to_png_array(union))
-        scored = dict(outputs)
-        if (head_dir / OUTPUT_FILES["baseline"]).is_file():
-            baseline = read_image(head_dir / OUTPUT_FILES["baseline"])
-            write_png(self.folder / OUTPUT_FILES["baseline"], baseline)
-            scored = {"baseline": baseline, **outputs}
-        grid = turns_grid(self.photo, union, scored, len(path), head)
-        write_png(self.folder / OUTPUT_FILES["grid"], grid)
-        captions = self._captions(path)
-        if metrics:
-            scorers = scorers or Scorers()
-            truth = path[-1].turn.ground_truth  # the whole edit is scored as its last turn
-            rows = score_outputs(
-                photo,
-                union,
-                scored,
-                head["instruction"],
-                captions=captions,
-                clip=scorers.clip,
-                threshold=scorers.threshold,
-                ground_truth=read_image(truth) if truth is not None else None,
-                backbones=scorers.backbones,
-            )
-            for row in rows:
-                row.update(case_id=self.edit_id, turns=len(path))
-            write_case_metrics(self.folder, rows)
-        h, w = photo.shape[:2]
-        record = {k: v for k, v in head.items() if k not in ("turn", "regions", "overlaps")}
-        record.update(
-            case_id=self.edit_id,
-            image={"source": self.source, "width": w, "height": h},
-            mask={"source": "turns", "area_fraction": round(float(np.mean(union)), 6)},
-            turns={
-                "head": path[-1].id,
-                "path": [node.id for node in path],
-                "made": len(self.nodes),
-                "history": HISTORY_FILE,
-                "folders": TURNS_DIR,
-                "strip": STRIP_FILE,
-            },
-            captions=captions,
-        )
-        if self.benchmark:  # what `maskedit eval` picks the metric networks by
-            record["benchmark"] = self.benchmark
-        if fingerprint is not None:
-            record["fingerprint"] = fingerprint
-        atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
-
-    def _fingerprint_at_head(self, record_path: Path) -> str | None:
-        """The fingerprint of the summary there now, if it shows the head there is now."""
-        try:
-            record = json.loads(record_path.read_bytes())
-            kept = record["fingerprint"]
-            same = record["turns"]["head"] == self.head and self.head is not None
-            return kept if same and isinstance(kept, str) else None
-        except (OSError, ValueError, RecursionError, KeyError, TypeError):
-            return None
-
-    def _captions(self, path: list[TurnNode]) -> dict[str, str | None] | None:
-        """The whole edit's captions: the first turn's source, the last turn's target."""
-        first, last = path[0].turn.captions, path[-1].turn.captions
-        if first is None and last is None:
-            return None
-        return {
-            "source": (first or {}).get("source"),
-            "target": (last or {}).get("target"),
-            "local": (last or {}).get("local"),
-        }
-
-    def _strip(self, path: list[TurnNode]) -> np.ndarray:
-        turns = [
-            (node.turn.instruction, self.image_at(node.id), read_record(self.turn_dir(node.id)))
-            for node in path
-        ]
-        return turns_strip(self.photo, turns)
+        """Rewrite the edit folder's files for head, from the turn folders on disk
+        (`maskedit.turn_summary`)."""
+        write_summary(self, scorers, metrics=metrics, fingerprint=fingerprint)

@@ -42,6 +42,7 @@ LAYERS = [
     ("maskedit.batch", 6),
     ("maskedit.turn_scores", 6),
     ("maskedit.turns", 6),
+    ("maskedit.turn_summary", 6),
     ("maskedit.regions", 6),
     ("maskedit.preflight", 6),
     ("maskedit.fingerprints", 6),
@@ -186,3 +187,4 @@ def test_pure_modules_load_no_models_and_touch_no_files():
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         used |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         assert not used & forbidden, f"{name} uses {sorted(used & forbidden)}"
+
