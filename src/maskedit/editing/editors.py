@@ -11,8 +11,9 @@ calls a pipeline is `maskedit.editing.jobs.run_jobs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import nullcontext
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -156,13 +157,44 @@ def add_step_callback(
     kwargs.update(callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
 
 
+@contextmanager
+def step_generator(scheduler, generator) -> Iterator[None]:
+    """While active, `scheduler.step` draws its noise from the call's own `generator`.
+
+    The SD pipelines hand `step` their generator; the FLUX and Qwen pipelines do not, so a
+    stochastic scheduler put on them (FlowMatchLCM, FlowMatchEuler with `stochastic_sampling`)
+    would draw from torch's global RNG: another result for the same seed, and an all-ones mask
+    that no longer gives the baseline. A step that takes no generator, or is given one, is left
+    alone; the user's `step` is put back afterwards.
+    """
+    if "generator" not in inspect.signature(type(scheduler).step).parameters:
+        yield
+        return
+    own = scheduler.__dict__.get("step")  # a step already set on this object (kept, restored)
+    step = scheduler.step
+
+    def seeded_step(*args, **kwargs):
+        if kwargs.get("generator") is None:
+            kwargs["generator"] = generator
+        return step(*args, **kwargs)
+
+    scheduler.step = seeded_step
+    try:
+        yield
+    finally:
+        if own is None:
+            del scheduler.step
+        else:
+            scheduler.step = own
+
+
 def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> list[np.ndarray]:
     """`pipe(**kwargs)` with output_type "np" → float images; out of memory as a run failure
     (the batch runner catches `torch.cuda.OutOfMemoryError` itself before this message). Qwen's
     images are resized to the working area `hw`, not its fixed ~1 MP (`source_area`)."""
     held = source_area(pipe, hw[0] * hw[1]) if family_of(pipe).source_area_patch else nullcontext()
     try:
-        with held:
+        with held, step_generator(pipe.scheduler, kwargs["generator"]):
             return list(pipe(**kwargs).images)
     except torch.cuda.OutOfMemoryError:
         if isinstance(kwargs.get("prompt"), list) and len(kwargs["prompt"]) > 1:
@@ -242,6 +274,18 @@ def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Ten
     if hasattr(pipe.scheduler, "scale_noise"):  # whatever scheduler the user's pipeline has
         return pipe.scheduler.scale_noise(z0, t_next, noise)
     return pipe.scheduler.add_noise(z0, noise, t_next)
+
+
+def between_orders(pipe, step: int) -> bool:
+    """Whether after `step` the loop stands half-way through a two-evaluation step at a level
+    `renoise` cannot name: KDPM2's half-step ends at an interpolated σ (`sigmas_interpol`) that
+    `add_noise` has no entry for, so the blend waits for the finished step. (Heun's half-step
+    ends on the next σ of its table, which `add_noise` names, and is blended; after the loop's
+    last iteration the reference is z₀ whatever the order.)"""
+    scheduler = pipe.scheduler
+    if step + 1 >= len(scheduler.timesteps) or not hasattr(scheduler, "sigmas_interpol"):
+        return False
+    return not getattr(scheduler, "state_in_first_order", True)
 
 
 def latent_layout(pipe, mask: np.ndarray, latents: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from maskedit.editing.editors import latent_layout, renoise
+from maskedit.editing.editors import between_orders, latent_layout, renoise
 
 
 class LatentBlend:
@@ -52,7 +52,7 @@ class LatentBlend:
     def __call__(
         self, pipe, step: int, timestep, latents: torch.Tensor, z0: torch.Tensor
     ) -> torch.Tensor | None:
-        if not self.active(step, len(pipe.scheduler.timesteps)):
+        if not self.active(step, len(pipe.scheduler.timesteps)) or between_orders(pipe, step):
             return None
         if self.noise is None:
             self.noise = randn_tensor(

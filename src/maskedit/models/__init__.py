@@ -187,7 +187,10 @@ class Models:
         SDXL-IP2P, FLUX.1 Kontext, Qwen-Image-Edit(-Plus), FLUX.2 [klein]; any transformers
         SAM). Unset, the working size is the editor's, like its steps and guidance."""
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
-        editor = default_editor_for(family_of(pipe))
+        family = family_of(pipe)
+        if family.checks_ip2p_unet:  # an SD text-to-image UNet in an IP2P pipeline, say
+            check_ip2p(pipe, str(getattr(pipe, "name_or_path", None) or type(pipe).__name__))
+        editor = default_editor_for(family)
         return cls(
             editor=editor,
             pipe=pipe,

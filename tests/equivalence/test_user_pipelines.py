@@ -1,0 +1,251 @@
+"""A pipeline the user built and configured themselves, handed to `Models.from_components`.
+
+Another scheduler swapped in the usual diffusers way, bf16 weights, their own attention
+processors and progress bar: the identities hold as for maskedit's own pipelines (the unmasked
+path is the user's own call, an all-ones mask gives the baseline, an all-zeros mask the input),
+and the user's pipeline is left as it was, so their next plain call gives what it gave before.
+"""
+
+from __future__ import annotations
+
+import diffusers
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import maskedit
+from maskedit import EditSettings
+from maskedit.editing.editors import latent_layout, resolve_settings
+from maskedit.editing.jobs import EditorJob, run_job, run_jobs
+from maskedit.editing.latent import LatentBlend
+from maskedit.errors import CheckpointError
+from maskedit.families import EDITORS
+from maskedit.tiny import build_tiny_editor
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+H, W = 64, 96  # latents 8×12
+PROMPT = "make it gold"
+
+
+def _photo() -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _user_pipe(editor: str, scheduler: str, **config):
+    """The tiny pipeline with another scheduler, as a diffusers user swaps one in."""
+    pipe = build_tiny_editor(editor)
+    cls = getattr(diffusers, scheduler)
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **config)
+    return pipe
+
+
+def _user_call(pipe, image: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """What an IP2P user writes (written out here, not maskedit's code), as uint8."""
+    out = pipe(PROMPT, image=Image.fromarray(image), num_inference_steps=steps,
+               guidance_scale=7.5, image_guidance_scale=1.5,
+               generator=torch.Generator().manual_seed(seed), output_type="pil")
+    return np.asarray(out.images[0])
+
+
+def _state(pipe) -> dict:
+    """What maskedit must leave as it found it on the user's pipeline."""
+    unet = pipe.unet
+    return {
+        "processors": {k: type(v).__name__ for k, v in unet.attn_processors.items()},
+        "hooks": [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in unet.modules()],
+        "progress": dict(getattr(pipe, "_progress_bar_config", {})),
+        "scheduler": (type(pipe.scheduler).__name__, dict(pipe.scheduler.config)),
+        "own step": "step" in vars(pipe.scheduler),
+        "dtype": pipe.dtype,
+        "device": pipe.device,
+        "vae slicing": pipe.vae.use_slicing,
+        "rng": torch.get_rng_state(),
+    }
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) if k == "rng" else a[k] == b[k] for k in a)
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    ["DDIMScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "LCMScheduler",
+     "KDPM2DiscreteScheduler"],
+)
+def test_a_users_scheduler_keeps_every_identity_and_the_pipeline_as_it_was(scheduler):
+    """Multistep (DPM-Solver++, UniPC), LCM's re-noising and KDPM2's two evaluations per step:
+    the baseline is the user's own call bit for bit, all-ones masks give it, all-zeros masks the
+    input; afterwards the pipeline's state and the user's next call are what they were."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    pipe = _user_pipe("ip2p", scheduler)
+    pipe.unet.set_attn_processor(AttnProcessor())
+    pipe.set_progress_bar_config(disable=True, desc="mine")
+    photo, methods = _photo(), ["latent", "guidance"]
+    before, state = _user_call(pipe, photo, 2, 4), _state(pipe)
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    s = EditSettings(steps=2, seed=4)
+    ones = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                         methods=methods)
+    assert np.array_equal(ones.baseline, before)
+    for m in methods:
+        assert np.array_equal(ones.outputs[m], ones.baseline), m
+    zeros = maskedit.edit(photo, PROMPT, models=models, mask=np.zeros((H, W)), settings=s,
+                          methods=methods, baseline=False)
+    for m in methods:
+        assert np.array_equal(zeros.outputs[m], photo), m
+    assert models.describe()["ip2p"]["scheduler"] == scheduler
+    assert _same_state(_state(pipe), state)
+    assert np.array_equal(_user_call(pipe, photo, 2, 4), before)
+
+
+def test_the_relevance_mask_leaves_a_users_pipeline_as_it_was():
+    """`mask_from="edit"` records the UNet's own forwards (hooks on the user's UNet)."""
+    pipe = build_tiny_editor("ip2p")
+    photo = _photo()
+    before, state = _user_call(pipe, photo, 2, 4), _state(pipe)
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    for methods in (["pixel"], ["latent"]):  # the baseline's own forwards; a pre-pass
+        maskedit.edit(photo, PROMPT, models=models, mask_from="edit",
+                      settings=EditSettings(steps=2, seed=4), methods=methods)
+    assert _same_state(_state(pipe), state)
+    assert np.array_equal(_user_call(pipe, photo, 2, 4), before)
+
+
+def test_a_bf16_pipeline_keeps_the_identities():
+    """`pipe.to(torch.bfloat16)` on the CPU: the record says bf16, the identities are exact."""
+    pipe = build_tiny_editor("ip2p").to(torch.bfloat16)
+    photo = _photo()
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    s = EditSettings(steps=2, seed=4)
+    res = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                        methods=["latent"])
+    assert res.models["ip2p"]["dtype"] == "bfloat16"
+    assert np.array_equal(res.baseline, _user_call(pipe, photo, 2, 4))
+    assert np.array_equal(res.outputs["latent"], res.baseline)
+    assert pipe.dtype == torch.bfloat16
+
+
+# --- where the blend may act ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    ["EulerDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
+     "KDPM2AncestralDiscreteScheduler"],
+)
+def test_latent_blend_puts_the_outside_at_the_level_the_loop_reached(scheduler):
+    """After every loop iteration the latents outside the mask are z₀ + σ ε with σ the level the
+    scheduler scales the next model input for (read off `scale_model_input`), and z₀ after the
+    last. KDPM2's half-steps end at interpolated σs that `add_noise` has no entry for: a blend
+    there put the outside at the next full step's σ (off by ~8 per value) while the loop stood
+    half-way."""
+    pipe = _user_pipe("ip2p", scheduler)
+    sigmas: list[float] = []
+    scale = pipe.scheduler.scale_model_input
+
+    def spy_scale(sample, timestep, *args, **kwargs):
+        out = scale(sample, timestep, *args, **kwargs)
+        ratio = float(sample.flatten()[0] / out.flatten()[0])  # √(σ² + 1)
+        sigmas.append((ratio * ratio - 1) ** 0.5)
+        return out
+
+    pipe.scheduler.scale_model_input = spy_scale
+    mask = np.zeros((H // 8, W // 8), np.float32)
+    mask[2:6, 3:9] = 1.0
+    blend, records = LatentBlend(mask, seed=3), []
+
+    def spy_blend(p, i, t, latents, z0):
+        out = blend(p, i, t, latents, z0)
+        if out is not None:
+            records.append((i, out.clone(), z0.clone()))
+        return out
+
+    settings = resolve_settings(EditSettings(steps=4, seed=5), EDITORS["ip2p"])
+    run_job(pipe, EditorJob(_photo(), PROMPT, settings, blend=spy_blend))
+    outside = (latent_layout(pipe, mask, records[0][1]) == 0).expand_as(records[0][1])
+    last = len(pipe.scheduler.timesteps) - 1
+    assert records[-1][0] == last
+    for i, latents, z0 in records[:-1]:
+        expected = z0 + blend.noise * sigmas[i + 1]
+        assert float((latents - expected)[outside].abs().max()) <= 1e-4, (i, records)
+    _, final, z0 = records[-1]
+    assert torch.equal(final[outside], z0[outside])
+
+
+# --- schedulers whose steps draw noise ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheduler,config", [
+    ("FlowMatchEulerDiscreteScheduler", {"stochastic_sampling": True}),
+    ("FlowMatchLCMScheduler", {}),
+])
+def test_a_stochastic_flow_scheduler_draws_from_the_seed(scheduler, config):
+    """FLUX.1 Kontext (like Qwen and FLUX.2) hands `scheduler.step` no generator: a scheduler
+    that re-noises at every step drew from torch's global RNG, so the same seed gave other
+    pixels and an all-ones mask no longer gave the baseline. Its noise now comes from the
+    call's own generator (each sample's in a batch) and torch's global RNG is left alone."""
+    pipe = _user_pipe("kontext", scheduler, **config)
+    photo = _photo()
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    s = EditSettings(steps=3, seed=4)
+    rng = torch.get_rng_state()
+    first = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                          methods=["latent"])
+    torch.manual_seed(123)  # whatever the global RNG holds
+    again = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                          methods=["latent"])
+    assert np.array_equal(first.baseline, again.baseline)
+    assert np.array_equal(first.outputs["latent"], first.baseline)
+    torch.set_rng_state(rng)
+    # a batch: each sample draws its own seed's step noise, as it does alone
+    jobs = [EditorJob(photo, PROMPT, resolve_settings(EditSettings(steps=3, seed=k),
+                                                      EDITORS["kontext"])) for k in (4, 9)]
+    batched = run_jobs(pipe, jobs)
+    for job, out in zip(jobs, batched, strict=True):
+        alone = run_job(pipe, EditorJob(job.image, job.instruction, job.settings))
+        assert np.abs(out.astype(int) - alone.astype(int)).max() <= 2
+    assert "step" not in vars(pipe.scheduler)
+
+
+# --- pipelines maskedit cannot drive ---------------------------------------------------------
+
+
+def test_an_ip2p_pipeline_with_a_text_to_image_unet_is_refused_when_wrapped():
+    """An IP2P pipeline class around SD's 4-channel UNet: one line when wrapped, not diffusers'
+    config dump at the first edit."""
+    from diffusers import UNet2DConditionModel
+
+    from maskedit.tiny.editors import UNET
+
+    parts = dict(build_tiny_editor("ip2p").components)
+    parts["unet"] = UNet2DConditionModel(**{**UNET, "in_channels": 4}, cross_attention_dim=32,
+                                         norm_num_groups=32, attention_head_dim=8)
+    pipe = diffusers.StableDiffusionInstructPix2PixPipeline(**parts)
+    with pytest.raises(CheckpointError, match="takes 4 input channels") as err:
+        maskedit.Models.from_components(pipe)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("cls", ["StableDiffusionPipeline", "StableDiffusionInpaintPipeline"])
+def test_a_pipeline_that_is_not_an_editor_is_named(cls):
+    """A text-to-image or inpainting pipeline built from the same parts: one line naming it."""
+    parts = dict(build_tiny_editor("ip2p").components)
+    pipe = getattr(diffusers, cls)(**parts)
+    with pytest.raises(maskedit.MaskeditError, match=f"editor pipeline {cls}: not one of"):
+        maskedit.Models.from_components(pipe)
+
+
+def test_a_subclass_of_an_editor_pipeline_runs_as_its_family():
+    class MyPix2Pix(diffusers.StableDiffusionInstructPix2PixPipeline):
+        pass
+
+    pipe = MyPix2Pix(**build_tiny_editor("ip2p").components)
+    pipe.set_progress_bar_config(disable=True)
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    assert models.editor == "ip2p"
+    res = maskedit.edit(_photo(), PROMPT, models=models, mask=np.ones((H, W)),
+                        settings=EditSettings(steps=2, seed=4), methods=["latent"])
+    assert np.array_equal(res.outputs["latent"], res.baseline)
+    assert res.models["ip2p"]["class"] == "MyPix2Pix"
