@@ -249,3 +249,13 @@ def test_a_subclass_of_an_editor_pipeline_runs_as_its_family():
                         settings=EditSettings(steps=2, seed=4), methods=["latent"])
     assert np.array_equal(res.outputs["latent"], res.baseline)
     assert res.models["ip2p"]["class"] == "MyPix2Pix"
+
+
+def test_the_record_names_the_device_the_pipeline_is_on_now(monkeypatch):
+    """A user may move their pipeline after wrapping it: the record says where it ran."""
+    pipe = build_tiny_editor("ip2p")
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    assert models.describe()["device"] == "cpu"
+    cls = type(pipe)
+    monkeypatch.setattr(cls, "device", property(lambda self: torch.device("meta")))
+    assert models.describe()["device"] == "meta"

@@ -8,7 +8,6 @@ backbones and puts everything together (`load_models`).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,9 +173,10 @@ class Models:
     # what `load_models` was asked for (None: built by the caller); runs fingerprint with it
     options: ModelOptions | None = None
 
-    @functools.cached_property
+    @property
     def device(self) -> torch.device:
-        """Read once: `pipe.device` walks every parameter (~10 ms with an SD-1.5 UNet)."""
+        """Read each time (a user may move their pipeline after wrapping it); `pipe.device` walks
+        the parameters, ~10 ms with an SD-1.5 UNet, once per record."""
         return self.pipe.device
 
     @classmethod
