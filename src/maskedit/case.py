@@ -23,6 +23,7 @@ from maskedit.config import EditSettings, Prompts
 from maskedit.config.loading import _one_line, shown
 from maskedit.editing.editors import (
     check_references,
+    check_steps,
     prompt_tokens,
     resolve_settings,
     too_elongated,
@@ -138,6 +139,7 @@ def edit_steps(
     spec = editor_spec(models.editor)
     references, reference_sources = _references(request.references, spec)
     settings = _settings(request, spec)
+    check_steps(models.pipe, settings.steps, spec.name)
     for method in settings.methods:
         check_method(method, settings, spec)
     long_side = settings.working_size or models.working_size

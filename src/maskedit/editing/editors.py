@@ -41,6 +41,19 @@ def resolve_settings(settings: EditSettings, spec: EditorSpec) -> EditSettings:
     return EditSettings(**values)
 
 
+def check_steps(pipe, steps: int, name: str) -> None:
+    """Refuse a step count the editor's scheduler cannot run. A flow-matching scheduler with a
+    `shift_terminal` (Qwen-Image's 0.02) stretches its noise levels so that the last one lands
+    there, dividing by the last one's distance from 1, which is 0 with a single step: every pixel
+    would be NaN. `name` is the editor, as the user chose it."""
+    terminal = pipe.scheduler.config.get("shift_terminal")
+    if terminal and steps < 2:
+        raise InputError(
+            f"steps {steps}: the '{name}' editor's scheduler ends its noise levels at "
+            f"shift_terminal {terminal:g}, which takes at least 2 steps"
+        )
+
+
 def denoiser(pipe) -> torch.nn.Module:
     """The network that predicts the noise (UNet or transformer): where forward hooks go."""
     return getattr(pipe, family_of(pipe).denoiser)
