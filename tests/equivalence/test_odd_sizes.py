@@ -70,10 +70,11 @@ def test_every_method_at_odd_sizes(loaded, editor, hw):
     ones = maskedit.edit(photo, "make it gold", models=models, mask=np.ones(hw), settings=settings)
     for method in methods:  # crop's box is the whole photo: the baseline's own call
         assert np.array_equal(ones.outputs[method], ones.baseline), method
+    masked = tuple(m for m in methods if m != "pixel")  # pixel would run the baseline again
     with pytest.warns(MaskeditWarning, match="the mask is empty"):
         zeros = maskedit.edit(photo, "make it gold", models=models, mask=np.zeros(hw),
-                              settings=settings, baseline=False)  # fmt: skip
-    for method in methods:
+                              settings=settings, methods=masked, baseline=False)  # fmt: skip
+    for method in masked:
         assert np.array_equal(zeros.outputs[method], photo), method
 
 
