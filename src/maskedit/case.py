@@ -139,9 +139,9 @@ def edit_steps(
     spec = editor_spec(models.editor)
     references, reference_sources = _references(request.references, spec)
     settings = _settings(request, spec)
-    check_steps(models.pipe, settings.steps, spec.name)
     for method in settings.methods:
         check_method(method, settings, spec)
+    check_steps(models.pipe, settings.steps, spec.name)
     long_side = settings.working_size or models.working_size
     work_hw = working_hw(models.pipe, (h, w), long_side)
     check_references(models.pipe, references, work_hw, spec.name)
