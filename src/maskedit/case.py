@@ -21,7 +21,14 @@ from pydantic import ValidationError
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
 from maskedit.config.loading import _one_line, shown
-from maskedit.editing.editors import prompt_tokens, resolve_settings, working_hw
+from maskedit.editing.editors import (
+    check_references,
+    check_steps,
+    prompt_tokens,
+    resolve_settings,
+    too_elongated,
+    working_hw,
+)
 from maskedit.editing.jobs import EditorJob, run_job
 from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
@@ -134,8 +141,10 @@ def edit_steps(
     settings = _settings(request, spec)
     for method in settings.methods:
         check_method(method, settings, spec)
+    check_steps(models.pipe, settings.steps, spec.name)
     long_side = settings.working_size or models.working_size
     work_hw = working_hw(models.pipe, (h, w), long_side)
+    check_references(models.pipe, references, work_hw, spec.name)
     notes = _notes(models, instruction, work_hw)
     timings = {"read": time.perf_counter() - t0}
 
@@ -367,6 +376,11 @@ def _references(given, spec) -> tuple[tuple[np.ndarray, ...], list[dict[str, Any
             raise InputError(
                 f"reference {i + 1}: {image.shape[1]}×{image.shape[0]} is too small; the "
                 f"'{spec.name}' editor needs sides of at least {spec.family.min_image_side} px"
+            )
+        if too_elongated(spec.family, image.shape[:2]):
+            raise InputError(
+                f"reference {i + 1}: {image.shape[1]}×{image.shape[0]} is too elongated; the "
+                f"'{spec.name}' editor takes images up to {spec.family.max_image_aspect:g}:1"
             )
         images.append(image)
         sources.append({"source": source, "width": image.shape[1], "height": image.shape[0]})

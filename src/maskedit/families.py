@@ -57,6 +57,7 @@ class Family:
     # denoiser itself with SD-1.5 IP2P's prompt encoding and conditioning
     relevance_prepass: bool = False
     min_image_side: int = 1  # the pipeline refuses smaller images (FLUX.2: 64 px)
+    max_image_aspect: float | None = None  # ... and more elongated ones (FLUX.2: 8:1)
     # pipeline config values a pipeline of this family has (`is_distilled` tells klein's apart)
     config: tuple[tuple[str, object], ...] = ()
 
@@ -175,6 +176,7 @@ FLUX2_KLEIN = replace(
     patchified_latents=True,
     max_source_area=1024 * 1024,  # larger images are shrunk to 1 MP by the pipeline
     min_image_side=64,  # `check_image_input`
+    max_image_aspect=8.0,  # `check_image_input`, on the source at working size and each reference
     references=True,
     config=(("is_distilled", True),),
 )

@@ -272,6 +272,18 @@ def test_guidance_is_refused_where_there_is_no_term(loaded, photo):
                       settings=EditSettings(image_cfg=1.5, steps=1))  # fmt: skip
 
 
+@pytest.mark.parametrize("editor", ["qwen-edit", "qwen-edit-plus"])
+def test_one_step_is_refused_where_the_scheduler_needs_two(loaded, photo, editor):
+    """Qwen-Image's scheduler stretches its sigmas to end at shift_terminal: with one step it
+    divides by zero and every pixel is NaN. One line before the editor runs instead."""
+    with pytest.raises(InputError, match=r"steps 1: .* shift_terminal 0.02, which takes at least 2"):
+        maskedit.edit(photo, "x", models=_models(loaded, editor), mask=np.ones((H, W)),
+                      settings=EditSettings(steps=1))  # fmt: skip
+    one = maskedit.edit(photo, "x", models=_models(loaded, "flux2-klein"), mask=np.ones((H, W)),
+                        settings=EditSettings(steps=1))  # fmt: skip
+    assert one.outputs["pixel"].shape == photo.shape  # its scheduler has no terminal: one step
+
+
 # --- batching ----------------------------------------------------------------------------------
 
 

@@ -22,9 +22,9 @@ from PIL import Image
 
 from maskedit.config import EditSettings
 from maskedit.editing.crop import fit_long_side
-from maskedit.editing.source_area import source_area
+from maskedit.editing.source_area import source_area, unresizable
 from maskedit.errors import InputError, RunFailure
-from maskedit.families import EditorSpec, family_of
+from maskedit.families import EditorSpec, Family, family_of
 
 
 def resolve_settings(settings: EditSettings, spec: EditorSpec) -> EditSettings:
@@ -40,6 +40,19 @@ def resolve_settings(settings: EditSettings, spec: EditorSpec) -> EditSettings:
     if spec.image_cfg is None and settings.image_cfg is not None:
         raise InputError(f"editor '{spec.name}' has no image guidance; drop --image-cfg")
     return EditSettings(**values)
+
+
+def check_steps(pipe, steps: int, name: str) -> None:
+    """Refuse a step count the editor's scheduler cannot run. A flow-matching scheduler with a
+    `shift_terminal` (Qwen-Image's 0.02) stretches its noise levels so that the last one lands
+    there, dividing by the last one's distance from 1, which is 0 with a single step: every pixel
+    would be NaN. `name` is the editor, as the user chose it."""
+    terminal = pipe.scheduler.config.get("shift_terminal")
+    if terminal and steps < 2:
+        raise InputError(
+            f"steps {steps}: the '{name}' editor's scheduler ends its noise levels at "
+            f"shift_terminal {terminal:g}, which takes at least 2 steps"
+        )
 
 
 def denoiser(pipe) -> torch.nn.Module:
@@ -62,7 +75,8 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
     """The aspect-preserving size the editor works at (long side `long_side`, sides rounded).
 
     FLUX.2 [klein] shrinks images over 1 MP itself, which would put the source off the noise's
-    grid, and refuses sides under 64 px: such working sizes are refused in one line."""
+    grid, and refuses sides under 64 px and images more elongated than 8:1: such working sizes
+    are refused in one line."""
     hw = fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
     family = family_of(pipe)
     if family.max_source_area is not None and hw[0] * hw[1] > family.max_source_area:
@@ -75,7 +89,38 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
             f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline needs sides of at least "
             f"{family.min_image_side} px; use a larger --working-size or a less elongated region"
         )
+    if too_elongated(family, hw):
+        raise InputError(
+            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline refuses images more "
+            f"elongated than {family.max_image_aspect:g}:1; crop the photo (for the crop method: a "
+            "larger --crop-margin)"
+        )
     return hw
+
+
+def too_elongated(family: Family, hw: tuple[int, int]) -> bool:
+    """Whether an image of (h, w) is more elongated than the family's pipeline takes (its own
+    test: the longer side over the shorter, in floating point)."""
+    h, w = hw
+    return family.max_image_aspect is not None and max(w / h, h / w) > family.max_image_aspect
+
+
+def check_references(
+    pipe, references: tuple[np.ndarray, ...], hw: tuple[int, int], name: str
+) -> None:
+    """Refuse in one line a reference image the pipeline cannot resize for a call at working size
+    `hw` (Qwen-Image-Edit-Plus resizes each to ~`hw`'s area and ~384² in 32-px steps: a very
+    elongated one would get a side of 0 px). `name` is the editor, as the user chose it."""
+    if not family_of(pipe).source_area_patch:
+        return
+    for i, reference in enumerate(references, 1):
+        h, w = reference.shape[:2]
+        why = unresizable(pipe, (h, w), hw[0] * hw[1])
+        if why is not None:
+            raise InputError(
+                f"reference {i}: {w}×{h} is too elongated for the '{name}' editor at the working "
+                f"size {hw[1]}×{hw[0]}: {why}; use a less elongated reference"
+            )
 
 
 def prompt_tokens(pipe, instruction: str) -> int | None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from maskedit.config import EditSettings
 from maskedit.editing.crop import crop, crop_box, paste
-from maskedit.editing.editors import working_hw
+from maskedit.editing.editors import check_references, working_hw
 from maskedit.editing.jobs import EditorJob
 from maskedit.editing.latent import LatentBlend
 from maskedit.errors import InputError
@@ -101,6 +101,7 @@ def method_steps(
             return original.copy(), {"crop_box": None}
         patch = crop(original, box)
         patch_hw = working_hw(pipe, patch.shape[:2], long_side)
+        check_references(pipe, references, patch_hw, spec.name)  # resized to the patch's area
         job = EditorJob(
             resize_rgb(patch, patch_hw),
             instruction,

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 
 PIPELINE_AREA = 1024 * 1024  # what the pipelines resize to when left alone
+VL_MAX_ASPECT = 200  # transformers' Qwen2-VL `smart_resize` refuses more elongated images
 _LOCK = threading.RLock()
 
 
@@ -43,6 +44,26 @@ def pipeline_hw(pipe, image_hw: tuple[int, int], area: int = PIPELINE_AREA) -> t
     h, w = image_hw
     out = calculate(area, w / h)
     return int(out[1]), int(out[0])
+
+
+def unresizable(pipe, image_hw: tuple[int, int], area: int) -> str | None:
+    """Why the pipeline cannot take an image of `image_hw` while `source_area(pipe, area)` holds,
+    or None. `calculate_dimensions` rounds each side to 32 px, so a very elongated image gets a
+    side of 0 px for the VAE (at ~`area`) or, in Plus, for the vision-language model (at its
+    `CONDITION_IMAGE_SIZE`, ~384²), whose processor also refuses images over 200:1."""
+    h, w = pipeline_hw(pipe, image_hw, area)
+    if min(h, w) == 0:
+        return f"its pipeline would resize it to {w}×{h} px for the VAE"
+    condition = getattr(pipeline_module(pipe), "CONDITION_IMAGE_SIZE", None)
+    if condition is None:
+        return None
+    h, w = pipeline_hw(pipe, image_hw, condition)
+    if min(h, w) == 0 or max(h, w) / min(h, w) > VL_MAX_ASPECT:
+        return (
+            f"its pipeline would resize it to {w}×{h} px for the vision-language model, which "
+            f"takes images up to {VL_MAX_ASPECT}:1"
+        )
+    return None
 
 
 @contextlib.contextmanager
