@@ -24,8 +24,8 @@ demo-tiny: $(STAMP)  ## the same plumbing with tiny random models (no weights ne
 test: $(STAMP)  ## the default suite: everything but the browser, Ray and multi-process checks
 	$(BIN)/python -m pytest -q
 
-test-integration: $(STAMP)  ## the browser (Debian chromium), Ray and multi-process checks
-	$(BIN)/python -m pytest -q -m integration
+test-integration: $(STAMP)  ## the browser (Debian chromium), Ray, multi-process and long checks
+	$(BIN)/python -m pytest -q -m "integration or slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks
