@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "edit": "maskedit.case",
-    "EditRequest": "maskedit.case",
+    "EditRequest": "maskedit.request",
     "EditResult": "maskedit.record",
     "Case": "maskedit.config",
     "EditSettings": "maskedit.config",
@@ -44,7 +44,7 @@ __all__ = [
 ]  # fmt: skip
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from maskedit.case import EditRequest, edit
+    from maskedit.case import edit
     from maskedit.config import (
         Case,
         EditSettings,
@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from maskedit.models import Models, load_models
     from maskedit.record import EditResult
     from maskedit.regions import edit_regions
+    from maskedit.request import EditRequest
     from maskedit.turns import TurnsEdit
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.case import EditRequest, edit_steps
+from maskedit.case import edit_steps
 from maskedit.editing.jobs import EditorJob, run_jobs
 from maskedit.errors import MaskeditError
 from maskedit.models import Models
 from maskedit.record import EditResult
+from maskedit.request import EditRequest
 
 
 def edit_many(

@@ -1,83 +1,53 @@
 """One edit in numbered steps: inputs → mask → baseline edit → each method → composite.
 
-The only place that knows the order of the steps. An edit is described once, by `EditRequest`;
-`edit` runs it one editor call at a time, `maskedit.batch.edit_many` runs several at once.
+The only place that knows the order of the steps. An edit is described once, by `EditRequest`
+(`maskedit.request`, which also reads each of its fields); `edit` runs it one editor call at a
+time, `maskedit.batch.edit_many` runs several at once.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-from pydantic import ValidationError
 
 from maskedit.composite import alpha_composite
 from maskedit.config import EditSettings, Prompts
-from maskedit.config.loading import _one_line, shown
 from maskedit.editing.editors import (
     check_references,
     check_steps,
     prompt_tokens,
-    resolve_settings,
-    too_elongated,
     working_hw,
 )
 from maskedit.editing.jobs import EditorJob, run_job
 from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.families import EDITORS, editor_spec
+from maskedit.families import editor_spec
 from maskedit.harmonize import match_color, poisson_blend
-from maskedit.images import alpha_from_array, image_and_source, pil_mask, read_mask, resize_rgb
+from maskedit.images import alpha_from_array, image_and_source, read_mask, resize_rgb
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
 from maskedit.metrics.change import reference_iou
 from maskedit.models import Models
 from maskedit.record import EditResult
+from maskedit.request import (
+    EditRequest,
+    as_prompts,
+    instruction_of,
+    masks_in_memory,
+    reference_alpha,
+    references_of,
+    settings_of,
+)
 from maskedit.speedups import vae_tiles
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class EditRequest:
-    """One edit, described once: what `edit` takes and what a manifest case gives.
-
-    `image`: a path (or ``skimage:NAME``), an H×W×3 uint8 array or a PIL image (read like a file).
-    The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude;
-    a list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or
-    an H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
-    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where
-    the instruction acts); or `prompts` (a `Prompts`, as manifests give), which replaces all of
-    these. `methods` ("pixel", "latent", "guidance", "crop", or several) overrides
-    `settings.methods`; `settings` is an `EditSettings` or a dict of its fields. `baseline=False`
-    skips the unmasked edit when no method needs it (the pixel method does). `references`: more
-    images (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask
-    and the edit apply to `image`, the references go to every editor call whole. `reference` (a
-    file or an H×W array) is a mask the outputs are scored against, never edited with: a
-    dataset's annotation.
-    """
-
-    image: np.ndarray | Image.Image | str | Path
-    instruction: str
-    points: list[tuple[float, float] | tuple[float, float, int]] | np.ndarray | None = None
-    box: tuple[float, float, float, float] | None = None
-    mask: np.ndarray | Image.Image | str | Path | None = None
-    settings: EditSettings | dict[str, Any] | None = None
-    methods: str | list[str] | tuple[str, ...] | None = None
-    baseline: bool = True
-    target: str | None = None
-    mask_from: str | None = None
-    prompts: Prompts | None = None
-    references: list[np.ndarray | Image.Image | str | Path] | tuple[Any, ...] | None = None
-    reference: np.ndarray | Image.Image | str | Path | None = None
 
 
 @dataclass
@@ -124,11 +94,11 @@ def edit_steps(
     # 1. Inputs: settings with the editor's defaults, the upright native image, the prompts
     #    checked against its size, the methods against the editor. Nothing touches a model yet.
     t0 = time.perf_counter()
-    instruction = _instruction(request.instruction)
+    instruction = instruction_of(request.instruction)
     original, source = image_and_source(request.image)
-    request = _masks_in_memory(request, original.shape[:2])
+    request = masks_in_memory(request, original.shape[:2])
     h, w = original.shape[:2]
-    prompts = request.prompts or _as_prompts(request)
+    prompts = request.prompts or as_prompts(request)
     if prompts is not None:
         prompts.check_inside(w, h)
         if request.reference is not None and prompts.automatic and prompts.mask is not None:
@@ -137,8 +107,8 @@ def edit_steps(
                 "reference; give one of them"
             )
     spec = editor_spec(models.editor)
-    references, reference_sources = _references(request.references, spec)
-    settings = _settings(request, spec)
+    references, reference_sources = references_of(request.references, spec)
+    settings = settings_of(request, spec)
     for method in settings.methods:
         check_method(method, settings, spec)
     check_steps(models.pipe, settings.steps, spec.name)
@@ -292,7 +262,7 @@ def _resolve_mask(
         if prompts.mask is not None:
             reference = read_mask(prompts.mask, (h, w))
     if request.reference is not None:
-        reference = _reference(request.reference, (h, w))
+        reference = reference_alpha(request.reference, (h, w))
     raw_area = float(np.mean(alpha > 0))
     if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
         alpha = shape_mask(
@@ -306,38 +276,6 @@ def _resolve_mask(
     if reference is not None:  # the mask as edited with (mask.png) against the reference
         info["reference_iou"] = round(reference_iou(alpha, reference), 6)
     return Mask(alpha, source, raw_area, prediction, reference, info)
-
-
-def _masks_in_memory(request: EditRequest, hw: tuple[int, int]) -> EditRequest:
-    """The request with a mask or reference mask given as a PIL image turned into its alpha (read
-    as a mask file of its mode is, and sized as a file is checked); a mask of any other type is
-    one line."""
-    changes: dict[str, Any] = {}
-    for key, what in (("mask", "mask"), ("reference", "reference mask")):
-        value = getattr(request, key)
-        if isinstance(value, Image.Image):
-            alpha = pil_mask(value, what)
-            if alpha.shape != hw:
-                raise InputError(
-                    f"{what} (PIL image): size {alpha.shape[1]}×{alpha.shape[0]} does not match "
-                    f"the image's {hw[1]}×{hw[0]}"
-                )
-            changes[key] = alpha
-        elif value is not None and not isinstance(value, np.ndarray | str | os.PathLike):
-            raise InputError(
-                f"{what}: got {type(value).__name__}, expected a file path, an H×W array "
-                "(bool, or alpha in [0, 1]) or a PIL image"
-            )
-    return replace(request, **changes) if changes else request
-
-
-def _reference(reference: np.ndarray | str | Path, hw: tuple[int, int]) -> np.ndarray:
-    """The scoring mask at the image's size, alpha in [0, 1]."""
-    if not isinstance(reference, np.ndarray):
-        return read_mask(reference, hw)
-    if reference.shape != hw:
-        raise InputError(f"reference mask array: shape {reference.shape} does not match {hw}")
-    return alpha_from_array(reference, "reference mask array")
 
 
 def _baseline_job(
@@ -354,70 +292,9 @@ def _baseline_job(
     )
 
 
-def _references(given, spec) -> tuple[tuple[np.ndarray, ...], list[dict[str, Any]]]:
-    """The reference images (read upright, like the image) and what the record says of each."""
-    if not given:
-        return (), []
-    if isinstance(given, str | Path | np.ndarray | Image.Image):
-        raise InputError("references: expected a list of images, got a single one")
-    if not spec.family.references:
-        takers = [name for name, e in EDITORS.items() if e.family.references]
-        raise InputError(
-            f"references: the '{spec.name}' editor takes one image; reference images need "
-            f"--editor {' or '.join(takers)}"
-        )
-    images, sources = [], []
-    for i, item in enumerate(given):
-        try:
-            image, source = image_and_source(item)
-        except InputError as err:
-            raise InputError(f"reference {i + 1}: {err}") from None
-        if min(image.shape[:2]) < spec.family.min_image_side:
-            raise InputError(
-                f"reference {i + 1}: {image.shape[1]}×{image.shape[0]} is too small; the "
-                f"'{spec.name}' editor needs sides of at least {spec.family.min_image_side} px"
-            )
-        if too_elongated(spec.family, image.shape[:2]):
-            raise InputError(
-                f"reference {i + 1}: {image.shape[1]}×{image.shape[0]} is too elongated; the "
-                f"'{spec.name}' editor takes images up to {spec.family.max_image_aspect:g}:1"
-            )
-        images.append(image)
-        sources.append({"source": source, "width": image.shape[1], "height": image.shape[0]})
-    return tuple(images), sources
-
-
 def _batched(job: EditorJob) -> dict[str, int]:
     """How many cases shared the baseline's denoiser call, when more than one did."""
     return {"baseline": job.stats["batch"]} if job.stats.get("batch", 1) > 1 else {}
-
-
-def _settings(request: EditRequest, spec) -> EditSettings:
-    given = request.settings
-    if isinstance(given, Mapping):  # EditSettings' fields as a dict
-        try:
-            given = EditSettings(**given)
-        except ValidationError as err:
-            raise InputError(f"settings: {_one_line(err)}") from None
-    elif given is not None and not isinstance(given, EditSettings):
-        raise InputError(
-            f"settings: got {type(given).__name__}, expected an EditSettings or a dict of its "
-            "fields"
-        )
-    settings = resolve_settings(given or EditSettings(), spec)
-    if request.methods is None:
-        return settings
-    try:
-        return EditSettings(**{**settings.model_dump(), "methods": request.methods})
-    except ValidationError as err:
-        msg = err.errors()[0]["msg"].removeprefix("Value error, ")
-        raise InputError(f"methods: {msg}") from None
-
-
-def _instruction(text: Any) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
-    return text.strip()
 
 
 def _notes(models: Models, instruction: str, work_hw: tuple[int, int]) -> list[str]:
@@ -464,41 +341,3 @@ def _waiting(steps: Generator[EditorJob, np.ndarray, Any]) -> Generator[EditorJo
             job = steps.send(image)
     except StopIteration as done:
         return done.value, waited
-
-
-def _points(points: Any) -> list[tuple]:
-    """Points as (x, y, label) tuples, label 1 where left out; a list or an N×2 / N×3 array."""
-    if points is None:
-        return []
-    if isinstance(points, np.ndarray):
-        points = points.tolist()  # Python numbers, whatever the array's dtype
-    try:
-        rows = [tuple(p) for p in points]
-    except TypeError:
-        rows = None
-    if rows is None or any(len(p) not in (2, 3) for p in rows):
-        raise InputError(
-            f"points: got {shown(points)}, expected a list of (x, y) or (x, y, label) points"
-        )
-    return [p if len(p) == 3 else (*p, 1) for p in rows]
-
-
-def _as_prompts(request: EditRequest) -> Prompts | None:
-    """The request's region as `Prompts` (None for a mask array, which needs no prompts)."""
-    points, box, mask = request.points, request.box, request.mask
-    if isinstance(mask, np.ndarray):
-        if points is not None or box is not None:
-            raise InputError("give either a mask or SAM prompts (points/box), not both")
-        return None
-    pts = _points(points)
-    automatic = {"target": request.target, "mask_from": request.mask_from}
-    try:
-        return Prompts(
-            points=pts,
-            box=tuple(box) if box is not None else None,
-            mask=Path(mask) if mask is not None else None,
-            **{k: v for k, v in automatic.items() if v is not None},
-        )
-    except ValidationError as err:
-        first = err.errors()[0]["msg"]
-        raise InputError(f"prompts: {first.removeprefix('Value error, ')}") from None

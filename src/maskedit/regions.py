@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from maskedit.batch import edit_many
-from maskedit.case import EditRequest
 from maskedit.composite import composite_regions
 from maskedit.config import Region
 from maskedit.errors import InputError, MaskeditError
 from maskedit.images import image_and_source
 from maskedit.models import Models
 from maskedit.record import EditResult, build_record
+from maskedit.request import EditRequest
 
 # What each region's entry in record.json keeps of its own record.
 _REGION_KEYS = ("instruction", "seed", "settings", "mask", "batch", "method_info", "warnings")

@@ -36,8 +36,10 @@ LAYERS = [
     ("maskedit.editing", 4),
     ("maskedit.masks.relevance", 4),
     ("maskedit.masks.automatic", 4),
+    ("maskedit.masks", 2),  # the package's docstring: it imports nothing
     ("maskedit.record", 5),
     ("maskedit.outputs", 5),
+    ("maskedit.request", 5),
     ("maskedit.case", 5),
     ("maskedit.batch", 6),
     ("maskedit.turn_scores", 6),
@@ -58,11 +60,13 @@ LAYERS = [
     ("maskedit.report", 7),
     ("maskedit.app", 8),
     ("maskedit.cli", 8),
-    ("maskedit", 8),  # the package's public API (`maskedit.edit`, ...)
 ]
+PACKAGE_LAYER = 8  # `maskedit` itself: the public API (`maskedit.edit`, ...)
 
 
 def layer(module: str) -> int:
+    if module == "maskedit":
+        return PACKAGE_LAYER
     for prefix, level in LAYERS:
         if module == prefix or module.startswith(prefix + "."):
             return level
@@ -188,3 +192,16 @@ def test_pure_modules_load_no_models_and_touch_no_files():
         used |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         assert not used & forbidden, f"{name} uses {sorted(used & forbidden)}"
 
+
+# The page's layout and event wiring may be long; every other module stays readable in one go.
+LONG_MODULES_ALLOWED = {"maskedit/app/web.py"}
+MAX_LINES = 450
+
+
+def test_no_module_is_over_450_lines_but_the_page_layout():
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in sorted((SRC / "maskedit").rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert set(long) <= LONG_MODULES_ALLOWED, f"over {MAX_LINES} lines: {long}"
