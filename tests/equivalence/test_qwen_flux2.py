@@ -358,6 +358,8 @@ def test_working_sizes_follow_each_pipelines_rules(loaded):
     with pytest.raises(InputError, match="shrinks images over 1048576 pixels"):
         working_hw(klein, (1000, 1000), 1280)
     with pytest.raises(InputError, match="sides of at least 64 px"):
+        working_hw(klein, (100, 600), 256)  # 256×48
+    with pytest.raises(InputError, match="more elongated than 8:1"):  # no working size helps
         working_hw(klein, (100, 1000), 512)
 
 

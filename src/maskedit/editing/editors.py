@@ -75,8 +75,8 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
     """The aspect-preserving size the editor works at (long side `long_side`, sides rounded).
 
     FLUX.2 [klein] shrinks images over 1 MP itself, which would put the source off the noise's
-    grid, and refuses sides under 64 px and images more elongated than 8:1: such working sizes
-    are refused in one line."""
+    grid, and refuses images more elongated than 8:1 (said first: no working size helps) and sides
+    under 64 px: such working sizes are refused in one line."""
     hw = fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
     family = family_of(pipe)
     if family.max_source_area is not None and hw[0] * hw[1] > family.max_source_area:
@@ -84,16 +84,23 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
             f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline shrinks images over "
             f"{family.max_source_area} pixels (1024×1024); use a --working-size up to 1024"
         )
-    if min(hw) < family.min_image_side:
-        raise InputError(
-            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline needs sides of at least "
-            f"{family.min_image_side} px; use a larger --working-size or a less elongated region"
-        )
     if too_elongated(family, hw):
         raise InputError(
             f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline refuses images more "
             f"elongated than {family.max_image_aspect:g}:1; crop the photo (for the crop method: a "
             "larger --crop-margin)"
+        )
+    if min(hw) < family.min_image_side:
+        h, w = image_hw
+        hint = (
+            f"{w}×{h} is more elongated than {family.max_image_aspect:g}:1, which no working "
+            "size fixes: crop the photo (for the crop method: a larger --crop-margin)"
+            if too_elongated(family, image_hw)
+            else "use a larger --working-size or a less elongated region"
+        )
+        raise InputError(
+            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline needs sides of at least "
+            f"{family.min_image_side} px; {hint}"
         )
     return hw
 
