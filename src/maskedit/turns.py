@@ -5,7 +5,8 @@ A multi-turn edit lives in one folder:
     <edit>/history.json   every turn ever made (a tree: each turn names its parent) and `head`
     <edit>/turns/t01/ …   one case folder per turn: its parent image as original.png, its mask,
                           baseline, outputs, grid, metrics.json and record.json ("turn": id,
-                          parent, depth and the turn itself)
+                          parent, depth and the turn itself); with `chain`, the plain editor's
+                          own chain image too (`maskedit.turn_chain`)
     <edit>/original.png … the edit as a whole at `head`: the photo, the union of the turns'
                           masks, the head turn's outputs, grid.png, strip.png (every turn),
                           metrics.json, and record.json, written last
