@@ -98,7 +98,7 @@ def case_fingerprint(
     settings, captions), the bytes of every file it names (`_with_file_digests`), the models and
     the change threshold. File paths are left out: moving a manifest with its files changes
     nothing."""
-    return _sha(_with_file_digests(case.model_dump(mode="json")), case, models, threshold)
+    return _sha(_with_file_digests(_dump(case)), case, models, threshold)
 
 
 def legacy_fingerprint(
@@ -107,11 +107,20 @@ def legacy_fingerprint(
     """The fingerprint of folders written when only the image and the first mask were hashed by
     content (the other files by path): such a folder is still done, so that upgrading maskedit
     redoes no finished case."""
-    doc = case.model_dump(mode="json")
+    doc = _dump(case)
     doc["image"] = _digest(doc["image"])
     if case.prompts.mask is not None:
         doc["prompts"]["mask"] = file_digest(case.prompts.mask)
     return _sha(doc, case, models, threshold)
+
+
+def _dump(case: Case) -> dict[str, Any]:
+    """The case as JSON; `baseline_chain` only when on, so that a case without it keeps the
+    fingerprint it had before the key existed (and toggling it makes the folder stale)."""
+    doc = case.model_dump(mode="json")
+    if not doc.get("baseline_chain"):
+        doc.pop("baseline_chain", None)
+    return doc
 
 
 def _sha(doc: dict[str, Any], case: Case, models, threshold: float | None) -> str:

@@ -24,11 +24,16 @@ OUTPUT_FILES = {
     "record": "record.json",
 }
 GROUND_TRUTH_FILE = "ground_truth.png"  # a dataset's target image (MagicBrush)
+# A multi-turn edit's turn, with its case's `baseline_chain`: the plain editor's own chain
+# (`maskedit.turn_chain`), named in the turn's record.json `outputs` and scored as this method.
+BASELINE_CHAIN = "baseline_chain"
+BASELINE_CHAIN_FILE = "baseline_chain.png"
 # Other files a case folder may hold (besides `blended_<method>.png`): what maskedit writes there.
 CASE_FILES = frozenset(OUTPUT_FILES.values()) | {
     "reference_mask.png",
     "metrics.json",
     GROUND_TRUTH_FILE,
+    BASELINE_CHAIN_FILE,
 }
 # What a multi-turn edit's folder holds besides a case folder's files (`maskedit.turns`).
 HISTORY_FILE = "history.json"
@@ -171,7 +176,10 @@ def build_record(result: EditResult, case_id: str | None = None) -> dict[str, An
         "versions": library_versions(),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
         "warnings": list(result.warnings),
-        "outputs": {
-            k: v for k, v in OUTPUT_FILES.items() if k != "baseline" or result.baseline is not None
-        },
+        "outputs": output_files(result),
     }
+
+
+def output_files(result: EditResult) -> dict[str, str]:
+    """What record.json's `outputs` names: the case folder's files (baseline.png when made)."""
+    return {k: v for k, v in OUTPUT_FILES.items() if k != "baseline" or result.baseline is not None}

@@ -350,7 +350,7 @@ def run_case_turns(
         session.goto(None)
         for k, turn in enumerate(case.turns, start=1):
             try:
-                _, again = session.add(turn, models, scorers=scorers)
+                _, again = session.add(turn, models, scorers=scorers, chain=case.baseline_chain)
             except MaskeditError as err:
                 return {"case_id": case.id, "status": "failed", "error": f"turn {k}: {err}"}
             done += again

@@ -1,6 +1,8 @@
 """What a turn is scored by, beyond the usual columns: how far the output drifts from the photo
 outside every mask so far (zero for an exact composite). A turn with a ground truth gets
-MagicBrush's columns against it, as a one-turn case does (`maskedit.scoring.score_outputs`)."""
+MagicBrush's columns against it, as a one-turn case does (`maskedit.scoring.score_outputs`).
+The plain editor's own chain (`maskedit.turn_chain`), when the turn has it, is one more row,
+"baseline_chain", scored against its own parent (the chain's previous image) and the turn's mask."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 
 from maskedit.config import Turn
 from maskedit.images import read_image, read_mask
-from maskedit.record import OUTPUT_FILES, EditResult
+from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES, EditResult
 from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
 
@@ -75,10 +77,21 @@ def turn_rows(
     return rows
 
 
-def score_turn_folder(turn_dir: Path, *context: Any) -> list[dict[str, Any]]:
+def chain_rows(
+    chain: np.ndarray, chain_parent: np.ndarray, alpha: np.ndarray, *context: Any
+) -> list[dict[str, Any]]:
+    """The "baseline_chain" row: `turn_rows` of the chain's image at this turn against its own
+    parent and the turn's mask (`context` as for `score_turn`)."""
+    return turn_rows(chain_parent, alpha, {BASELINE_CHAIN: chain}, *context)
+
+
+def score_turn_folder(
+    turn_dir: Path, *context: Any, chain_parent: np.ndarray | None = None
+) -> list[dict[str, Any]]:
     """`turn_rows` of a turn read back from its folder: its original.png (the parent), mask.png,
     baseline.png (when there is one) and the outputs its record.json names (`context` as for
-    `score_turn`)."""
+    `score_turn`); then the chain's row when its record names baseline_chain.png (`chain_parent`:
+    the chain's image at the turn before, or the photo)."""
     record = read_record(turn_dir)
     original = read_image(turn_dir / OUTPUT_FILES["original"])
     alpha = read_mask(turn_dir / OUTPUT_FILES["mask"], original.shape[:2])
@@ -86,4 +99,9 @@ def score_turn_folder(turn_dir: Path, *context: Any) -> list[dict[str, Any]]:
     if (turn_dir / OUTPUT_FILES["baseline"]).is_file():
         outputs["baseline"] = read_image(turn_dir / OUTPUT_FILES["baseline"])
     outputs |= {m: read_image(turn_dir / f) for m, f in record["methods"].items()}
-    return turn_rows(original, alpha, outputs, *context)
+    rows = turn_rows(original, alpha, outputs, *context)
+    named = record.get("outputs")
+    if chain_parent is not None and isinstance(named, dict) and BASELINE_CHAIN in named:
+        chain = read_image(turn_dir / BASELINE_CHAIN_FILE)
+        rows += chain_rows(chain, chain_parent, alpha, *context)
+    return rows

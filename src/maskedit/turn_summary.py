@@ -1,6 +1,7 @@
 """A multi-turn edit's own files, for the turn `head` is at: the photo, the union of the masks
-so far, head's outputs and baseline, grid.png, strip.png (every turn), metrics.json (the whole
-edit scored as its last turn) and record.json, written last so that a folder holding one is whole.
+so far, head's outputs, baseline and chain image (`maskedit.turn_chain`), grid.png, strip.png
+(every turn), metrics.json (the whole edit scored as its last turn) and record.json, written
+last so that a folder holding one is whole.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import numpy as np
 from maskedit.grid import turns_grid, turns_strip
 from maskedit.images import alpha_to_png_array, read_image, write_png
 from maskedit.outputs import atomic_write_text, write_case_metrics
-from maskedit.record import HISTORY_FILE, OUTPUT_FILES, STRIP_FILE, TURNS_DIR
+from maskedit.record import (
+    BASELINE_CHAIN,
+    BASELINE_CHAIN_FILE,
+    HISTORY_FILE,
+    OUTPUT_FILES,
+    STRIP_FILE,
+    TURNS_DIR,
+)
 from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
 
@@ -22,7 +30,14 @@ if TYPE_CHECKING:
     from maskedit.turns import TurnNode, TurnsEdit
 
 # The edit folder's files that show `head` (rewritten by `write_summary`).
-_SUMMARY_FILES = ("mask.png", "baseline.png", "grid.png", STRIP_FILE, "metrics.json")
+_SUMMARY_FILES = (
+    "mask.png",
+    "baseline.png",
+    BASELINE_CHAIN_FILE,
+    "grid.png",
+    STRIP_FILE,
+    "metrics.json",
+)
 
 
 def write_summary(
@@ -66,6 +81,10 @@ def write_summary(
         scored = {"baseline": baseline, **outputs}
     grid = turns_grid(edit.photo, union, scored, len(path), head)
     write_png(edit.folder / OUTPUT_FILES["grid"], grid)
+    if BASELINE_CHAIN in head.get("outputs", {}):  # the plain editor's chain, scored as a method
+        chain = read_image(head_dir / BASELINE_CHAIN_FILE)
+        write_png(edit.folder / BASELINE_CHAIN_FILE, chain)
+        scored[BASELINE_CHAIN] = chain
     captions = _captions(path)
     if metrics:
         scorers = scorers or Scorers()

@@ -5,7 +5,8 @@ A multi-turn edit lives in one folder:
     <edit>/history.json   every turn ever made (a tree: each turn names its parent) and `head`
     <edit>/turns/t01/ …   one case folder per turn: its parent image as original.png, its mask,
                           baseline, outputs, grid, metrics.json and record.json ("turn": id,
-                          parent, depth and the turn itself)
+                          parent, depth and the turn itself); with `chain`, the plain editor's
+                          own chain image too (`maskedit.turn_chain`)
     <edit>/original.png … the edit as a whole at `head`: the photo, the union of the turns'
                           masks, the head turn's outputs, grid.png, strip.png (every turn),
                           metrics.json, and record.json, written last
@@ -36,11 +37,20 @@ from maskedit.fingerprints import file_digest
 from maskedit.images import image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
-from maskedit.record import HISTORY_FILE, OUTPUT_FILES, TURNS_DIR, EditResult
+from maskedit.record import (
+    BASELINE_CHAIN,
+    BASELINE_CHAIN_FILE,
+    HISTORY_FILE,
+    OUTPUT_FILES,
+    TURNS_DIR,
+    EditResult,
+    output_files,
+)
 from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
-from maskedit.turn_scores import score_turn, score_turn_folder
+from maskedit.turn_chain import chain_edit, chain_parent
+from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
 HISTORY_SCHEMA = 1
@@ -58,15 +68,17 @@ class TurnNode:
     # and the same bytes in its files; None: a turn recorded before they were hashed, matched
     # on its spec and models alone, so that upgrading maskedit edits no finished turn again
     inputs: dict[str, Any] | None = field(default_factory=dict)
+    chain: bool = False  # made with the plain editor's chain (`maskedit.turn_chain`)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "id": self.id,
             "parent": self.parent,
             "turn": self.turn.model_dump(mode="json"),
             "models": self.models,
             "inputs": self.inputs,
         }
+        return doc | ({"baseline_chain": True} if self.chain else {})
 
 
 def run_turn(image: np.ndarray, turn: Turn, models: Models) -> tuple[EditResult, dict[str, Any]]:
@@ -168,6 +180,7 @@ class TurnsEdit:
                     Turn.model_validate(n["turn"]),
                     n["models"],
                     n.get("inputs"),
+                    n.get("baseline_chain") is True,
                 )
                 for n in doc["turns"]
             ]
@@ -279,19 +292,22 @@ class TurnsEdit:
         *,
         scorers: Scorers | None = None,
         made: tuple[EditResult, dict[str, Any]] | None = None,
+        chain: bool = False,
     ) -> tuple[TurnNode, bool]:
         """Edit `turn` on head's output and move head to it; returns (its node, taken again).
 
-        A child of head with the same turn and models, whose folder is finished, is taken again
-        instead of edited anew. `scorers`: what its metrics.json is scored with (default: no
+        A child of head with the same turn, models and `chain`, whose folder is finished, is taken
+        again instead of edited anew. `scorers`: what its metrics.json is scored with (default: no
         CLIP, no other networks). `made`: the turn's result (and the keys its record adds) already
         made on head's output, written as it is instead of edited again: the app keeps the very
-        picture its user chose, and spends no second edit on it.
+        picture its user chose, and spends no second edit on it. `chain`: also edit the chain's
+        image at head unmasked (`maskedit.turn_chain`), as baseline_chain.png.
         """
         key, inputs = _models_key(models, turn), _inputs_key(turn)
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
+            same = same and node.chain == chain
             if same and finished:
                 self.head, self.redo_stack = node.id, []
                 self.save()
@@ -306,7 +322,9 @@ class TurnsEdit:
                 raise InputError(
                     "keep: the result was made on another image than the history's last turn"
                 )
-        node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key, inputs)
+        node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key, inputs, chain)
+        before_chain = chain_parent(self, parent) if chain else None
+        chained = None if before_chain is None else chain_edit(before_chain, turn, result, models)
         record = {
             "turn": {
                 "id": node.id,
@@ -318,13 +336,18 @@ class TurnsEdit:
             "captions": turn.captions,
             **extra,
         }
-        rows = score_turn(
-            result, turn, self.photo, self.union(before), self.edit_id, scorers or Scorers()
-        )
+        context = (turn, self.photo, self.union(before), self.edit_id, scorers or Scorers())
+        rows = score_turn(result, *context)
+        images = {}
+        if chained is not None:
+            rows += chain_rows(chained, before_chain, result.alpha, *context)
+            record["outputs"] = output_files(result) | {BASELINE_CHAIN: BASELINE_CHAIN_FILE}
+            images[BASELINE_CHAIN_FILE] = chained
         for row in rows:
             row.update(turn=len(before) + 1, turn_id=node.id)
+        turn_dir = self.turn_dir(node.id)
         write_case(
-            result, self.turn_dir(node.id), self.edit_id, force=True, extra=record, metrics=rows
+            result, turn_dir, self.edit_id, force=True, extra=record, metrics=rows, images=images
         )
         self.nodes[node.id] = node
         self.head, self.redo_stack = node.id, []
@@ -344,7 +367,9 @@ class TurnsEdit:
             before = self.path(node.parent) if node.parent is not None else []
             union_before = self.union(before)
             rows = score_turn_folder(
-                turn_dir, node.turn, self.photo, union_before, self.edit_id, scorers
+                turn_dir,
+                *(node.turn, self.photo, union_before, self.edit_id, scorers),
+                chain_parent=chain_parent(self, node.parent) if node.chain else None,
             )
             for row in rows:
                 row.update(turn=len(before) + 1, turn_id=node.id)

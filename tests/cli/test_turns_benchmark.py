@@ -78,7 +78,7 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
         turn_dir = case / "turns" / turn_id
         rows = json.loads((turn_dir / "metrics.json").read_text())["rows"]
         by_method = {row["method"]: row for row in rows}
-        assert set(by_method) == {"baseline", "pixel", "latent"}
+        assert set(by_method) == {"baseline", "pixel", "latent", "baseline_chain"}
         truth = np.asarray(Image.open(images / f"11-output{k}.png"))
         for method, file in (("pixel", "blended_pixel.png"), ("latent", "blended_latent.png")):
             row = by_method[method]
@@ -88,6 +88,12 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
             assert isinstance(row["clip_i"], float)  # the tiny CLIP scored it
             assert isinstance(row["dino"], float)  # the case's tag loaded (the tiny) DINO
         assert by_method["baseline"]["drift_max"] > 0
+        # the plain editor's own chain: turn k edits turn k−1's chain image, unmasked
+        chain = np.asarray(Image.open(turn_dir / "baseline_chain.png")).astype(np.float64) / 255
+        assert by_method["baseline_chain"]["l1"] == pytest.approx(np.mean(np.abs(chain - truth / 255)))
+        assert by_method["baseline_chain"]["drift_max"] > 0
+        if k == 1:
+            assert np.array_equal(chain, np.asarray(Image.open(turn_dir / "baseline.png")) / 255)
         if k > 1:  # iterative: maskedit's own output of the turn before, not the ground truth
             parent = np.asarray(Image.open(turn_dir / "original.png"))
             before = case / "turns" / record["turns"]["path"][k - 2] / "blended.png"
@@ -107,6 +113,9 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
         assert final[method]["l1"] == pytest.approx(last[method]["l1"])
         assert final[method]["dino"] == pytest.approx(last[method]["dino"])
     assert final["baseline"]["bg_mse"] > 0
+    assert final["baseline_chain"]["turns"] == 3 and final["baseline_chain"]["bg_mse"] > 0
+    assert final["baseline_chain"]["l1"] == pytest.approx(last["baseline_chain"]["l1"])
+    assert final["baseline_chain"]["dino"] == pytest.approx(last["baseline_chain"]["dino"])
 
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
@@ -128,6 +137,7 @@ def test_eval_scores_a_multi_turn_run_as_the_run_did(tmp_path):
     files = sorted(out.glob("*/turns/*/metrics.json")) + sorted(out.glob("*/metrics.json"))
     assert len(files) == 3 + 2 + 2  # five turns, two edits
     written = {f: json.loads(f.read_text())["rows"] for f in files}
+    assert all("baseline_chain" in {r["method"] for r in rows} for rows in written.values())
     for f in files:
         f.unlink()  # eval must write them anew, not keep the run's
 

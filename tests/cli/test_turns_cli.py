@@ -136,6 +136,7 @@ def test_the_same_turn_flags_again_resume_and_never_edit_twice(tmp_path):
         (["{file}", "--undo", "1"], "a turns file runs its turns from the photo"),
         (["{dir}/none.yaml"], "turns file '.*none.yaml': file not found"),
         (["{dir}/bad.yaml"], r"turns file .*: turn 1: unknown key 'pont'"),
+        (["{photo}", "--baseline-chain"], "--baseline-chain: give the turns to chain"),
     ],
 )
 def test_bad_turns_input_is_one_line(tmp_path, args, words):
@@ -201,6 +202,63 @@ def test_a_manifest_with_a_turns_case_runs_resumes_and_reports(tmp_path):
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert "case-walk" in (out / "report.html").read_text()
+
+
+def test_baseline_chain_flag_chains_the_plain_editor_and_resumes_without_editing(tmp_path):
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    turns = ["--turn", f"mask={tmp_path / 'm0.png'}; make it red"]
+    turns += ["--turn", f"mask={tmp_path / 'm1.png'}; make it blue"]
+    res = _turns(str(photo), "--out", str(out), *turns, "--baseline-chain", *TINY)
+    assert res.exit_code == 0, res.output
+    for turn_id in ("t01", "t02"):
+        assert (out / "turns" / turn_id / "baseline_chain.png").is_file()
+    assert (out / "baseline_chain.png").is_file()
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["baseline", "pixel", "baseline_chain"]
+    res = _turns(str(photo), "--out", str(out), *turns, "--baseline-chain", *TINY)
+    assert res.stdout.count("(made before: kept)") == 2, res.output
+    res = _turns(str(photo), "--out", str(out), *turns, *TINY)  # off: other turns, no chain
+    assert res.exit_code == 0 and "made before" not in res.stdout and _head(out) == "t04"
+    assert not (out / "turns" / "t04" / "baseline_chain.png").exists()
+    assert not (out / "baseline_chain.png").exists()
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"instruction": "hi", "mask": "m0.png", "baseline_chain": True}, "only a case with turns"),
+        ({"regions": [{"instruction": "hi", "mask": "m0.png"}], "baseline_chain": True}, "only a"),
+        ({"turns": [{"instruction": "hi", "mask": "m0.png", "baseline_chain": True}]}, "only a"),
+        ({"turns": [{"instruction": "hi", "mask": "m0.png"}], "baseline_chain": "yes"}, "true or"),
+    ],
+)
+def test_baseline_chain_belongs_to_a_case_with_turns(tmp_path, raw, words):
+    from maskedit.config import case_from_dict
+    from maskedit.errors import InputError
+
+    _photo(tmp_path)
+    with pytest.raises(InputError, match=f"^case 1: (turn 1: )?baseline_chain: .*{words}") as err:
+        case_from_dict({"id": "c", "image": "photo.png", **raw}, tmp_path, "case 1: ")
+    assert "\n" not in str(err.value)
+
+
+def test_toggling_baseline_chain_in_a_manifest_redoes_the_turns_case(tmp_path):
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--out", str(out), "--models", "tiny", "--clip", "none"]
+    assert runner.invoke(app, args).exit_code == 0
+    text = manifest.read_text().replace("   turns:\n", "   baseline_chain: true\n   turns:\n")
+    manifest.write_text(text)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "1 done (1 redone" in res.stdout, res.output
+    assert "2 already finished" in res.stdout
+    assert (out / "walk" / "baseline_chain.png").is_file()
+    walk = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in walk if r["case_id"] == "walk"} == {
+        "baseline",
+        "pixel",
+        "baseline_chain",
+    }
 
 
 def test_a_refused_move_leaves_head_where_it_was(tmp_path):

@@ -231,3 +231,138 @@ def test_a_crash_in_turn_5_keeps_turns_1_to_4_and_resumes_at_5(
     assert row["status"] == "ok" and row["turns_taken_again"] == 4
     assert calls == [t.instruction for t in case.turns[4:]]  # resumed at turn 5
     assert _without_timings(_files(folder)) == _without_timings(_files(reference))
+
+
+def _chain_case(root: Path, chain: bool):
+    """Four turns: two mask files, two regions at once (no baseline: the chain stops), a mask."""
+    Image.fromarray(_photo()).save(root / "photo.png")
+    for k in range(5):
+        mask = np.zeros((H, W), np.uint8)
+        mask[4 + 10 * (k % 4) : 12 + 10 * (k % 4), 6 + 14 * k : 18 + 14 * k] = 255
+        Image.fromarray(mask).save(root / f"c{k}.png")
+    turns = [
+        {"instruction": "paint patch 0", "mask": "c0.png", "seed": 3},
+        {"instruction": "paint patch 1", "mask": "c1.png", "seed": 4},
+        {"regions": [{"instruction": "a", "mask": "c2.png"}, {"instruction": "b", "mask": "c3.png"}]},
+        {"instruction": "paint patch 4", "mask": "c4.png"},
+    ]
+    raw = {"id": "chain", "image": "photo.png", "steps": 2, "methods": ["latent"], "turns": turns}
+    return case_from_dict(raw | ({"baseline_chain": True} if chain else {}), root)
+
+
+@pytest.fixture(scope="module")
+def chained(tmp_path_factory, models):
+    """The four turns run twice: with the plain editor's chain, and without it (the default)."""
+    folders = {}
+    for chain in (True, False):
+        root = tmp_path_factory.mktemp(f"chain{chain}")
+        case = _chain_case(root, chain)
+        assert case.baseline_chain is chain
+        assert run_case_turns(case, models, root / "out")["status"] == "ok"
+        folders[chain] = (root, case, root / "out" / "chain")
+    return folders
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    return {row["method"]: row for row in json.loads(path.read_text())["rows"]}
+
+
+def test_the_chain_edits_its_own_last_output_unmasked_and_stops_at_several_regions(
+    chained, models
+):
+    from maskedit.case import edit
+    from maskedit.turn_scores import drift
+
+    root, case, folder = chained[True]
+    turn = [folder / "turns" / f"t0{k}" for k in range(1, 5)]
+    chain1 = _png(turn[0] / "baseline_chain.png")
+    assert np.array_equal(chain1, _png(turn[0] / "baseline.png"))  # turn 1: the same parent
+    spec = case.turns[1].regions[0]
+    again = edit(chain1, spec.instruction, models=models, settings=spec.settings, mask=root / "c1.png")
+    chain2 = _png(turn[1] / "baseline_chain.png")
+    assert np.array_equal(chain2, again.baseline)  # the unmasked edit of turn 1's chain
+    assert not np.array_equal(chain2, _png(turn[1] / "baseline.png"))  # not of the masked one
+    for k, turn_dir in enumerate(turn, start=1):
+        record = json.loads((turn_dir / "record.json").read_text())
+        has = k <= 2  # turn 3 has several regions (no baseline), and the chain stops there
+        assert (turn_dir / "baseline_chain.png").is_file() is has
+        assert (record["outputs"].get("baseline_chain") == "baseline_chain.png") is has
+        assert ("baseline_chain" in _rows(turn_dir / "metrics.json")) is has
+    union = (_png(turn[0] / "mask.png") > 0) | (_png(turn[1] / "mask.png") > 0)
+    row = _rows(turn[1] / "metrics.json")["baseline_chain"]
+    assert row["turn"] == 2 and row["turn_id"] == "t02"
+    assert row["drift_max"] == drift(chain2, _photo(), union)["drift_max"] > 0
+    assert row["drift_mse"] == pytest.approx(drift(chain2, _photo(), union)["drift_mse"])
+    assert isinstance(row["iou"], float)  # against its own parent and the turn's mask
+
+
+def test_the_chain_is_off_by_default_and_changes_no_masked_output(chained):
+    _, case, plain = chained[False]
+    _, _, folder = chained[True]
+    assert case.baseline_chain is False
+    assert not list(plain.rglob("baseline_chain.png"))
+    assert all("baseline_chain" not in _rows(p) for p in plain.rglob("metrics.json"))
+    assert "baseline_chain" not in (plain / HISTORY_FILE).read_text()
+    for k in range(1, 5):
+        for name in ("blended.png", "mask.png"):
+            same = folder / "turns" / f"t0{k}" / name, plain / "turns" / f"t0{k}" / name
+            assert same[0].read_bytes() == same[1].read_bytes()
+
+
+def test_the_edit_folder_scores_the_head_turns_chain_and_eval_rescores_every_turn(
+    chained, tmp_path
+):
+    _, _, folder = chained[True]
+    copy = tmp_path / "chain"
+    shutil.copytree(folder, copy)
+    session = TurnsEdit.open(copy)
+    session.goto("t02")
+    session.write_summary()
+    rows = _rows(copy / "metrics.json")
+    chain2 = _png(copy / "turns" / "t02" / "baseline_chain.png")
+    assert np.array_equal(_png(copy / "baseline_chain.png"), chain2)
+    assert rows["baseline_chain"]["turns"] == 2 and rows["baseline_chain"]["bg_mse"] > 0
+    assert rows["latent"]["bg_mse"] == 0
+    record = json.loads((copy / "record.json").read_text())
+    assert record["outputs"]["baseline_chain"] == "baseline_chain.png"
+    written = {p: p.read_bytes() for p in sorted(copy.rglob("metrics.json"))}
+    for path in written:
+        path.unlink()
+    assert session.rescore() == 4
+    assert {p: p.read_bytes() for p in sorted(copy.rglob("metrics.json"))} == written
+    session.goto("t04")  # no chain at head: no row, no file
+    session.write_summary()
+    assert "baseline_chain" not in _rows(copy / "metrics.json")
+    assert not (copy / "baseline_chain.png").exists()
+
+
+def test_a_resumed_chain_edits_nothing_and_a_branch_continues_its_parents_chain(
+    chained, models, tmp_path, monkeypatch
+):
+    import maskedit.turn_chain as chain_module
+    from maskedit.case import edit
+
+    root, case, folder = chained[True]
+    copy = tmp_path / "chain"
+    shutil.copytree(folder, copy)
+    before = _files(copy / "turns")
+    calls = []
+    monkeypatch.setattr(turns_module, "run_turn", lambda *a: calls.append("turn"))
+    monkeypatch.setattr(chain_module, "edit", lambda *a, **k: calls.append("chain"))
+    row = run_case_turns(case, models, tmp_path)
+    assert row["status"] == "ok" and row["turns_taken_again"] == 4 and calls == []
+    assert _files(copy / "turns") == before
+    monkeypatch.undo()
+
+    session = TurnsEdit.open(copy)
+    session.goto("t01")
+    region = case.turns[1].regions[0]  # turn 2's spec by another seed, on turn 1: a branch
+    region = region.model_copy(update={"settings": region.settings.model_copy(update={"seed": 9})})
+    branch = case.turns[1].model_copy(update={"regions": (region,)})
+    node, again = session.add(branch, models, chain=True)
+    assert (node.id, node.parent, again) == ("t05", "t01", False)
+    chain1 = _png(copy / "turns" / "t01" / "baseline_chain.png")
+    expected = edit(
+        chain1, region.instruction, models=models, settings=region.settings, mask=root / "c1.png"
+    )
+    assert np.array_equal(_png(copy / "turns" / "t05" / "baseline_chain.png"), expected.baseline)

@@ -43,6 +43,7 @@ LAYERS = [
     ("maskedit.case", 5),
     ("maskedit.batch", 6),
     ("maskedit.turn_scores", 6),
+    ("maskedit.turn_chain", 6),
     ("maskedit.turns", 6),
     ("maskedit.turn_summary", 6),
     ("maskedit.regions", 6),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from maskedit.config import case_from_dict
-from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
+from maskedit.fingerprints import case_fingerprint, case_state, file_digest, legacy_fingerprint
 
 
 def _png(path, value: int) -> None:
@@ -67,3 +70,20 @@ def test_a_folder_written_before_every_file_was_hashed_is_still_done(tmp_path):
     assert case_state(folder, case_fingerprint(case, None)).reason == "changed"
     _png(tmp_path / "m.png", 0)
     assert case_state(folder, case_fingerprint(case, None), legacy).reason == "changed"
+
+
+def test_baseline_chain_is_in_a_turns_fingerprint_only_when_on(tmp_path):
+    """Toggling it makes a finished folder stale; off, the fingerprint is the one a case had
+    before the key existed (upgrading redoes no finished case)."""
+    _png(tmp_path / "p.png", 255)
+    raw = {"id": "t", "image": "p.png", "turns": [{"instruction": "red", "box": [1, 1, 4, 4]}]}
+    off = case_from_dict(raw, tmp_path)
+    on = case_from_dict({**raw, "baseline_chain": True}, tmp_path)
+    assert case_fingerprint(on, None) != case_fingerprint(off, None)
+    assert legacy_fingerprint(on, None) != legacy_fingerprint(off, None)
+    old = off.model_dump(mode="json")
+    del old["baseline_chain"]
+    old["image"] = file_digest(tmp_path / "p.png")
+    old |= {"models": {}, "threshold": None}
+    text = json.dumps(old, sort_keys=True, ensure_ascii=True, allow_nan=True)
+    assert legacy_fingerprint(off, None) == hashlib.sha256(text.encode("utf-8")).hexdigest()

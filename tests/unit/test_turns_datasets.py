@@ -66,6 +66,7 @@ def test_one_multi_turn_case_per_image(tmp_path):
     path = magicbrush_turns_to_manifest(root, tmp_path / "mb")
     dog, five = load_manifest(path, allow_outside=True).cases
     assert (dog.id, five.id) == ("242679", "5") and len(dog.turns) == 3 and len(five.turns) == 1
+    assert dog.baseline_chain and five.baseline_chain  # the protocol: each model on its own output
     # tagged, so that a run loads MagicBrush's networks (DINO) for its turns
     assert dog.benchmark.model_dump() == {
         "name": "magicbrush",

@@ -66,6 +66,14 @@ FromOpt = Annotated[
         "--from", help="Continue from turn ID (t03) or 'photo'; a new turn there starts a branch."
     ),
 ]
+BaselineChainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--baseline-chain",
+        help="Also run the plain editor over its own outputs, turn after turn "
+        "(baseline_chain.png in each turn; a turns file may say baseline_chain: true).",
+    ),
+]
 TargetModelOpt = Annotated[
     str | None, typer.Option("--target-model", help="CLIPSeg / Grounding DINO id or folder.")
 ]
@@ -118,6 +126,7 @@ def turns(
     redo: RedoOpt = 0,
     from_turn: FromOpt = None,
     target_model: TargetModelOpt = None,
+    baseline_chain: BaselineChainOpt = False,
     allow_outside_paths: OutsideOpt = False,
     force: ForceOpt = False,
     *,
@@ -158,6 +167,12 @@ def turns(
             case = flags_case(
                 image, turn or [], region or [], flag_defaults(sampling, shape, method)
             )
+        if baseline_chain and case is None:
+            raise InputError(
+                "--baseline-chain: give the turns to chain (--turn, --region or a file)"
+            )
+        if baseline_chain:
+            case = case.model_copy(update={"baseline_chain": True})
         if case is not None:
             check_case(case)  # bad input fails here, before minutes of model loading
         if not started:
@@ -183,7 +198,7 @@ def turns(
                 if source is not None and not moves:  # the photo's whole sequence: a rerun
                     session.goto(None)  # takes the turns made before again (a resume)
                 for spec in case.turns:
-                    node, again = session.add(spec, models)
+                    node, again = session.add(spec, models, chain=case.baseline_chain)
                     kept = "  (made before: kept)" if again else ""
                     console.print(f"turn {node.id}: {spec.instruction}{kept}")
             session.write_summary()

@@ -17,6 +17,7 @@ from maskedit.config.loading import _one_line, shown
 from maskedit.config.settings import (
     _CASE_KEYS,
     _SETTING_KEYS,
+    BASELINE_CHAIN_NEEDS_TURNS,
     PROMPT_KEYS,
     Case,
     EditSettings,
@@ -43,6 +44,8 @@ def case_from_dict(
         raise InputError(f"{where}expected a mapping of keys, got {type(raw).__name__}")
     if "turns" in raw or "regions" in raw:
         return _multi_case_from_dict(raw, base_dir, where, allow_outside, root)
+    if "baseline_chain" in raw:  # a case without turns, or a turn or region of one
+        raise InputError(f"{where}{BASELINE_CHAIN_NEEDS_TURNS}")
     for key in raw:
         if key not in _CASE_KEYS | _SETTING_KEYS:
             raise InputError(
@@ -244,7 +247,12 @@ def _multi_case_from_dict(
         if key not in raw:
             raise InputError(f"{where}missing required key '{key}'")
     kind = "turn" if "turns" in raw else "region"
-    keep = {"id", "image", "captions", "benchmark", "turns", "regions"}
+    chain = raw.get("baseline_chain", False)
+    if "baseline_chain" in raw and kind != "turn":
+        raise InputError(f"{where}{BASELINE_CHAIN_NEEDS_TURNS}")
+    if not isinstance(chain, bool):
+        raise InputError(f"{where}baseline_chain: expected true or false, got {shown(chain)}")
+    keep = {"id", "image", "captions", "benchmark", "turns", "regions", "baseline_chain"}
     defaults = _region_defaults(raw, keep, kind, where)
     reading = _Reading({"id": raw["id"], "image": raw["image"]}, base_dir, allow_outside, root)
     turns: tuple[Turn, ...] = ()
@@ -270,6 +278,7 @@ def _multi_case_from_dict(
             captions=raw.get("captions"),
             benchmark=raw.get("benchmark"),
             turns=turns,
+            baseline_chain=chain,
             regions=regions,
         )
     except ValidationError as err:

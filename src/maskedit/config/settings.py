@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -257,13 +258,19 @@ class Turn(BaseModel):
         return "; ".join(r.instruction for r in self.regions)
 
 
+BASELINE_CHAIN_NEEDS_TURNS = (
+    "baseline_chain: only a case with turns: has a chain of turns (give it to such a case)"
+)
+
+
 class Case(BaseModel):
     """One edit: an image, an instruction, where, and how. Paths are resolved by the manifest.
 
     `reference_mask` is a mask the outputs are scored against and never edited with (a dataset's
     annotation); `ground_truth` an image the outputs are compared with (MagicBrush's target).
     A case with `turns` is a multi-turn edit, one with `regions` edits several regions at once;
-    `instruction`, `prompts` and `settings` are then those of its first region.
+    `instruction`, `prompts` and `settings` are then those of its first region. `baseline_chain`
+    (turns only) also runs the plain editor over its own outputs (`maskedit.turn_chain`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -281,6 +288,7 @@ class Case(BaseModel):
     ground_truth: str | None = None
     benchmark: BenchmarkTag | None = None
     turns: tuple[Turn, ...] = ()
+    baseline_chain: StrictBool = False
     regions: tuple[Region, ...] = ()
 
     @field_validator("instruction")
@@ -289,6 +297,12 @@ class Case(BaseModel):
         if not text.strip():
             raise ValueError("instruction is empty")
         return text.strip()
+
+    @model_validator(mode="after")
+    def _chain_needs_turns(self) -> Case:
+        if self.baseline_chain and not self.turns:
+            raise ValueError(BASELINE_CHAIN_NEEDS_TURNS)
+        return self
 
     @property
     def all_regions(self) -> tuple[Region, ...]:

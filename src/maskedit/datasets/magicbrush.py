@@ -189,7 +189,9 @@ def magicbrush_turns_to_manifest(
     networks (DINO ViT-S/16 with ``--dino auto``), so every turn has all five columns. Layout and
     masks as `magicbrush_to_manifest`; masks go to ``masks/<img_id>_<k>.png``, and
     ``captions.json`` holds each case's whole-edit captions (the first input's description, the
-    last output's). The Hugging Face copy is read as by `magicbrush_to_manifest`.
+    last output's). Each case has ``baseline_chain: true``: the plain editor also edits its own
+    last output, turn after turn (`maskedit.turn_chain`), as the benchmark runs every model. The
+    Hugging Face copy is read as by `magicbrush_to_manifest`.
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     root = _split_folder(root, out_dir, split)
@@ -232,7 +234,13 @@ def magicbrush_turns_to_manifest(
             )
         tag = {"name": "magicbrush", "mask_source": "annotation", "id": case_id}
         cases.append(
-            {"id": case_id, "image": str(first_input.resolve()), "benchmark": tag, "turns": turns}
+            {
+                "id": case_id,
+                "image": str(first_input.resolve()),
+                "benchmark": tag,
+                "baseline_chain": True,  # the protocol: every model edits its own last output
+                "turns": turns,
+            }
         )
         whole = {
             "source": turns[0]["captions"]["source"],

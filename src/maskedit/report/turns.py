@@ -31,6 +31,8 @@ CURVES = (
     ("clip_t", "CLIP-T (local caption)"),
     ("dino", "DINO to the ground truth"),
 )
+# The unmasked edits: the turn's baseline, and the plain editor's own chain (`baseline_chain`).
+DASHED = ("baseline", "baseline_chain")
 STRIP_WIDTH = 1100  # px; strips are downscaled to at most this width
 MAX_STRIPS = 12
 
@@ -69,7 +71,7 @@ def _means(rows: list[dict[str, Any]], key: str) -> dict[str, tuple[list[int], l
 
 
 def _curve(rows: list[dict[str, Any]], key: str, label: str) -> str:
-    """One metric per turn, a line per method (the unmasked baseline dashed), as a PNG data URI."""
+    """One metric per turn, a line per method (the unmasked ones dashed), as a PNG data URI."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -77,7 +79,7 @@ def _curve(rows: list[dict[str, Any]], key: str, label: str) -> str:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for i, (method, (x, y)) in enumerate(_means(rows, key).items()):
-        style = "--" if method == "baseline" else "-"
+        style = "--" if method in DASHED else "-"
         ax.plot(x, y, style, marker="o", ms=4, label=method, color=f"C{i}")
     ax.set_xlabel("turn")
     ax.set_title(label, fontsize=10)
@@ -115,7 +117,8 @@ def turns_section(case_dirs: list[Path]) -> str:
         "<p class=\"meta\">Each turn edits the previous turn's output (the first method's); a "
         "point is the mean over the cases that reached that turn. Drift compares each output "
         "with the photo outside every mask so far: zero for an exact composite, measured for "
-        "the unmasked baseline (dashed).</p>",
+        "the unmasked baseline (dashed), and for the plain editor's own chain of edits "
+        '("baseline_chain", dashed) when the cases ran it.</p>',
         '<div class="plots">',
     ]
     for key, label in CURVES:

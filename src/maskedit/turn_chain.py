@@ -1,0 +1,58 @@
+"""The plain editor's own chain beside a multi-turn edit (a case's `baseline_chain`).
+
+A turn's baseline.png is the editor's unmasked edit of the turn's parent, and that parent is the
+masked chain's output: its drift is one unmasked edit's. The chain is the plain editor edited over
+its own outputs, as MagicBrush's multi-turn protocol runs every model: turn k's
+``baseline_chain.png`` is the unmasked edit of turn k−1's ``baseline_chain.png`` (the photo for
+turn 1) by turn k's instruction, settings and seed. A several-region turn has no unmasked
+baseline, so it has no chain image, and the chain stops there: the turns after it have none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maskedit.case import edit
+from maskedit.config import Turn
+from maskedit.images import read_image
+from maskedit.models import Models
+from maskedit.record import BASELINE_CHAIN_FILE, EditResult
+
+if TYPE_CHECKING:
+    from maskedit.turns import TurnsEdit
+
+
+def chain_parent(edit_folder: TurnsEdit, parent: str | None) -> np.ndarray | None:
+    """What the chain edits next: the photo (`parent` None) or the parent turn's chain image;
+    None when that turn has none (the chain stopped, or it was made without it)."""
+    if parent is None:
+        return edit_folder.photo
+    path = edit_folder.turn_dir(parent) / BASELINE_CHAIN_FILE
+    return read_image(path) if path.is_file() else None
+
+
+def chain_edit(
+    parent_chain: np.ndarray, turn: Turn, result: EditResult, models: Models
+) -> np.ndarray | None:
+    """H×W×3 uint8: the unmasked edit of `parent_chain` by `turn`, whose masked edit `result` is;
+    None for a several-region turn (no baseline).
+
+    Where the chain's parent is the masked turn's parent (turn 1: the photo) the turn's own
+    baseline is that edit already, and no editor runs. Otherwise `maskedit.edit` makes it with a
+    mask that covers the image and only the pixel method, which reuses the baseline: one editor
+    call, no segmenter, the same baseline job as any edit's.
+    """
+    if len(turn.regions) != 1 or result.baseline is None:
+        return None
+    if np.array_equal(parent_chain, result.original):
+        return result.baseline
+    region = turn.regions[0]
+    unshaped = {"dilate": 0, "erode": 0, "feather": 0.0, "fill_holes": False, "largest_only": False}
+    settings = region.settings.model_copy(
+        update={"methods": ("pixel",), "harmonize": "none", **unshaped}
+    )
+    whole = np.ones(parent_chain.shape[:2], dtype=bool)
+    made = edit(parent_chain, region.instruction, models=models, settings=settings, mask=whole)
+    return made.baseline
