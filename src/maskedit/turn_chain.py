@@ -10,12 +10,14 @@ baseline, so it has no chain image, and the chain stops there: the turns after i
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from maskedit.case import edit
 from maskedit.config import Turn
+from maskedit.errors import MaskeditWarning
 from maskedit.images import read_image
 from maskedit.models import Models
 from maskedit.record import BASELINE_CHAIN_FILE, EditResult
@@ -24,13 +26,25 @@ if TYPE_CHECKING:
     from maskedit.turns import TurnsEdit
 
 
-def chain_parent(edit_folder: TurnsEdit, parent: str | None) -> np.ndarray | None:
+def chain_parent(
+    edit_folder: TurnsEdit, parent: str | None, *, warn: bool = False
+) -> np.ndarray | None:
     """What the chain edits next: the photo (`parent` None) or the parent turn's chain image;
-    None when that turn has none (the chain stopped, or it was made without it)."""
+    None when that turn has none (the chain stopped, or it was made without it), which `warn`
+    says in a warning (a turn about to be made; not when turns are scored again)."""
     if parent is None:
         return edit_folder.photo
     path = edit_folder.turn_dir(parent) / BASELINE_CHAIN_FILE
-    return read_image(path) if path.is_file() else None
+    if path.is_file():
+        return read_image(path)
+    if warn:
+        warnings.warn(
+            f"baseline_chain: turn '{parent}' has no chain image (made without the chain, or a "
+            "several-region turn), so the turn after it has none either",
+            MaskeditWarning,
+            stacklevel=2,
+        )
+    return None
 
 
 def chain_edit(

@@ -323,7 +323,7 @@ class TurnsEdit:
                     "keep: the result was made on another image than the history's last turn"
                 )
         node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key, inputs, chain)
-        before_chain = chain_parent(self, parent) if chain else None
+        before_chain = chain_parent(self, parent, warn=True) if chain else None
         chained = None if before_chain is None else chain_edit(before_chain, turn, result, models)
         record = {
             "turn": {

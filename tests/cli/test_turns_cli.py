@@ -221,6 +221,12 @@ def test_baseline_chain_flag_chains_the_plain_editor_and_resumes_without_editing
     assert res.exit_code == 0 and "made before" not in res.stdout and _head(out) == "t04"
     assert not (out / "turns" / "t04" / "baseline_chain.png").exists()
     assert not (out / "baseline_chain.png").exists()
+    # on again, continuing from head (t04, made without it): it has no chain to continue
+    more = ["--turn", f"mask={tmp_path / 'm0.png'}; make it green"]
+    res = _turns("--out", str(out), *more, "--baseline-chain", *TINY)
+    assert res.exit_code == 0, res.output
+    assert "turn 't04' has no chain image" in res.stderr
+    assert not (out / "turns" / "t05" / "baseline_chain.png").exists()
 
 
 @pytest.mark.parametrize(
