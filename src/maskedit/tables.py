@@ -20,10 +20,13 @@ from maskedit.outputs import (
     atomic_write_text,
     dumps_json,
 )
+from maskedit.record import BASELINE_CHAIN
 
 RESULTS_FILE = "results.jsonl"  # one row per case x output
 SUMMARY_FILE = "summary.csv"  # one row per output (method)
 BASELINE = "baseline"
+# The rows of unmasked edits: the baseline, and a multi-turn edit's plain-editor chain
+UNMASKED_METHODS = (BASELINE, BASELINE_CHAIN)
 ANNOTATION, OWN_MASK = "annotation", "own mask"  # the values of a row's `scored_against`
 
 # The numeric columns, in the order tables show them.

@@ -59,6 +59,12 @@ def chain_edit(
     call, no segmenter, the same baseline job as any edit's.
     """
     if len(turn.regions) != 1 or result.baseline is None:
+        warnings.warn(
+            "baseline_chain: a turn of several regions has no unmasked edit, so the chain stops "
+            "here",
+            MaskeditWarning,
+            stacklevel=2,
+        )
         return None
     if np.array_equal(parent_chain, result.original):
         return result.baseline
@@ -68,5 +74,7 @@ def chain_edit(
         update={"methods": ("pixel",), "harmonize": "none", **unshaped}
     )
     whole = np.ones(parent_chain.shape[:2], dtype=bool)
-    made = edit(parent_chain, region.instruction, models=models, settings=settings, mask=whole)
+    with warnings.catch_warnings():  # its notes (a long instruction, tiling) are the turn's own
+        warnings.simplefilter("ignore", MaskeditWarning)
+        made = edit(parent_chain, region.instruction, models=models, settings=settings, mask=whole)
     return made.baseline

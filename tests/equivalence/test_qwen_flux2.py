@@ -359,8 +359,14 @@ def test_working_sizes_follow_each_pipelines_rules(loaded):
         working_hw(klein, (1000, 1000), 1280)
     with pytest.raises(InputError, match="sides of at least 64 px"):
         working_hw(klein, (100, 600), 256)  # 256×48
-    with pytest.raises(InputError, match="more elongated than 8:1"):  # no working size helps
+    with pytest.raises(InputError, match="more elongated than 8:1; no working size fixes"):
         working_hw(klein, (100, 1000), 512)
+    # 820×100 is 8.2:1, but sides rounded to 16 px bring some working sizes to 8:1: it names one
+    with pytest.raises(InputError, match="at least 64 px; use --working-size 464$"):
+        working_hw(klein, (100, 820), 384)
+    with pytest.raises(InputError, match="more elongated than 8:1; use --working-size 768$"):
+        working_hw(klein, (100, 820), 800)
+    assert working_hw(klein, (100, 820), 464) == (64, 464)
 
 
 # --- references: API, record, manifest, CLI ------------------------------------------------------

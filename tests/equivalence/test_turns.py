@@ -259,9 +259,12 @@ def chained(tmp_path_factory, models):
         root = tmp_path_factory.mktemp(f"chain{chain}")
         case = _chain_case(root, chain)
         assert case.baseline_chain is chain
-        if chain:  # turn 4's parent is the several-region turn 3, which has no chain image
-            with pytest.warns(MaskeditWarning, match="turn 't03' has no chain image"):
+        if chain:  # turn 3 has several regions, so no chain image; turn 4 has none to continue
+            with pytest.warns(MaskeditWarning) as said:
                 assert run_case_turns(case, models, root / "out")["status"] == "ok"
+            words = [str(w.message) for w in said if issubclass(w.category, MaskeditWarning)]
+            assert any("several regions has no unmasked edit" in w for w in words), words
+            assert any("turn 't03' has no chain image" in w for w in words), words
         else:
             assert run_case_turns(case, models, root / "out")["status"] == "ok"
         folders[chain] = (root, case, root / "out" / "chain")

@@ -61,6 +61,23 @@ def test_one_row_per_method_and_mask_source_in_the_papers_units():
     assert baseline.cells["structure_distance"].mean is None  # not computed: no number
 
 
+def test_the_plain_editors_chain_sits_with_the_baseline_as_an_unmasked_edit():
+    """A MagicBrush multi-turn edit's `baseline_chain` row is the plain editor's own chain: an
+    unmasked edit, listed once per image after the baseline, styled as one, not a masked method."""
+    rows = [
+        {**_row("11", "11", "annotation", method, l1=l1), "benchmark": "magicbrush"}
+        for method, l1 in (("baseline", 0.2), ("pixel", 0.1), ("baseline_chain", 0.3))
+    ]
+    (table,) = benchmark_tables(rows)
+    assert [(r.method, r.mask_source) for r in table.rows] == [
+        ("baseline", "none (unmasked)"),
+        ("baseline_chain", "none (unmasked)"),
+        ("pixel", "annotation"),
+    ]
+    html = table_html(table)
+    assert html.count('<tr class="baseline">') == 2
+
+
 def test_markdown_marks_better_directions_and_prints_infinity():
     text = table_markdown(benchmark_tables(ROWS)[0])
     header = text.splitlines()[2]

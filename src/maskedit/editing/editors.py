@@ -75,9 +75,10 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
     """The aspect-preserving size the editor works at (long side `long_side`, sides rounded).
 
     FLUX.2 [klein] shrinks images over 1 MP itself, which would put the source off the noise's
-    grid, and refuses images more elongated than 8:1 (said first: no working size helps) and sides
-    under 64 px: such working sizes are refused in one line."""
-    hw = fit_long_side(image_hw[0], image_hw[1], long_side, size_multiple(pipe))
+    grid, and refuses images more elongated than 8:1 and sides under 64 px: such working sizes
+    are refused in one line, naming a --working-size the pipeline takes, or saying there is none."""
+    multiple = size_multiple(pipe)
+    hw = fit_long_side(image_hw[0], image_hw[1], long_side, multiple)
     family = family_of(pipe)
     if family.max_source_area is not None and hw[0] * hw[1] > family.max_source_area:
         raise InputError(
@@ -85,24 +86,34 @@ def working_hw(pipe, image_hw: tuple[int, int], long_side: int) -> tuple[int, in
             f"{family.max_source_area} pixels (1024×1024); use a --working-size up to 1024"
         )
     if too_elongated(family, hw):
-        raise InputError(
-            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline refuses images more "
-            f"elongated than {family.max_image_aspect:g}:1; crop the photo (for the crop method: a "
-            "larger --crop-margin)"
-        )
-    if min(hw) < family.min_image_side:
-        h, w = image_hw
+        problem = f"refuses images more elongated than {family.max_image_aspect:g}:1"
+    elif min(hw) < family.min_image_side:
+        problem = f"needs sides of at least {family.min_image_side} px"
+    else:
+        return hw
+    taken = [n for n in _long_sides(family, multiple) if _takes(family, image_hw, n, multiple)]
+    if taken:
+        nearest = min(taken, key=lambda n: (abs(n - long_side), n))
+        hint = f"use --working-size {nearest}"
+    else:
         hint = (
-            f"{w}×{h} is more elongated than {family.max_image_aspect:g}:1, which no working "
-            "size fixes: crop the photo (for the crop method: a larger --crop-margin)"
-            if too_elongated(family, image_hw)
-            else "use a larger --working-size or a less elongated region"
+            f"no working size fixes {image_hw[1]}×{image_hw[0]}: crop the photo (for the crop "
+            "method: a larger --crop-margin)"
         )
-        raise InputError(
-            f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline needs sides of at least "
-            f"{family.min_image_side} px; {hint}"
-        )
-    return hw
+    raise InputError(f"working size {hw[1]}×{hw[0]}: the {family.name} pipeline {problem}; {hint}")
+
+
+def _long_sides(family: Family, multiple: int) -> range:
+    """The long sides a pipeline with size limits could take, up to its largest area's side."""
+    top = int(family.max_source_area**0.5) if family.max_source_area else 4096
+    return range(multiple, top + 1, multiple)
+
+
+def _takes(family: Family, image_hw: tuple[int, int], long_side: int, multiple: int) -> bool:
+    """Whether the family's pipeline takes `image_hw` at working long side `long_side`."""
+    hw = fit_long_side(image_hw[0], image_hw[1], long_side, multiple)
+    small = min(hw) < family.min_image_side or too_elongated(family, hw)
+    return not small and not (family.max_source_area and hw[0] * hw[1] > family.max_source_area)
 
 
 def too_elongated(family: Family, hw: tuple[int, int]) -> bool:

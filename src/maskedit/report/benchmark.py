@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit.errors import InputError
-from maskedit.tables import ANNOTATION, BASELINE, scored_against
+from maskedit.tables import ANNOTATION, UNMASKED_METHODS, scored_against
 
 MASK_SOURCE_ORDER = ("annotation", "click", "phrase", "relevance")
 MASK_SOURCE_WORDS = {
@@ -144,25 +144,26 @@ def _cell(rows: list[dict[str, Any]], column: Column) -> Cell:
 
 
 def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """(method, mask source, rows): the baseline once over the dataset's images (one image
-    edited for several mask sources is the same unmasked edit), then by mask source and method."""
+    """(method, mask source, rows): the unmasked edits (the baseline, then a multi-turn edit's
+    plain-editor chain) once over the dataset's images (one image edited for several mask sources
+    is the same unmasked edit), then by mask source and method."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    seen_baseline: set[str] = set()
+    seen_unmasked: set[tuple[str, str]] = set()
     for row in rows:
-        if row["method"] == BASELINE:
+        if row["method"] in UNMASKED_METHODS:
             image = str(row.get("benchmark_id") or row["case_id"])
-            if image in seen_baseline:
+            if (row["method"], image) in seen_unmasked:
                 continue
-            seen_baseline.add(image)
-            key = (BASELINE, UNMASKED)
+            seen_unmasked.add((row["method"], image))
+            key = (row["method"], UNMASKED)
         else:
             key = (row["method"], str(row.get("mask_source") or "?"))
         groups.setdefault(key, []).append(row)
 
     def order(key: tuple[str, str]) -> tuple[int, int]:
         method, source = key
-        if method == BASELINE:
-            return (-1, 0)
+        if method in UNMASKED_METHODS:
+            return (UNMASKED_METHODS.index(method) - len(UNMASKED_METHODS), 0)
         rank = MASK_SOURCE_ORDER.index(source) if source in MASK_SOURCE_ORDER else 99
         return (rank, 0)
 
@@ -328,7 +329,7 @@ def table_html(table: Table) -> str:
     body = []
     for row in table.rows:
         cls = ' class="published"' if row.published else ""
-        cls = ' class="baseline"' if row.method == BASELINE else cls
+        cls = ' class="baseline"' if row.method in UNMASKED_METHODS else cls
         cells = [
             _e(row.method + (" (published)" if row.published else "")),
             _e(_source_words(row)),

@@ -27,12 +27,20 @@ from PIL import Image
 
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import METRICS_FILE, atomic_write_text
+from maskedit.record import BASELINE_CHAIN
 from maskedit.report.benchmark import benchmark_section, scored_against_words
 from maskedit.report.pairs import case_outputs, inside, pair_differences, read_rgb
 from maskedit.report.plots import psnr_plot, scatter_plot
 from maskedit.report.stats import bootstrap_ci
 from maskedit.report.turns import turns_section
-from maskedit.tables import BASELINE, case_dirs, collect_rows, read_record, summarise
+from maskedit.tables import (
+    BASELINE,
+    UNMASKED_METHODS,
+    case_dirs,
+    collect_rows,
+    read_record,
+    summarise,
+)
 
 REPORT_FILE = "report.html"
 TOP_CASES = 10  # the comparison view lists this many cases per pair of methods
@@ -191,7 +199,7 @@ def _metric_table(
             mark = i in best[key]
             attr = ' class="best" title="best in this column"' if mark else ""
             cells += f"<td{attr}>{'<br>'.join(_e(t) for t in text)}{' ★' if mark else ''}</td>"
-        cls = ' class="baseline"' if r["method"] == BASELINE else ""
+        cls = ' class="baseline"' if r["method"] in UNMASKED_METHODS else ""
         body.append(f"<tr{cls}>{cells}</tr>")
     return (
         f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
@@ -273,7 +281,10 @@ def _case_section(
             )
     for name, path in case_outputs(case_dir, record).items():
         if readable.get(path):
-            caption = "baseline (unmasked)" if name == BASELINE else name
+            caption = {
+                BASELINE: "baseline (unmasked)",
+                BASELINE_CHAIN: "the plain editor's own chain (unmasked)",
+            }.get(name, name)
             alt = f"{caption} of case {case_id}"
             figs.append(_figure(out_dir, path, caption, alt, readable[path]))
     parts.append(f'<div class="figs">{"".join(figs)}</div>')

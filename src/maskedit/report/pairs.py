@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE
+
 BASELINE = "baseline"
 
 
@@ -29,7 +31,8 @@ def inside(case_dir: Path, name: Any) -> Path | None:
 
 
 def case_outputs(case_dir: Path, record: dict[str, Any]) -> dict[str, Path]:
-    """The case's outputs by name: the baseline, then each method's file the record names."""
+    """The case's outputs by name: the baseline, each method's file the record names, then a
+    multi-turn edit's plain-editor chain."""
     out: dict[str, Path] = {}
     baseline = inside(case_dir, "baseline.png")
     if baseline is not None:
@@ -40,6 +43,9 @@ def case_outputs(case_dir: Path, record: dict[str, Any]) -> dict[str, Path]:
             path = inside(case_dir, name)
             if path is not None and method != BASELINE:
                 out[str(method)] = path
+    chain = inside(case_dir, BASELINE_CHAIN_FILE)
+    if chain is not None:
+        out[BASELINE_CHAIN] = chain
     return out
 
 

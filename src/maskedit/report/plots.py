@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from maskedit.tables import BASELINE
+from maskedit.tables import UNMASKED_METHODS
 
 
 def _data_uri(data: bytes, mime: str) -> str:
@@ -48,7 +48,7 @@ def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
         ]
         if pts:
             x, y = zip(*pts, strict=True)
-            marker = "x" if method == BASELINE else "o"
+            marker = "x" if method in UNMASKED_METHODS else "o"
             ax.scatter(x, y, label=method, marker=marker, s=36, color=f"C{i}", alpha=0.85)
     ax.set_xlabel("IoU (change map vs mask)")
     ax.set_ylabel(ylabel)
