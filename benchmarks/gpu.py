@@ -378,9 +378,22 @@ def status_table(sections: list[Section]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
+def shown_argv(argv: list[str]) -> list[str]:
+    """The arguments that shape the figures: who launched it and where copies go do not."""
+    hidden, shown, skip = ("--launcher", "--copy-to"), [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in hidden:
+            skip = True
+        elif not arg.startswith(tuple(f"{h}=" for h in hidden)):
+            shown.append(arg)
+    return shown
+
+
 def block_body(args, setup: Setup, sections: list[Section], took: float) -> str:
     info = machine(setup.device)
-    shown = [a for a in args.argv if a not in (args.launcher, "--launcher")]
+    shown = shown_argv(args.argv)
     command = f"`python benchmarks/gpu.py {shlex.join(shown)}`"
     if args.launcher:
         command = f"`{args.launcher}` (runs {command})"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (about 9 minutes):
+# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (7 minutes on
+# an H200; at most 9, its budget):
 #
 #     bash benchmarks/gpu.sh
 #
