@@ -27,8 +27,8 @@ test: $(STAMP)  ## the default suite: everything but the browser, Ray and multi-
 test-integration: $(STAMP)  ## the browser (Debian chromium), Ray, multi-process and long checks
 	$(BIN)/python -m pytest -q -m "integration or slow"
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks
+lint: $(STAMP)  ## ruff checks everything; src and benchmarks are formatted (tests keep one-line tables)
+	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
