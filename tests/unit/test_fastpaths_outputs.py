@@ -107,3 +107,56 @@ def test_write_case_with_fast_pngs_reads_back_the_same_pixels(tmp_path, rng, mon
     np.testing.assert_array_equal(mask > 0.5, result.alpha > 0.5)
     for path in out.glob("blended*.png"):
         np.testing.assert_array_equal(read_image(path), result.outputs["pixel"])
+
+
+def test_write_case_writes_its_pictures_side_by_side_with_the_same_bytes(tmp_path, rng,
+                                                                         monkeypatch):
+    """The pictures are encoded in worker threads (Pillow releases the GIL): every file is the
+    bytes `write_png` gives for that picture alone, in the caller's thread."""
+    import threading
+
+    result = _result(rng)
+    threads: set[str] = set()
+    real = outputs.write_png
+
+    def spy(path, array):
+        threads.add(threading.current_thread().name)
+        real(path, array)
+
+    monkeypatch.setattr(outputs, "write_png", spy)
+    out = outputs.write_case(result, tmp_path / "case", extra={"k": 1})
+    monkeypatch.undo()
+    assert threading.current_thread().name not in threads
+    alone = {
+        "original.png": result.original,
+        "baseline.png": result.baseline,
+        "blended.png": result.outputs["pixel"],
+        "blended_pixel.png": result.outputs["pixel"],
+        "blended_crop.png": result.outputs["crop"],
+        "grid.png": outputs.grid_for(result),
+        "mask.png": images.alpha_to_png_array(result.alpha),
+    }
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(alone)
+    for name, array in alone.items():
+        write_png(tmp_path / name, array)
+        assert (out / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_a_write_failing_in_a_worker_leaves_no_folder(tmp_path, rng, monkeypatch):
+    """One picture's write fails while the others run: one OutputError, no case folder, no temp
+    folder, and no write still going on in the background."""
+    import errno
+
+    from maskedit.errors import OutputError
+
+    real = outputs.write_png
+
+    def flaky(path, array):
+        if path.name == "baseline.png":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, array)
+
+    monkeypatch.setattr(outputs, "write_png", flaky)
+    with pytest.raises(OutputError, match="No space left on device"):
+        outputs.write_case(_result(rng), tmp_path / "case")
+    assert list(tmp_path.iterdir()) == []
