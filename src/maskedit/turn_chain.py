@@ -10,6 +10,7 @@ baseline, so it has no chain image, and the chain stops there: the turns after i
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,16 @@ import numpy as np
 from maskedit.case import edit
 from maskedit.config import Turn
 from maskedit.errors import MaskeditWarning
-from maskedit.images import read_image
+from maskedit.images import read_image, write_png
 from maskedit.models import Models
-from maskedit.record import BASELINE_CHAIN_FILE, EditResult
+from maskedit.outputs import atomic_write_text, write_case_metrics
+from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES
+from maskedit.scoring import Scorers
+from maskedit.tables import read_record
+from maskedit.turn_scores import score_turn_folder
 
 if TYPE_CHECKING:
-    from maskedit.turns import TurnsEdit
+    from maskedit.turns import TurnNode, TurnsEdit
 
 
 def chain_parent(
@@ -48,17 +53,21 @@ def chain_parent(
 
 
 def chain_edit(
-    parent_chain: np.ndarray, turn: Turn, result: EditResult, models: Models
+    parent_chain: np.ndarray,
+    turn: Turn,
+    original: np.ndarray,
+    baseline: np.ndarray | None,
+    models: Models,
 ) -> np.ndarray | None:
-    """H×W×3 uint8: the unmasked edit of `parent_chain` by `turn`, whose masked edit `result` is;
-    None for a several-region turn (no baseline).
+    """H×W×3 uint8: the unmasked edit of `parent_chain` by `turn`, whose masked edit edited
+    `original` with the unmasked `baseline`; None for a several-region turn (no baseline).
 
     Where the chain's parent is the masked turn's parent (turn 1: the photo) the turn's own
     baseline is that edit already, and no editor runs. Otherwise `maskedit.edit` makes it with a
     mask that covers the image and only the pixel method, which reuses the baseline: one editor
     call, no segmenter, the same baseline job as any edit's.
     """
-    if len(turn.regions) != 1 or result.baseline is None:
+    if len(turn.regions) != 1 or baseline is None:
         warnings.warn(
             "baseline_chain: a turn of several regions has no unmasked edit, so the chain stops "
             "here",
@@ -66,8 +75,8 @@ def chain_edit(
             stacklevel=2,
         )
         return None
-    if np.array_equal(parent_chain, result.original):
-        return result.baseline
+    if np.array_equal(parent_chain, original):
+        return baseline
     region = turn.regions[0]
     unshaped = {"dilate": 0, "erode": 0, "feather": 0.0, "fill_holes": False, "largest_only": False}
     settings = region.settings.model_copy(
@@ -78,3 +87,34 @@ def chain_edit(
         warnings.simplefilter("ignore", MaskeditWarning)
         made = edit(parent_chain, region.instruction, models=models, settings=settings, mask=whole)
     return made.baseline
+
+
+def add_chain(edit_folder: TurnsEdit, node: TurnNode, models: Models, scorers: Scorers) -> None:
+    """The chain's image for a finished turn made without it (`--baseline-chain` turned on for
+    turns already made): baseline_chain.png from the turn's own original.png and baseline.png,
+    the record naming it, and the turn's metrics scored again with its row. The masked turn is
+    not edited again; the chain costs one editor call (none at turn 1)."""
+    turn_dir = edit_folder.turn_dir(node.id)
+    before_chain = chain_parent(edit_folder, node.parent, warn=True)
+    if before_chain is None:
+        return
+    baseline_path = turn_dir / OUTPUT_FILES["baseline"]
+    chained = chain_edit(
+        before_chain,
+        node.turn,
+        read_image(turn_dir / OUTPUT_FILES["original"]),
+        read_image(baseline_path) if baseline_path.is_file() else None,
+        models,
+    )
+    if chained is None:
+        return
+    write_png(turn_dir / BASELINE_CHAIN_FILE, chained)
+    record = read_record(turn_dir)
+    record["outputs"] = {**record.get("outputs", {}), BASELINE_CHAIN: BASELINE_CHAIN_FILE}
+    atomic_write_text(turn_dir / OUTPUT_FILES["record"], json.dumps(record, indent=2) + "\n")
+    before = edit_folder.path(node.parent) if node.parent is not None else []
+    context = (node.turn, edit_folder.photo, edit_folder.union(before), edit_folder.edit_id)
+    rows = score_turn_folder(turn_dir, *context, scorers, chain_parent=before_chain)
+    for row in rows:
+        row.update(turn=len(before) + 1, turn_id=node.id)
+    write_case_metrics(turn_dir, rows)

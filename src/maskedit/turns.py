@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from maskedit.record import (
 from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
-from maskedit.turn_chain import chain_edit, chain_parent
+from maskedit.turn_chain import add_chain, chain_edit, chain_parent
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -297,18 +297,22 @@ class TurnsEdit:
         """Edit `turn` on head's output and move head to it; returns (its node, taken again).
 
         A child of head with the same turn, models and `chain`, whose folder is finished, is taken
-        again instead of edited anew. `scorers`: what its metrics.json is scored with (default: no
-        CLIP, no other networks). `made`: the turn's result (and the keys its record adds) already
-        made on head's output, written as it is instead of edited again: the app keeps the very
-        picture its user chose, and spends no second edit on it. `chain`: also edit the chain's
-        image at head unmasked (`maskedit.turn_chain`), as baseline_chain.png.
+        again instead of edited anew; with `chain`, one made without it is taken again too, and
+        only the chain's image is added (`maskedit.turn_chain.add_chain`). `scorers`: what its
+        metrics.json is scored with (default: no CLIP, no other networks). `made`: the turn's
+        result (and the keys its record adds) already made on head's output, written as it is
+        instead of edited again: the app keeps the very picture its user chose, and spends no
+        second edit on it. `chain`: also edit the chain's image at head unmasked
+        (`maskedit.turn_chain`), as baseline_chain.png.
         """
         key, inputs = _models_key(models, turn), _inputs_key(turn)
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
-            same = same and node.chain == chain
-            if same and finished:
+            if same and finished and chain in (node.chain, True):
+                if chain and not node.chain:
+                    add_chain(self, node, models, scorers or Scorers())
+                    node = self.nodes[node.id] = replace(node, chain=True)
                 self.head, self.redo_stack = node.id, []
                 self.save()
                 return node, True
@@ -324,7 +328,11 @@ class TurnsEdit:
                 )
         node = TurnNode(f"t{len(self.nodes) + 1:02d}", parent, turn, key, inputs, chain)
         before_chain = chain_parent(self, parent, warn=True) if chain else None
-        chained = None if before_chain is None else chain_edit(before_chain, turn, result, models)
+        chained = (
+            None
+            if before_chain is None
+            else chain_edit(before_chain, turn, result.original, result.baseline, models)
+        )
         record = {
             "turn": {
                 "id": node.id,

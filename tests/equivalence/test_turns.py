@@ -374,3 +374,43 @@ def test_a_resumed_chain_edits_nothing_and_a_branch_continues_its_parents_chain(
         chain1, region.instruction, models=models, settings=region.settings, mask=root / "c1.png"
     )
     assert np.array_equal(_png(copy / "turns" / "t05" / "baseline_chain.png"), expected.baseline)
+
+
+def test_turning_the_chain_on_for_finished_turns_adds_only_the_chain(chained, models, tmp_path,
+                                                                     monkeypatch):
+    """The case made without the chain, run again with `baseline_chain: true`: no masked turn is
+    edited again, the chain costs one editor call (turn 2; turn 1 reuses its baseline, and the
+    chain stops at turn 3), and every turn's chain image, record outputs and metrics.json are the
+    bytes of the case made with the chain from the start."""
+    import maskedit.turn_chain as chain_module
+
+    root, _, plain = chained[False]
+    _, with_chain, reference = chained[True]
+    copy = tmp_path / "chain"
+    shutil.copytree(plain, copy)
+    masked = {k: (copy / "turns" / f"t0{k}" / "blended.png").read_bytes() for k in range(1, 5)}
+    calls = []
+    monkeypatch.setattr(turns_module, "run_turn", lambda *a: calls.append("turn"))
+    real_edit = chain_module.edit
+    monkeypatch.setattr(chain_module, "edit",
+                        lambda *a, **k: calls.append("chain") or real_edit(*a, **k))
+    case = _chain_case(root, True)
+    with pytest.warns(MaskeditWarning):  # the several-region turn 3: the chain stops there
+        row = run_case_turns(case, models, tmp_path, rescore=True)
+    assert row["status"] == "ok" and row["turns_taken_again"] == 4 and calls == ["chain"]
+    for k in range(1, 5):
+        turn_dir, ref_dir = copy / "turns" / f"t0{k}", reference / "turns" / f"t0{k}"
+        assert (turn_dir / "blended.png").read_bytes() == masked[k]
+        has = (ref_dir / "baseline_chain.png").is_file()
+        assert (turn_dir / "baseline_chain.png").is_file() is has is (k <= 2)
+        if has:
+            assert (turn_dir / "baseline_chain.png").read_bytes() == (
+                ref_dir / "baseline_chain.png").read_bytes()
+        outputs = [json.loads((d / "record.json").read_text())["outputs"] for d in (turn_dir, ref_dir)]
+        assert outputs[0] == outputs[1]
+        assert (turn_dir / "metrics.json").read_bytes() == (ref_dir / "metrics.json").read_bytes()
+    history = json.loads((copy / HISTORY_FILE).read_text())
+    assert [n.get("baseline_chain") for n in history["turns"]] == [True] * 4
+    assert (copy / "baseline_chain.png").exists() is False  # head is turn 4: no chain there
+    calls.clear()  # a second run: everything is there, nothing is edited
+    assert run_case_turns(case, models, tmp_path)["turns_taken_again"] == 4 and calls == []
