@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,8 +36,8 @@ def chain_parent(
     edit_folder: TurnsEdit, parent: str | None, *, warn: bool = False
 ) -> np.ndarray | None:
     """What the chain edits next: the photo (`parent` None) or the parent turn's chain image;
-    None when that turn has none (the chain stopped, or it was made without it), which `warn`
-    says in a warning (a turn about to be made; not when turns are scored again)."""
+    None when that turn has none (the chain stopped at a several-region turn), which `warn` says
+    in a warning (a turn about to be made; not when turns are scored again)."""
     if parent is None:
         return edit_folder.photo
     path = edit_folder.turn_dir(parent) / BASELINE_CHAIN_FILE
@@ -44,7 +45,7 @@ def chain_parent(
         return read_image(path)
     if warn:
         warnings.warn(
-            f"baseline_chain: turn '{parent}' has no chain image (made without the chain, or a "
+            f"baseline_chain: turn '{parent}' has no chain image (the chain stopped at a "
             "several-region turn), so the turn after it has none either",
             MaskeditWarning,
             stacklevel=2,
@@ -89,11 +90,23 @@ def chain_edit(
     return made.baseline
 
 
+def add_chains(
+    edit_folder: TurnsEdit, nodes: list[TurnNode], models: Models, scorers: Scorers
+) -> None:
+    """The chain for finished turns made without it (`--baseline-chain` turned on for turns
+    already made), in order from the photo: each gets `add_chain`, and its node says so."""
+    for node in nodes:
+        finished = (edit_folder.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
+        if finished and not node.chain:
+            add_chain(edit_folder, node, models, scorers)
+            edit_folder.nodes[node.id] = replace(node, chain=True)
+
+
 def add_chain(edit_folder: TurnsEdit, node: TurnNode, models: Models, scorers: Scorers) -> None:
-    """The chain's image for a finished turn made without it (`--baseline-chain` turned on for
-    turns already made): baseline_chain.png from the turn's own original.png and baseline.png,
-    the record naming it, and the turn's metrics scored again with its row. The masked turn is
-    not edited again; the chain costs one editor call (none at turn 1)."""
+    """The chain's image for a finished turn made without it: baseline_chain.png from the
+    turn's own original.png and baseline.png, the record naming it, and the turn's metrics
+    scored again with its row. The masked turn is not edited again; the chain costs one editor
+    call (none at turn 1)."""
     turn_dir = edit_folder.turn_dir(node.id)
     before_chain = chain_parent(edit_folder, node.parent, warn=True)
     if before_chain is None:

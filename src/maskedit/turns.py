@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from maskedit.record import (
 from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
-from maskedit.turn_chain import add_chain, chain_edit, chain_parent
+from maskedit.turn_chain import add_chains, chain_edit, chain_parent
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -297,8 +297,8 @@ class TurnsEdit:
         """Edit `turn` on head's output and move head to it; returns (its node, taken again).
 
         A child of head with the same turn, models and `chain`, whose folder is finished, is taken
-        again instead of edited anew; with `chain`, one made without it is taken again too, and
-        only the chain's image is added (`maskedit.turn_chain.add_chain`). `scorers`: what its
+        again instead of edited anew; with `chain`, the turns up to head and a child made without
+        it get only the chain's images (`maskedit.turn_chain.add_chains`). `scorers`: what its
         metrics.json is scored with (default: no CLIP, no other networks). `made`: the turn's
         result (and the keys its record adds) already made on head's output, written as it is
         instead of edited again: the app keeps the very picture its user chose, and spends no
@@ -306,13 +306,15 @@ class TurnsEdit:
         (`maskedit.turn_chain`), as baseline_chain.png.
         """
         key, inputs = _models_key(models, turn), _inputs_key(turn)
+        if chain:  # the turns up to head made without the chain get its images first
+            add_chains(self, self.path(), models, scorers or Scorers())
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
             if same and finished and chain in (node.chain, True):
-                if chain and not node.chain:
-                    add_chain(self, node, models, scorers or Scorers())
-                    node = self.nodes[node.id] = replace(node, chain=True)
+                if chain:
+                    add_chains(self, [node], models, scorers or Scorers())
+                node = self.nodes[node.id]
                 self.head, self.redo_stack = node.id, []
                 self.save()
                 return node, True

@@ -221,12 +221,19 @@ def test_baseline_chain_flag_chains_the_plain_editor_and_resumes_without_editing
     assert res.exit_code == 0 and "made before" not in res.stdout and _head(out) == "t04"
     assert not (out / "turns" / "t04" / "baseline_chain.png").exists()
     assert not (out / "baseline_chain.png").exists()
-    # on again, continuing from head (t04, made without it): it has no chain to continue
+    # on again, continuing from head (t04, made without it): the turns up to head get the chain
+    # (t03's is its baseline; t04's one edit), and the new turn continues it
     more = ["--turn", f"mask={tmp_path / 'm0.png'}; make it green"]
     res = _turns("--out", str(out), *more, "--baseline-chain", *TINY)
     assert res.exit_code == 0, res.output
-    assert "turn 't04' has no chain image" in res.stderr
-    assert not (out / "turns" / "t05" / "baseline_chain.png").exists()
+    assert "no chain image" not in res.stderr
+    t03 = out / "turns" / "t03"
+    assert (t03 / "baseline_chain.png").read_bytes() == (t03 / "baseline.png").read_bytes()
+    for turn_id in ("t04", "t05"):
+        assert (out / "turns" / turn_id / "baseline_chain.png").is_file(), turn_id
+        rows = json.loads((out / "turns" / turn_id / "metrics.json").read_text())["rows"]
+        assert "baseline_chain" in [r["method"] for r in rows]
+    assert (out / "baseline_chain.png").is_file()
 
 
 @pytest.mark.parametrize(
