@@ -422,7 +422,8 @@ def block_body(args, setup: Setup, sections: list[Section], took: float) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    # no abbreviations: the block's command line leaves out --launcher and --copy-to by name
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--out", type=Path, default=None, help="markdown file whose block to update")
     p.add_argument("--copy-to", type=Path, default=None, help="also write the block here (dir)")
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds for all sections")

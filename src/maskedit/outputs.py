@@ -308,21 +308,46 @@ def write_case(
     return out_dir
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's or a pinned actor's, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _write_pngs(images: dict[Path, np.ndarray | Callable[[], np.ndarray]]) -> None:
     """`write_png` for each picture of a case at once (a callable builds its array in the same
-    worker). Pillow's zlib encoder releases the GIL, so the five or six pictures encode side by
-    side instead of one after the other; the bytes are the same. The first error is raised once
-    every write has stopped, so the caller's clean-up finds no write still running."""
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(images), os.cpu_count() or 1, 8)))
+    worker). Pillow's zlib encoder releases the GIL, so a case's pictures encode side by side
+    instead of one after the other; the bytes are the same. At most 4 at a time, and no more than
+    the cores this process may use (a 4096² picture takes 64 MB while it is encoded). The first
+    error is raised once every write has stopped, so the caller's clean-up finds no write still
+    running, also after a second Ctrl-C."""
+
+    def write(path: Path, image: np.ndarray | Callable[[], np.ndarray]) -> None:
+        write_png(path, image() if callable(image) else image)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(images), _usable_cores(), 4)))
+    futures, alone = [], []
     try:
-        futures = [
-            pool.submit(lambda p=path, a=image: write_png(p, a() if callable(a) else a))
-            for path, image in images.items()
-        ]
+        for path, image in images.items():
+            try:
+                futures.append(pool.submit(write, path, image))
+            except RuntimeError:  # the interpreter is shutting down: no new threads
+                alone.append((path, image))
         for future in futures:
             future.result()
+        for path, image in alone:
+            write(path, image)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        interrupted = False
+        while True:
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C: the writes still finish first
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -121,6 +121,12 @@ def collect_rows(
     return [row for _, case_rows in rows for row in case_rows]
 
 
+def read_metrics(case_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """A case folder's metrics.json rows, checked as `collect_rows` checks them."""
+    case_dir = Path(case_dir)
+    return _read_metrics(case_dir / METRICS_FILE, case_dir.name)
+
+
 def _read_metrics(path: Path, case_id: str) -> list[dict[str, Any]]:
     """A metrics.json's rows, each a JSON object with a "method" and numbers (or null) for the
     metric columns; anything else is one `InputError` naming the file."""

@@ -23,6 +23,7 @@ files.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -306,14 +307,15 @@ class TurnsEdit:
         (`maskedit.turn_chain`), as baseline_chain.png.
         """
         key, inputs = _models_key(models, turn), _inputs_key(turn)
+        key_of = functools.partial(_models_key, models)  # what the history keeps of them
         if chain:  # the turns up to head made without the chain get its images first
-            add_chains(self, self.path(), models, scorers or Scorers())
+            add_chains(self, self.path(), models, scorers or Scorers(), key_of)
         for node in self.children(self.head):
             finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
             if same and finished and chain in (node.chain, True):
                 if chain:
-                    add_chains(self, [node], models, scorers or Scorers())
+                    add_chains(self, [node], models, scorers or Scorers(), key_of)
                 node = self.nodes[node.id]
                 self.head, self.redo_stack = node.id, []
                 self.save()

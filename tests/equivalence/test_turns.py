@@ -395,8 +395,7 @@ def test_turning_the_chain_on_for_finished_turns_adds_only_the_chain(chained, mo
     monkeypatch.setattr(chain_module, "edit",
                         lambda *a, **k: calls.append("chain") or real_edit(*a, **k))
     case = _chain_case(root, True)
-    with pytest.warns(MaskeditWarning):  # the several-region turn 3: the chain stops there
-        row = run_case_turns(case, models, tmp_path, rescore=True)
+    row = run_case_turns(case, models, tmp_path)  # its metrics as add_chain leaves them
     assert row["status"] == "ok" and row["turns_taken_again"] == 4 and calls == ["chain"]
     for k in range(1, 5):
         turn_dir, ref_dir = copy / "turns" / f"t0{k}", reference / "turns" / f"t0{k}"
@@ -414,3 +413,56 @@ def test_turning_the_chain_on_for_finished_turns_adds_only_the_chain(chained, mo
     assert (copy / "baseline_chain.png").exists() is False  # head is turn 4: no chain there
     calls.clear()  # a second run: everything is there, nothing is edited
     assert run_case_turns(case, models, tmp_path)["turns_taken_again"] == 4 and calls == []
+
+
+def _without_chain(chain_folder: Path, copy: Path, keep_flags: bool) -> None:
+    """A copy of the chained case as a run cut short, or an older version, left it: no chain
+    image, record or row for turn 2 (its flag kept with `keep_flags`)."""
+    shutil.copytree(chain_folder, copy)
+    t02 = copy / "turns" / "t02"
+    (t02 / "baseline_chain.png").unlink()
+    record = json.loads((t02 / "record.json").read_text())
+    del record["outputs"]["baseline_chain"]
+    (t02 / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    doc = json.loads((t02 / "metrics.json").read_text())
+    doc["rows"] = [r for r in doc["rows"] if r["method"] != "baseline_chain"]
+    (t02 / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n")
+    if not keep_flags:
+        history = json.loads((copy / HISTORY_FILE).read_text())
+        for node in history["turns"][1:]:
+            node.pop("baseline_chain", None)
+        (copy / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("keep_flags", [True, False])
+def test_a_chain_cut_short_is_completed_from_the_files(chained, models, tmp_path, keep_flags):
+    """Turn 2 flagged as chained but without its image (an older version's history), or not
+    flagged (an upgrade cut short): the next run with the chain completes it from the files,
+    the same bytes as the case made with the chain at once."""
+    root, case, reference = chained[True]
+    copy = tmp_path / "chain"
+    _without_chain(reference, copy, keep_flags)
+    assert run_case_turns(case, models, tmp_path)["turns_taken_again"] == 4
+    t02, ref = copy / "turns" / "t02", reference / "turns" / "t02"
+    for name in ("baseline_chain.png", "metrics.json"):
+        assert (t02 / name).read_bytes() == (ref / name).read_bytes(), name
+    assert json.loads((t02 / "record.json").read_text())["outputs"]["baseline_chain"]
+
+
+def test_the_chain_is_not_added_by_other_models(chained, tmp_path):
+    """Turns made by other models (here another working size) get no chain image from these:
+    a warning, the chain stops there, and their files are as they were."""
+    from maskedit.models import load_models
+
+    _, case, plain = chained[False]
+    copy = tmp_path / "chain"
+    shutil.copytree(plain, copy)
+    made = {k: _files(copy / "turns" / k) for k in ("t01", "t02")}
+    session = TurnsEdit.open(copy)
+    session.goto("t02")
+    other = load_models("tiny", working_size=64, need_sam=False)
+    with pytest.warns(MaskeditWarning, match="turn 't01' was made by other models"):
+        node, again = session.add(case.turns[3], other, chain=True)
+    assert not again and {k: _files(copy / "turns" / k) for k in made} == made
+    assert not (copy / "turns" / node.id / "baseline_chain.png").exists()
+    assert [n.chain for n in session.path()] == [False, False, True]

@@ -160,3 +160,19 @@ def test_a_write_failing_in_a_worker_leaves_no_folder(tmp_path, rng, monkeypatch
     with pytest.raises(OutputError, match="No space left on device"):
         outputs.write_case(_result(rng), tmp_path / "case")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_case_writes_alone_when_no_thread_can_start(tmp_path, rng, monkeypatch):
+    """While the interpreter shuts down no new thread starts (`submit` raises RuntimeError): a
+    case written then (from a thread the program left running) is written one picture after the
+    other, not lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", refuse)
+    result = _result(rng)
+    out = outputs.write_case(result, tmp_path / "case")
+    np.testing.assert_array_equal(read_image(out / "original.png"), result.original)
+    assert len(list(out.glob("*.png"))) == 7
