@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (7 minutes on
-# an H200; at most 9, its budget):
+# Every GPU figure of docs/benchmarks.md, in one command on one H100/H200 (at most 8
+# minutes: its budget):
 #
 #     bash benchmarks/gpu.sh
 #
@@ -16,13 +16,13 @@
 #
 # MASKEDIT_GPU_SH_TOY=1: the same sections at toy widths on the CPU, into a scratch copy of the
 # docs (a check of the plumbing, not a measurement). MASKEDIT_GPU_SH_BUDGET: seconds for all
-# sections (default 520; the whole command stops by force 50 s after it). MASKEDIT_GPU_SH_FAMILIES:
+# sections (default 400; the whole command stops by force 35 s after it). MASKEDIT_GPU_SH_FAMILIES:
 # which editor families run (default all: ip2p,kontext,qwen-edit-plus,flux2-klein).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 toy="${MASKEDIT_GPU_SH_TOY:-0}"
-budget="${MASKEDIT_GPU_SH_BUDGET:-520}"
+budget="${MASKEDIT_GPU_SH_BUDGET:-400}"
 families="${MASKEDIT_GPU_SH_FAMILIES:-ip2p,kontext,qwen-edit-plus,flux2-klein}"
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -79,7 +79,7 @@ fi
 log="${OUT:-${TMPDIR:-/tmp}}/gpu-sh.log"
 
 status=0
-timeout --signal=INT --kill-after=20 $((${budget%.*} + 50)) \
+timeout --signal=INT --kill-after=10 $((${budget%.*} + 35)) \
     "$py" benchmarks/gpu.py "${args[@]}" 2>&1 | tee "$log" || status=$?
 if [ -n "${OUT:-}" ]; then
     cp "$doc" "$OUT/benchmarks.md"
