@@ -284,7 +284,7 @@ def write_case(
         if metrics is not None:
             write_case_metrics(tmp, metrics)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():  # only reached with force: swap the old folder out, then remove it
+        if force and out_dir.exists():  # swap the old folder out, then remove it
             old = Path(
                 tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent)
             )
@@ -298,7 +298,18 @@ def write_case(
             finally:
                 shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, out_dir)
+            try:
+                os.replace(tmp, out_dir)
+            except OSError as err:
+                if not out_dir.is_dir():
+                    raise
+                if any(out_dir.iterdir()):  # written meanwhile by another process: not ours
+                    raise OutputError(
+                        f"--out '{out_dir}': another process wrote it while this case was being "
+                        "saved; it is left as it is (use another --out, or --force)"
+                    ) from err
+                out_dir.rmdir()  # an empty folder, which Windows does not rename onto
+                os.replace(tmp, out_dir)
     except OSError as err:  # disk full, permissions, quota: nothing half-written stays behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"cannot write '{out_dir}': {err.strerror or err}") from None

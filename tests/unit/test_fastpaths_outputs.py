@@ -176,3 +176,46 @@ def test_write_case_writes_alone_when_no_thread_can_start(tmp_path, rng, monkeyp
     out = outputs.write_case(result, tmp_path / "case")
     np.testing.assert_array_equal(read_image(out / "original.png"), result.original)
     assert len(list(out.glob("*.png"))) == 7
+
+
+def test_a_folder_another_process_writes_meanwhile_is_left_as_it_is(tmp_path, rng, monkeypatch):
+    """`--out` was free when the case started saving, and another process wrote it before the
+    case's folder was moved in: one OutputError, the other process's files untouched (they were
+    swapped out and removed before, as if --force had been given), no temp folder left."""
+    from maskedit.errors import OutputError
+
+    out = tmp_path / "case"
+    real = outputs._write_pngs
+
+    def meanwhile(images):
+        real(images)
+        out.mkdir()
+        (out / "record.json").write_text("theirs")
+
+    monkeypatch.setattr(outputs, "_write_pngs", meanwhile)
+    with pytest.raises(OutputError, match="another process wrote it while this case was being saved"):
+        outputs.write_case(_result(rng), out)
+    assert [p.name for p in tmp_path.iterdir()] == ["case"]
+    assert [p.name for p in out.iterdir()] == ["record.json"]
+    assert (out / "record.json").read_text() == "theirs"
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_an_empty_out_folder_is_written_into(tmp_path, rng, monkeypatch, windows):
+    """An empty `--out` folder takes the case without --force; where the system will not rename
+    a folder onto an empty one (Windows), the empty folder is removed first."""
+    import os
+
+    out = tmp_path / "case"
+    out.mkdir()
+    if windows:
+        real = os.replace
+
+        def no_rename_onto_folders(src, dst):
+            if os.path.isdir(dst) and os.path.isdir(src):
+                raise PermissionError(13, "Access is denied")
+            real(src, dst)
+
+        monkeypatch.setattr(outputs.os, "replace", no_rename_onto_folders)
+    outputs.write_case(_result(rng), out)
+    assert (out / "record.json").is_file() and [p.name for p in tmp_path.iterdir()] == ["case"]
