@@ -111,6 +111,12 @@ def is_case_record(doc: Any) -> bool:
     )
 
 
+def names_chain(record: dict[str, Any]) -> bool:
+    """Whether a turn's record.json names its chain image (written last of the turn's files)."""
+    named = record.get("outputs")
+    return isinstance(named, dict) and BASELINE_CHAIN in named
+
+
 def is_case_file(name: str, turns: bool = False) -> bool:
     """A file name maskedit writes into a case folder (its temp files included); with `turns`,
     into a multi-turn edit's folder."""

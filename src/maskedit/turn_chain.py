@@ -25,7 +25,7 @@ from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import read_image, read_mask, write_png
 from maskedit.models import Models
 from maskedit.outputs import METRICS_FILE, atomic_write_text, write_case_metrics
-from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES
+from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES, names_chain
 from maskedit.scoring import Scorers
 from maskedit.tables import read_metrics, read_record
 from maskedit.turn_scores import chain_rows, score_turn_folder
@@ -130,10 +130,9 @@ def add_chains(
 def has_chain(turn_dir: Path) -> bool:
     """Whether a finished turn's record names its chain image (written last of its files)."""
     try:
-        named = read_record(turn_dir).get("outputs")
+        return names_chain(read_record(turn_dir))
     except InputError:
         return False
-    return isinstance(named, dict) and BASELINE_CHAIN in named
 
 
 def add_chain(edit_folder: TurnsEdit, node: TurnNode, models: Models, scorers: Scorers) -> None:

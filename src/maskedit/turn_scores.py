@@ -13,7 +13,13 @@ import numpy as np
 
 from maskedit.config import Turn
 from maskedit.images import read_image, read_mask
-from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES, EditResult
+from maskedit.record import (
+    BASELINE_CHAIN,
+    BASELINE_CHAIN_FILE,
+    OUTPUT_FILES,
+    EditResult,
+    names_chain,
+)
 from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
 
@@ -100,8 +106,7 @@ def score_turn_folder(
         outputs["baseline"] = read_image(turn_dir / OUTPUT_FILES["baseline"])
     outputs |= {m: read_image(turn_dir / f) for m, f in record["methods"].items()}
     rows = turn_rows(original, alpha, outputs, *context)
-    named = record.get("outputs")
-    if chain_parent is not None and isinstance(named, dict) and BASELINE_CHAIN in named:
+    if chain_parent is not None and names_chain(record):
         chain = read_image(turn_dir / BASELINE_CHAIN_FILE)
         rows += chain_rows(chain, chain_parent, alpha, *context)
     return rows

@@ -22,6 +22,7 @@ from maskedit.record import (
     OUTPUT_FILES,
     STRIP_FILE,
     TURNS_DIR,
+    names_chain,
 )
 from maskedit.scoring import Scorers, score_outputs
 from maskedit.tables import read_record
@@ -81,7 +82,7 @@ def write_summary(
         scored = {"baseline": baseline, **outputs}
     grid = turns_grid(edit.photo, union, scored, len(path), head)
     write_png(edit.folder / OUTPUT_FILES["grid"], grid)
-    if BASELINE_CHAIN in head.get("outputs", {}):  # the plain editor's chain, scored as a method
+    if names_chain(head):  # the plain editor's chain, scored as a method
         chain = read_image(head_dir / BASELINE_CHAIN_FILE)
         write_png(edit.folder / BASELINE_CHAIN_FILE, chain)
         scored[BASELINE_CHAIN] = chain
