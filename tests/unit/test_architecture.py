@@ -8,6 +8,8 @@ those below it, and the imports form no circle.
 from __future__ import annotations
 
 import ast
+import inspect
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,33 @@ def test_no_module_is_over_450_lines_but_the_page_layout():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert set(long) <= LONG_MODULES_ALLOWED, f"over {MAX_LINES} lines: {long}"
+
+
+MAX_COMMAND_BODY = 40
+
+
+def command_functions() -> list:
+    """Every function a `maskedit` command runs (the convert sub-commands included)."""
+    from maskedit.cli import app
+
+    found = []
+    for typer_app in [app, *(group.typer_instance for group in app.registered_groups)]:
+        found += [inspect.unwrap(c.callback) for c in typer_app.registered_commands]
+    return found
+
+
+def body_lines(function) -> int:
+    """Lines of a function's body, its signature and docstring aside."""
+    source = textwrap.dedent(inspect.getsource(function))
+    node = ast.parse(source).body[0]
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    return body[-1].end_lineno - body[0].lineno + 1
+
+
+def test_every_command_is_a_thin_adapter():
+    """Parse, build the options and the request, call the library, print: no command's body runs
+    past about forty lines."""
+    commands = command_functions()
+    assert len(commands) >= 10
+    long = {f.__qualname__: n for f in commands if (n := body_lines(f)) > MAX_COMMAND_BODY}
+    assert long == {}, f"command bodies over {MAX_COMMAND_BODY} lines: {long}"

@@ -13,7 +13,7 @@ separated by ';'. The command flags (--steps, --seed, --methods, ...) are defaul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -39,6 +39,9 @@ from maskedit.cli.options import (
 from maskedit.cli.region_text import RegionOpt, parse_turn
 from maskedit.config import Case, Manifest, Turn, case_from_dict
 from maskedit.errors import InputError
+
+if TYPE_CHECKING:
+    from maskedit.turns import TurnsEdit
 
 SourceArg = Annotated[
     str | None,
@@ -116,6 +119,100 @@ def _with_methods(case: Case, methods: str) -> Case:
     return with_methods(Manifest(cases=[case]), methods).cases[0]
 
 
+def _turns_case(
+    out: Path,
+    source: str | None,
+    turn: list[str],
+    region: list[str],
+    *,
+    force: bool,
+    moves: bool,
+    baseline_chain: bool,
+    allow_outside: bool,
+    defaults: dict[str, Any],
+    methods: str | None,
+) -> tuple[Case | None, bool]:
+    """The turns to add (None: only moves), from --turn, --region or a turns file, and whether
+    --out holds turns to go on from; the flag combinations `turns` refuses, one line each, before
+    any model loads."""
+    from maskedit.preflight import check_case
+
+    is_file = source is not None and Path(source).suffix.lower() in (".yaml", ".yml")
+    if turn and region:
+        raise InputError("give --turn (a turn each) or --region (one edit), not both")
+    if is_file and (turn or region or moves):
+        raise InputError(
+            "a turns file runs its turns from the photo; give --turn/--region/--undo/--redo/"
+            "--from without it"
+        )
+    started = _started(out, source, force)
+    case = None
+    if is_file:
+        case = read_turns_file(Path(source), allow_outside, methods)
+    elif turn or region:
+        case = flags_case(source or str(out / "original.png"), turn, region, defaults)
+    if baseline_chain and case is None:
+        raise InputError("--baseline-chain: give the turns to chain (--turn, --region or a file)")
+    if baseline_chain:
+        case = case.model_copy(update={"baseline_chain": True})
+    if case is not None:
+        check_case(case)  # bad input fails here, before minutes of model loading
+    return case, started
+
+
+def _started(out: Path, source: str | None, force: bool) -> bool:
+    """Whether --out holds turns this command goes on from (not with --force)."""
+    from maskedit.turns import HISTORY_FILE
+
+    has_history = (out / HISTORY_FILE).is_file()
+    if source is None and force and has_history:
+        raise InputError(
+            f"--out '{out}': --force starts its turns again from the photo; give the photo "
+            "or a turns file"
+        )
+    if source is None and not (has_history and not force):
+        raise InputError(f"--out '{out}': holds no turns yet; give a photo or a turns file")
+    return has_history and not force
+
+
+def _edit_turns(
+    out: Path,
+    source: str | None,
+    case: Case | None,
+    *,
+    started: bool,
+    moves: tuple[str | None, int, int],
+    load_options: dict[str, Any],
+) -> TurnsEdit:
+    """Open (or start) the turns in --out, make the moves, add the case's turns; the summary is
+    rewritten. Under the folder's lock, taken before anything is removed."""
+    from maskedit.outputs import empty_folder
+    from maskedit.run_folder import LOCK_FILE, run_lock
+    from maskedit.turns import TurnsEdit
+
+    with run_lock(out):  # another command may be writing there
+        if not started:
+            empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
+        image = case.image if case else source
+        if source is not None and not started:
+            session = TurnsEdit.create(out, image)
+        elif source is not None:
+            session = TurnsEdit.open_or_create(out, image)
+        else:
+            session = TurnsEdit.open(out)
+        session.move(*moves)
+        if case is not None:
+            models, _ = load(model_options(cases=[case], **load_options))
+            if source is not None and moves == (None, 0, 0):
+                session.goto(None)  # the photo's whole sequence again: a rerun resumes it
+            for spec in case.turns:
+                node, again = session.add(spec, models, chain=case.baseline_chain)
+                kept = "  (made before: kept)" if again else ""
+                console.print(f"turn {node.id}: {spec.instruction}{kept}")
+        session.write_summary()
+    return session
+
+
 @with_flags(**EDIT_FLAGS)
 def turns(
     out: OutOpt,
@@ -136,74 +233,32 @@ def turns(
     model_flags: ModelFlags,
 ) -> None:
     """A multi-turn edit: each turn edits the last one's output; undo, redo, branch (--from)."""
-    from maskedit.outputs import check_out_dir, empty_folder
-    from maskedit.preflight import check_case
-    from maskedit.run_folder import LOCK_FILE, run_lock
-    from maskedit.turns import HISTORY_FILE, TurnsEdit
+    from maskedit.outputs import check_out_dir
 
+    moves = (from_turn, undo, redo)
     with user_errors():
-        is_file = source is not None and Path(source).suffix.lower() in (".yaml", ".yml")
-        moves = undo or redo or from_turn is not None
-        if turn and region:
-            raise InputError("give --turn (a turn each) or --region (one edit), not both")
-        if is_file and (turn or region or moves):
-            raise InputError(
-                "a turns file runs its turns from the photo; give --turn/--region/--undo/--redo/"
-                "--from without it"
-            )
-        started = (out / HISTORY_FILE).is_file() and not force
-        if source is None and force and (out / HISTORY_FILE).is_file():
-            raise InputError(
-                f"--out '{out}': --force starts its turns again from the photo; give the photo "
-                "or a turns file"
-            )
-        if source is None and not started:
-            raise InputError(f"--out '{out}': holds no turns yet; give a photo or a turns file")
-        case = None
-        if is_file:
-            case = read_turns_file(Path(source), allow_outside_paths, method.methods)
-        elif turn or region:
-            image = source or str(out / "original.png")
-            case = flags_case(
-                image, turn or [], region or [], flag_defaults(sampling, shape, method)
-            )
-        if baseline_chain and case is None:
-            raise InputError(
-                "--baseline-chain: give the turns to chain (--turn, --region or a file)"
-            )
-        if baseline_chain:
-            case = case.model_copy(update={"baseline_chain": True})
-        if case is not None:
-            check_case(case)  # bad input fails here, before minutes of model loading
+        case, started = _turns_case(
+            out,
+            source,
+            turn or [],
+            region or [],
+            force=force,
+            moves=bool(undo or redo or from_turn is not None),
+            baseline_chain=baseline_chain,
+            allow_outside=allow_outside_paths,
+            defaults=flag_defaults(sampling, shape, method),
+            methods=method.methods,
+        )
         if not started:
             check_out_dir(out, force)
-        with run_lock(out):  # before anything is removed: another command may be writing there
-            if not started:
-                empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
-            if source is not None and not started:
-                session = TurnsEdit.create(out, case.image if case else source)
-            elif source is not None:
-                session = TurnsEdit.open_or_create(out, case.image if case else source)
-            else:
-                session = TurnsEdit.open(out)
-            session.move(from_turn, undo, redo)
-            if case is not None:
-                options = model_options(
-                    model_flags,
-                    cases=[case],
-                    working_size=sampling.working_size,
-                    text_model=target_model,
-                )
-                models, _ = load(options)
-                if source is not None and not moves:  # the photo's whole sequence: a rerun
-                    session.goto(None)  # takes the turns made before again (a resume)
-                for spec in case.turns:
-                    node, again = session.add(spec, models, chain=case.baseline_chain)
-                    kept = "  (made before: kept)" if again else ""
-                    console.print(f"turn {node.id}: {spec.instruction}{kept}")
-            session.write_summary()
-        path = [node.id for node in session.path()]
-        console.print(
-            f"head: {path[-1] if path else 'photo'} ({' → '.join(['photo', *path])}); "
-            f"wrote {out}/ (strip.png, grid.png, blended.png, record.json; turns/<id>/ per turn)"
+        load_options = dict(
+            flags=model_flags, working_size=sampling.working_size, text_model=target_model
         )
+        session = _edit_turns(
+            out, source, case, started=started, moves=moves, load_options=load_options
+        )
+    path = [node.id for node in session.path()]
+    console.print(
+        f"head: {path[-1] if path else 'photo'} ({' → '.join(['photo', *path])}); "
+        f"wrote {out}/ (strip.png, grid.png, blended.png, record.json; turns/<id>/ per turn)"
+    )
