@@ -45,11 +45,7 @@ import numpy as np
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import write_case_metrics
 from maskedit.record import GROUND_TRUTH_FILE, HISTORY_FILE
-from maskedit.scoring import (
-    Backbones,
-    Scorers,
-    score_outputs,
-)
+from maskedit.scoring import Backbones, Scorers, case_columns, score_outputs
 from maskedit.tables import (
     BASELINE,
     case_dirs,
@@ -92,23 +88,10 @@ def score_result(
         ground_truth=ground_truth,
         backbones=backbones,
     )
-    extra = _case_columns(clip, benchmark)
+    extra = case_columns(clip, benchmark)
     if "reference_iou" in result.mask_info:  # the editing mask against the reference
         extra["mask_iou"] = result.mask_info["reference_iou"]
     return [{"case_id": case_id, **row, **extra} for row in rows]
-
-
-def _case_columns(
-    clip: tuple[Any, Any] | None, benchmark: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The columns every row of a case repeats: the CLIP model, the benchmark and mask source."""
-    extra: dict[str, Any] = {"clip_model": clip_name(clip)} if clip is not None else {}
-    if benchmark:
-        extra["benchmark"] = benchmark.get("name")
-        extra["mask_source"] = benchmark.get("mask_source")
-        if benchmark.get("id"):
-            extra["benchmark_id"] = benchmark["id"]
-    return extra
 
 
 def score_case_dir(
@@ -170,18 +153,12 @@ def score_case_dir(
         backbones=backbones,
     )
     benchmark = record.get("benchmark")
-    extra = _case_columns(clip, benchmark if isinstance(benchmark, dict) else None)
+    extra = case_columns(clip, benchmark if isinstance(benchmark, dict) else None)
     if reference is not None:  # the editing mask (as shaped) against the reference
         from maskedit.metrics import reference_iou
 
         extra["mask_iou"] = round(reference_iou(alpha, reference), 6)
     return [{"case_id": case_id, **row, **extra} for row in rows]
-
-
-def clip_name(clip: tuple[Any, Any]) -> str:
-    """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
-    name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
-    return name or "unnamed (random or in-code model)"
 
 
 def evaluate_dir(

@@ -55,6 +55,26 @@ def _check_rgb(name: str, image: np.ndarray, shape: tuple[int, ...] | None = Non
         raise InputError(f"{name}: expected shape {shape} (the original's), got {image.shape}")
 
 
+def clip_name(clip: tuple[Any, Any]) -> str:
+    """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
+    name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
+    return name or "unnamed (random or in-code model)"
+
+
+def case_columns(
+    clip: tuple[Any, Any] | None, benchmark: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The columns every row of a case repeats: the CLIP model, the benchmark and mask source
+    (a one-turn case's and a multi-turn edit's alike)."""
+    extra: dict[str, Any] = {"clip_model": clip_name(clip)} if clip is not None else {}
+    if benchmark:
+        extra["benchmark"] = benchmark.get("name")
+        extra["mask_source"] = benchmark.get("mask_source")
+        if benchmark.get("id"):
+            extra["benchmark_id"] = benchmark["id"]
+    return extra
+
+
 def score_outputs(
     original: np.ndarray,
     alpha: np.ndarray,

@@ -28,6 +28,7 @@ BASELINE = "baseline"
 # The rows of unmasked edits: the baseline, and a multi-turn edit's plain-editor chain
 UNMASKED_METHODS = (BASELINE, BASELINE_CHAIN)
 ANNOTATION, OWN_MASK = "annotation", "own mask"  # the values of a row's `scored_against`
+MULTI_TURN = "multi-turn"  # a row's `setting`: a multi-turn edit's final turn
 
 # The numeric columns, in the order tables show them.
 METRIC_KEYS = (

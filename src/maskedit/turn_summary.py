@@ -24,8 +24,8 @@ from maskedit.record import (
     TURNS_DIR,
     names_chain,
 )
-from maskedit.scoring import Scorers, score_outputs
-from maskedit.tables import read_record
+from maskedit.scoring import Scorers, case_columns, score_outputs
+from maskedit.tables import MULTI_TURN, read_record
 
 if TYPE_CHECKING:
     from maskedit.turns import TurnNode, TurnsEdit
@@ -101,8 +101,12 @@ def write_summary(
             ground_truth=read_image(truth) if truth is not None else None,
             backbones=scorers.backbones,
         )
+        columns = case_columns(scorers.clip, edit.benchmark)
+        firsts = {read_record(edit.turn_dir(node.id))["method"] for node in path}
         for row in rows:
-            row.update(case_id=edit.edit_id, turns=len(path))
+            row.update(case_id=edit.edit_id, turns=len(path), **columns)
+            if edit.benchmark:  # the benchmark's multi-turn setting (`_own_chain`)
+                row.update(setting=MULTI_TURN, own_chain=_own_chain(row["method"], firsts))
         write_case_metrics(edit.folder, rows)
     h, w = photo.shape[:2]
     record = {k: v for k, v in head.items() if k not in ("turn", "regions", "overlaps")}
@@ -136,6 +140,14 @@ def _fingerprint_at_head(edit: TurnsEdit, record_path: Path) -> str | None:
         return kept if same and isinstance(kept, str) else None
     except (OSError, ValueError, RecursionError, KeyError, TypeError):
         return None
+
+
+def _own_chain(method: str, firsts: set[str]) -> bool:
+    """Whether the edit's `method` output is that method's own chain: every turn edited its
+    output of the turn before, as a benchmark's multi-turn setting runs a model. True for the
+    plain editor's chain and for the method each turn ran first (its output is the next turn's
+    parent); the other methods and the baseline edit the first method's chain."""
+    return method == BASELINE_CHAIN or firsts == {method}
 
 
 def _captions(path: list[TurnNode]) -> dict[str, str | None] | None:

@@ -117,9 +117,25 @@ def test_magicbrush_multi_turn_runs_scores_every_turn_and_reports_curves(tmp_pat
     assert final["baseline_chain"]["l1"] == pytest.approx(last["baseline_chain"]["l1"])
     assert final["baseline_chain"]["dino"] == pytest.approx(last["baseline_chain"]["dino"])
 
+    # MagicBrush's multi-turn table: each chain's final turn, tagged as the case is
+    assert {r["benchmark"] for r in final.values()} == {"magicbrush"}
+    assert {r["setting"] for r in final.values()} == {"multi-turn"}
+    assert {m for m, r in final.items() if r["own_chain"]} == {"pixel", "baseline_chain"}
+    finals = [
+        {r["method"]: r for r in json.loads((out / c / "metrics.json").read_text())["rows"]}
+        for c in ("11", "22")
+    ]
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
+    table = res.stdout[res.stdout.index("**MagicBrush multi-turn**") :]
+    lines = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| ")}
+    assert set(lines) == {"| Method", "| baseline_chain", "| pixel"}
+    for method in ("pixel", "baseline_chain"):
+        l1 = sum(f[method]["l1"] for f in finals) / 2
+        assert f" | 2 | {l1:.4f} | " in lines[f"| {method}"]
+    assert "Left out (baseline, latent)" in table
     page = (out / "report.html").read_text()
+    assert "<h3>MagicBrush multi-turn</h3>" in page
     assert "Turns (2 multi-turn cases, up to 3 turns)" in page
     for label in ("pixels outside the masks changed (share)", "L1 to the ground truth",
                   "CLIP-I to the ground truth", "DINO to the ground truth"):  # fmt: skip

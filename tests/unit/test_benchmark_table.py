@@ -10,6 +10,7 @@ from run_fixtures import write_case_folder
 from maskedit.errors import InputError
 from maskedit.report.benchmark import (
     MAGICBRUSH,
+    MAGICBRUSH_TURNS,
     PIE_BENCH,
     benchmark_tables,
     read_reference,
@@ -61,21 +62,42 @@ def test_one_row_per_method_and_mask_source_in_the_papers_units():
     assert baseline.cells["structure_distance"].mean is None  # not computed: no number
 
 
-def test_the_plain_editors_chain_sits_with_the_baseline_as_an_unmasked_edit():
-    """A MagicBrush multi-turn edit's `baseline_chain` row is the plain editor's own chain: an
-    unmasked edit, listed once per image after the baseline, styled as one, not a masked method."""
+def _final_turn(case_id, method, own_chain, **values):
+    """A row of a MagicBrush multi-turn edit's own metrics.json, as `write_summary` tags it."""
+    row = _row(case_id, case_id, "annotation", method, **values)
+    return {**row, "benchmark": "magicbrush", "setting": "multi-turn", "own_chain": own_chain}
+
+
+def test_magicbrush_multi_turn_has_its_own_table_of_each_methods_own_chain():
+    """A MagicBrush multi-turn edit's final turn: the plain editor's chain (`baseline_chain`, an
+    unmasked edit, listed once per image after the baseline, styled as one) and the first
+    method, whose output every turn continued. The baseline and the later methods edited the
+    first method's chain: not MagicBrush's setting, so left out, and the caption says so. The
+    one-turn rows make the single-turn table; neither table asks which mask scored them (no
+    MagicBrush column uses it)."""
     rows = [
-        {**_row("11", "11", "annotation", method, l1=l1), "benchmark": "magicbrush"}
-        for method, l1 in (("baseline", 0.2), ("pixel", 0.1), ("baseline_chain", 0.3))
+        _final_turn("11", "baseline", False, l1=0.5),
+        _final_turn("11", "pixel", True, l1=0.1),
+        _final_turn("11", "latent", False, l1=0.7),
+        _final_turn("11", "baseline_chain", True, l1=0.3, scored_against="own mask"),
+        _final_turn("22", "pixel", True, l1=0.2),
+        _final_turn("22", "baseline_chain", True, l1=0.4),
+        {**_row("33", "33", "annotation", "pixel", l1=0.9), "benchmark": "magicbrush"},
     ]
-    (table,) = benchmark_tables(rows)
-    assert [(r.method, r.mask_source) for r in table.rows] == [
-        ("baseline", "none (unmasked)"),
-        ("baseline_chain", "none (unmasked)"),
-        ("pixel", "annotation"),
+    single, turns = benchmark_tables(rows)
+    assert single.benchmark is MAGICBRUSH and turns.benchmark is MAGICBRUSH_TURNS
+    assert [(r.method, r.n) for r in single.rows] == [("pixel", 1)]
+    assert [(r.method, r.mask_source, r.n) for r in turns.rows] == [
+        ("baseline_chain", "none (unmasked)", 2),
+        ("pixel", "annotation", 2),
     ]
-    html = table_html(table)
-    assert html.count('<tr class="baseline">') == 2
+    assert turns.rows[0].cells["l1"].mean == pytest.approx(0.35)
+    assert turns.rows[1].cells["l1"].mean == pytest.approx(0.15)
+    assert turns.left_out == ("baseline", "latent")
+    text = table_markdown(turns)
+    assert text.startswith("**MagicBrush multi-turn**")
+    assert "Left out (baseline, latent): they edit the first method" in text
+    assert table_html(turns).count('<tr class="baseline">') == 1
 
 
 def test_markdown_marks_better_directions_and_prints_infinity():

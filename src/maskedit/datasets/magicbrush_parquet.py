@@ -22,7 +22,8 @@ from maskedit.outputs import atomic_write_text
 COLUMNS = ("img_id", "turn_index", "source_img", "mask_img", "instruction", "target_img")
 FILES = {"input": "source_img", "mask": "mask_img", "output": "target_img"}  # session key: column
 SESSION_KEYS = ("input", "mask", "output", "instruction")  # a turn of edit_sessions.json
-DEFAULT_SPLIT = "dev"  # the split papers evaluate on (the test split ships only as a zip)
+# The copy holds train and dev; the test split, which MagicBrush's paper reports, is the zip.
+DEFAULT_SPLIT = "dev"
 
 
 def parquet_files(root: Path, split: str) -> list[Path]:

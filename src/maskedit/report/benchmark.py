@@ -6,10 +6,11 @@ its own units (PIE-Bench's ×10³ / ×10⁴ / ×10²), each header marked ↑ (h
 from the runs' metrics (``results.jsonl`` rows: ``benchmark`` and ``mask_source`` say where each
 belongs); every number was scored against the benchmark's annotation. Never imports torch.
 
-The reference CSV: a header with ``method``, optionally ``benchmark`` (``pie-bench`` or
-``magicbrush``; may be left out when the run has one benchmark) and ``mask_source``, then any of
-the benchmark's column keys (`PIE_BENCH` and `MAGICBRUSH` below), values as the paper prints
-them (already scaled), an empty cell for a number the paper does not give.
+The reference CSV: a header with ``method``, optionally ``benchmark`` (``pie-bench``,
+``magicbrush`` or ``magicbrush-turns``, MagicBrush's multi-turn setting; may be left out when the
+run has one benchmark) and ``mask_source``, then any of the benchmark's column keys
+(`PIE_BENCH` and `MAGICBRUSH` below), values as the paper prints them (already scaled), an
+empty cell for a number the paper does not give.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit.errors import InputError
-from maskedit.tables import ANNOTATION, UNMASKED_METHODS, scored_against
+from maskedit.tables import ANNOTATION, MULTI_TURN, UNMASKED_METHODS, scored_against
 
 MASK_SOURCE_ORDER = ("annotation", "click", "phrase", "relevance")
 MASK_SOURCE_WORDS = {
@@ -59,6 +60,14 @@ class Benchmark:
     title: str
     columns: tuple[Column, ...]
     scoring: str  # which mask and models, in words
+    uses_mask: bool = True  # whether a column depends on the mask the rows were scored against
+    setting: str | None = None  # the rows' `setting` it takes (None: one-turn cases)
+    dataset: str = ""  # the rows' `benchmark` it takes, when not its name
+
+    def takes(self, row: dict[str, Any]) -> bool:
+        """Whether a metrics row belongs in this table."""
+        same = row.get("benchmark") == (self.dataset or self.name)
+        return same and row.get("setting") == self.setting
 
 
 PIE_BENCH = Benchmark(
@@ -90,10 +99,21 @@ MAGICBRUSH = Benchmark(
         Column("clip_t", "clip_t", "CLIP-T", 1.0, True, decimals=4),
     ),
     "against the ground-truth output image (L1, L2, CLIP-I, DINO) and the local caption (CLIP-T); "
-    "each turn edited from the ground truth of the turn before (MagicBrush's single-turn setting; "
-    "multi-turn edits are scored in the Turns section)",
+    "each turn edited from the ground truth of the turn before (MagicBrush's single-turn setting)",
+    uses_mask=False,
 )
-BENCHMARKS = {b.name: b for b in (PIE_BENCH, MAGICBRUSH)}
+MAGICBRUSH_TURNS = Benchmark(
+    "magicbrush-turns",
+    "MagicBrush multi-turn",
+    MAGICBRUSH.columns,
+    "the final turn against its ground-truth output image (L1, L2, CLIP-I, DINO) and local "
+    "caption (CLIP-T); each turn edits the method's own output of the turn before (MagicBrush's "
+    "multi-turn setting): the plain editor's chain (baseline_chain) and each case's first method",
+    uses_mask=False,
+    setting=MULTI_TURN,
+    dataset="magicbrush",
+)
+BENCHMARKS = {b.name: b for b in (PIE_BENCH, MAGICBRUSH, MAGICBRUSH_TURNS)}
 
 
 @dataclass
@@ -128,6 +148,7 @@ class Table:
     benchmark: Benchmark
     rows: list[TableRow]
     clip_models: list[str]
+    left_out: tuple[str, ...] = ()  # methods whose rows are not the benchmark's setting
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,6 +191,12 @@ def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, A
     return [(m, s, groups[(m, s)]) for m, s in sorted(groups, key=order)]
 
 
+def table_name(row: dict[str, Any]) -> str | None:
+    """Which benchmark table a metrics row belongs to (None: none): its benchmark, in the
+    setting it was made in (a multi-turn edit's final turn has a table of its own)."""
+    return next((bench.name for bench in BENCHMARKS.values() if bench.takes(row)), None)
+
+
 def benchmark_tables(
     rows: Iterable[dict[str, Any]], reference: list[dict[str, Any]] | None = None
 ) -> list[Table]:
@@ -177,8 +204,8 @@ def benchmark_tables(
     with the ``reference`` rows (`read_reference`) of that benchmark after the run's own."""
     by_bench: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if row.get("benchmark") in BENCHMARKS:
-            by_bench.setdefault(row["benchmark"], []).append(row)
+        if (name := table_name(row)) is not None:
+            by_bench.setdefault(name, []).append(row)
     if len(by_bench) > 1 and any(not ref.get("benchmark") for ref in reference or ()):
         raise InputError(
             "--reference: the run holds several benchmarks; give each published row its "
@@ -189,7 +216,11 @@ def benchmark_tables(
         mine = by_bench.get(name)
         if not mine:
             continue
-        if scored_against(mine) != ANNOTATION:
+        left_out: tuple[str, ...] = ()
+        if bench.setting == MULTI_TURN:  # only a method's own chain is the setting's number
+            left_out = tuple(dict.fromkeys(r["method"] for r in mine if not r.get("own_chain")))
+            mine = [r for r in mine if r.get("own_chain")]
+        if bench.uses_mask and scored_against(mine) != ANNOTATION:
             raise InputError(
                 f"{bench.title} table: its rows were scored against each case's own mask, not "
                 "the annotation (no reference_mask.png): convert with maskedit convert, run again"
@@ -207,7 +238,7 @@ def benchmark_tables(
                 source = ref.get("mask_source") or "published"
                 table_rows.append(TableRow(ref["method"], source, None, cells, published=True))
         clip_models = sorted({r["clip_model"] for r in mine if r.get("clip_model")})
-        tables.append(Table(bench, table_rows, clip_models))
+        tables.append(Table(bench, table_rows, clip_models, left_out))
     return tables
 
 
@@ -243,7 +274,7 @@ def read_reference(path: str | os.PathLike) -> list[dict[str, Any]]:
         if row["benchmark"] is not None and row["benchmark"] not in BENCHMARKS:
             raise InputError(
                 f"--reference '{path}' line {i}: benchmark '{row['benchmark']}' is not "
-                "pie-bench or magicbrush"
+                f"{', '.join(BENCHMARKS)}"
             )
         for key in known & set(header):
             text = (raw.get(key) or "").strip()
@@ -274,6 +305,11 @@ def _caption(table: Table) -> str:
         text += " PSNR averages the finite values; identical backgrounds (∞) are counted apart."
     if table.clip_models:
         text += f" CLIP: {', '.join(table.clip_models)}."
+    if table.left_out:
+        text += (
+            f" Left out ({', '.join(table.left_out)}): they edit the first method's chain; a "
+            "method's own chain is a run with that method first."
+        )
     if any(r.published for r in table.rows):
         text += " Published rows (from --reference) are printed as the paper gives them."
     return text
