@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.paths import check_path, os_problem, shown_path
+from maskedit.paths import check_path, new_file_mode, os_problem, shown_path
 
 # Refuse images above this many pixels before decoding them (decompression bombs). 64 MP covers
 # an 8000×8000 photo; raise it with MASKEDIT_MAX_PIXELS for larger scans.
@@ -293,6 +293,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(array).save(f, format="PNG", **options)
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would hide the pictures from a share
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import numpy as np
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
-from maskedit.paths import os_problem, path_problem, shown_path
+from maskedit.paths import new_file_mode, os_problem, path_problem, shown_path
 from maskedit.record import (
     HISTORY_FILE,
     OUTPUT_FILES,
@@ -263,6 +263,7 @@ def write_case(
         raise OutputError(f"--out '{out_dir}': cannot create its folder ({err.strerror})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
+        os.chmod(tmp, new_file_mode(folder=True))  # as a folder made by mkdir (not mkdtemp's 0700)
         files = OUTPUT_FILES
         pngs: dict[Path, Any] = {
             tmp / files["grid"]: lambda: grid_for(result),  # the slowest: built while others write
@@ -365,8 +366,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text to ``path`` via a temp file in the same folder and ``os.replace``.
 
     Readers see the old file or the new one, never half of one (a full disk leaves the old file
-    and one `OutputError` line). The file is made world-readable (0644): these are reports and
-    tables to share, and ``mkstemp`` would leave them 0600.
+    and one `OutputError` line). The file gets the mode the umask gives new files (0644 under
+    022): these are reports and tables to share, and ``mkstemp`` would leave them 0600.
     """
     path = Path(path)
     try:
@@ -376,7 +377,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ looking at a path (a symbolic link loop, no permission) is put in words."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from pathlib import Path
 
@@ -60,3 +61,26 @@ def check_path(path: str | os.PathLike, what: str) -> Path:
     if problem is not None:
         raise InputError(f"{what} '{shown_path(path)}': {problem}")
     return Path(path)
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read without changing it where the system can tell (Linux), else by
+    setting it and putting it back once, before any writer thread starts."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode(folder: bool = False) -> int:
+    """The mode a file (or folder) created the usual way gets, 0644 (0755) under umask 022:
+    what `mkstemp` (0600) and `mkdtemp` (0700) leave is given this before outputs are renamed
+    into place, so images and case folders are as shareable as the tables beside them."""
+    return (0o777 if folder else 0o666) & ~_umask()

@@ -219,3 +219,37 @@ def test_an_empty_out_folder_is_written_into(tmp_path, rng, monkeypatch, windows
         monkeypatch.setattr(outputs.os, "replace", no_rename_onto_folders)
     outputs.write_case(_result(rng), out)
     assert (out / "record.json").is_file() and [p.name for p in tmp_path.iterdir()] == ["case"]
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_a_case_folder_is_as_shareable_as_the_umask_makes_new_files(
+    tmp_path, rng, umask, file_mode, folder_mode
+):
+    """The pictures, the folder and the tables get the modes files made the usual way get (not
+    mkstemp's 0600 / mkdtemp's 0700), so a shared run folder's report shows its pictures."""
+    import os
+    import stat
+
+    from maskedit import paths
+
+    before = os.umask(umask)
+    paths._umask.cache_clear()
+    try:
+        out = outputs.write_case(_result(rng), tmp_path / "case")
+    finally:
+        os.umask(before)
+        paths._umask.cache_clear()
+    assert stat.S_IMODE(out.stat().st_mode) == folder_mode
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert "blended_crop.png" in modes and "grid.png" in modes
+    assert set(modes.values()) == {file_mode}, modes
+
+
+def test_the_umask_is_read_as_the_system_has_it():
+    import os
+
+    from maskedit import paths
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert paths._umask() == mask
