@@ -128,11 +128,17 @@ def read_metrics(case_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return _read_metrics(case_dir / METRICS_FILE, case_dir.name)
 
 
+def _not_strict(name: str) -> float:
+    """Python's JSON reader takes NaN and Infinity; metrics.json is strict JSON (maskedit writes
+    null for a number that is not finite), so either means the file was written elsewhere."""
+    raise ValueError(f"{name} is not a number strict JSON has; maskedit writes null")
+
+
 def _read_metrics(path: Path, case_id: str) -> list[dict[str, Any]]:
     """A metrics.json's rows, each a JSON object with a "method" and numbers (or null) for the
     metric columns; anything else is one `InputError` naming the file."""
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(path.read_bytes(), parse_constant=_not_strict)
     except (OSError, ValueError, RecursionError) as err:
         detail = " ".join(str(err).split())[:200] or type(err).__name__
         raise InputError(f"'{path}': not valid JSON ({detail})") from None

@@ -82,7 +82,8 @@ def test_metrics_rows_of_the_wrong_shape_leave_their_case_out(tmp_path):
     evaluate_dir_case = _case(tmp_path, "a")
     _case(tmp_path, "b")
     evaluate_dir(tmp_path)
-    for body in ('{"rows": [{}]}', '{"rows": [{"method": "pixel", "iou": "high"}]}', "", '{"rows": 5}'):
+    infinite = ('{"rows": [{"method": "pixel", "bg_psnr": Infinity}]}', '{"rows": [{"method": "pixel", "iou": NaN}]}')
+    for body in ('{"rows": [{}]}', '{"rows": [{"method": "pixel", "iou": "high"}]}', "", '{"rows": 5}', *infinite):
         (evaluate_dir_case / "metrics.json").write_text(body)
         with pytest.warns(MaskeditWarning, match="a/metrics.json"):
             rows = collect_rows(tmp_path)
