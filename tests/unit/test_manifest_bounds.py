@@ -92,6 +92,14 @@ def test_a_yaml_boolean_is_not_a_number(tmp_path, setting):
     _refused(tmp_path, f"defaults: {{{setting}}}\ncases:\n - {{id: a, image: p.png, instruction: hi, point: [1, 2]}}\n", f"{key}: expected a number")
 
 
+@pytest.mark.parametrize("region, field", [("box: [no, no, yes, yes]", "box"), ("point: [yes, no]", "points"),
+                                           ("points: [[3, 3, yes]]", "points")])
+def test_a_yaml_boolean_is_not_a_coordinate_or_a_label(tmp_path, region, field):
+    """`box: [no, no, yes, yes]` is refused, not run as the box [0, 0, 1, 1]."""
+    _refused(tmp_path, f"cases:\n - {{id: a, image: p.png, instruction: hi, {region}}}\n",
+             f"{field}: expected numbers, got the boolean")
+
+
 def test_yaml_1_1_surprises_keep_what_was_written(tmp_path):
     text = (
         "cases:\n"

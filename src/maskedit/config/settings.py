@@ -152,6 +152,17 @@ class Prompts(BaseModel):
         """The mask comes from a phrase or from the edit, not from clicks or a file."""
         return self.target is not None or self.mask_from is not None
 
+    @field_validator("points", "box", mode="before")
+    @classmethod
+    def _coordinates_are_not_booleans(cls, value: Any) -> Any:
+        """A YAML `box: [no, no, yes, yes]` is a mistake, not the box [0, 0, 1, 1]."""
+        items = value if isinstance(value, list | tuple) else ()
+        for item in items:
+            for v in item if isinstance(item, list | tuple) else (item,):
+                if isinstance(v, bool):
+                    raise ValueError(f"expected numbers, got the boolean {v}")
+        return value
+
     @field_validator("points")
     @classmethod
     def _labels(cls, pts: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
@@ -166,7 +177,7 @@ class Prompts(BaseModel):
     @classmethod
     def _box(cls, box: tuple[float, float, float, float] | None):
         if box is not None and not (box[2] > box[0] and box[3] > box[1]):
-            raise ValueError(f"box {list(box)} must be [x0, y0, x1, y1] with x1 > x0 and y1 > y0")
+            raise ValueError(f"{list(box)} must be [x0, y0, x1, y1] with x1 > x0 and y1 > y0")
         return box
 
     @model_validator(mode="after")
