@@ -164,6 +164,10 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
                 f"--out '{out_dir}': is the current folder or holds it; name a new folder "
                 "for the outputs"
             )
+        if out_dir.is_symlink():  # the finished folder is renamed into place: over the link
+            raise OutputError(
+                f"--out '{out_dir}': is a symbolic link; name the folder it points to, or a new one"
+            )
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
         if out_dir.is_dir() and any(out_dir.iterdir()):

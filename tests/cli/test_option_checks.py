@@ -125,6 +125,26 @@ def test_eval_options_are_checked_first(tmp_path):
         assert words in _one_line(res)
 
 
+@pytest.mark.parametrize("target", ["empty folder", "nothing"])
+def test_an_out_folder_that_is_a_symbolic_link_is_refused_before_models_load(tmp_path, no_models, target):
+    """The finished case folder is renamed into place, over the link: refused before any model
+    is built (a link to an empty folder, or a dangling one), the link and its folder untouched."""
+    photo = tmp_path / "p.png"
+    _workspace(tmp_path)
+    pointed = tmp_path / "real"
+    if target == "empty folder":
+        pointed.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(pointed)
+    for command in (
+        ["edit", str(photo), "-i", "hi", "--point", "5,5", "--out", str(link)],
+        ["turns", str(photo), "--turn", "point=5,5; hi", "--out", str(link)],
+    ):
+        line = _one_line(runner.invoke(app, [*command, "--models", "tiny"]))
+        assert f"--out '{link}': is a symbolic link" in line
+    assert link.is_symlink() and (not pointed.exists() or not any(pointed.iterdir()))
+
+
 def test_an_out_folder_under_a_file_is_refused_before_models_load(tmp_path, no_models):
     """`edit photo.png --out photo.png/x`: one line naming the file, before any model is built."""
     manifest = _workspace(tmp_path)
