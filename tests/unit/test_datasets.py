@@ -209,6 +209,67 @@ def test_pie_bench_missing_image_names_the_entry(tmp_path):
         pie_bench_to_manifest(root, tmp_path / "out")
 
 
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_failed_conversion_leaves_out_as_it_found_it(tmp_path):
+    """An entry failing halfway: a new OUT is not left behind with the masks written so far, and
+    an earlier conversion in OUT is kept whole, byte for byte."""
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    earlier = tmp_path / "earlier"
+    pie_bench_to_manifest(root, earlier)
+    kept = _files(earlier)
+    (root / "annotation_images/1_change_object_80/111000000001.jpg").unlink()  # the second entry
+    for out in (tmp_path / "new", earlier):
+        with pytest.raises(InputError, match="111000000001.*not found"):
+            pie_bench_to_manifest(root, out, mask_source="click")
+    assert not (tmp_path / "new").exists()
+    assert _files(earlier) == kept and sorted(p.name for p in earlier.iterdir()) == [
+        "captions.json", "manifest.yaml", "masks", "references"]
+
+
+def test_converting_again_replaces_the_earlier_conversion(tmp_path):
+    """OUT holding an earlier conversion takes the new one: its masks are the new ones, and a
+    folder the new conversion does not write (PIE-Bench's references/) goes with the old."""
+    pie = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    out = tmp_path / "out"
+    pie_bench_to_manifest(pie, out)
+    assert (out / "references").is_dir()
+    img_id = "139306"
+    region = np.zeros((8, 10), bool)
+    region[2:5, 3:7] = True
+    sessions = {img_id: [{"input": f"{img_id}-input.png", "mask": f"{img_id}-mask1.png",
+                          "output": f"{img_id}-output1.png", "instruction": "add a hat"}]}
+    mb = write_magicbrush(tmp_path / "mb", sessions, {f"{img_id}-mask1.png": _rgba_mask((8, 10), region)}, (8, 10))
+    magicbrush_to_manifest(mb, out)
+    assert sorted(p.name for p in out.iterdir()) == ["captions.json", "manifest.yaml", "masks"]
+    assert [p.name for p in (out / "masks").iterdir()] == [f"{img_id}_1.png"]
+    assert [c.id for c in load_manifest(out / "manifest.yaml").cases] == [f"{img_id}_1"]
+
+
+@pytest.mark.parametrize("theirs", ["notes.txt", "manifest.yaml", "masks/mine.png"])
+def test_out_holding_what_a_user_made_is_refused_and_untouched(tmp_path, theirs):
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    out = tmp_path / "out"
+    (out / theirs).parent.mkdir(parents=True, exist_ok=True)
+    (out / theirs).write_text("my own")
+    kept = _files(out)
+    with pytest.raises(InputError, match=f"OUT '{out}': holds .*(nothing was touched)") as err:
+        pie_bench_to_manifest(root, out)
+    assert "\n" not in str(err.value)
+    assert _files(out) == kept and sorted(p.name for p in out.iterdir()) == [theirs.split("/")[0]]
+
+
+def test_out_may_not_be_the_dataset_folder_or_hold_it(tmp_path):
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    kept = _files(root)
+    for out in (root, tmp_path):
+        with pytest.raises(InputError, match="is the dataset folder or holds it"):
+            pie_bench_to_manifest(root, out)
+    assert _files(root) == kept
+
+
 def _rgba_mask(hw, region):
     """MagicBrush's masked image: the picture, transparent where the edit goes."""
     rgba = np.full((*hw, 4), 200, np.uint8)

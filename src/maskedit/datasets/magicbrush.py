@@ -20,9 +20,9 @@ from maskedit.datasets import (
     mask_sources,
     read_json,
     source_cases,
-    write_manifest,
     write_mask,
 )
+from maskedit.datasets.conversion import Conversion
 from maskedit.datasets.magicbrush_parquet import (
     DEFAULT_SPLIT,
     parquet_files,
@@ -130,48 +130,48 @@ def magicbrush_to_manifest(
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
     sources, backend = mask_sources(mask_source), check_backend(target_backend)
-    root = _split_folder(root, out_dir, split)
-    sessions, images, global_desc, local_desc = _read_split(root)
-    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
-    cases, captions = [], {}
-    for img_id, turns in sessions.items():
-        if not isinstance(turns, list):
-            where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
-            raise InputError(f"{where}: expected a list of turns, got a {type(turns).__name__}")
-        for k, turn in enumerate(turns, start=1):
-            where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
-            case_id = check_case_id(f"{img_id}_{k}", where)
-            input_name, mask_name, output_name, instruction = _turn(turn, where)
-            image = images / str(img_id) / input_name
-            if not image.is_file():
-                raise InputError(f"{where}: input image '{image}' not found")
-            truth = images / str(img_id) / output_name
-            if not truth.is_file():
-                raise InputError(f"{where}: ground-truth image '{truth}' not found")
-            mask_rel = f"{MASKS_DIR}/{case_id}.png"
-            region = magicbrush_mask(images / str(img_id) / mask_name, image_hw(image))
-            write_mask(out_dir / mask_rel, region)
-            described = global_desc.get(str(img_id), {})
-            entry: dict[str, str | None] = {
-                "source": described.get(input_name),
-                "target": described.get(output_name),
-            }
-            local = local_desc.get(str(img_id), {})
-            if isinstance(local, dict) and local.get(output_name):
-                entry["local"] = local[output_name]
-            base = {
-                "id": case_id,
-                "image": str(image),
-                "instruction": instruction,
-                "captions": entry,
-                "reference_mask": mask_rel,
-                "ground_truth": str(truth),
-                "benchmark": {"name": "magicbrush", "id": case_id},
-            }
-            for case in source_cases(base, sources, mask_rel, region, "auto", backend, where):
-                cases.append(case)
-                captions[case["id"]] = entry
-    return write_manifest(out_dir, root, cases, captions)
+    with Conversion(out_dir, root) as out:
+        root = _split_folder(root, out_dir, split)
+        sessions, images, global_desc, local_desc = _read_split(root)
+        cases, captions = [], {}
+        for img_id, turns in sessions.items():
+            if not isinstance(turns, list):
+                where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
+                raise InputError(f"{where}: expected a list of turns, got a {type(turns).__name__}")
+            for k, turn in enumerate(turns, start=1):
+                where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
+                case_id = check_case_id(f"{img_id}_{k}", where)
+                input_name, mask_name, output_name, instruction = _turn(turn, where)
+                image = images / str(img_id) / input_name
+                if not image.is_file():
+                    raise InputError(f"{where}: input image '{image}' not found")
+                truth = images / str(img_id) / output_name
+                if not truth.is_file():
+                    raise InputError(f"{where}: ground-truth image '{truth}' not found")
+                mask_rel = f"{MASKS_DIR}/{case_id}.png"
+                region = magicbrush_mask(images / str(img_id) / mask_name, image_hw(image))
+                write_mask(out.path(mask_rel), region)
+                described = global_desc.get(str(img_id), {})
+                entry: dict[str, str | None] = {
+                    "source": described.get(input_name),
+                    "target": described.get(output_name),
+                }
+                local = local_desc.get(str(img_id), {})
+                if isinstance(local, dict) and local.get(output_name):
+                    entry["local"] = local[output_name]
+                base = {
+                    "id": case_id,
+                    "image": str(image),
+                    "instruction": instruction,
+                    "captions": entry,
+                    "reference_mask": mask_rel,
+                    "ground_truth": str(truth),
+                    "benchmark": {"name": "magicbrush", "id": case_id},
+                }
+                for case in source_cases(base, sources, mask_rel, region, "auto", backend, where):
+                    cases.append(case)
+                    captions[case["id"]] = entry
+        return out.finish(root, cases, captions)
 
 
 def magicbrush_turns_to_manifest(
@@ -194,59 +194,59 @@ def magicbrush_turns_to_manifest(
     Hugging Face copy is read as by `magicbrush_to_manifest`.
     """
     root, out_dir = Path(root).absolute(), Path(out_dir)
-    root = _split_folder(root, out_dir, split)
-    sessions, images, global_desc, local_desc = _read_split(root)
-    (out_dir / MASKS_DIR).mkdir(parents=True, exist_ok=True)
-    cases, captions = [], {}
-    for img_id, session in sessions.items():
-        where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
-        case_id = check_case_id(str(img_id), where)
-        if not isinstance(session, list) or not session:
-            raise InputError(f"{where}: expected a non-empty list of turns")
-        folder = images / str(img_id)
-        described = global_desc.get(str(img_id), {})
-        local = local_desc.get(str(img_id), {})
-        turns, first_input = [], None
-        for k, turn in enumerate(session, start=1):
-            input_name, mask_name, output_name, instruction = _turn(turn, f"{where} turn {k}")
-            first_input = first_input or folder / input_name
-            if not first_input.is_file():
-                raise InputError(f"{where} turn 1: input image '{first_input}' not found")
-            truth = folder / output_name
-            if not truth.is_file():
-                raise InputError(f"{where} turn {k}: ground truth '{truth}' not found")
-            mask_rel = f"{MASKS_DIR}/{case_id}_{k}.png"
-            region = magicbrush_mask(folder / mask_name, image_hw(first_input))
-            write_mask(out_dir / mask_rel, region)
-            entry: dict[str, str | None] = {
-                "source": described.get(input_name),
-                "target": described.get(output_name),
-            }
-            if isinstance(local, dict) and local.get(output_name):
-                entry["local"] = local[output_name]
-            turns.append(
+    with Conversion(out_dir, root) as out:
+        root = _split_folder(root, out_dir, split)
+        sessions, images, global_desc, local_desc = _read_split(root)
+        cases, captions = [], {}
+        for img_id, session in sessions.items():
+            where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
+            case_id = check_case_id(str(img_id), where)
+            if not isinstance(session, list) or not session:
+                raise InputError(f"{where}: expected a non-empty list of turns")
+            folder = images / str(img_id)
+            described = global_desc.get(str(img_id), {})
+            local = local_desc.get(str(img_id), {})
+            turns, first_input = [], None
+            for k, turn in enumerate(session, start=1):
+                input_name, mask_name, output_name, instruction = _turn(turn, f"{where} turn {k}")
+                first_input = first_input or folder / input_name
+                if not first_input.is_file():
+                    raise InputError(f"{where} turn 1: input image '{first_input}' not found")
+                truth = folder / output_name
+                if not truth.is_file():
+                    raise InputError(f"{where} turn {k}: ground truth '{truth}' not found")
+                mask_rel = f"{MASKS_DIR}/{case_id}_{k}.png"
+                region = magicbrush_mask(folder / mask_name, image_hw(first_input))
+                write_mask(out.path(mask_rel), region)
+                entry: dict[str, str | None] = {
+                    "source": described.get(input_name),
+                    "target": described.get(output_name),
+                }
+                if isinstance(local, dict) and local.get(output_name):
+                    entry["local"] = local[output_name]
+                turns.append(
+                    {
+                        "instruction": instruction,
+                        "mask": mask_rel,
+                        "ground_truth": str(truth.resolve()),
+                        "captions": entry,
+                    }
+                )
+            tag = {"name": "magicbrush", "mask_source": "annotation", "id": case_id}
+            cases.append(
                 {
-                    "instruction": instruction,
-                    "mask": mask_rel,
-                    "ground_truth": str(truth.resolve()),
-                    "captions": entry,
+                    "id": case_id,
+                    "image": str(first_input.resolve()),
+                    "benchmark": tag,
+                    "baseline_chain": True,  # the protocol: every model edits its own last output
+                    "turns": turns,
                 }
             )
-        tag = {"name": "magicbrush", "mask_source": "annotation", "id": case_id}
-        cases.append(
-            {
-                "id": case_id,
-                "image": str(first_input.resolve()),
-                "benchmark": tag,
-                "baseline_chain": True,  # the protocol: every model edits its own last output
-                "turns": turns,
+            whole = {
+                "source": turns[0]["captions"]["source"],
+                "target": turns[-1]["captions"]["target"],
             }
-        )
-        whole = {
-            "source": turns[0]["captions"]["source"],
-            "target": turns[-1]["captions"]["target"],
-        }
-        if turns[-1]["captions"].get("local"):
-            whole["local"] = turns[-1]["captions"]["local"]
-        captions[case_id] = whole
-    return write_manifest(out_dir, root, cases, captions)
+            if turns[-1]["captions"].get("local"):
+                whole["local"] = turns[-1]["captions"]["local"]
+            captions[case_id] = whole
+        return out.finish(root, cases, captions)

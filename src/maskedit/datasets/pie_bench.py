@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from maskedit import datasets as common
+from maskedit.datasets.conversion import Conversion
 from maskedit.errors import InputError
 
 
@@ -83,41 +84,40 @@ def pie_bench_to_manifest(
     mapping = common.read_json(common.dataset_file(root, "mapping_file.json"))
     if not isinstance(mapping, dict) or not mapping:
         raise InputError(f"'{root / 'mapping_file.json'}': expected a non-empty mapping of ids")
-    (out_dir / common.MASKS_DIR).mkdir(parents=True, exist_ok=True)
-    (out_dir / common.REFERENCES_DIR).mkdir(parents=True, exist_ok=True)
-    cases, captions = [], {}
-    for key, item in mapping.items():
-        where = f"'{root / 'mapping_file.json'}' entry {key!r}"
-        case_id = common.check_case_id(str(key), where)
-        try:
-            image = root / "annotation_images" / item["image_path"]
-            rle, instruction = item["mask"], item["editing_instruction"]
-            source, target = item["original_prompt"], item["editing_prompt"]
-        except (KeyError, TypeError) as err:
-            raise InputError(f"{where}: missing key {err}") from None
-        if not image.is_file():
-            raise InputError(f"{where}: image '{image}' not found")
-        hw = common.image_hw(image)
-        annotation = pie_mask_decode(rle, hw, border=False)
-        mask_rel, reference_rel = (
-            f"{common.MASKS_DIR}/{case_id}.png",
-            f"{common.REFERENCES_DIR}/{case_id}.png",
-        )
-        common.write_mask(out_dir / mask_rel, annotation)
-        common.write_mask(out_dir / reference_rel, pie_mask_decode(rle, hw, border=border))
-        caption = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
-        base = {
-            "id": case_id,
-            "image": str(image),
-            "instruction": instruction,
-            "captions": caption,
-            "reference_mask": reference_rel,
-            "benchmark": {"name": "pie-bench", "id": str(key)},
-        }
-        phrase = pie_phrase(item.get("blended_word"))
-        for case in common.source_cases(
-            base, sources, mask_rel, annotation, phrase, backend, where
-        ):
-            cases.append(case)
-            captions[case["id"]] = caption
-    return common.write_manifest(out_dir, root, cases, captions)
+    with Conversion(out_dir, root) as out:
+        cases, captions = [], {}
+        for key, item in mapping.items():
+            where = f"'{root / 'mapping_file.json'}' entry {key!r}"
+            case_id = common.check_case_id(str(key), where)
+            try:
+                image = root / "annotation_images" / item["image_path"]
+                rle, instruction = item["mask"], item["editing_instruction"]
+                source, target = item["original_prompt"], item["editing_prompt"]
+            except (KeyError, TypeError) as err:
+                raise InputError(f"{where}: missing key {err}") from None
+            if not image.is_file():
+                raise InputError(f"{where}: image '{image}' not found")
+            hw = common.image_hw(image)
+            annotation = pie_mask_decode(rle, hw, border=False)
+            mask_rel, reference_rel = (
+                f"{common.MASKS_DIR}/{case_id}.png",
+                f"{common.REFERENCES_DIR}/{case_id}.png",
+            )
+            common.write_mask(out.path(mask_rel), annotation)
+            common.write_mask(out.path(reference_rel), pie_mask_decode(rle, hw, border=border))
+            caption = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
+            base = {
+                "id": case_id,
+                "image": str(image),
+                "instruction": instruction,
+                "captions": caption,
+                "reference_mask": reference_rel,
+                "benchmark": {"name": "pie-bench", "id": str(key)},
+            }
+            phrase = pie_phrase(item.get("blended_word"))
+            for case in common.source_cases(
+                base, sources, mask_rel, annotation, phrase, backend, where
+            ):
+                cases.append(case)
+                captions[case["id"]] = caption
+        return out.finish(root, cases, captions)
