@@ -49,11 +49,14 @@ def poisson_blend(edit: np.ndarray, original: np.ndarray, mask: np.ndarray) -> n
     Inside the mask the result follows the edit's gradients and meets the original at the seam
     (OpenCV NORMAL_CLONE). Inputs are padded by a reflected border so masks touching the image
     border blend like any other (at the border itself they keep the edit's values, as there is
-    no original beyond it to match); an empty mask returns a copy of the original.
+    no original beyond it to match); an empty mask returns a copy of the original, a full one a
+    copy of the edit.
     """
     m = _check_pair(edit, original, mask)
     if not m.any():
         return original.copy()
+    if m.all():  # no seam: nothing of the original to meet (an all-ones mask gives the edit)
+        return edit.copy()
     p = _PAD
     pad3 = ((p, p), (p, p), (0, 0))
     src = np.pad(edit, pad3, mode="symmetric")  # == cv2.BORDER_REFLECT

@@ -39,6 +39,15 @@ def test_all_ones_mask_latent_and_guidance_equal_baseline(tiny_models, square):
     assert res.method_info["guidance"]["masked_unet_calls"] == 3
 
 
+@pytest.mark.parametrize("harmonize", ["poisson", "color"])
+def test_all_ones_mask_equals_baseline_with_a_seam_method_too(tiny_models, square, harmonize):
+    """With the whole image inside the mask there is no seam to harmonise: still the baseline."""
+    res = edit(square, "make it gold", models=tiny_models, mask=np.ones((128, 128)),
+               settings=EditSettings(methods=("pixel", "latent"), harmonize=harmonize, **FAST))
+    for method in ("pixel", "latent"):
+        assert np.array_equal(res.outputs[method], res.baseline), method
+
+
 def test_empty_blend_window_equals_baseline(tiny_models, square):
     m = _part_mask(128, 128)
     for start, end in ((0.5, 0.5), (1.0, 1.0)):  # start > end is refused (test_manifest_bounds)

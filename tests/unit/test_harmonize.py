@@ -63,8 +63,7 @@ def test_poisson_full_and_empty_masks():
     assert np.array_equal(out, original) and out is not original
     # with nothing of the original left to match, the whole-image blend is the edit itself
     full = poisson_blend(edit, original, np.ones((16, 16), bool))
-    assert full.shape == (16, 16, 3) and full.dtype == np.uint8
-    assert np.abs(full.astype(int) - edit.astype(int)).max() <= 2
+    assert np.array_equal(full, edit) and full is not edit  # so an all-ones mask is the baseline
 
 
 def test_poisson_border_mask_meets_the_original_at_the_seam():
