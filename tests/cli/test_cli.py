@@ -103,6 +103,7 @@ def test_edit_with_mask_file_and_same_seed_gives_identical_pngs(tmp_path):
         (["{img}", "--point", "a,b"], "expected X,Y"),
         (["{img}", "--box", "50,0,10,20"], "x1 > x0"),
         (["{img}", "--box", "0,0,100,20"], "not inside the image"),
+        (["{img}", "--box", "1,1,5,5", "--box", "2,2,6,6"], "--box: given 2 times; one box an edit"),
         (["{img}"], "no region given"),
         (["{img}", "--mask", "{dir}"], "is a directory"),
         (["{txt}", "--point", "1,1"], "not a readable image"),

@@ -157,3 +157,18 @@ def test_an_out_folder_under_a_file_is_refused_before_models_load(tmp_path, no_m
         line = _one_line(runner.invoke(app, [*command, "--models", "tiny"]))
         assert f"--out '{photo / 'x'}'" in line
         assert "a part of the path is not a folder" in line or f"'{photo}' is a file" in line
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--ray-address", "auto"], "--ray-address and --ray-actors need --ray"),
+        (["--ray-actors", "2"], "--ray-address and --ray-actors need --ray"),
+        (["--ray", "--batch-size", "2"], "--batch-size works on one machine"),
+    ],
+)
+def test_ray_flags_out_of_place_are_one_error_line(tmp_path, no_models, flags, words):
+    manifest = _workspace(tmp_path)
+    res = runner.invoke(app, ["run", str(manifest), "--out", str(tmp_path / "o"), *flags])
+    assert words in _one_line(res)
+    assert not (tmp_path / "o").exists()

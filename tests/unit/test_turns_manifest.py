@@ -176,6 +176,10 @@ def test_turn_text():
         ("point=1,2", "expected one instruction .* got 0"),
         ("point=1,2; make it red; and blue", "got 2"),
         ("point=1; hi", "expected X,Y"),
+        ("box=0,0,5,5; box=1,1,6,6; hi", "box= given twice"),
+        ("method=pixel; methods=crop; hi", "methods= given twice"),
+        ("mask=a.png; mask=b.png; hi", "mask= given twice"),
+        ("mask=; hi", "mask= has no value"),
     ],
 )
 def test_bad_turn_text(text, words):

@@ -38,7 +38,9 @@ class RegionFlags:
     point: Annotated[
         list[str] | None, typer.Option("--point", help="X,Y[,LABEL] in image pixels; repeatable.")
     ] = None
-    box: Annotated[str | None, typer.Option("--box", help="X0,Y0,X1,Y1 in image pixels.")] = None
+    box: Annotated[
+        list[str] | None, typer.Option("--box", help="X0,Y0,X1,Y1 in image pixels (one box).")
+    ] = None
     mask: Annotated[
         Path | None, typer.Option("--mask", help="Mask file (any PNG mode; white = edit).")
     ] = None
@@ -166,7 +168,12 @@ def edit_case(
     if region.point:
         raw["points"] = [parse_point(p) for p in region.point]
     if region.box:
-        raw["box"] = parse_box(region.box)
+        if len(region.box) > 1:  # typer would keep the last one without a word
+            raise InputError(
+                f"--box: given {len(region.box)} times; one box an edit (--point repeats; "
+                "several regions: --region)"
+            )
+        raw["box"] = parse_box(region.box[0])
     if region.mask is not None:
         raw["mask"] = str(region.mask)
     if region.reference:

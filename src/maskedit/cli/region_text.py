@@ -45,6 +45,11 @@ def parse_turn(text: str, flag: str = "--turn") -> dict[str, Any]:
         key, value = match.group(1).replace("-", "_"), match.group(2).strip()
         if key not in _TEXT_KEYS:
             raise InputError(f"{flag} '{text}': unknown key '{key}'")
+        if not value:
+            raise InputError(f"{flag} '{text}': {key}= has no value")
+        name = "methods" if key == "method" else key
+        if name != "point" and name in raw:
+            raise InputError(f"{flag} '{text}': {key}= given twice (only point= repeats)")
         if key == "point":
             raw.setdefault("points", []).append(parse_point(value))
         elif key == "box":

@@ -26,6 +26,7 @@ from maskedit.cli.options import (
     with_flags,
 )
 from maskedit.config import Manifest, ModelOptions, check_threshold, load_manifest
+from maskedit.errors import InputError
 
 if TYPE_CHECKING:
     from maskedit.run_log import RunSummary
@@ -85,17 +86,13 @@ def run(
     backbone_flags: BackboneFlags,
 ) -> None:
     """Run every case of a manifest, loading each model once; finished cases are skipped."""
-    if not ray_flags.ray and (
-        ray_flags.ray_address is not None or ray_flags.ray_actors is not None
-    ):
-        err_console.print("maskedit: --ray-address and --ray-actors need --ray")
-        raise typer.Exit(2)
-    if ray_flags.ray and run_flags.batch_size > 1:
-        err_console.print(
-            "maskedit: --batch-size works on one machine; with --ray use --ray-actors"
-        )
-        raise typer.Exit(2)
     with user_errors():
+        if not ray_flags.ray and (
+            ray_flags.ray_address is not None or ray_flags.ray_actors is not None
+        ):
+            raise InputError("--ray-address and --ray-actors need --ray")
+        if ray_flags.ray and run_flags.batch_size > 1:
+            raise InputError("--batch-size works on one machine; with --ray use --ray-actors")
         parsed = _read_manifest(manifest, out, run_flags, allow_outside_paths)
         options = model_options(
             model_flags,
