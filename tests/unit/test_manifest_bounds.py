@@ -100,6 +100,20 @@ def test_a_yaml_boolean_is_not_a_coordinate_or_a_label(tmp_path, region, field):
              f"{field}: expected numbers, got the boolean")
 
 
+def test_a_key_written_twice_is_refused_and_a_merge_key_is_not(tmp_path):
+    """`{id: a, id: b}` would run as case b without a word; YAML's `<<` merge then a key of
+    its own is how shared settings are meant to be overridden."""
+    _refused(tmp_path, "cases:\n - {id: a, image: p.png, instruction: hi, id: b, point: [1, 2]}\n",
+             "key 'id' twice \\(line 2\\)")
+    _refused(tmp_path, "defaults: {steps: 2}\ndefaults: {steps: 3}\ncases: []\n", "key 'defaults' twice")
+    text = ("base: &b {image: p.png, instruction: hi, point: [1, 2], steps: 2}\n"
+            "cases:\n - {<<: *b, id: a, steps: 3}\n")
+    from maskedit.config.yaml_doc import read_yaml
+
+    doc = read_yaml(_write(tmp_path, text), "m.yaml: ")
+    assert doc["cases"][0]["steps"] == 3 and doc["cases"][0]["image"] == "p.png"
+
+
 def test_yaml_1_1_surprises_keep_what_was_written(tmp_path):
     text = (
         "cases:\n"

@@ -69,6 +69,7 @@ def read_yaml(path: Path, where: str) -> Any:
             return None
         if aliases:  # without any, the document holds what its bounded size holds
             _check_expanded_size(node, where)
+        _check_unique_keys(node, where)
         _keep_text_as_written(node)
         return yaml.SafeLoader("").construct_document(node)
     except yaml.YAMLError as err:
@@ -111,6 +112,28 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
     return []
+
+
+def _check_unique_keys(root: yaml.Node, where: str) -> None:
+    """A key written twice in one mapping is refused: YAML readers keep the last without a word,
+    and a case copied and half edited (two `image:` lines) would run the wrong photo."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key, _ in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if key.value in keys:
+                    line = key.start_mark.line + 1
+                    raise InputError(f"{where}key '{shown(key.value, 60)}' twice (line {line})")
+                keys.add(key.value)
+        stack.extend(_children(node))
 
 
 def _keep_text_as_written(root: yaml.Node) -> None:
