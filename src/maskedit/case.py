@@ -60,6 +60,7 @@ class Mask:
     prediction: SamPrediction | None = None
     reference: np.ndarray | None = None
     info: dict[str, Any] | None = None
+    raw_max: float = 1.0  # the largest alpha before shaping
 
 
 def edit(
@@ -142,6 +143,12 @@ def edit_steps(
         notes.append(
             f"the mask is empty after shaping (its largest alpha is {mask.alpha.max():.4f}, "
             "below 1/255): the output is the input to within one grey level"
+        )
+    if 0.0 < mask.raw_area and mask.raw_max < 0.5:  # a 0/1 mask with one stray 2, read as 0-255
+        notes.append(
+            f"the mask's largest value is {mask.raw_max * 255:.0f} of 255: every pixel mostly "
+            "keeps the input (a 0/1 mask holding any other value is read as 0-255; save it as "
+            "0/255)"
         )
     for note in notes:
         warnings.warn(note, MaskeditWarning, stacklevel=2)
@@ -263,7 +270,7 @@ def _resolve_mask(
             reference = read_mask(prompts.mask, (h, w))
     if request.reference is not None:
         reference = reference_alpha(request.reference, (h, w))
-    raw_area = float(np.mean(alpha > 0))
+    raw_area, raw_max = float(np.mean(alpha > 0)), float(alpha.max(initial=0.0))
     if settings.shapes_mask:  # dilate before feathering, so the seam falls outside the object
         alpha = shape_mask(
             alpha > 0.5,
@@ -275,7 +282,7 @@ def _resolve_mask(
         )
     if reference is not None:  # the mask as edited with (mask.png) against the reference
         info["reference_iou"] = round(reference_iou(alpha, reference), 6)
-    return Mask(alpha, source, raw_area, prediction, reference, info)
+    return Mask(alpha, source, raw_area, prediction, reference, info, raw_max)
 
 
 def _baseline_job(

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,25 @@ def test_empty_mask_warns_and_returns_the_input(tmp_path, tiny_models):
     with pytest.warns(MaskeditWarning, match="mask is empty"):
         maskedit.edit(img, "x", models=tiny_models, mask=np.zeros((60, 90)),
                       settings=EditSettings(steps=1))
+
+
+def test_a_faint_mask_warns_that_it_barely_edits(tmp_path, tiny_models):
+    """A 0/1 label mask with one stray 2 is read as 0-255 (largest value 2 of 255): nothing is
+    editable past 1%, and a warning says why instead of a silent no-op."""
+    img = _photo(tmp_path / "p.png")
+    labels = np.zeros((60, 90), np.uint8)
+    labels[10:40, 20:60] = 1
+    labels[0, 0] = 2
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    res = _edit(tmp_path, str(img), "-i", "x", "--mask", str(tmp_path / "labels.png"))
+    assert res.exit_code == 0, res.output
+    assert "maskedit: warning: the mask's largest value is 2 of 255" in res.stderr
+    record = json.loads((tmp_path / "o" / "record.json").read_text())
+    assert any("save it as 0/255" in w for w in record["warnings"])
+    labels[0, 0] = 0  # a clean 0/1 mask is read as 0/1: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskeditWarning)
+        maskedit.edit(img, "x", models=tiny_models, mask=labels, settings=EditSettings(steps=1))
 
 
 # --- prompts ---------------------------------------------------------------------------------
