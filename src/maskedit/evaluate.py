@@ -50,6 +50,7 @@ from maskedit.tables import (
     BASELINE,
     case_dirs,
     collect_rows,
+    no_cases,
     read_record,
     write_tables,
 )
@@ -183,7 +184,7 @@ def evaluate_dir(
     out_dir = Path(out_dir)
     dirs = case_dirs(out_dir)
     if not dirs:
-        raise InputError(f"run folder '{out_dir}': no finished case folders (with record.json)")
+        raise no_cases(out_dir)
     scored: list[str] = []  # the folders scored now: only their rows make the tables
     for case_dir in dirs:
         try:

@@ -42,8 +42,9 @@ def check_run_folder(manifest: Manifest, out_dir: Path, force: bool = False) -> 
             found = inspect_case_folder(out_dir / case.id)
             if found.state == "foreign" or (force and found.not_replaceable):
                 raise OutputError(
-                    f"--out '{out_dir}': case '{case.id}' would replace {found.not_replaceable}; "
-                    "nothing was touched: rename the case or choose another --out"
+                    f"--out '{out_dir}': case '{case.id}' cannot be written there: "
+                    f"{found.not_replaceable}; nothing was touched: rename the case or choose "
+                    "another --out"
                 )
     except OSError as err:
         raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None

@@ -134,7 +134,7 @@ def plan_case(
         why = "damaged" if found.state == "damaged" else "new"
     refused = found.not_replaceable if why is not None and found.state != "absent" else None
     if refused:  # a case to (re)do whose folder is not maskedit's alone: the user's files stay
-        error = f"--out '{out_dir}': case '{case.id}' would replace {refused}"
+        error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
         return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
     return fingerprint, why, {}
 

@@ -81,6 +81,16 @@ def read_record(case_dir: str | os.PathLike) -> dict[str, Any]:
     return record
 
 
+def no_cases(out_dir: str | os.PathLike) -> InputError:
+    """The error for a run folder without finished cases; one that is itself a case folder (what
+    `maskedit edit` writes) is named as such."""
+    out_dir = Path(out_dir)
+    words = f"run folder '{out_dir}': no finished case folders (with record.json)"
+    if (out_dir / "record.json").is_file():
+        words += f"; it is one case folder: give the folder that holds it ('{out_dir.parent}')"
+    return InputError(words)
+
+
 def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     """The finished case folders of a run (those holding record.json), sorted by name.
 

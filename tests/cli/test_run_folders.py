@@ -70,7 +70,7 @@ def test_force_never_touches_folders_maskedit_did_not_write(tmp_path, monkeypatc
     before = _tree(tmp_path)
     for force in ([], ["--force"]):
         line = _one_error_line(runner.invoke(app, ["run", "m.yaml", "--out", ".", *TINY, *force]))
-        assert "case 'notes' would replace" in line and "todo.txt" in line and "nothing was touched" in line
+        assert "case 'notes' cannot be written there:" in line and "todo.txt" in line and "nothing was touched" in line
         assert _tree(tmp_path) == before
         assert not (tmp_path / ".maskedit.lock").exists()  # refused before the run started
     # a table of the user's where the run would write its own
@@ -288,14 +288,14 @@ def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path)
     assert resumed.exit_code == 0 and "1 already finished" in resumed.stdout, resumed.output
     assert _tree(tmp_path / "r" / "a") == before
     line = _one_error_line(_run(manifest, tmp_path / "r", "--force"))
-    assert "case 'a' would replace" in line and "'notes.txt'" in line
+    assert "case 'a' cannot be written there:" in line and "'notes.txt'" in line
     assert _tree(tmp_path / "r" / "a") == before
     manifest.write_text(  # changed: the case is to be redone, but not over the user's file
         "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 2}\n"
         " - {id: b, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
     )
     res = _run(manifest, tmp_path / "r")
-    assert res.exit_code == 1 and "case 'a' would replace" in res.output, res.output
+    assert res.exit_code == 1 and "case 'a' cannot be written there:" in res.output, res.output
     assert _tree(tmp_path / "r" / "a") == before and (tmp_path / "r" / "b" / "record.json").is_file()
 
 

@@ -140,6 +140,19 @@ def test_eval_on_an_empty_folder_fails_before_loading_clip(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("command", ["eval", "report"])
+def test_one_case_folder_given_as_the_run_folder_is_named_as_such(tmp_path, command):
+    """`maskedit edit`'s output is one case folder: eval and report say so and name the folder
+    that holds it, and write nothing into it."""
+    case = _case(tmp_path, "a")
+    before = sorted(p.name for p in case.iterdir())
+    res = runner.invoke(app, [command, str(case), *(["--clip", "none"] if command == "eval" else [])])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"it is one case folder: give the folder that holds it ('{tmp_path}')" in lines[0]
+    assert sorted(p.name for p in case.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["eval", "report"])
 def test_a_read_only_run_folder_is_one_line(tmp_path, monkeypatch, command):
     _case(tmp_path, "a")
     before = sorted(p.name for p in tmp_path.rglob("*"))

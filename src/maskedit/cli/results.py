@@ -39,16 +39,14 @@ def eval_command(
     from maskedit.evaluate import evaluate_dir
     from maskedit.metric_models import benchmarks_of
     from maskedit.run_folder import run_lock
-    from maskedit.tables import read_record
+    from maskedit.tables import no_cases, read_record
 
     with user_errors():
         check_threshold(threshold)
         check_clip(clip)
         dirs = _run_folder(run_dir, writes="metrics.json and the tables are written there")
         if not dirs:  # before CLIP loads: an empty folder costs no hub retries
-            raise MaskeditError(
-                f"run folder '{run_dir}': no finished case folders (with record.json)"
-            )
+            raise no_cases(run_dir)
         caps = _read_captions(captions) if captions is not None else None
         from maskedit.models import pick_device  # torch: only now
 
@@ -127,13 +125,11 @@ def report(
     benchmark cases, printed here too."""
     from maskedit.report.benchmark import benchmark_tables, read_reference, table_markdown
     from maskedit.report.html import write_report
-    from maskedit.tables import collect_rows
+    from maskedit.tables import collect_rows, no_cases
 
     with user_errors():
         if not _run_folder(run_dir, writes="report.html is written there"):
-            raise MaskeditError(
-                f"run folder '{run_dir}': no finished case folders (with record.json)"
-            )
+            raise no_cases(run_dir)
         published = read_reference(reference) if reference is not None else None
         path = write_report(run_dir, published)
         try:
