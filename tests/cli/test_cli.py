@@ -101,6 +101,8 @@ def test_edit_with_mask_file_and_same_seed_gives_identical_pngs(tmp_path):
         (["{img}", "--point", "-1,10"], "outside the image"),
         (["{img}", "--point", "1,2,7"], "label must be 1"),
         (["{img}", "--point", "a,b"], "expected X,Y"),
+        (["{img}", "--point", "nan,3"], "--point 'nan,3': expected finite numbers"),
+        (["{img}", "--box", "0,0,inf,5"], "--box '0,0,inf,5': expected X0,Y0,X1,Y1"),
         (["{img}", "--box", "50,0,10,20"], "x1 > x0"),
         (["{img}", "--box", "0,0,100,20"], "not inside the image"),
         (["{img}", "--box", "1,1,5,5", "--box", "2,2,6,6"], "--box: given 2 times; one box an edit"),

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import math
 import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -290,6 +291,8 @@ def parse_point(text: str) -> list[float]:
         raise MaskeditError(
             f"--point '{text}': expected X,Y or X,Y,LABEL (label 1 include, 0 exclude)"
         )
+    if not all(math.isfinite(v) for v in vals):
+        raise MaskeditError(f"--point '{text}': expected finite numbers X,Y in image pixels")
     if len(vals) == 3 and vals[2] not in (0.0, 1.0):
         raise MaskeditError(f"--point '{text}': label must be 1 (include) or 0 (exclude)")
     return [vals[0], vals[1], int(vals[2]) if len(vals) == 3 else 1]
@@ -301,7 +304,7 @@ def parse_box(text: str) -> list[float]:
         vals = [float(v) for v in text.split(",")]
     except ValueError:
         vals = []
-    if len(vals) != 4:
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
         raise MaskeditError(f"--box '{text}': expected X0,Y0,X1,Y1 in image pixels")
     return vals
 
