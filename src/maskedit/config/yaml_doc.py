@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _check_unique_keys(root: yaml.Node, where: str) -> None:
-    """A key written twice in one mapping is refused: YAML readers keep the last without a word,
-    and a case copied and half edited (two `image:` lines) would run the wrong photo."""
+def _mappings(root: yaml.Node) -> Iterator[yaml.MappingNode]:
+    """Every mapping of the document, each once (an alias shares its node)."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -125,35 +125,34 @@ def _check_unique_keys(root: yaml.Node, where: str) -> None:
             continue
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for key, _ in node.value:
-                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-                    continue
-                if key.value in keys:
-                    line = key.start_mark.line + 1
-                    raise InputError(f"{where}key '{shown(key.value, 60)}' twice (line {line})")
-                keys.add(key.value)
+            yield node
         stack.extend(_children(node))
+
+
+def _check_unique_keys(root: yaml.Node, where: str) -> None:
+    """A key written twice in one mapping is refused: YAML readers keep the last without a word,
+    and a case copied and half edited (two `image:` lines) would run the wrong photo."""
+    for mapping in _mappings(root):
+        keys: set[str] = set()
+        for key, _ in mapping.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            if key.value in keys:
+                line = key.start_mark.line + 1
+                raise InputError(f"{where}key '{shown(key.value, 60)}' twice (line {line})")
+            keys.add(key.value)
 
 
 def _keep_text_as_written(root: yaml.Node) -> None:
     """Plain scalars under the text keys become strings as written (null stays null)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for i, (key, value) in enumerate(node.value):
-                if (
-                    isinstance(key, yaml.ScalarNode)
-                    and key.value in _TEXT_KEYS
-                    and isinstance(value, yaml.ScalarNode)
-                    and value.style in (None, "")  # plain (the C parser says "")
-                    and value.tag not in (_STR_TAG, _NULL_TAG)
-                ):
-                    text = yaml.ScalarNode(_STR_TAG, value.value, value.start_mark, value.end_mark)
-                    node.value[i] = (key, text)
-        stack.extend(_children(node))
+    for mapping in _mappings(root):
+        for i, (key, value) in enumerate(mapping.value):
+            if (
+                isinstance(key, yaml.ScalarNode)
+                and key.value in _TEXT_KEYS
+                and isinstance(value, yaml.ScalarNode)
+                and value.style in (None, "")  # plain (the C parser says "")
+                and value.tag not in (_STR_TAG, _NULL_TAG)
+            ):
+                text = yaml.ScalarNode(_STR_TAG, value.value, value.start_mark, value.end_mark)
+                mapping.value[i] = (key, text)
