@@ -51,6 +51,7 @@ from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
 from maskedit.turn_chain import add_chains, chain_edit, chain_parent
+from maskedit.turn_history import read_history
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -172,8 +173,8 @@ class TurnsEdit:
         path = folder / HISTORY_FILE
         if not path.is_file():
             raise InputError(f"'{folder}': holds no turns (no {HISTORY_FILE})")
+        doc = read_history(path)  # every field checked: a damaged file is one line
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
             nodes = [
                 TurnNode(
                     n["id"],
@@ -191,10 +192,10 @@ class TurnsEdit:
                 source=doc["image"],
                 nodes=nodes,
                 head=doc["head"],
-                redo=list(doc["redo"]),
+                redo=doc["redo"],
                 benchmark=doc.get("benchmark"),
             )
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, RecursionError) as err:  # a turn's spec `Turn` refuses
             raise InputError(f"'{path}': not a turns history ({type(err).__name__})") from None
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,56 @@ def test_force_removes_nothing_while_another_command_writes_there(tmp_path):
         res = _turns(str(photo), "--out", str(out), "--turn", "box=2,2,20,20; hi", "--force", *TINY)
     assert res.exit_code == 2 and "another maskedit run is writing there" in res.stderr, res.output
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.fixture(scope="module")
+def one_turn(tmp_path_factory) -> Path:
+    """A folder with the photo and `walk/`, a turns folder holding one turn (t01)."""
+    root = tmp_path_factory.mktemp("one_turn")
+    photo = _photo(root)
+    res = _turns(str(photo), "--out", str(root / "walk"), "--turn", "box=1,1,20,20; hi", *TINY)
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def _damage(doc: dict, **fields) -> str:
+    return json.dumps(doc | fields)
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda doc: "[" * 100_000, "not valid JSON: maximum recursion depth"),
+        (lambda doc: "\0" * 8, "not valid JSON"),
+        (lambda doc: "[]", "expected a JSON object, got a list"),
+        (lambda doc: _damage(doc, head=["t01"]), "head: expected a turn id or null, got a list"),
+        (lambda doc: _damage(doc, head="t09"), "head: no turn 't09'"),
+        (lambda doc: _damage(doc, redo="t01"), "redo: expected a list of turn ids, got a str"),
+        (lambda doc: _damage(doc, redo=["t01", 1]), "redo: expected a list of turn ids"),
+        (lambda doc: _damage(doc, turns={"t01": 1}), "turns: expected a list, got a dict"),
+        (lambda doc: _damage(doc, edit=None), "edit: expected text, got a NoneType"),
+        (lambda doc: _damage(doc, turns=[doc["turns"][0] | {"id": 1}]), r"turns\[0\].id"),
+        (
+            lambda doc: _damage(doc, turns=[doc["turns"][0] | {"parent": "t01"}]),
+            r"turns\[0\].parent: 't01' is not a turn listed before it",
+        ),
+        (lambda doc: _damage(doc, turns=[doc["turns"][0], doc["turns"][0]]), "'t01' twice"),
+        (lambda doc: _damage(doc, turns=[doc["turns"][0] | {"models": []}]), "models: expected"),
+        (lambda doc: _damage(doc, benchmark="pie"), "benchmark: expected a mapping or null"),
+    ],
+)
+def test_a_damaged_history_is_one_line_and_left_as_it_is(one_turn, tmp_path, damage, words):
+    """history.json cut, nested 100,000 deep, or with a field of the wrong type: one line naming
+    the file, exit 2, and the file not rewritten."""
+    photo, out = one_turn / "photo.png", tmp_path / "walk"
+    shutil.copytree(one_turn / "walk", out)
+    (out / "history.json").write_text(damage(json.loads((out / "history.json").read_text())))
+    before = (out / "history.json").read_bytes()
+    for args in ([], ["--undo", "1"], [str(photo), "--turn", "box=1,1,20,20; hi", *TINY]):
+        res = _turns("--out", str(out), *args)
+        assert res.exit_code == 2, (args, res.output)
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1, res.stderr
+        assert lines[0].startswith(f"maskedit: error: '{out / 'history.json'}': not a turns history")
+        assert re.search(words, lines[0]), lines[0]
+        assert (out / "history.json").read_bytes() == before

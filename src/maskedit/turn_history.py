@@ -1,0 +1,81 @@
+"""A multi-turn edit's history.json read back with every field checked.
+
+The history is read before anything is written, and `head`, `redo` and each turn's `parent` are
+followed as ids: a damaged file (cut, nested too deep, a list where an id belongs, a parent that
+loops) is one `InputError` naming the file, never a traceback or a walk that never ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from maskedit.errors import InputError
+from maskedit.paths import os_problem
+
+
+def read_history(path: Path) -> dict[str, Any]:
+    """history.json as `TurnsEdit.save` writes it; its turns' specs are left to `Turn`."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except OSError as err:
+        raise InputError(f"'{path}': cannot be read ({os_problem(err)})") from None
+    except (ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise _damaged(path, f"not valid JSON: {detail}") from None
+    if not isinstance(doc, dict):
+        raise _damaged(path, f"expected a JSON object, got a {type(doc).__name__}")
+    _expect(path, doc, "edit", str, "text")
+    _expect(path, doc, "image", str, "text")
+    _expect(path, doc, "turns", list, "a list")
+    _expect(path, doc, "benchmark", dict | None, "a mapping or null", optional=True)
+    ids: set[str] = set()
+    for i, node in enumerate(doc["turns"]):
+        where = f"turns[{i}]"
+        if not isinstance(node, dict):
+            raise _damaged(path, f"{where}: expected a mapping, got a {type(node).__name__}")
+        _expect(path, node, "id", str, "a turn id", where)
+        _expect(path, node, "parent", str | None, "a turn id or null", where)
+        _expect(path, node, "turn", dict, "a mapping", where)
+        _expect(path, node, "models", dict, "a mapping", where)
+        _expect(path, node, "inputs", dict | None, "a mapping or null", where, optional=True)
+        if node["id"] in ids:
+            raise _damaged(path, f"{where}.id: '{node['id']}' twice")
+        if node["parent"] is not None and node["parent"] not in ids:  # so parents never loop
+            raise _damaged(
+                path, f"{where}.parent: '{node['parent']}' is not a turn listed before it"
+            )
+        ids.add(node["id"])
+    _expect(path, doc, "head", str | None, "a turn id or null")
+    _expect(path, doc, "redo", list, "a list of turn ids")
+    if odd := [turn for turn in doc["redo"] if not isinstance(turn, str)]:
+        raise _damaged(path, f"redo: expected a list of turn ids, holds a {type(odd[0]).__name__}")
+    for name, turn in [("head", doc["head"]), *(("redo", turn) for turn in doc["redo"])]:
+        if turn is not None and turn not in ids:
+            raise _damaged(path, f"{name}: no turn '{turn}'")
+    return doc
+
+
+def _expect(
+    path: Path,
+    doc: dict[str, Any],
+    key: str,
+    kind: Any,
+    expected: str,
+    where: str = "",
+    *,
+    optional: bool = False,
+) -> None:
+    """Refuse `doc[key]` unless it is of `kind` (missing: refused unless `optional`)."""
+    name = f"{where}.{key}" if where else key
+    if key not in doc:
+        if optional:
+            return
+        raise _damaged(path, f"{name}: missing")
+    if not isinstance(doc[key], kind):
+        raise _damaged(path, f"{name}: expected {expected}, got a {type(doc[key]).__name__}")
+
+
+def _damaged(path: Path, what: str) -> InputError:
+    return InputError(f"'{path}': not a turns history ({what})")
