@@ -137,6 +137,7 @@ def test_the_same_turn_flags_again_resume_and_never_edit_twice(tmp_path):
         (["{file}", "--undo", "1"], "a turns file runs its turns from the photo"),
         (["{dir}/none.yaml"], "turns file '.*none.yaml': file not found"),
         (["{dir}/bad.yaml"], r"turns file .*: turn 1: unknown key 'pont'"),
+        (["{dir}/deep.yaml"], r"turns file .*deep.yaml': (nested|not valid YAML)"),
         (["{photo}", "--baseline-chain"], "--baseline-chain: give the turns to chain"),
     ],
 )
@@ -146,6 +147,7 @@ def test_bad_turns_input_is_one_line(tmp_path, args, words):
         "image: photo.png\nturns: [{instruction: hi, mask: m0.png}]"
     )
     (tmp_path / "bad.yaml").write_text("image: photo.png\nturns: [{instruction: hi, pont: [1, 2]}]")
+    (tmp_path / "deep.yaml").write_text("image: photo.png\nturns: " + "[" * 5000 + "]" * 5000)
     args = [a.format(photo=photo, file=tmp_path / "walk.yaml", dir=tmp_path) for a in args]
     res = _turns(*args, "--out", str(tmp_path / "o"), *TINY)
     assert res.exit_code == 2, res.output

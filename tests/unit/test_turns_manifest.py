@@ -188,3 +188,48 @@ def test_bad_turn_text(text, words):
     with pytest.raises(Exception) as err:
         parse_turn(text)
     assert re.search(words, str(err.value)), str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("image: photo.png\nturns: " + "[" * 5000 + "]" * 5000, "nested|not valid YAML"),
+        ("image: photo.png\nturns: " + "[" * 65 + "]" * 65, "nested more than 64 levels"),
+        ("image: photo.png\nturns: " + "{a: " * 5000 + "1" + "}" * 5000, "nested|not valid YAML"),
+        (
+            "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+            + "image: photo.png\nturns: *l9\n",
+            "expands to more than 1,000,000 values",
+        ),
+        ("image: photo.png\nturns: &a [*a]\n", "refers to a value that contains it"),
+        ("image: photo.png\nturns: [a\n", "not valid YAML"),
+    ],
+)
+def test_a_turns_file_is_read_within_the_manifests_bounds(tmp_path, text, words):
+    """A turns file is read as a manifest is: deep nesting and alias bombs are one line."""
+    import re
+
+    from maskedit.cli.turns import read_turns_file
+
+    path = tmp_path / "walk.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_turns_file(path, allow_outside=False, methods=None)
+    message = str(err.value)
+    assert message.startswith(f"turns file '{path}': ") and re.search(words, message), message
+    assert "\n" not in message and len(message) < 600
+
+
+def test_a_turns_file_keeps_text_as_written_and_is_bounded_in_size(tmp_path, monkeypatch):
+    """`instruction: yes` is the instruction "yes", as in a manifest; and the size limit holds."""
+    import maskedit.config.yaml_doc as yaml_doc
+    from maskedit.cli.turns import read_turns_file
+
+    path = tmp_path / "walk.yaml"
+    path.write_text("image: photo.png\nturns: [{instruction: yes, point: [1, 2]}]\n")
+    case = read_turns_file(path, allow_outside=False, methods=None)
+    assert case.turns[0].instruction == "yes"
+    monkeypatch.setattr(yaml_doc, "MAX_MANIFEST_BYTES", 20)
+    with pytest.raises(InputError, match="is over the limit of 20"):
+        read_turns_file(path, allow_outside=False, methods=None)

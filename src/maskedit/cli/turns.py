@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from maskedit.cli.edit import (
     EDIT_FLAGS,
@@ -37,8 +36,9 @@ from maskedit.cli.options import (
     with_flags,
 )
 from maskedit.cli.region_text import RegionOpt, parse_turn
-from maskedit.config import Case, Manifest, Turn, case_from_dict
+from maskedit.config import Case, Manifest, Turn, case_from_dict, read_yaml
 from maskedit.errors import InputError
+from maskedit.paths import shown_path
 
 if TYPE_CHECKING:
     from maskedit.turns import TurnsEdit
@@ -93,15 +93,9 @@ def flags_case(image: str, turns: list[str], regions: list[str], defaults: dict[
 
 def read_turns_file(path: Path, allow_outside: bool, methods: str | None) -> Case:
     """A turns file: one manifest case with `turns:` (or `regions:`: one turn); paths relative to
-    the file, `id` optional."""
-    where = f"turns file '{path}': "
-    if not path.is_file():
-        raise InputError(f"{where}file not found" if not path.exists() else f"{where}not a file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"{where}not valid YAML ({detail})") from None
+    the file, `id` optional. Read as a manifest is, within the same bounds."""
+    where = f"turns file '{shown_path(path)}': "
+    raw = read_yaml(path, where)  # a manifest's bounds: size, nesting depth, aliases
     if not isinstance(raw, dict) or not ("turns" in raw or "regions" in raw):
         raise InputError(f"{where}expected a mapping with 'image' and a 'turns:' list")
     case = case_from_dict({"id": "turns", **raw}, path.parent, where, allow_outside)
