@@ -391,45 +391,44 @@ class TurnsEdit:
         self.write_summary(scorers)
         return scored
 
-    def undo(self, steps: int = 1) -> None:
-        """Move head back `steps` turns (redo brings them back)."""
-        if steps > (depth := len(self.path())):
-            raise InputError(f"undo {steps}: head is {depth} turn(s) from the photo")
-        for _ in range(steps):
-            self.redo_stack.append(self.head)
-            self.head = self.node(self.head).parent
-        self.save()
-
-    def redo(self, steps: int = 1) -> None:
-        """Move head forward again along the turns undone last."""
-        if steps > len(self.redo_stack):
-            raise InputError(f"redo {steps}: {len(self.redo_stack)} turn(s) to redo")
-        for _ in range(steps):
-            self.head = self.redo_stack.pop()
-        self.save()
+    def moved(
+        self, from_turn: str | None = None, undo: int = 0, redo: int = 0
+    ) -> tuple[str | None, list[str]]:
+        """Where `move` takes head and the redo stack, or the `InputError` it raises; changes
+        nothing, so a move can be checked before anything is written."""
+        head, stack = self.head, list(self.redo_stack)
+        if from_turn is not None:
+            turn_id = None if from_turn == PHOTO else self.node(from_turn).id
+            if turn_id != head:
+                head, stack = turn_id, []
+        if undo > (depth := 0 if head is None else len(self.path(head))):
+            raise InputError(f"undo {undo}: head is {depth} turn(s) from the photo")
+        for _ in range(undo):
+            stack.append(head)
+            head = self.node(head).parent
+        if redo > len(stack):
+            raise InputError(f"redo {redo}: {len(stack)} turn(s) to redo")
+        for _ in range(redo):
+            head = stack.pop()
+        return head, stack
 
     def move(self, from_turn: str | None = None, undo: int = 0, redo: int = 0) -> None:
         """`goto(from_turn)`, then `undo`, then `redo`: all of them, or (one of them impossible)
-        none, so that a refused move leaves head where it was."""
-        head, redo_stack = self.head, list(self.redo_stack)
-        try:
-            if from_turn is not None:
-                self.goto(from_turn)
-            if undo:
-                self.undo(undo)
-            if redo:
-                self.redo(redo)
-        except InputError:
-            self.head, self.redo_stack = head, redo_stack
-            self.save()
-            raise
+        none, so that a refused move leaves head where it was and history.json unwritten."""
+        self.head, self.redo_stack = self.moved(from_turn, undo, redo)
+        self.save()
+
+    def undo(self, steps: int = 1) -> None:
+        """Move head back `steps` turns (redo brings them back)."""
+        self.move(undo=steps)
+
+    def redo(self, steps: int = 1) -> None:
+        """Move head forward again along the turns undone last."""
+        self.move(redo=steps)
 
     def goto(self, turn_id: str | None) -> None:
         """Make `turn_id` (or None / "photo": the photo) head; a turn added next branches there."""
-        turn_id = None if turn_id in (None, PHOTO) else self.node(turn_id).id
-        if turn_id != self.head:
-            self.head, self.redo_stack = turn_id, []
-        self.save()
+        self.move(from_turn=PHOTO if turn_id is None else turn_id)
 
     # --- the edit folder -----------------------------------------------------------------------
 

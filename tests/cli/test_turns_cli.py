@@ -305,6 +305,47 @@ def test_a_refused_move_leaves_head_where_it_was(tmp_path):
     assert _head(out) == "t01" and len(json.loads((out / "history.json").read_text())["turns"]) == 1
 
 
+def _files(folder: Path) -> dict:
+    """Every file under `folder` (hidden ones too): its bytes and when it was last written."""
+    return {
+        p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    "moves, words",
+    [
+        (["--undo", "1"], "undo 1: head is 0 turn(s) from the photo"),
+        (["--redo", "1"], "redo 1: 0 turn(s) to redo"),
+        (["--from", "t01"], "turn 't01': no such turn"),
+        (["--from", "t01", "--turn", "box=1,1,20,20; hi"], "turn 't01': no such turn"),
+    ],
+)
+def test_a_refused_move_leaves_nothing_behind(one_turn, tmp_path, moves, words):
+    """A move a new history cannot make is refused before anything is made: no folder, no
+    history, no lock; an empty --out stays empty, and --force over finished turns removes none."""
+    photo = one_turn / "photo.png"
+    walk, empty = tmp_path / "walk", tmp_path / "empty"
+    shutil.copytree(one_turn / "walk", walk)
+    empty.mkdir()
+    before = _files(walk)
+    for out, extra in ((tmp_path / "new" / "walk", []), (empty, []), (walk, ["--force"])):
+        res = _turns(str(photo), "--out", str(out), *moves, *extra, *TINY)
+        assert res.exit_code == 2, (out, res.output)
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and words in lines[0], res.stderr
+    assert not (tmp_path / "new").exists() and list(empty.iterdir()) == []
+    assert _files(walk) == before
+    res = _turns("--out", str(walk), "--from", "t01", "--undo", "2")  # refused on an old one too
+    assert res.exit_code == 2 and "undo 2: head is 1 turn(s)" in res.stderr, res.output
+    assert _files(walk) == before
+    other = tmp_path / "other.png"  # the new folder is free for another photo
+    Image.fromarray(np.zeros((60, 90, 3), np.uint8)).save(other)
+    assert _turns(str(other), "--out", str(tmp_path / "new" / "walk")).exit_code == 0
+
+
 def test_force_removes_nothing_while_another_command_writes_there(tmp_path):
     """`turns --force` on a folder another maskedit command holds: refused by the lock before
     anything is removed (the other command's turns, and its lock, stay)."""

@@ -120,7 +120,7 @@ def _turns_case(
     region: list[str],
     *,
     force: bool,
-    moves: bool,
+    moves: tuple[str | None, int, int],
     baseline_chain: bool,
     allow_outside: bool,
     defaults: dict[str, Any],
@@ -128,18 +128,21 @@ def _turns_case(
 ) -> tuple[Case | None, bool]:
     """The turns to add (None: only moves), from --turn, --region or a turns file, and whether
     --out holds turns to go on from; the flag combinations `turns` refuses, one line each, before
-    any model loads."""
+    any model loads or anything is written."""
     from maskedit.preflight import check_case
+    from maskedit.turns import TurnsEdit
 
     is_file = source is not None and Path(source).suffix.lower() in (".yaml", ".yml")
     if turn and region:
         raise InputError("give --turn (a turn each) or --region (one edit), not both")
-    if is_file and (turn or region or moves):
+    if is_file and (turn or region or moves != (None, 0, 0)):
         raise InputError(
             "a turns file runs its turns from the photo; give --turn/--region/--undo/--redo/"
             "--from without it"
         )
     started = _started(out, source, force)
+    if not started:  # a new history: a move it cannot make is refused before anything is made
+        TurnsEdit(out, edit_id=out.name, source="", nodes=[], head=None, redo=[]).moved(*moves)
     case = None
     if is_file:
         case = read_turns_file(Path(source), allow_outside, methods)
@@ -237,7 +240,7 @@ def turns(
             turn or [],
             region or [],
             force=force,
-            moves=bool(undo or redo or from_turn is not None),
+            moves=moves,
             baseline_chain=baseline_chain,
             allow_outside=allow_outside_paths,
             defaults=flag_defaults(sampling, shape, method),
