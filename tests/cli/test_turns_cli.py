@@ -413,3 +413,30 @@ def test_a_damaged_history_is_one_line_and_left_as_it_is(one_turn, tmp_path, dam
         assert lines[0].startswith(f"maskedit: error: '{out / 'history.json'}': not a turns history")
         assert re.search(words, lines[0]), lines[0]
         assert (out / "history.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("there", ["new", "empty"])
+def test_turns_that_fail_before_their_first_turn_leave_nothing(tmp_path, monkeypatch, there):
+    """No weights (or a first edit that fails): a new --out is not left holding a history of
+    the photo, which would refuse the next photo; an empty one is left empty."""
+    import importlib
+
+    from maskedit.errors import MissingWeightsError
+
+    turns_cli = importlib.import_module("maskedit.cli.turns")  # the package names its command so
+
+    def no_weights(options):
+        raise MissingWeightsError("editor 'timbrooks/instruct-pix2pix': not in the cache")
+
+    monkeypatch.setattr(turns_cli, "load", no_weights)
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    if there == "empty":
+        out.mkdir()
+    res = _turns(str(photo), "--out", str(out), "--turn", "point=5,5; hi", "--models", "tiny")
+    assert res.exit_code == 2 and "not in the cache" in res.stderr, res.output
+    assert (not out.exists()) if there == "new" else (list(out.iterdir()) == [])
+    monkeypatch.undo()
+    other = tmp_path / "other.png"
+    Image.fromarray(255 - np.asarray(Image.open(photo))).save(other)
+    res = _turns(str(other), "--out", str(out), "--turn", "point=5,5; hi", "--models", "tiny", "--steps", "1")
+    assert res.exit_code == 0, res.output  # another photo may start there

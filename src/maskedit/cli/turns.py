@@ -182,7 +182,45 @@ def _edit_turns(
     load_options: dict[str, Any],
 ) -> TurnsEdit:
     """Open (or start) the turns in --out, make the moves, add the case's turns; the summary is
-    rewritten. Under the folder's lock, taken before anything is removed."""
+    rewritten. Under the folder's lock, taken before anything is removed. Turns started here
+    that fail before their first turn is made (no weights, a failing edit) leave nothing."""
+    existed = out.exists()
+    try:
+        return _edit_locked(out, source, case, started=started, moves=moves, **load_options)
+    except BaseException:
+        if not started and not _has_turns(out):
+            _remove_started(out, existed)
+        raise
+
+
+def _has_turns(out: Path) -> bool:
+    from maskedit.record import TURNS_DIR
+
+    turns = out / TURNS_DIR
+    return turns.is_dir() and any(turns.iterdir())
+
+
+def _remove_started(out: Path, existed: bool) -> None:
+    """What a start that made no turn wrote: the folder (or, one that was there, its contents)."""
+    import shutil
+
+    from maskedit.outputs import empty_folder
+
+    if existed:
+        empty_folder(out)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _edit_locked(
+    out: Path,
+    source: str | None,
+    case: Case | None,
+    *,
+    started: bool,
+    moves: tuple[str | None, int, int],
+    **load_options: Any,
+) -> TurnsEdit:
     from maskedit.outputs import empty_folder
     from maskedit.run_folder import LOCK_FILE, run_lock
     from maskedit.turns import TurnsEdit
