@@ -237,6 +237,29 @@ def test_a_pipeline_that_is_not_an_editor_is_named(cls):
         maskedit.Models.from_components(pipe)
 
 
+@pytest.mark.parametrize("part", ["unet", "vae", "text_encoder", "tokenizer"])
+def test_a_pipeline_missing_a_component_is_named_when_wrapped(part):
+    """diffusers builds a pipeline with None in any slot; it would fail mid-edit as an
+    AttributeError naming nothing. Wrapping it names the missing part in one line."""
+    parts = dict(build_tiny_editor("ip2p").components)
+    parts[part] = None
+    pipe = diffusers.StableDiffusionInstructPix2PixPipeline(**parts)
+    words = f"editor pipeline StableDiffusionInstructPix2PixPipeline: its {part} is None; build"
+    with pytest.raises(maskedit.InputError, match=words):
+        maskedit.Models.from_components(pipe)
+
+
+def test_a_sam_model_needs_its_processor():
+    from maskedit.tiny import build_tiny_sam
+
+    sam_model, sam_processor = build_tiny_sam()
+    pipe = build_tiny_editor("ip2p")
+    with pytest.raises(maskedit.InputError, match="sam_model given without sam_processor"):
+        maskedit.Models.from_components(pipe, sam_model)
+    with pytest.raises(maskedit.InputError, match="sam_processor given without sam_model"):
+        maskedit.Models.from_components(pipe, sam_processor=sam_processor)
+
+
 def test_a_subclass_of_an_editor_pipeline_runs_as_its_family():
     class MyPix2Pix(diffusers.StableDiffusionInstructPix2PixPipeline):
         pass

@@ -129,6 +129,21 @@ def check_family(pipe, spec: EditorSpec, model_id: str) -> None:
         )
 
 
+def check_components(pipe, denoiser: str) -> None:
+    """Every component the pipeline's call uses is there: those its class does not list as
+    optional, and those maskedit reads itself. diffusers builds a pipeline with a None in any
+    slot, and it fails only mid-call, as an AttributeError naming no component."""
+    expected, _ = type(pipe)._get_signature_keys(pipe)
+    needed = set(expected) - set(getattr(pipe, "_optional_components", []))
+    needed |= {denoiser, "vae", "scheduler", "tokenizer"}
+    for name in sorted(needed):
+        if getattr(pipe, name, None) is None:
+            raise InputError(
+                f"editor pipeline {type(pipe).__name__}: its {name} is None; build it with "
+                f"every component its call uses ({', '.join(sorted(needed))})"
+            )
+
+
 def check_ip2p(pipe, model_id: str) -> None:
     """An IP2P UNet reads 8 channels (noisy latents + source latents); SD text-to-image reads 4."""
     channels = pipe.unet.config.in_channels
@@ -186,8 +201,15 @@ class Models:
         """Wrap pipelines the user built themselves (any pipeline of an editor family: IP2P,
         SDXL-IP2P, FLUX.1 Kontext, Qwen-Image-Edit(-Plus), FLUX.2 [klein]; any transformers
         SAM). Unset, the working size is the editor's, like its steps and guidance."""
+        if (sam_model is None) != (sam_processor is None):
+            given, missing = ("sam_model", "sam_processor")[:: 1 if sam_model is not None else -1]
+            raise InputError(
+                f"from_components: {given} given without {missing}; pass both (a transformers "
+                "SAM model and its processor), or neither"
+            )
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
         family = family_of(pipe)
+        check_components(pipe, family.denoiser)
         if family.checks_ip2p_unet:  # an SD text-to-image UNet in an IP2P pipeline, say
             check_ip2p(pipe, str(getattr(pipe, "name_or_path", None) or type(pipe).__name__))
         editor = default_editor_for(family)
