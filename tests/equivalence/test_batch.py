@@ -8,6 +8,7 @@ seed's noise: each result equals the case edited alone up to the float order of 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from maskedit.batch import edit_many
 from maskedit.cli import app
 from maskedit.errors import InputError
 from maskedit.models import load_models
+from maskedit.record import EditResult
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 METHODS = ["pixel", "latent", "guidance", "crop"]
@@ -134,6 +136,42 @@ def test_a_bad_case_fails_alone(models):
     results = edit_many([good, bad, _request(shift=2)], models=models, batch_size=3)
     assert isinstance(results[1], InputError) and "does not match" in str(results[1])
     assert results[0].batch == {"baseline": 2} and results[2].batch == {"baseline": 2}
+
+
+def test_an_editor_call_that_raises_fails_alone_as_a_run_failure():
+    """diffusers' PNDM cannot run 2 steps (a ValueError inside its `step`): that case gets a
+    RunFailure naming the call, the cases before and after it keep their results, and `edit`
+    raises the same RunFailure, chained to the scheduler's own error."""
+    import diffusers
+
+    from maskedit.config import EditSettings
+    from maskedit.errors import RunFailure
+    from maskedit.models import Models
+    from maskedit.tiny import build_tiny_ip2p
+
+    pipe = build_tiny_ip2p()
+    pipe.scheduler = diffusers.PNDMScheduler.from_config(pipe.scheduler.config)
+    models = Models.from_components(pipe, working_size=64)
+    ok, bad = _request(settings=EditSettings(steps=4)), _request(settings=EditSettings(steps=2))
+    results = edit_many([ok, bad, ok], models=models, batch_size=1)
+    assert isinstance(results[0], EditResult) and isinstance(results[2], EditResult)
+    words = (r"the ip2p editor \(StableDiffusionInstructPix2PixPipeline with PNDMScheduler, "
+             r"2 steps\) failed: ValueError: operands could not be broadcast")
+    assert isinstance(results[1], RunFailure) and re.match(words, str(results[1]))
+    with pytest.raises(RunFailure, match=words) as err:
+        edit(models=models, **bad)
+    assert isinstance(err.value.__cause__, ValueError) and "\n" not in str(err.value)
+
+
+def test_an_interrupt_inside_the_editor_is_not_a_run_failure(models, monkeypatch):
+    pipe_class = type(models.pipe)
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipe_class, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        edit_many([_request(), _request(shift=1)], models=models, batch_size=2)
 
 
 def test_out_of_memory_in_a_batch_retries_one_at_a_time(models, monkeypatch):

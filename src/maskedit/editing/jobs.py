@@ -36,7 +36,7 @@ from maskedit.editing.editors import (
     token_mask,
 )
 from maskedit.editing.guidance import masked_cfg_guidance, masked_text_guidance
-from maskedit.errors import RunFailure
+from maskedit.errors import MaskeditError, RunFailure
 from maskedit.families import family_of
 
 
@@ -76,7 +76,7 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     if len(jobs) > 1 and (None in keys or len(keys) != 1):
         raise ValueError("run_jobs: these jobs cannot share one call")
     try:
-        return _call(pipe, jobs)
+        return _call_or_fail(pipe, jobs)
     except torch.cuda.OutOfMemoryError:
         pass  # recover below: inside `except` the traceback still holds the batch's tensors
     gc.collect()
@@ -86,7 +86,7 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         if job.blend is not None:
             job.blend.reset()  # the aborted call's steps do not count
         try:
-            outs.extend(_call(pipe, [job]))
+            outs.extend(_call_or_fail(pipe, [job]))
         except RunFailure as err:
             outs.append(err)
         job.stats["oom_fallback"] = True
@@ -125,6 +125,23 @@ def _masked_guidance(pipe, masks: list[np.ndarray]) -> contextlib.AbstractContex
         return masked_text_guidance(denoiser(pipe), mask)
     tokens = torch.cat([token_mask(pipe, m) for m in masks])  # (B, tokens, 1)
     return masked_cfg_guidance(denoiser(pipe), pipe.scheduler, tokens)
+
+
+def _call_or_fail(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
+    """`_call`, where any other error of the call (a scheduler that cannot run these steps, a
+    progress callback that raises) is a `RunFailure` naming the call, so a batch keeps the other
+    cases' results. Out of memory, maskedit's own errors and interrupts pass through as they are."""
+    try:
+        return _call(pipe, jobs)
+    except (MaskeditError, torch.cuda.OutOfMemoryError, MemoryError):
+        raise
+    except Exception as err:
+        settings = jobs[0].settings
+        what = " ".join(f"{type(err).__name__}: {err}".split())
+        raise RunFailure(
+            f"the {family_of(pipe).name} editor ({type(pipe).__name__} with "
+            f"{type(pipe.scheduler).__name__}, {settings.steps} steps) failed: {what}"
+        ) from err
 
 
 def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
