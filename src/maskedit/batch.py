@@ -9,36 +9,50 @@ Masks, compositing and everything per case stay per case; only the denoiser call
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable, Mapping
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
 from maskedit.case import edit_steps
+from maskedit.config.loading import shown
 from maskedit.editing.jobs import EditorJob, run_jobs
-from maskedit.errors import MaskeditError
-from maskedit.models import Models
+from maskedit.errors import InputError, MaskeditError
+from maskedit.models import Models, models_given
 from maskedit.record import EditResult
-from maskedit.request import EditRequest
+from maskedit.request import EditRequest, request_from
 
 
 def edit_many(
-    requests: list[dict[str, Any] | EditRequest], *, models: Models, batch_size: int = 4
+    requests: Iterable[dict[str, Any] | EditRequest], *, models: Models, batch_size: int = 4
 ) -> list[EditResult | MaskeditError]:
-    """`maskedit.edit(**request)` for every request (an `EditRequest` or a dict of its fields),
-    sharing denoiser calls up to `batch_size`.
+    """`maskedit.edit(**request)` for every request (an `EditRequest` or a dict of its fields;
+    a list or any iterable), sharing denoiser calls up to `batch_size`.
 
     Returns one entry per request, in order: its `EditResult`, or the `MaskeditError` that
-    stopped it (the others go on). With `batch_size=1` this is a loop over `edit`. A batch that
-    runs out of GPU memory is redone one case at a time, and later batches are half as large.
+    stopped it (the others go on), a malformed request's `InputError` included. With
+    `batch_size=1` this is a loop over `edit`. A batch that runs out of GPU memory is redone one
+    case at a time, and later batches are half as large.
     """
-    if batch_size < 1:
-        raise ValueError(f"edit_many: batch_size must be ≥ 1, got {batch_size}")
-    pipe = models.pipe
-    steps: list[Generator[EditorJob, np.ndarray, EditResult]] = [
-        edit_steps(request, models, progress) for request, progress in map(_request, requests)
-    ]
-    results: list[EditResult | MaskeditError | None] = [None] * len(requests)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise InputError(f"batch_size: got {shown(batch_size)}, expected a whole number ≥ 1")
+    pipe = models_given(models).pipe
+    if isinstance(requests, Mapping | EditRequest | str) or not isinstance(requests, Iterable):
+        raise InputError(
+            f"requests: got {type(requests).__name__}, expected a list of EditRequests or dicts"
+        )
+    steps: list[Generator[EditorJob, np.ndarray, EditResult] | None] = []
+    results: list[EditResult | MaskeditError | None] = []
+    for n, given in enumerate(requests, start=1):
+        try:
+            request, progress = _request(given, n)
+        except InputError as err:  # this request alone is malformed: its slot says so
+            steps.append(None)
+            results.append(err)
+            continue
+        steps.append(edit_steps(request, models, progress))
+        results.append(None)
     waiting: dict[int, EditorJob] = {}
 
     def advance(i: int, value: Any = None) -> None:
@@ -54,7 +68,8 @@ def edit_many(
             results[i] = err
 
     for i in range(len(steps)):
-        advance(i)  # each edit reads its inputs and makes its mask up to its first editor job
+        if steps[i] is not None:
+            advance(i)  # each edit reads its inputs and makes its mask up to its first editor job
     while waiting:
         groups: dict[Any, list[int]] = {}
         for i, job in waiting.items():
@@ -75,10 +90,16 @@ def edit_many(
     return results  # type: ignore[return-value]
 
 
-def _request(request: dict[str, Any] | EditRequest) -> tuple[EditRequest, Any]:
-    """The request and its progress callback (a dict may carry `progress` beside the fields)."""
+def _request(request: Any, n: int) -> tuple[EditRequest, Any]:
+    """Request `n` (from 1) and its progress callback (a dict may carry `progress` beside the
+    fields); a malformed one is an `InputError` naming it, so it fails alone."""
     if isinstance(request, EditRequest):
         return request, None
+    if not isinstance(request, Mapping):
+        raise InputError(
+            f"request {n}: got {type(request).__name__}, expected an EditRequest or a dict of "
+            "its fields"
+        )
     fields = dict(request)
     progress = fields.pop("progress", None)
-    return EditRequest(**fields), progress
+    return request_from(fields, f"request {n}: "), progress

@@ -34,7 +34,7 @@ from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
 from maskedit.metrics.change import reference_iou
-from maskedit.models import Models
+from maskedit.models import Models, models_given
 from maskedit.record import EditResult
 from maskedit.request import (
     EditRequest,
@@ -43,6 +43,7 @@ from maskedit.request import (
     masks_in_memory,
     reference_alpha,
     references_of,
+    request_from,
     settings_of,
 )
 from maskedit.speedups import vae_tiles
@@ -79,7 +80,8 @@ def edit(
     method.
     `progress(stage, step, total)` is called after every denoising step.
     """
-    steps = edit_steps(EditRequest(image, instruction, **request), models, progress)
+    given = {"image": image, "instruction": instruction, **request}
+    steps = edit_steps(request_from(given, "edit: ", "keyword"), models, progress)
     try:
         job = next(steps)  # inputs are checked here, before any model is touched
         while True:
@@ -95,6 +97,10 @@ def edit_steps(
     # 1. Inputs: settings with the editor's defaults, the upright native image, the prompts
     #    checked against its size, the methods against the editor. Nothing touches a model yet.
     t0 = time.perf_counter()
+    if progress is not None and not callable(progress):
+        raise InputError(
+            f"progress: got {type(progress).__name__}, expected a callable(stage, step, total)"
+        )
     instruction = instruction_of(request.instruction)
     original, source = image_and_source(request.image)
     request = masks_in_memory(request, original.shape[:2])
@@ -107,7 +113,7 @@ def edit_steps(
                 "reference_mask: the mask given beside a target or mask_from is already the "
                 "reference; give one of them"
             )
-    spec = editor_spec(models.editor)
+    spec = editor_spec(models_given(models).editor)
     references, reference_sources = references_of(request.references, spec)
     settings = settings_of(request, spec)
     for method in settings.methods:

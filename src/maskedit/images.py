@@ -326,13 +326,16 @@ def image_size(source: str | os.PathLike) -> tuple[int, int]:
 
 def image_and_source(image: np.ndarray | Image.Image | str | Path) -> tuple[np.ndarray, str]:
     """An image given as an array (checked: H×W×3 uint8), a PIL image (read like a file: upright,
-    any mode) or a file, with what the record says of its source ("array" or the path)."""
+    any mode) or a file, with what the record says of its source ("array" or the path). An array
+    is copied: the result must not change when the caller later writes into theirs."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError(
                 f"image array: expected H×W×3 uint8 RGB, got {image.shape} {image.dtype}"
             )
-        return image, "array"
+        if image.size == 0:
+            raise InputError(f"image array: is {image.shape[1]}×{image.shape[0]}, expected pixels")
+        return image.copy(), "array"
     if isinstance(image, Image.Image):
         return pil_image(image, "image"), "array"
     if not isinstance(image, str | os.PathLike):

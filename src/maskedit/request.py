@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,21 @@ class EditRequest:
     prompts: Prompts | None = None
     references: list[np.ndarray | Image.Image | str | Path] | tuple[Any, ...] | None = None
     reference: np.ndarray | Image.Image | str | Path | None = None
+
+
+FIELDS = tuple(f.name for f in fields(EditRequest))
+
+
+def request_from(values: Mapping[str, Any], where: str, noun: str = "field") -> EditRequest:
+    """An `EditRequest` from its fields by name. A misspelt or missing one is one line naming
+    `where` it was given and the fields there are (the dataclass's TypeError names neither)."""
+    for key in values:
+        if key not in FIELDS:
+            raise InputError(f"{where}unknown {noun} {shown(key)!r} (known: {', '.join(FIELDS)})")
+    for key in ("image", "instruction"):
+        if key not in values:
+            raise InputError(f"{where}{key} is missing")
+    return EditRequest(**values)
 
 
 def masks_in_memory(request: EditRequest, hw: tuple[int, int]) -> EditRequest:
@@ -148,7 +163,11 @@ def settings_of(request: EditRequest, spec: EditorSpec) -> EditSettings:
 
 
 def instruction_of(text: Any) -> str:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise InputError(
+            f"instruction: got {type(text).__name__}, expected a string, e.g. 'make the shirt red'"
+        )
+    if not text.strip():
         raise InputError("instruction: is empty; say what to change, e.g. 'make the shirt red'")
     return text.strip()
 
@@ -170,6 +189,16 @@ def points_of(points: Any) -> list[tuple]:
     return [p if len(p) == 3 else (*p, 1) for p in rows]
 
 
+def box_of(box: Any) -> tuple | None:
+    """The box as a tuple (its values are checked with the other prompts)."""
+    if box is None:
+        return None
+    try:
+        return tuple(box)
+    except TypeError:
+        raise InputError(f"box: got {shown(box)}, expected (x0, y0, x1, y1) in pixels") from None
+
+
 def as_prompts(request: EditRequest) -> Prompts | None:
     """The request's region as `Prompts` (None for a mask array, which needs no prompts)."""
     points, box, mask = request.points, request.box, request.mask
@@ -182,7 +211,7 @@ def as_prompts(request: EditRequest) -> Prompts | None:
     try:
         return Prompts(
             points=pts,
-            box=tuple(box) if box is not None else None,
+            box=box_of(box),
             mask=Path(mask) if mask is not None else None,
             **{k: v for k, v in automatic.items() if v is not None},
         )

@@ -216,6 +216,33 @@ def test_api_inputs_of_the_wrong_type_are_one_line(tiny_models, photo):
         assert "\n" not in str(err.value)
 
 
+def test_api_arguments_of_the_wrong_kind_are_one_line_before_any_work(tiny_models, photo):
+    """Checked when the request is read, before the mask or the editor: never a TypeError from
+    deep inside (a progress callback that is no callable used to fail after the first step)."""
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:50, 30:70] = True
+    for args, kwargs, words in [
+        ((photo, 5), {"mask": mask}, "instruction: got int, expected a string"),
+        ((photo, "x"), {"mask": mask, "stepz": 2}, "edit: unknown keyword 'stepz' .known: "),
+        ((photo, "x"), {"mask": mask, "progress": 5}, r"progress: got int, expected a callable"),
+        ((photo, "x"), {"box": 5}, r"box: got 5, expected \(x0, y0, x1, y1\)"),
+        ((photo, "x"), {"mask": mask, "methods": {"crop", "latent"}}, "methods: a set has no order"),
+        ((np.zeros((0, 0, 3), np.uint8), "x"), {"mask": np.zeros((0, 0), bool)}, "image array: is 0×0, expected pixels"),
+    ]:
+        with pytest.raises(InputError, match=words) as err:
+            maskedit.edit(*args, models=tiny_models, settings=EditSettings(steps=1), **kwargs)
+        assert "\n" not in str(err.value)
+
+
+def test_the_result_keeps_its_own_copy_of_the_photo(tiny_models, photo):
+    """The caller may write into their array afterwards; the result (and what is written from
+    it) keeps the photo that was edited."""
+    given = photo.copy()
+    res = maskedit.edit(given, "x", models=tiny_models, mask=np.ones(photo.shape[:2], bool), settings=EditSettings(steps=1))
+    given[:] = 0
+    assert np.array_equal(res.original, photo)
+
+
 # --- manifests -------------------------------------------------------------------------------
 
 

@@ -138,6 +138,41 @@ def test_a_bad_case_fails_alone(models):
     assert results[0].batch == {"baseline": 2} and results[2].batch == {"baseline": 2}
 
 
+def test_a_malformed_request_fails_alone_in_its_slot(models):
+    """A misspelt field, a missing instruction or a request that is no request: an InputError
+    naming it in its own slot, and the others edit as ever."""
+    good = _request()
+    no_instruction = {k: v for k, v in good.items() if k != "instruction"}
+    results = edit_many([good, dict(good, stepz=3), no_instruction, "make it red", good],
+                        models=models, batch_size=2)
+    assert isinstance(results[0], EditResult) and isinstance(results[4], EditResult)
+    for i, words in [(1, "request 2: unknown field 'stepz' \\(known: image, instruction, "),
+                     (2, "request 3: instruction is missing"),
+                     (3, "request 4: got str, expected an EditRequest or a dict")]:
+        assert isinstance(results[i], InputError), results[i]
+        assert re.match(words, str(results[i])), str(results[i])
+    with pytest.raises(InputError, match="edit: unknown keyword 'stepz'"):
+        edit(models=models, **good, stepz=3)
+
+
+def test_requests_may_come_from_a_generator_and_bad_arguments_are_checked_first(models):
+    results = edit_many((_request(shift=k) for k in range(2)), models=models, batch_size=2)
+    assert [r.batch for r in results] == [{"baseline": 2}] * 2
+
+    def unread():
+        raise AssertionError("a request was read before the arguments were checked")
+        yield
+
+    for size in (0, 2.5, True, "2"):
+        with pytest.raises(InputError, match="batch_size: got .*, expected a whole number"):
+            edit_many(unread(), models=models, batch_size=size)
+    with pytest.raises(InputError, match="models: got StableDiffusionInstructPix2PixPipeline, "
+                       "expected maskedit.Models .*Models.from_components"):
+        edit_many(unread(), models=models.pipe)
+    with pytest.raises(InputError, match="requests: got dict, expected a list"):
+        edit_many(_request(), models=models)
+
+
 def test_an_editor_call_that_raises_fails_alone_as_a_run_failure():
     """diffusers' PNDM cannot run 2 steps (a ValueError inside its `step`): that case gets a
     RunFailure naming the call, the cases before and after it keep their results, and `edit`

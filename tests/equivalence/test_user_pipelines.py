@@ -260,6 +260,15 @@ def test_a_sam_model_needs_its_processor():
         maskedit.Models.from_components(pipe, sam_processor=sam_processor)
 
 
+@pytest.mark.parametrize("given", ["pipeline", None])
+def test_a_pipeline_given_as_models_is_told_to_wrap_it(given):
+    pipe = build_tiny_editor("ip2p") if given == "pipeline" else None
+    name = type(pipe).__name__
+    words = f"models: got {name}, expected maskedit.Models .*Models.from_components\\(pipe"
+    with pytest.raises(maskedit.InputError, match=words):
+        maskedit.edit(_photo(), PROMPT, models=pipe, mask=np.ones((H, W)))
+
+
 def test_a_subclass_of_an_editor_pipeline_runs_as_its_family():
     class MyPix2Pix(diffusers.StableDiffusionInstructPix2PixPipeline):
         pass

@@ -89,6 +89,11 @@ class EditSettings(BaseModel):
     def _methods(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, set | frozenset):  # the first method is the primary one
+            raise ValueError(
+                "a set has no order; give a list or a comma-separated string "
+                "(the first is the primary method)"
+            )
         if isinstance(value, list | tuple):
             for v in value:
                 if v not in METHODS:

@@ -253,6 +253,17 @@ class Models:
         }
 
 
+def models_given(models: Any) -> Models:
+    """`models` as `edit` and `edit_many` take it; a pipeline passed as is (the usual first try)
+    is told how to wrap it, before anything is read."""
+    if not isinstance(models, Models):
+        raise InputError(
+            f"models: got {type(models).__name__}, expected maskedit.Models (load_models(...), "
+            "or wrap a pipeline with maskedit.Models.from_components(pipe, ...))"
+        )
+    return models
+
+
 def load_models(options: ModelOptions | str = "real", /, **keywords: Any) -> Models:
     """Load the editor (and SAM when prompts need it) once, for any number of edits.
 
