@@ -16,6 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
+@pytest.mark.slow  # every benchmark section end to end, tiny: the longest check here
 def test_run_writes_every_section(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script imports harness, workloads
     spec = importlib.util.spec_from_file_location("bench_run", SCRIPT)

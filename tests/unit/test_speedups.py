@@ -44,6 +44,7 @@ def test_defaults_record_sdpa_and_change_nothing(shared_photo, plain):
         assert np.array_equal(again.outputs[method], plain.outputs[method])
 
 
+@pytest.mark.slow  # torch.compile's first call: ten seconds on two cores
 def test_compiled_denoiser_gives_the_same_pixels_and_keeps_the_hooks(shared_photo, plain):
     # The "eager" backend runs the real torch.compile tracing (dynamo) without code generation:
     # the wrapped UNet must still see maskedit's hooks (z0 capture, masked guidance).
