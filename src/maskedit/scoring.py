@@ -137,7 +137,8 @@ def score_outputs(
         row: dict[str, Any] = {
             "method": name,
             "scored_against": OWN_MASK if reference is None else ANNOTATION,
-            "iou": iou(binarize_change(change, threshold=t), mask),
+            # no region: nothing to overlap (an unchanged output would score a perfect 1.0)
+            "iou": iou(binarize_change(change, threshold=t), mask) if mask.any() else None,
             "leakage": leakage(change, mask),
             "change_threshold": float(t),
             **{key: _finite_or_none(value) for key, value in background.items()},

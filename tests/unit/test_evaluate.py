@@ -103,6 +103,16 @@ def test_soft_alpha_is_binarised_at_one_half():
     assert score_outputs(original, alpha, {"pixel": pixel}, "x")[0]["iou"] == 1.0
 
 
+def test_an_empty_mask_has_no_iou_and_the_unmasked_edit_leaks_everything():
+    """No region: an output that changed nothing is not a perfect overlap (it was 1.0 and
+    topped the summary); leakage still tells the unmasked edit (1.0) from the input (0.0)."""
+    original, _, base_a, _, _ = _images()
+    empty = np.zeros(original.shape[:2], np.float32)
+    rows = score_outputs(original, empty, {"baseline": base_a, "pixel": original.copy()}, "x")
+    assert [r["iou"] for r in rows] == [None, None]
+    assert [r["leakage"] for r in rows] == [1.0, 0.0]
+
+
 def test_mode_1_mask_png_scores_like_0_255(tmp_path):
     # the seed study's bug: a bool mask saved as PNG reads back 0/1 and must not become ~0.004
     original, mask, base_a, pixel, _ = _images()

@@ -44,7 +44,9 @@ def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
     ax = fig.add_subplot()
     for i, method in enumerate(methods):
         pts = [
-            (r["iou"], r[ykey]) for r in rows if r["method"] == method and r.get(ykey) is not None
+            (r["iou"], r[ykey])
+            for r in rows
+            if r["method"] == method and r.get("iou") is not None and r.get(ykey) is not None
         ]
         if pts:
             x, y = zip(*pts, strict=True)
