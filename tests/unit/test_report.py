@@ -201,3 +201,21 @@ def test_pair_difference_by_hand():
         ("x", "z"): (0.0, 0.0),
         ("y", "z"): (2.5, 0.25),
     }
+
+
+@pytest.mark.parametrize(
+    "hw, shown, sliver",
+    [((24, 32), (267, 200), False), ((64, 1200), (1040, 55), False), ((300, 1), (4, 200), True)],
+)
+def test_pictures_keep_their_aspect_at_the_shown_size(tmp_path, hw, shown, sliver):
+    """A case's pictures are 200 px tall, a wide strip 1040 px wide instead (never stretched to
+    200 px tall), and a one-pixel sliver is drawn a few pixels wide at its own height."""
+    rng = np.random.default_rng(1)
+    original = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+    mask = np.zeros(hw, bool)
+    mask[: hw[0] // 2] = True
+    write_case_folder(tmp_path, "c", original, mask, original, {"pixel": original})
+    page = write_report(tmp_path).read_text()
+    img = re.search(r'<img src="c/original.png"[^>]*>', page).group(0)
+    assert f'width="{shown[0]}" height="{shown[1]}"' in img
+    assert ("style=" in img) == sliver

@@ -81,9 +81,10 @@ tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #55
 .case { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px 14px;
         margin: 14px 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
-.figs figure { margin: 0; } .figs img { height: 200px; width: auto; max-width: 100%; display: block;
-  border: 1px solid #ddd; background: #fff; image-rendering: auto; }
-.figs figcaption { font-size: 14px; color: #333; margin-top: 3px; }
+.figs figure { margin: 0; min-width: 96px; max-width: 100%; }
+.figs img { height: auto; max-width: 100%; display: block; border: 1px solid #ddd;
+  background: #fff; image-rendering: auto; }
+.figs figcaption { font-size: 14px; color: #333; margin-top: 3px; overflow-wrap: anywhere; }
 .files a { margin-right: 10px; }
 td.best { font-weight: 700; background: #e8f5e9; }
 .instr { font-style: italic; }
@@ -107,13 +108,29 @@ def _href(out_dir: Path, path: Path) -> str:
     return _e("/".join(quote(part) for part in rel.parts))
 
 
+FIGURE_HEIGHT, FIGURE_WIDTH = 200, 1040  # a case's pictures: this tall, unless that is too wide
+
+
+def _shown_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size a picture is shown at: FIGURE_HEIGHT tall, or FIGURE_WIDTH wide for a wide one,
+    its aspect kept (a 1200×64 strip is not stretched); at least a few pixels either way."""
+    w, h = size
+    shown_w, shown_h = FIGURE_HEIGHT * w / h, FIGURE_HEIGHT
+    if shown_w > FIGURE_WIDTH:
+        shown_w, shown_h = FIGURE_WIDTH, FIGURE_WIDTH * h / w
+    return max(4, round(shown_w)), max(4, round(shown_h))
+
+
 def _figure(
     out_dir: Path, path: Path, caption: str, alt: str, size: tuple[int, int] | None = None
 ) -> str:
     """A picture linked to its full-size file; its size keeps the page's layout while the
     browser loads it (pictures load as they scroll into view)."""
     href = _href(out_dir, path)
-    dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    w, h = _shown_size(size) if size else (None, FIGURE_HEIGHT)
+    dims = f' height="{h}"' if w is None else f' width="{w}" height="{h}"'
+    if size and min(size) * 50 < max(size):  # a sliver: its shown size, not its aspect's height
+        dims += f' style="width: {w}px; height: {h}px"'
     return (
         f'<figure><a href="{href}"><img src="{href}" alt="{_e(alt)}"{dims} loading="lazy"></a>'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
