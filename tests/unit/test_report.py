@@ -219,3 +219,20 @@ def test_pictures_keep_their_aspect_at_the_shown_size(tmp_path, hw, shown, slive
     img = re.search(r'<img src="c/original.png"[^>]*>', page).group(0)
     assert f'width="{shown[0]}" height="{shown[1]}"' in img
     assert ("style=" in img) == sliver
+
+
+def test_a_picture_gone_from_its_folder_is_named_on_the_page_and_in_a_warning(run):
+    """A baseline or method file deleted by hand: the page says which, where its picture would
+    be, and that the scores below are from before; the command warns once for the case."""
+    record = json.loads((run / "shirt" / "record.json").read_text())
+    record["outputs"] = {"original": "original.png", "baseline": "baseline.png"}  # as write_case
+    (run / "shirt" / "record.json").write_text(json.dumps(record))
+    (run / "shirt" / "baseline.png").unlink()
+    (run / "shirt" / "blended_latent.png").unlink()
+    with pytest.warns(MaskeditWarning, match="case 'shirt': baseline.png, blended_latent.png missing") as got:
+        page = write_report(run).read_text()
+    assert len([w for w in got if "missing" in str(w.message)]) == 1
+    shirt = page[page.index('id="case-shirt"') :]
+    assert "Missing from the case folder: baseline.png, blended_latent.png." in shirt
+    dog = page[page.index('id="case-dog"') : page.index('id="case-shirt"')]
+    assert "Missing from the case folder" not in dog

@@ -14,21 +14,20 @@ every two methods, the cases where their outputs differ most.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
-from PIL import Image
 
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import METRICS_FILE, atomic_write_text
 from maskedit.record import BASELINE_CHAIN
 from maskedit.report.benchmark import benchmark_section, scored_against_words
+from maskedit.report.figures import escape as _e
+from maskedit.report.figures import figure, href, missing_files, readable
 from maskedit.report.pairs import case_outputs, inside, pair_differences, read_rgb
 from maskedit.report.plots import psnr_plot, scatter_plot
 from maskedit.report.stats import bootstrap_ci
@@ -96,45 +95,6 @@ details.pair img { height: 72px; vertical-align: middle; border: 1px solid #ddd;
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _href(out_dir: Path, path: Path) -> str:
-    """A link from report.html (in `out_dir`) to a file inside the run folder, URL-quoted."""
-    rel = path.resolve().relative_to(out_dir.resolve())
-    return _e("/".join(quote(part) for part in rel.parts))
-
-
-FIGURE_HEIGHT, FIGURE_WIDTH = 200, 1040  # a case's pictures: this tall, unless that is too wide
-
-
-def _shown_size(size: tuple[int, int]) -> tuple[int, int]:
-    """The size a picture is shown at: FIGURE_HEIGHT tall, or FIGURE_WIDTH wide for a wide one,
-    its aspect kept (a 1200×64 strip is not stretched); at least a few pixels either way."""
-    w, h = size
-    shown_w, shown_h = FIGURE_HEIGHT * w / h, FIGURE_HEIGHT
-    if shown_w > FIGURE_WIDTH:
-        shown_w, shown_h = FIGURE_WIDTH, FIGURE_WIDTH * h / w
-    return max(4, round(shown_w)), max(4, round(shown_h))
-
-
-def _figure(
-    out_dir: Path, path: Path, caption: str, alt: str, size: tuple[int, int] | None = None
-) -> str:
-    """A picture linked to its full-size file; its size keeps the page's layout while the
-    browser loads it (pictures load as they scroll into view)."""
-    href = _href(out_dir, path)
-    w, h = _shown_size(size) if size else (None, FIGURE_HEIGHT)
-    dims = f' height="{h}"' if w is None else f' width="{w}" height="{h}"'
-    if size and min(size) * 50 < max(size):  # a sliver: its shown size, not its aspect's height
-        dims += f' style="width: {w}px; height: {h}px"'
-    return (
-        f'<figure><a href="{href}"><img src="{href}" alt="{_e(alt)}"{dims} loading="lazy"></a>'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
 
 
 def _fmt(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -254,23 +214,6 @@ def _case_files(case_dir: Path, record: dict[str, Any]) -> list[tuple[str, Path]
     return out
 
 
-def _readable(path: Path) -> tuple[int, int] | None:
-    """The picture's (width, height) when Pillow can decode it; a zero-byte or truncated file is
-    one warning and None: it is left out of the page (the page is still written)."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.size
-    except Exception as err:  # noqa: BLE001 - Pillow raises many kinds; each is one warning
-        detail = " ".join(str(err).split())[:160] or type(err).__name__
-        warnings.warn(
-            f"'{path}': not a readable image ({detail}); left out of the report",
-            MaskeditWarning,
-            3,
-        )
-        return None
-
-
 def _case_section(
     out_dir: Path, case_dir: Path, record: dict[str, Any], rows: list[dict[str, Any]]
 ) -> str:
@@ -288,33 +231,44 @@ def _case_section(
     if info:
         parts.append(f'<div class="meta">{_e(", ".join(info))}</div>')
     files = _case_files(case_dir, record)
-    readable = {path: _readable(path) for _, path in files if path.suffix.lower() == ".png"}
+    shown = {path: readable(path) for _, path in files if path.suffix.lower() == ".png"}
     figs = []
     for name, caption in (("original.png", "original"), ("mask.png", "mask (white = edited)")):
         path = inside(case_dir, name)
-        if path is not None and readable.get(path):
-            figs.append(
-                _figure(out_dir, path, caption, f"{caption} of case {case_id}", readable[path])
-            )
+        if path is not None and shown.get(path):
+            figs.append(figure(out_dir, path, caption, f"{caption} of case {case_id}", shown[path]))
     for name, path in case_outputs(case_dir, record).items():
-        if readable.get(path):
+        if shown.get(path):
             caption = {
                 BASELINE: "baseline (unmasked)",
                 BASELINE_CHAIN: "the plain editor's own chain (unmasked)",
             }.get(name, name)
             alt = f"{caption} of case {case_id}"
-            figs.append(_figure(out_dir, path, caption, alt, readable[path]))
+            figs.append(figure(out_dir, path, caption, alt, shown[path]))
     parts.append(f'<div class="figs">{"".join(figs)}</div>')
+    if gone := missing_files(case_dir, record):
+        warnings.warn(
+            f"case '{case_id}': {', '.join(gone)} missing from its folder; the page says so, and "
+            f"its scores are from before (maskedit eval '{out_dir}' scores what is there)",
+            MaskeditWarning,
+            2,
+        )
+        parts.append(
+            f'<p class="note">Missing from the case folder: {_e(", ".join(gone))}. The scores '
+            "below were computed before they went.</p>"
+        )
     links = [
-        f'<a href="{_href(out_dir, path)}">{_e(label)}</a>'
+        f'<a href="{href(out_dir, path)}">{_e(label)}</a>'
         for label, path in files
-        if path not in readable or readable[path] is not None
+        if path not in shown or shown[path] is not None
     ]
     parts.append(f'<div class="files">files: {" ".join(links)}</div>')
     if rows:
         parts.append(_metric_table(rows, stats=False))
     else:
-        parts.append('<p class="note">Not scored yet: run <code>maskedit eval</code>.</p>')
+        parts.append(
+            f'<p class="note">Not scored yet: run <code>maskedit eval {_e(out_dir)}</code>.</p>'
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -349,7 +303,7 @@ def _comparison(out_dir: Path, dirs: list[Path], records: dict[Path, dict[str, A
         for mean, share, d, files in cases[:TOP_CASES]:
             case_id = records[d].get("case_id") or d.name
             thumbs = "".join(
-                f'<a href="{_href(out_dir, files[m])}"><img src="{_href(out_dir, files[m])}" '
+                f'<a href="{href(out_dir, files[m])}"><img src="{href(out_dir, files[m])}" '
                 f'alt="{_e(m)} of case {_e(case_id)}" loading="lazy"></a>'
                 for m in (a, b)
             )
