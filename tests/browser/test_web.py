@@ -190,6 +190,8 @@ def test_several_methods_and_seeds_one_labelled_result_each(page, web_app, artif
         mine = [c for c in captions if f"seed {seed}" in c and "baseline" not in c]
         for method in ("pixel", "latent", "crop"):
             assert sum(method in c.split(" · ")[0].split(" = ") for c in mine) == 1, captions
+    # every method's result of every seed is counted, however many pictures they share
+    assert page.locator("#run-status").inner_text().startswith("Run 1: 6 result(s)")
     page.locator("#notes").get_by_text("Tiny random models").wait_for()
     shoot(page, artifacts, "app-compare", full_page=True)
 

@@ -155,8 +155,10 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         a, b = compare.default_pair(runs)
         pick = compare.choices(runs)
         seeds = len({o.seed for o in run.outputs})
+        made = sum(len(o.methods) for o in run.outputs)  # identical results share a picture
+        shown = f" in {len(run.outputs)} picture(s)" if made != len(run.outputs) else ""
         done = (
-            f"Run {run.number}: {len(run.outputs)} result(s), {seeds} seed(s) · "
+            f"Run {run.number}: {made} result(s){shown}, {seeds} seed(s) · "
             f"\u201c{run.instruction}\u201d"
         )
         return (
