@@ -100,3 +100,31 @@ def test_instruction_is_text_and_nothing_is_fetched(page, phone, study_app, arti
         assert p.locator("#prompt img").count() == 0
         assert p.offsite == [], p.offsite
         shoot(p, artifacts, "study-text")
+
+
+def test_the_same_rater_in_two_tabs_votes_once_per_case(page, phone, study_app):
+    # Both tabs start on a case; whichever submits a case second gets a note and moves on.
+    url, study_dir = study_app
+    _start(page, url, "ann")
+    _start(phone, url, "  Ann ")  # the same rater: space and case do not matter
+    same_case = page.locator("#prompt").inner_text() == phone.locator("#prompt").inner_text()
+
+    def submit(p, then):
+        p.locator("#q-region").get_by_label("left").check()
+        p.locator("#q-instruction").get_by_label("left").check()
+        p.locator("#submit").click()
+        p.get_by_text(then).first.wait_for()
+
+    note = "already answered; next case"
+    submit(page, "Case 2 of 2")
+    submit(phone, "Case 2 of 2" if same_case else "All 2 cases rated")
+    if same_case:  # the phone's case was answered first on the desk
+        phone.get_by_text(note).first.wait_for()
+    submit(page, "All 2 cases rated")  # the case left; when the phone answered it first, a note
+    if not same_case:
+        page.get_by_text(note).first.wait_for()
+    with sqlite3.connect(study_dir / DB_NAME) as conn:
+        rows = conn.execute("SELECT rater, case_id, masked_side FROM votes").fetchall()
+    assert len(rows) == 4 and {r[0] for r in rows} == {"ann"}
+    assert {r[1] for r in rows} == {"cat", "suit"}
+    assert all(len({r[2] for r in rows if r[1] == c}) == 1 for c in ("cat", "suit"))

@@ -40,6 +40,7 @@ from maskedit.app.study_votes import (
     MAX_RATER_LEN,
     QUESTIONS,
     SIDES,
+    AlreadyAnswered,
     Pair,
     StudyCase,
     Vote,
@@ -49,6 +50,7 @@ from maskedit.app.study_votes import (
     load_cases,
     make_votes,
     next_pair,
+    normalise_rater,
     read_votes,
     region_view,
     region_words,
@@ -97,11 +99,11 @@ STUDY_CSS = """
 
 __all__ = [
     "ANSWERS", "CASE_FILES", "DB_NAME", "MAX_RATER_LEN", "OUTCOMES", "QUESTIONS", "SIDES", "Z95",
-    "Agreement", "Pair", "StudyCase", "Summary", "SummaryRow", "Vote", "VoteStore", "agreement",
-    "assign_pair", "build_study_app", "check_rater", "fleiss_kappa", "format_raters",
-    "format_summary", "load_cases", "make_votes", "next_pair", "outcome", "pairwise_agreement",
-    "rating_counts", "read_votes", "region_view", "region_words", "summarize", "votes_per_rater",
-    "wilson_interval",
+    "Agreement", "AlreadyAnswered", "Pair", "StudyCase", "Summary", "SummaryRow", "Vote",
+    "VoteStore", "agreement", "assign_pair", "build_study_app", "check_rater", "fleiss_kappa",
+    "format_raters", "format_summary", "load_cases", "make_votes", "next_pair", "normalise_rater",
+    "outcome", "pairwise_agreement", "rating_counts", "read_votes", "region_view", "region_words",
+    "summarize", "votes_per_rater", "wilson_interval",
 ]  # fmt: skip
 
 
@@ -168,7 +170,10 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             raise gr.Error(str(err), print_exception=False) from None
 
     def on_submit(votes: list[Vote]):
-        store.add(votes)
+        try:
+            store.add(votes)
+        except AlreadyAnswered:  # the same rater in another tab answered this case first
+            gr.Info("already answered; next case")
         rater = votes[0].rater
         return show(rater, next_pair(cases, store.done_cases(rater), rng))
 

@@ -69,19 +69,26 @@ class SummaryRow:
 
 class Summary(list):
     """`summarize`'s rows (a list of SummaryRow), with the votes they were counted from, so the
-    printed summary can also say who rated and how much they agree."""
+    printed summary can also say who rated and how much they agree, and how many duplicate votes
+    the store left out (`read_votes`)."""
 
-    def __init__(self, rows: Iterable[SummaryRow] = (), votes: Iterable[Vote] = ()):
+    def __init__(
+        self, rows: Iterable[SummaryRow] = (), votes: Iterable[Vote] = (), duplicates: int = 0
+    ):
         super().__init__(rows)
         self.votes = list(votes)
+        self.duplicates = duplicates
 
 
 def summarize(votes: Iterable[Vote]) -> Summary:
     """Per method and question: counts of each outcome, sorted by method then question order.
 
     A "win" is a vote for the masked side over the baseline; "both" and "neither" are ties,
-    counted but left out of the win rate (and of its Wilson interval).
+    counted but left out of the win rate (and of its Wilson interval). Every vote given counts;
+    `read_votes` has already kept one per rater, case and question, and its count of the others
+    (`duplicates`) is carried on.
     """
+    duplicates = getattr(votes, "duplicates", 0)
     votes = list(votes)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for v in votes:
@@ -94,7 +101,7 @@ def summarize(votes: Iterable[Vote]) -> Summary:
         for (method, question), t in counts.items()
     ]
     rows = sorted(rows, key=lambda r: (r.method, order.get(r.question, len(order)), r.question))
-    return Summary(rows, votes)
+    return Summary(rows, votes, duplicates)
 
 
 def format_summary(rows: list[SummaryRow]) -> str:
@@ -120,6 +127,12 @@ def format_summary(rows: list[SummaryRow]) -> str:
     lines.append("")
     lines.append("questions: " + "; ".join(f"{k} = {t}" for k, t in QUESTIONS.items()))
     lines.append("win rate = masked / (masked + baseline); 'both' and 'neither' are ties.")
+    duplicates = getattr(rows, "duplicates", 0)
+    if duplicates:
+        lines.append(
+            f"dropped {duplicates} duplicate vote{'s' if duplicates != 1 else ''} (a rater's "
+            "second answer to the same question about a case); each rater's first answer counts."
+        )
     raters = format_raters(getattr(rows, "votes", []))
     if raters:
         lines += ["", raters]
@@ -141,13 +154,13 @@ def votes_per_rater(votes: Iterable[Vote]) -> dict[str, int]:
 def rating_counts(votes: Iterable[Vote], question: str) -> np.ndarray:
     """Cases × OUTCOMES counts of one question's answers, one row per case that at least two
     raters answered. Answers are compared as outcomes (masked, baseline, both, neither), since
-    each rater saw their own left/right order. A rater's last answer to a case counts."""
-    last: dict[tuple[str, str], str] = {}
+    each rater saw their own left/right order. A rater's first answer to a case counts."""
+    first: dict[tuple[str, str], str] = {}
     for v in votes:
         if v.question == question:
-            last[(v.case_id, v.rater)] = outcome(v.masked_side, v.answer)
+            first.setdefault((v.case_id, v.rater), outcome(v.masked_side, v.answer))
     by_case: dict[str, Counter] = {}
-    for (case_id, _), out in last.items():
+    for (case_id, _), out in first.items():
         by_case.setdefault(case_id, Counter())[out] += 1
     rows = [[c[o] for o in OUTCOMES] for _, c in sorted(by_case.items()) if sum(c.values()) >= 2]
     return np.array(rows, dtype=np.float64).reshape(-1, len(OUTCOMES))

@@ -15,7 +15,7 @@ import random
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS votes (
     time TEXT NOT NULL
 )
 """
+# A rater answers each question about a case once: a second tab showing the same case (with its
+# own left/right draw) must not count the same person twice. Older files got the index by
+# `VoteStore`, which moves their later duplicates to DUPLICATES_TABLE first (nothing is lost).
+_ONCE_INDEX = "votes_once"
+DUPLICATES_TABLE = "duplicate_votes"
+_COLUMNS = "rater, case_id, method, masked_side, question, answer, time"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,9 +144,19 @@ class Vote:
     time: str  # ISO 8601, UTC
 
 
+class AlreadyAnswered(InputError):
+    """The rater has already answered this case (e.g. in another tab); nothing was stored."""
+
+
+def normalise_rater(rater: str) -> str:
+    """The stored form of a rater id: surrounding space stripped, case folded ("  Ann " → "ann")."""
+    return rater.strip().casefold()
+
+
 def check_rater(rater: str | None) -> str:
-    """A rater id: non-empty, at most MAX_RATER_LEN characters, no control characters."""
-    rater = (rater or "").strip()
+    """A rater id, normalised (`normalise_rater`): non-empty, at most MAX_RATER_LEN characters,
+    no control characters."""
+    rater = normalise_rater(rater or "")
     if not rater:
         raise InputError("rater id: is empty; type a name or initials first")
     if len(rater) > MAX_RATER_LEN or not rater.isprintable():
@@ -166,50 +182,128 @@ def make_votes(
 
 
 class VoteStore:
-    """study.sqlite: one `votes` table; one short connection per call (Gradio uses threads)."""
+    """study.sqlite: one `votes` table, one vote per rater, case and question (a unique index);
+    one short connection per call (Gradio uses threads)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        with closing(self._connect()) as conn, conn:
-            conn.execute(_SCHEMA)
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
+            try:
+                conn.execute(_SCHEMA)
+                if not _has_index(conn, _ONCE_INDEX):
+                    _migrate(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
 
     def add(self, votes: Iterable[Vote]) -> None:
-        """Store the votes of one submission together (all or none)."""
+        """Store the votes of one submission together (all or none); AlreadyAnswered when the
+        rater has already answered one of these questions about the case."""
+        votes = list(votes)
         rows = [
-            (v.rater, v.case_id, v.method, v.masked_side, v.question, v.answer, v.time)
+            (
+                normalise_rater(v.rater),
+                v.case_id,
+                v.method,
+                v.masked_side,
+                v.question,
+                v.answer,
+                v.time,
+            )
             for v in votes
         ]
-        with closing(self._connect()) as conn, conn:
-            conn.executemany(
-                "INSERT INTO votes (rater, case_id, method, masked_side, question, answer, time) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        try:
+            with closing(self._connect()) as conn, conn:
+                conn.executemany(
+                    f"INSERT INTO votes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                )
+        except sqlite3.IntegrityError as err:
+            if "UNIQUE" not in str(err):
+                raise
+            rater, case_id = rows[0][0], rows[0][1]
+            raise AlreadyAnswered(
+                f"rater '{rater}' has already answered case '{case_id}'; not stored again"
+            ) from None
 
-    def votes(self) -> list[Vote]:
+    def votes(self) -> Votes:
         return read_votes(self.path)
 
     def done_cases(self, rater: str) -> set[str]:
-        """The case ids this rater has answered."""
+        """The case ids this rater (any casing, surrounding space ignored) has answered."""
         with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT DISTINCT case_id FROM votes WHERE rater = ?", (rater,))
+            rows = conn.execute(
+                "SELECT DISTINCT case_id FROM votes WHERE rater = ?", (normalise_rater(rater),)
+            )
             return {r[0] for r in rows}
 
 
-def read_votes(path: str | os.PathLike) -> list[Vote]:
-    """Every vote in a study.sqlite, oldest first; [] when the file does not exist yet."""
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+    return conn.execute(query, (name,)).fetchone() is not None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written before rater ids were normalised and votes unique up to date, inside
+    the caller's transaction: raters normalised, every vote after a rater's first answer to a
+    question about a case moved to DUPLICATES_TABLE, then the unique index."""
+    for row_id, rater in conn.execute("SELECT id, rater FROM votes").fetchall():
+        if normalise_rater(rater) != rater:
+            conn.execute(
+                "UPDATE votes SET rater = ? WHERE id = ?", (normalise_rater(rater), row_id)
+            )
+    later = "id NOT IN (SELECT MIN(id) FROM votes GROUP BY rater, case_id, question)"
+    if conn.execute(f"SELECT COUNT(*) FROM votes WHERE {later}").fetchone()[0]:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {DUPLICATES_TABLE} AS SELECT * FROM votes WHERE 0"
+        )
+        conn.execute(f"INSERT INTO {DUPLICATES_TABLE} SELECT * FROM votes WHERE {later}")
+        conn.execute(f"DELETE FROM votes WHERE {later}")
+    conn.execute(f"CREATE UNIQUE INDEX {_ONCE_INDEX} ON votes (rater, case_id, question)")
+
+
+class Votes(list):
+    """`read_votes`'s votes (a list of Vote), with how many duplicate votes were left out."""
+
+    def __init__(self, votes: Iterable[Vote] = (), duplicates: int = 0):
+        super().__init__(votes)
+        self.duplicates = duplicates
+
+
+def first_votes(votes: Iterable[Vote]) -> Votes:
+    """One vote per rater, case and question: the first (raters normalised); `duplicates` says
+    how many later ones were left out."""
+    kept: dict[tuple[str, str, str], Vote] = {}
+    duplicates = 0
+    for v in votes:
+        v = replace(v, rater=normalise_rater(v.rater))
+        key = (v.rater, v.case_id, v.question)
+        if key in kept:
+            duplicates += 1
+        else:
+            kept[key] = v
+    return Votes(kept.values(), duplicates)
+
+
+def read_votes(path: str | os.PathLike) -> Votes:
+    """The votes of a study.sqlite, oldest first, one per rater, case and question (the first;
+    `duplicates` counts the others, stored before the file refused them); raters normalised.
+    Empty when the file does not exist yet. Reads only: an older file is read as it is."""
     path = Path(path)
     if not path.is_file():
-        return []
+        return Votes()
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        rows = conn.execute(
-            "SELECT rater, case_id, method, masked_side, question, answer, time "
-            "FROM votes ORDER BY id"
-        ).fetchall()
-    return [Vote(*row) for row in rows]
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM votes ORDER BY id").fetchall()
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(exists, (DUPLICATES_TABLE,)).fetchone():  # each one's first is in votes
+            rows += conn.execute(
+                f"SELECT {_COLUMNS} FROM {DUPLICATES_TABLE} ORDER BY id"
+            ).fetchall()
+    return first_votes(Vote(*row) for row in rows)
 
 
 # ---------------------------------------------------------------------------------------------

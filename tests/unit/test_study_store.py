@@ -1,0 +1,144 @@
+"""The study's store: one vote per rater, case and question; rater ids normalised; older files
+(with duplicates, or raters in other casings) read and migrated without losing a row."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from maskedit.app.study import (
+    DB_NAME,
+    AlreadyAnswered,
+    Pair,
+    StudyCase,
+    Vote,
+    VoteStore,
+    check_rater,
+    format_summary,
+    make_votes,
+    read_votes,
+    summarize,
+)
+
+# The table as files written before votes were unique (no index).
+OLD_SCHEMA = """
+CREATE TABLE votes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rater TEXT NOT NULL, case_id TEXT NOT NULL, method TEXT NOT NULL, masked_side TEXT NOT NULL,
+    question TEXT NOT NULL, answer TEXT NOT NULL, time TEXT NOT NULL
+)
+"""
+
+
+def _votes(rater, case, side, answer="left"):
+    pair = Pair(StudyCase(case, None, "i", "pixel"), side)
+    return make_votes(pair, rater, {"region": answer, "instruction": answer})
+
+
+def _line(text, question):
+    return next(x for x in text.splitlines() if x.startswith("pixel") and f" {question} " in x)
+
+
+def test_a_second_vote_on_the_same_case_is_refused(tmp_path):
+    # Two tabs, one rater, the same case: each drew its own side; only the first answer counts.
+    path = tmp_path / DB_NAME
+    store = VoteStore(path)
+    store.add(_votes("ann", "a", "left"))
+    with pytest.raises(AlreadyAnswered, match="rater 'ann' has already answered case 'a'"):
+        store.add(_votes("ann", "a", "right"))
+    store.add(_votes("bob", "a", "right"))
+    votes = read_votes(path)
+    assert [(v.rater, v.masked_side) for v in votes] == [("ann", "left")] * 2 + [
+        ("bob", "right")
+    ] * 2
+    assert votes.duplicates == 0
+    text = format_summary(summarize(votes))
+    assert _line(text, "region").split()[2:4] == ["2", "1"]  # n 2: masked 1 (ann), baseline 1
+    assert "duplicate" not in text
+    with sqlite3.connect(path) as conn, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(
+            "INSERT INTO votes (rater, case_id, method, masked_side, question, answer, time) "
+            "VALUES ('ann', 'a', 'pixel', 'right', 'region', 'left', 't')"
+        )
+
+
+def test_rater_ids_are_normalised():
+    assert check_rater("  Ann  ") == "ann" and check_rater("ANN") == "ann"
+    assert check_rater("Straße") == "strasse"  # casefold, not just lower
+
+
+def test_rater_ids_are_normalised_when_stored_and_read(tmp_path):
+    store = VoteStore(tmp_path / DB_NAME)
+    store.add([Vote("  Ann ", "a", "pixel", "left", "region", "left", "t")])
+    assert store.done_cases("ann") == store.done_cases(" ANN") == {"a"}
+    with pytest.raises(AlreadyAnswered):
+        store.add([Vote("ann", "a", "pixel", "right", "region", "right", "t")])
+    assert [v.rater for v in store.votes()] == ["ann"]
+
+
+def _old_file(path):
+    rows = [  # ann answers case a twice (two tabs), once as "Ann ": both later rows are dropped
+        ("ann", "a", "left", "region", "left"),
+        ("ann", "a", "left", "instruction", "left"),
+        ("Ann ", "a", "right", "region", "left"),
+        ("ann", "b", "left", "region", "left"),
+        ("ann", "c", "left", "region", "right"),
+        ("ANN", "b", "right", "region", "right"),
+        ("bob", "a", "right", "region", "right"),
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.execute(OLD_SCHEMA)
+        conn.executemany(
+            "INSERT INTO votes (rater, case_id, method, masked_side, question, answer, time) "
+            "VALUES (?, ?, 'pixel', ?, ?, ?, 't')",
+            rows,
+        )
+    conn.close()
+
+
+def _check_summary(votes):
+    assert votes.duplicates == 2
+    assert [(v.rater, v.case_id, v.question) for v in votes] == [
+        ("ann", "a", "region"),
+        ("ann", "a", "instruction"),
+        ("ann", "b", "region"),
+        ("ann", "c", "region"),
+        ("bob", "a", "region"),
+    ]
+    text = format_summary(summarize(votes))
+    # region: ann a masked, b masked, c baseline; bob a masked → n 4, one per rater and case.
+    assert _line(text, "region").split()[2:5] == ["4", "3", "1"]
+    assert "cases answered per rater: ann 3, bob 1" in text
+    assert "dropped 2 duplicate votes" in text
+
+
+def test_an_older_file_is_read_with_duplicates_dropped_and_raters_normalised(tmp_path):
+    path = tmp_path / DB_NAME
+    _old_file(path)
+    _check_summary(read_votes(path))  # read only: the file is left as it is
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM votes").fetchone() == (7,)
+    conn.close()
+
+
+def test_an_older_file_is_migrated_without_losing_a_row(tmp_path):
+    path = tmp_path / DB_NAME
+    _old_file(path)
+    store = VoteStore(path)
+    VoteStore(path)  # a second open finds it done
+    with sqlite3.connect(path) as conn:
+        raters = {r for (r,) in conn.execute("SELECT rater FROM votes")}
+        kept = conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+        moved = conn.execute(
+            "SELECT rater, masked_side FROM duplicate_votes ORDER BY id"
+        ).fetchall()
+    conn.close()
+    assert raters == {"ann", "bob"} and kept == 5
+    assert moved == [("ann", "right"), ("ann", "right")]
+    _check_summary(read_votes(path))
+    assert store.done_cases("Ann") == {"a", "b", "c"}
+    with pytest.raises(AlreadyAnswered):
+        store.add(_votes("ann", "c", "left"))
+    store.add(_votes("bob", "b", "left"))
+    assert len(read_votes(path)) == 7
