@@ -26,6 +26,7 @@ def read_history(path: Path) -> dict[str, Any]:
         raise _damaged(path, f"not valid JSON: {detail}") from None
     if not isinstance(doc, dict):
         raise _damaged(path, f"expected a JSON object, got a {type(doc).__name__}")
+    _expect(path, doc, "schema", int, "a whole number", optional=True)
     _expect(path, doc, "edit", str, "text")
     _expect(path, doc, "image", str, "text")
     _expect(path, doc, "turns", list, "a list")

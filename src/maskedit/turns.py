@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from maskedit import turn_files as files  # how its JSON names a turn's files
 from maskedit.config import Turn
 from maskedit.errors import InputError
 from maskedit.fingerprints import file_digest
@@ -55,7 +56,7 @@ from maskedit.turn_history import read_history
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
-HISTORY_SCHEMA = 1
+HISTORY_SCHEMA = files.FILES_SCHEMA  # 2: the folder's own files named relative to it
 PHOTO = "photo"  # what `goto` takes for the photo itself (before the first turn)
 
 
@@ -72,11 +73,11 @@ class TurnNode:
     inputs: dict[str, Any] | None = field(default_factory=dict)
     chain: bool = False  # made with the plain editor's chain (`maskedit.turn_chain`)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, folder: Path) -> dict[str, Any]:
         doc = {
             "id": self.id,
             "parent": self.parent,
-            "turn": self.turn.model_dump(mode="json"),
+            "turn": files.portable_turn(self.turn, folder, folder),
             "models": self.models,
             "inputs": self.inputs,
         }
@@ -91,12 +92,13 @@ def run_turn(image: np.ndarray, turn: Turn, models: Models) -> tuple[EditResult,
 
 
 def reproduce_turn(turn_dir: str | Path, models: Models) -> EditResult:
-    """A turn's edit again from its folder alone: its record's turn on its original.png."""
+    """A turn's edit again from its folder alone (moved, copied or unzipped with its edit
+    folder): its record's turn on its original.png."""
     turn_dir = Path(turn_dir)
     record = read_record(turn_dir)
     if not isinstance(record.get("turn"), dict) or "spec" not in record["turn"]:
         raise InputError(f"'{turn_dir}': not a turn's folder (its record.json has no turn)")
-    spec = Turn.model_validate(record["turn"]["spec"])
+    spec = files.recorded_turn(record["turn"], turn_dir)
     result, _ = run_turn(read_image(turn_dir / OUTPUT_FILES["original"]), spec, models)
     return result
 
@@ -174,12 +176,13 @@ class TurnsEdit:
         if not path.is_file():
             raise InputError(f"'{folder}': holds no turns (no {HISTORY_FILE})")
         doc = read_history(path)  # every field checked: a damaged file is one line
+        base = folder if doc.get("schema") == files.FILES_SCHEMA else None  # older: as given
         try:
             nodes = [
                 TurnNode(
                     n["id"],
                     n["parent"],
-                    Turn.model_validate(n["turn"]),
+                    files.absolute_turn(Turn.model_validate(n["turn"]), base),
                     n["models"],
                     n.get("inputs"),
                     n.get("baseline_chain") is True,
@@ -236,7 +239,7 @@ class TurnsEdit:
             "image": self.source,
             "head": self.head,
             "redo": self.redo_stack,
-            "turns": [node.to_json() for node in self.nodes.values()],
+            "turns": [node.to_json(self.folder) for node in self.nodes.values()],
         }
         if self.benchmark:
             doc["benchmark"] = self.benchmark
@@ -307,6 +310,7 @@ class TurnsEdit:
         second edit on it. `chain`: also edit the chain's image at head unmasked
         (`maskedit.turn_chain`), as baseline_chain.png.
         """
+        turn = files.absolute_turn(turn)  # as the history holds its turns: the same compare equal
         key, inputs = _models_key(models, turn), _inputs_key(turn)
         key_of = functools.partial(_models_key, models)  # what the history keeps of them
         if chain:  # the turns up to head made without the chain get its images first
@@ -338,16 +342,18 @@ class TurnsEdit:
             if before_chain is None
             else chain_edit(before_chain, turn, result.original, result.baseline, models)
         )
+        turn_dir = self.turn_dir(node.id)
         record = {
             "turn": {
                 "id": node.id,
                 "parent": parent,
                 "depth": len(before) + 1,
                 "edit": self.edit_id,
-                "spec": turn.model_dump(mode="json"),
+                "schema": files.FILES_SCHEMA,  # the edit folder's files named relative to turn_dir
+                "spec": files.portable_turn(turn, self.folder, turn_dir),
             },
             "captions": turn.captions,
-            **extra,
+            **files.portable_regions(extra, self.folder, turn_dir),
         }
         context = (turn, self.photo, self.union(before), self.edit_id, scorers or Scorers())
         rows = score_turn(result, *context)
@@ -358,7 +364,7 @@ class TurnsEdit:
             images[BASELINE_CHAIN_FILE] = chained
         for row in rows:
             row.update(turn=len(before) + 1, turn_id=node.id)
-        turn_dir = self.turn_dir(node.id)
+        result = files.portable_result(result, self.folder, turn_dir)  # as its record names it
         write_case(
             result, turn_dir, self.edit_id, force=True, extra=record, metrics=rows, images=images
         )

@@ -440,3 +440,31 @@ def test_turns_that_fail_before_their_first_turn_leave_nothing(tmp_path, monkeyp
     Image.fromarray(255 - np.asarray(Image.open(photo))).save(other)
     res = _turns(str(other), "--out", str(out), "--turn", "point=5,5; hi", "--models", "tiny", "--steps", "1")
     assert res.exit_code == 0, res.output  # another photo may start there
+
+
+def test_a_moved_turns_folder_resumes_and_names_no_old_path(tmp_path):
+    """A mask kept in the folder's masks/ is named relative to the folder: after `mv walk
+    walk2` (the old place removed) the same command on walk2 takes every turn again."""
+    photo = _photo(tmp_path)
+    out = tmp_path / "old" / "walk"
+    first = f"mask={tmp_path / 'm0.png'}; make it red"
+    assert _turns(str(photo), "--out", str(out), "--turn", first, *TINY).exit_code == 0
+    (out / "masks").mkdir()
+    shutil.copyfile(tmp_path / "m1.png", out / "masks" / "hat.png")
+    second = "mask={}; seed=7; add a hat"
+    res = _turns(str(photo), "--out", str(out), "--turn", first, "--turn",
+                 second.format(out / "masks" / "hat.png"), *TINY)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    moved = tmp_path / "walk2"
+    shutil.move(out, moved)
+    shutil.rmtree(tmp_path / "old")
+    texts = "".join(p.read_text() for p in moved.rglob("*.json"))
+    assert str(tmp_path / "old") not in texts
+
+    res = _turns("--out", str(moved), "--undo", "1")
+    assert res.exit_code == 0 and _head(moved) == "t01"
+    res = _turns(str(photo), "--out", str(moved), "--turn", first, "--turn",
+                 second.format(moved / "masks" / "hat.png"), *TINY)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("(made before: kept)") == 2 and _head(moved) == "t02"
+    assert sorted(p.name for p in (moved / "turns").iterdir()) == ["t01", "t02"]

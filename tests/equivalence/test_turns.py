@@ -466,3 +466,100 @@ def test_the_chain_is_not_added_by_other_models(chained, tmp_path):
     assert not again and {k: _files(copy / "turns" / k) for k in made} == made
     assert not (copy / "turns" / node.id / "baseline_chain.png").exists()
     assert [n.chain for n in session.path()] == [False, False, True]
+
+
+def _mask_turn(mask: Path, instruction: str, seed: int):
+    from maskedit.config import EditSettings, Prompts, Region, Turn
+
+    settings = EditSettings(steps=2, methods=("pixel", "latent"), seed=seed)
+    region = Region(instruction=instruction, prompts=Prompts(mask=mask), settings=settings)
+    return Turn(regions=(region,))
+
+
+def _texts(folder: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(folder.rglob("*.json")))
+
+
+def test_a_moved_turns_folder_works_on_its_own(models, tmp_path):
+    """A mask inside the folder (as the page keeps its masks) is named relative to it, one from
+    outside by its absolute path: after the folder is moved and its old place removed, its turns
+    reproduce, undo and redo, and the same turns given again are taken again."""
+    from maskedit.app.history import mask_file
+
+    old = tmp_path / "old" / "walk"
+    session = TurnsEdit.create(old, _photo())
+    inside = mask_file(old, _box_mask(4, 20, 4, 30))  # old/masks/mask-….png
+    outside = tmp_path / "user" / "hat.png"
+    outside.parent.mkdir()
+    Image.fromarray(_box_mask(30, 50, 40, 70).astype(np.uint8) * 255).save(outside)
+    first, second = _mask_turn(inside, "paint it", 1), _mask_turn(outside, "add a hat", 2)
+    session.add(first, models)
+    session.add(second, models)
+    made = _files(old)
+
+    new = tmp_path / "elsewhere" / "walk2"
+    new.parent.mkdir()
+    shutil.move(old, new)
+    shutil.rmtree(tmp_path / "old")
+    texts = _texts(new)
+    assert str(tmp_path / "old") not in texts and "/old/" not in texts
+    assert str(outside) in texts  # a user's own file, outside the folder: named as it is
+    history = json.loads((new / HISTORY_FILE).read_text())
+    assert history["turns"][0]["turn"]["regions"][0]["prompts"]["mask"] == (f"masks/{inside.name}")
+    record = json.loads((new / "turns" / "t01" / "record.json").read_text())
+    assert record["mask"]["file"] == f"../../masks/{inside.name}"
+
+    for turn_id in ("t01", "t02"):
+        again = reproduce_turn(new / "turns" / turn_id, models)
+        for method in ("pixel", "latent"):
+            blended = _png(new / "turns" / turn_id / f"blended_{method}.png")
+            assert np.array_equal(again.outputs[method], blended)
+    session = TurnsEdit.open(new)
+    assert session.node("t01").turn.regions[0].prompts.mask == new / "masks" / inside.name
+    session.undo(2)
+    session.redo(2)
+    session.goto(None)  # the same turns again, the first with the moved folder's mask: kept
+    moved_first = _mask_turn(new / "masks" / inside.name, "paint it", 1)
+    assert session.add(moved_first, models)[1] and session.add(second, models)[1]
+    assert sorted(p.name for p in (new / "turns").iterdir()) == ["t01", "t02"]
+    assert {k: v for k, v in _files(new).items() if k.startswith("turns/")} == {
+        k: v for k, v in made.items() if k.startswith("turns/")
+    }
+
+
+def test_a_history_written_with_absolute_paths_is_still_read(models, tmp_path):
+    """history.json and records of an older maskedit name every file as given: read as they
+    are, the same turn is taken again, and the next save names the folder's files relatively."""
+    from maskedit.app.history import mask_file
+
+    folder = tmp_path / "walk"
+    session = TurnsEdit.create(folder, _photo())
+    inside = mask_file(folder, _box_mask(4, 20, 4, 30))
+    turn = _mask_turn(inside, "paint it", 1)
+    session.add(turn, models)
+    history = json.loads((folder / HISTORY_FILE).read_text())
+    history.pop("schema")
+    history["turns"][0]["turn"]["regions"][0]["prompts"]["mask"] = str(inside)
+    (folder / HISTORY_FILE).write_text(json.dumps(history))
+    record_path = folder / "turns" / "t01" / "record.json"
+    record = json.loads(record_path.read_text())
+    record["turn"].pop("schema")
+    record["turn"]["spec"]["regions"][0]["prompts"]["mask"] = str(inside)
+    record_path.write_text(json.dumps(record))
+
+    again = reproduce_turn(folder / "turns" / "t01", models)
+    assert np.array_equal(
+        again.outputs["pixel"], _png(folder / "turns" / "t01" / "blended_pixel.png")
+    )
+    session = TurnsEdit.open(folder)
+    session.goto(None)
+    assert session.add(turn, models)[1]  # taken again, not edited again
+    saved = json.loads((folder / HISTORY_FILE).read_text())
+    assert saved["schema"] == 2
+    assert saved["turns"][0]["turn"]["regions"][0]["prompts"]["mask"] == f"masks/{inside.name}"
+
+
+def _box_mask(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    mask = np.zeros((H, W), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask

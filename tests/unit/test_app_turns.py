@@ -18,7 +18,7 @@ from maskedit.app.history import (
     remove_layer,
 )
 from maskedit.errors import InputError
-from maskedit.images import read_mask, write_png
+from maskedit.images import read_image, read_mask, write_png
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,6 +115,30 @@ def test_keep_editing_makes_turns_and_outside_every_mask_is_the_photo(events, tm
     for turn_id in ("t01", "t02"):
         assert f"{root}/turns/{turn_id}/record.json" in names
         assert f"{root}/turns/{turn_id}/blended.png" in names
+
+    # Unzipped elsewhere, with the page's folder gone, the history works on its own: it names
+    # its masks relative to itself, never by the server's paths.
+    from maskedit.turns import reproduce_turn
+
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "unzipped")
+        texts = "".join(z.read(n).decode() for n in names if n.endswith(".json"))
+    assert str(events.root) not in texts and str(edit.folder) not in texts
+    unzipped = tmp_path / "unzipped" / root
+    away = edit.folder.with_name(f"{root}-away")
+    edit.folder.rename(away)
+    try:
+        for turn_id in ("t01", "t02"):
+            again = reproduce_turn(unzipped / "turns" / turn_id, events.models)
+            shown = read_image(unzipped / "turns" / turn_id / "blended.png")
+            assert np.abs(again.blended.astype(int) - shown.astype(int)).max() <= 2
+        moved = TurnsEdit.open(unzipped)
+        moved.goto("t02")  # the page left head at the photo
+        moved.undo(2)
+        moved.redo(2)
+        assert moved.union(moved.path()).sum() == union.sum()
+    finally:
+        away.rename(edit.folder)
 
 
 def test_a_result_kept_from_an_earlier_turn_starts_a_branch(events, tmp_path):

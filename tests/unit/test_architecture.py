@@ -47,6 +47,7 @@ LAYERS = [
     ("maskedit.turn_scores", 6),
     ("maskedit.turn_chain", 6),
     ("maskedit.turn_history", 6),
+    ("maskedit.turn_files", 6),
     ("maskedit.turns", 6),
     ("maskedit.turn_summary", 6),
     ("maskedit.regions", 6),
