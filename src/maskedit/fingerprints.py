@@ -47,19 +47,21 @@ def model_identity(models: Models | ModelOptions | None, case: Case) -> dict[str
     if models is None:
         return {}
     options = models if isinstance(models, ModelOptions) else getattr(models, "options", None)
+    # every region of every turn: a later region's click is SAM's as much as the first one's
+    needs_sam = any(p.needs_sam for p in case.all_prompts)
     if options is None:  # models the caller built: what they say about themselves
         described = models.describe()
         return {
             k: described.get(k)
             for k in ("kind", "ip2p", "editor", "device", "working_size", "speedups")
-        } | ({"sam": described.get("sam")} if case.prompts.needs_sam else {})
+        } | ({"sam": described.get("sam")} if needs_sam else {})
     identity = options.model_dump(
         mode="json",
         include={"kind", "editor", "editor_id", "device", "dtype", "working_size", "speedups"},
     )
-    if case.prompts.needs_sam:
+    if needs_sam:
         identity |= {"segmenter": options.segmenter, "segmenter_id": options.segmenter_id}
-    if case.prompts.target is not None:
+    if any(p.target is not None for p in case.all_prompts):
         identity["text_model"] = options.text_model
     return identity
 

@@ -87,3 +87,20 @@ def test_baseline_chain_is_in_a_turns_fingerprint_only_when_on(tmp_path):
     old |= {"models": {}, "threshold": None}
     text = json.dumps(old, sort_keys=True, ensure_ascii=True, allow_nan=True)
     assert legacy_fingerprint(off, None) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("several", ["regions", "turns"])
+def test_the_segmenter_is_in_the_fingerprint_when_any_region_clicks(tmp_path, several):
+    """A mask file in the first region and a click in the second: the second region's mask is
+    the segmenter's, so another segmenter makes the finished folder stale."""
+    from maskedit.config import ModelOptions
+
+    _png(tmp_path / "p.png", 255)
+    _png(tmp_path / "m.png", 255)
+    raw = {"id": "a", "image": "p.png",
+           several: [{"instruction": "red", "mask": "m.png"}, {"instruction": "blue", "point": [3, 3]}]}
+    case = case_from_dict(raw, tmp_path)
+    sam, sam2 = ModelOptions(kind="tiny"), ModelOptions(kind="tiny", segmenter="sam2")
+    assert case_fingerprint(case, sam) != case_fingerprint(case, sam2)
+    masks_only = case_from_dict({**raw, several: [{"instruction": "red", "mask": "m.png"}]}, tmp_path)
+    assert case_fingerprint(masks_only, sam) == case_fingerprint(masks_only, sam2)  # no SAM asked
