@@ -68,19 +68,23 @@ def run_manifest(
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
         scorers = Scorers(clip, backbones, threshold)
-        summary = _run(manifest, models, out_dir, scorers, force, progress, batch_size)
-        finish_run(manifest, out_dir, summary)
+        summary = RunSummary()
+        try:
+            _run(manifest, models, out_dir, scorers, force, progress, batch_size, summary)
+        finally:  # stopped too (Ctrl-C): the tables show the cases redone before the stop
+            finish_run(manifest, out_dir, summary)
         return summary
 
 
 def finish_run(manifest: Manifest, out_dir: Path, summary: RunSummary) -> None:
     """After a run, finished or stopped: name the case folders of other manifests, and rebuild
-    the tables from every scored case of this one."""
+    the tables from every scored case of this one, always (empty when none is scored). A case
+    that failed now is left out: its folder, if any, holds the result of inputs or settings the
+    manifest no longer has (or a damaged one), kept on disk but not counted."""
     ids = [case.id for case in manifest.cases]
     summary.others = other_case_folders(out_dir, ids)
-    rows = collect_rows(out_dir, case_ids=ids)
-    if rows:
-        write_tables(out_dir, rows)
+    rows = collect_rows(out_dir, case_ids=[i for i in ids if i not in summary.failed])
+    write_tables(out_dir, rows)
     cases: dict[str, set[str]] = {}
     for row in rows:
         if row.get("clip_model"):
@@ -279,8 +283,9 @@ def _run(
     force: bool,
     progress: bool,
     batch_size: int,
-) -> RunSummary:
-    summary = RunSummary()
+    summary: RunSummary,
+) -> None:
+    """Every case, each attempt logged into `summary` as it ends."""
     with progress_bar(progress) as bar:
         task = bar.add_task("cases", total=len(manifest.cases))
 
@@ -313,10 +318,9 @@ def _run(
                 for row in process_batch(chunk, models, out_dir, scorers, plans, batch_size):
                     log_attempt(out_dir, row, summary)
                     bar.advance(task)
-            return summary
+            return
         for case in manifest.cases:
             one(case)
-    return summary
 
 
 def run_case_turns(

@@ -213,6 +213,65 @@ def test_the_tables_cover_the_manifest_being_run(tmp_path):
     assert {r["case_id"] for r in rows} == {"b"}
 
 
+def test_a_case_whose_redo_fails_leaves_the_tables_and_they_are_always_rewritten(tmp_path):
+    """A changed case that fails keeps its old folder on disk but not its rows (they are the old
+    instruction's); a manifest none of whose cases is scored rewrites the tables empty."""
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+
+    def write(instruction: str, extra: str = "") -> None:
+        manifest.write_text(
+            "defaults: {steps: 1}\ncases:\n"
+            " - {id: a, image: p.png, instruction: hi, point: [5, 5]}\n"
+            f" - {{id: b, image: p.png, instruction: {instruction}, point: [5, 5]{extra}}}\n"
+        )
+
+    out = tmp_path / "o"
+    write("make it blue")
+    assert _run(manifest, out).exit_code == 0
+    # changed, and its redo fails while running (masked guidance needs image guidance >= 1)
+    write("make it purple", ", method: guidance, image_cfg: 0.5")
+    res = _run(manifest, out)
+    assert "1 failed" in res.stdout, res.output
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["case_id"] for r in rows} == {"a"}
+    assert json.loads((out / "b" / "record.json").read_text())["instruction"] == "make it blue"
+    (tmp_path / "other.yaml").write_text(
+        "cases:\n - {id: c, image: p.png, instruction: hi, point: [5, 5], steps: 1, method: guidance, image_cfg: 0.5}\n"
+    )
+    res = _run(tmp_path / "other.yaml", out)
+    assert "1 failed" in res.stdout and "2 other case folders" in res.stdout, res.output
+    assert (out / "results.jsonl").read_text() == ""
+    assert (out / "summary.csv").read_text().startswith("method,n,scored_against,miou")
+
+
+def test_a_stopped_run_rebuilds_the_tables_from_the_cases_it_finished(tmp_path, monkeypatch):
+    """Ctrl-C after a case was redone: the tables show its new rows, not the old ones."""
+    import maskedit.runner as runner_module
+
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+    cases = "".join(f" - {{id: {c}, image: p.png, instruction: INSTR, point: [5, 5]}}\n" for c in "ab")
+    manifest.write_text("defaults: {steps: 1}\ncases:\n" + cases.replace("INSTR", "hi"))
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    manifest.write_text("defaults: {steps: 1}\ncases:\n" + cases.replace("INSTR", "make it red"))
+    real = runner_module.process_case
+
+    def stop_at_b(case, *args, **kwargs):
+        if case.id == "b":
+            raise KeyboardInterrupt
+        return real(case, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "process_case", stop_at_b)
+    res = _run(manifest, out)
+    assert res.exit_code == 130, res.output
+    rows = {r["case_id"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    new = json.loads((out / "a" / "metrics.json").read_text())["rows"]
+    assert [r for r in rows.values() if r["case_id"] == "a"] == [r for r in new if r["method"] == rows["a"]["method"]]
+    assert json.loads((out / "a" / "record.json").read_text())["instruction"] == "make it red"
+
+
 # --- killed runs ------------------------------------------------------------------------------
 
 
