@@ -21,7 +21,7 @@ from maskedit.config import (
     check_threshold,
 )
 from maskedit.errors import MaskeditError
-from maskedit.evaluate import GROUND_TRUTH_FILE, score_result
+from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE, score_result
 from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
@@ -34,7 +34,7 @@ from maskedit.regions import edit_regions
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers
-from maskedit.tables import collect_rows, write_tables
+from maskedit.tables import collect_rows, read_metrics, write_tables
 from maskedit.turns import TurnsEdit
 
 
@@ -136,11 +136,25 @@ def plan_case(
         why = "changed"
     else:
         why = "damaged" if found.state == "damaged" else "new"
+    if why is None and not _still_scored(out_dir / case.id, case):
+        why = "damaged"  # its rows would drop out of the tables, or lose their columns
     refused = found.not_replaceable if why is not None and found.state != "absent" else None
     if refused:  # a case to (re)do whose folder is not maskedit's alone: the user's files stay
         error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
         return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
     return fingerprint, why, {}
+
+
+def _still_scored(case_dir: Path, case: Case) -> bool:
+    """Whether a finished folder still holds what its scores need: a readable metrics.json, and
+    the reference mask and ground truth the case is scored against."""
+    try:
+        read_metrics(case_dir)
+    except MaskeditError:
+        return False
+    needs = [REFERENCE_MASK_FILE] if case.reference_mask is not None else []
+    needs += [GROUND_TRUTH_FILE] if case.ground_truth is not None else []
+    return all((case_dir / name).is_file() for name in needs)
 
 
 def process_case(

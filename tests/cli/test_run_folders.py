@@ -245,6 +245,31 @@ def test_a_case_whose_redo_fails_leaves_the_tables_and_they_are_always_rewritten
     assert (out / "summary.csv").read_text().startswith("method,n,scored_against,miou")
 
 
+def test_a_finished_folder_that_lost_what_its_scores_need_is_redone(tmp_path):
+    """metrics.json deleted or cut short, or the reference mask the case is scored against
+    gone: the case is redone, not counted as finished while it drops out of the tables."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "defaults: {steps: 1}\ncases:\n"
+        + "".join(f" - {{id: {c}, image: p.png, instruction: hi, point: [5, 5], reference_mask: m.png}}\n" for c in "abc")
+    )
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    (out / "a" / "metrics.json").unlink()
+    (out / "b" / "metrics.json").write_text('{"rows": [')
+    (out / "c" / "reference_mask.png").unlink()
+    res = _run(manifest, out)
+    assert res.exit_code == 0, res.output
+    assert "3 done (3 redone" in res.stdout, res.stdout
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["case_id"] for r in rows} == {"a", "b", "c"}
+    assert {r["scored_against"] for r in rows} == {"annotation"}
+    res = _run(manifest, out)
+    assert "0 done, 3 already finished" in res.stdout, res.stdout
+
+
 def test_a_stopped_run_rebuilds_the_tables_from_the_cases_it_finished(tmp_path, monkeypatch):
     """Ctrl-C after a case was redone: the tables show its new rows, not the old ones."""
     import maskedit.runner as runner_module
