@@ -17,17 +17,19 @@ from maskedit.images import SAMPLE_PREFIX
 from maskedit.models import Models
 from maskedit.outputs import CaseFolder, inspect_case_folder
 
-_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (kept per path, size and mtime for the life of the process)."""
+    """sha256 of a file's bytes, kept for the life of the process per path, size, mtime, inode
+    and ctime: a file rewritten with its size and mtime kept (`cp -p`, `rsync -t`) still gets a
+    new ctime, which no tool sets back."""
     path = Path(path)
     try:
         st = path.stat()
     except OSError as err:
         raise InputError(f"'{path}': cannot be read ({err.strerror or err})") from None
-    key = (str(path.absolute()), st.st_size, st.st_mtime_ns)
+    key = (str(path.absolute()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
     if key not in _HASHES:
         digest = hashlib.sha256()
         try:

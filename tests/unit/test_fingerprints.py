@@ -104,3 +104,18 @@ def test_the_segmenter_is_in_the_fingerprint_when_any_region_clicks(tmp_path, se
     assert case_fingerprint(case, sam) != case_fingerprint(case, sam2)
     masks_only = case_from_dict({**raw, several: [{"instruction": "red", "mask": "m.png"}]}, tmp_path)
     assert case_fingerprint(masks_only, sam) == case_fingerprint(masks_only, sam2)  # no SAM asked
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(tmp_path):
+    """`cp -p` / `rsync -t` keep size and mtime; the digest still follows the bytes."""
+    import os
+    import time
+
+    path = tmp_path / "m.png"
+    path.write_bytes(b"a" * 100)
+    before, stat = file_digest(path), path.stat()
+    time.sleep(0.01)  # a ctime the rewrite can tell apart
+    path.write_bytes(b"b" * 100)  # the same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert file_digest(path) != before
