@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from maskedit.case_files import LEFTOVER, record_files, turns_user_files
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
@@ -103,13 +103,6 @@ def _plain_name(name: Any) -> bool:
     # (a backslash is a plain character on POSIX; "\0" cannot reach here from JSON text)
 
 
-def _record_files(record: dict[str, Any]) -> list[Any]:
-    files = list(record["outputs"].values())
-    methods = record.get("methods")
-    files += list(methods.values()) if isinstance(methods, dict) else [methods]
-    return files
-
-
 def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
     """Classify what is at `path` without changing anything (see `CaseFolder`)."""
     path = Path(path)
@@ -131,8 +124,9 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
         record = None
     turns = HISTORY_FILE in names  # a multi-turn edit's folder (`maskedit.turns`)
     others = tuple(n for n in names if not is_case_file(n, turns))
+    others += turns_user_files(path) if turns else ()  # inside its turns/ and masks/ too
     if is_case_record(record):
-        for name in _record_files(record):
+        for name in record_files(record):
             if not _plain_name(name):
                 why = f"its record.json names the file {name!r}"
                 return CaseFolder("damaged", why, record, others)
@@ -211,10 +205,6 @@ def empty_folder(folder: str | os.PathLike, keep: tuple[str, ...] = ()) -> None:
             path.unlink()
 
 
-# What an interrupted writer leaves beside the folders it writes: mkdtemp/mkstemp names.
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.(?P<kind>partial|old|tmp)$")
-
-
 def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list[str]:
     """Remove the temp folders and files a killed writer left in `folder` (all of them, or those
     of one case folder `name`), and put back a replaced folder it had swapped out but not yet
@@ -226,7 +216,7 @@ def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list
     except OSError:
         return removed
     for path in entries:
-        match = _LEFTOVER.match(path.name)
+        match = LEFTOVER.match(path.name)
         if match is None or (name is not None and match["name"] != name):
             continue
         target = path.parent / match["name"]

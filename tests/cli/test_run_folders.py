@@ -383,6 +383,39 @@ def test_force_never_deletes_the_users_file_in_a_folder_maskedit_wrote(tmp_path)
     assert _tree(tmp_path / "r" / "a") == before and (tmp_path / "r" / "b" / "record.json").is_file()
 
 
+def test_a_users_file_inside_a_turns_case_keeps_it_from_a_changed_photo_and_force(tmp_path):
+    """A note the user put into a multi-turn case's turns/ or a turn's folder: a changed photo
+    and `--force` refuse the case with one line naming the note, and nothing is touched; the
+    masks the app writes into its masks/ are maskedit's, and `--force` replaces them."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "defaults: {steps: 1}\ncases:\n - id: w\n   image: p.png\n   turns:\n"
+        "     - {instruction: make it red, mask: m.png}\n"
+    )
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    (out / "w" / "turns" / "t01" / "notes.txt").write_text("mine")
+    before = _tree(out / "w")
+    line = _one_error_line(_run(manifest, out, "--force"))
+    assert "case 'w' cannot be written there:" in line and "'turns/t01/notes.txt'" in line
+    assert "nothing was touched" in line and _tree(out / "w") == before
+    Image.fromarray(np.full((40, 56, 3), 77, np.uint8)).save(tmp_path / "p.png")  # another photo
+    res = _run(manifest, out)
+    assert res.exit_code == 1 and "'turns/t01/notes.txt'" in res.output, res.output
+    assert _tree(out / "w") == before
+    (out / "w" / "turns" / "t01" / "notes.txt").unlink()
+    (out / "w" / "turns" / "notes.txt").write_text("mine")
+    line = _one_error_line(_run(manifest, out, "--force"))
+    assert "'turns/notes.txt'" in line and (out / "w" / "turns" / "notes.txt").is_file()
+    (out / "w" / "turns" / "notes.txt").unlink()
+    (out / "w" / "masks").mkdir()
+    _mask(out / "w" / "masks" / "mask-0123456789abcdef-56x40.png", slice(5, 20))
+    assert _run(manifest, out, "--force").exit_code == 0
+    assert not (out / "w" / "masks").exists()
+
+
 def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_when_damaged(
     tmp_path,
 ):

@@ -346,6 +346,30 @@ def test_a_refused_move_leaves_nothing_behind(one_turn, tmp_path, moves, words):
     assert _turns(str(other), "--out", str(tmp_path / "new" / "walk")).exit_code == 0
 
 
+def test_force_never_removes_a_users_file_inside_turns(one_turn, tmp_path):
+    """`turns --force` over finished turns whose turns/ or a turn's folder holds the user's file:
+    refused with one line naming it, before anything is removed."""
+    walk = tmp_path / "walk"
+    shutil.copytree(one_turn / "walk", walk)
+    for note in ("turns/t01/notes.txt", "turns/notes.txt"):
+        (walk / note).write_text("mine")
+        before = _files(walk)
+        res = _turns(
+            str(one_turn / "photo.png"),
+            "--out",
+            str(walk),
+            "--turn",
+            "box=2,2,20,20; hi",
+            "--force",
+            *TINY,
+        )
+        assert res.exit_code == 2, res.output
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and f"'{note}'" in lines[0], res.stderr
+        assert "nothing was touched" in lines[0] and _files(walk) == before
+        (walk / note).unlink()
+
+
 def test_force_removes_nothing_while_another_command_writes_there(tmp_path):
     """`turns --force` on a folder another maskedit command holds: refused by the lock before
     anything is removed (the other command's turns, and its lock, stay)."""

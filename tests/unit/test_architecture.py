@@ -40,6 +40,7 @@ LAYERS = [
     ("maskedit.masks.automatic", 4),
     ("maskedit.masks", 2),  # the package's docstring: it imports nothing
     ("maskedit.record", 5),
+    ("maskedit.case_files", 5),
     ("maskedit.outputs", 5),
     ("maskedit.request", 5),
     ("maskedit.case", 5),
