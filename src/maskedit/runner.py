@@ -34,7 +34,13 @@ from maskedit.regions import edit_regions
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers
-from maskedit.tables import collect_rows, read_metrics, write_tables
+from maskedit.tables import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    collect_rows,
+    read_metrics,
+    write_tables,
+)
 from maskedit.turns import TurnsEdit
 
 
@@ -78,13 +84,14 @@ def run_manifest(
 
 def finish_run(manifest: Manifest, out_dir: Path, summary: RunSummary) -> None:
     """After a run, finished or stopped: name the case folders of other manifests, and rebuild
-    the tables from every scored case of this one, always (empty when none is scored). A case
-    that failed now is left out: its folder, if any, holds the result of inputs or settings the
-    manifest no longer has (or a damaged one), kept on disk but not counted."""
+    the tables from every scored case of this one (empty when none is, where tables were written
+    before). A case that failed now is left out: its folder, if any, holds the result of inputs
+    or settings the manifest no longer has (or a damaged one), kept on disk but not counted."""
     ids = [case.id for case in manifest.cases]
     summary.others = other_case_folders(out_dir, ids)
     rows = collect_rows(out_dir, case_ids=[i for i in ids if i not in summary.failed])
-    write_tables(out_dir, rows)
+    if rows or any((out_dir / name).exists() for name in (RESULTS_FILE, SUMMARY_FILE)):
+        write_tables(out_dir, rows)  # a run that made nothing writes none into a new folder
     cases: dict[str, set[str]] = {}
     for row in rows:
         if row.get("clip_model"):
