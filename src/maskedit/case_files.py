@@ -43,12 +43,12 @@ def turns_user_files(folder: str | os.PathLike) -> tuple[str, ...]:
     folder's files and those its record.json names, the masks the app writes (PNG files) or
     history.json or a turn names, and what a write cut short or a file browser leaves."""
     base = Path(os.path.abspath(folder))
-    found, named = [], _named(_read_json(base / HISTORY_FILE), base)
+    found, named = [], _named(read_json(base / HISTORY_FILE), base)
     turns = base / TURNS_DIR
     for name in _entries(turns):
         turn = turns / name
         if _TURN_ID.match(name) and turn.is_dir() and not turn.is_symlink():
-            record = _read_json(turn / OUTPUT_FILES["record"])
+            record = read_json(turn / OUTPUT_FILES["record"])
             own = record_files(record) if is_case_record(record) else []
             named |= _named(record, turn)
             found += [
@@ -78,7 +78,8 @@ def _entries(folder: Path) -> list[str]:
         return []
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file's value, or None when it cannot be read or parsed (the caller decides)."""
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from maskedit.case_files import LEFTOVER, record_files, turns_user_files
+from maskedit.case_files import LEFTOVER, read_json, record_files, turns_user_files
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
@@ -118,10 +118,7 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
         return CaseFolder("foreign", f"'{path}' cannot be read ({err.strerror or err})")
     if not names:
         return CaseFolder("empty")
-    try:
-        record = json.loads((path / OUTPUT_FILES["record"]).read_bytes())
-    except (OSError, ValueError, RecursionError):
-        record = None
+    record = read_json(path / OUTPUT_FILES["record"])
     turns = HISTORY_FILE in names  # a multi-turn edit's folder (`maskedit.turns`)
     others = tuple(n for n in names if not is_case_file(n, turns))
     others += turns_user_files(path) if turns else ()  # inside its turns/ and masks/ too

@@ -184,13 +184,37 @@ def _edit_turns(
     """Open (or start) the turns in --out, make the moves, add the case's turns; the summary is
     rewritten. Under the folder's lock, taken before anything is removed. Turns started here
     that fail before their first turn is made (no weights, a failing edit) leave nothing."""
+    from maskedit.outputs import empty_folder
+    from maskedit.run_folder import LOCK_FILE, run_lock
+    from maskedit.turns import TurnsEdit
+
     existed = out.exists()
     try:
-        return _edit_locked(out, source, case, started=started, moves=moves, **load_options)
+        with run_lock(out):  # another command may be writing there
+            if not started:
+                empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
+            image = case.image if case else source
+            if source is not None and not started:
+                session = TurnsEdit.create(out, image)
+            elif source is not None:
+                session = TurnsEdit.open_or_create(out, image)
+            else:
+                session = TurnsEdit.open(out)
+            session.move(*moves)
+            if case is not None:
+                models, _ = load(model_options(cases=[case], **load_options))
+                if source is not None and moves == (None, 0, 0):
+                    session.goto(None)  # the photo's whole sequence again: a rerun resumes it
+                for spec in case.turns:
+                    node, again = session.add(spec, models, chain=case.baseline_chain)
+                    kept = "  (made before: kept)" if again else ""
+                    console.print(f"turn {node.id}: {spec.instruction}{kept}")
+            session.write_summary()
     except BaseException:
         if not started and not _has_turns(out):
             _remove_started(out, existed)
         raise
+    return session
 
 
 def _has_turns(out: Path) -> bool:
@@ -210,42 +234,6 @@ def _remove_started(out: Path, existed: bool) -> None:
         empty_folder(out)
     else:
         shutil.rmtree(out, ignore_errors=True)
-
-
-def _edit_locked(
-    out: Path,
-    source: str | None,
-    case: Case | None,
-    *,
-    started: bool,
-    moves: tuple[str | None, int, int],
-    **load_options: Any,
-) -> TurnsEdit:
-    from maskedit.outputs import empty_folder
-    from maskedit.run_folder import LOCK_FILE, run_lock
-    from maskedit.turns import TurnsEdit
-
-    with run_lock(out):  # another command may be writing there
-        if not started:
-            empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
-        image = case.image if case else source
-        if source is not None and not started:
-            session = TurnsEdit.create(out, image)
-        elif source is not None:
-            session = TurnsEdit.open_or_create(out, image)
-        else:
-            session = TurnsEdit.open(out)
-        session.move(*moves)
-        if case is not None:
-            models, _ = load(model_options(cases=[case], **load_options))
-            if source is not None and moves == (None, 0, 0):
-                session.goto(None)  # the photo's whole sequence again: a rerun resumes it
-            for spec in case.turns:
-                node, again = session.add(spec, models, chain=case.baseline_chain)
-                kept = "  (made before: kept)" if again else ""
-                console.print(f"turn {node.id}: {spec.instruction}{kept}")
-        session.write_summary()
-    return session
 
 
 @with_flags(**EDIT_FLAGS)
