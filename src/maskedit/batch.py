@@ -18,7 +18,7 @@ import numpy as np
 from maskedit.case import edit_steps
 from maskedit.config.loading import shown
 from maskedit.editing.jobs import EditorJob, run_jobs
-from maskedit.errors import InputError, MaskeditError
+from maskedit.errors import InputError, MaskeditError, named_warnings
 from maskedit.models import Models, models_given
 from maskedit.record import EditResult
 from maskedit.request import EditRequest, request_from
@@ -31,7 +31,9 @@ def edit_many(
     a list or any iterable), sharing denoiser calls up to `batch_size`.
 
     Returns one entry per request, in order: its `EditResult`, or the `MaskeditError` that
-    stopped it (the others go on), a malformed request's `InputError` included. With
+    stopped it (the others go on), a malformed request's `InputError` included. Its warnings
+    name it: "request 2: the mask is empty ..." (a dict may carry `name` beside the fields to
+    say it otherwise, as `progress` may its callback). With
     `batch_size=1` this is a loop over `edit`. A batch that runs out of GPU memory is redone one
     case at a time, and later batches are half as large.
     """
@@ -44,7 +46,9 @@ def edit_many(
         )
     steps: list[Generator[EditorJob, np.ndarray, EditResult] | None] = []
     results: list[EditResult | MaskeditError | None] = []
+    names: list[str] = []
     for n, given in enumerate(requests, start=1):
+        names.append(_name(given, n))
         try:
             request, progress = _request(given, n)
         except InputError as err:  # this request alone is malformed: its slot says so
@@ -61,7 +65,8 @@ def edit_many(
                 steps[i].close()
                 results[i] = value
                 return
-            waiting[i] = steps[i].send(value)
+            with named_warnings(names[i]):
+                waiting[i] = steps[i].send(value)
         except StopIteration as done:
             results[i] = done.value
         except MaskeditError as err:
@@ -90,6 +95,12 @@ def edit_many(
     return results  # type: ignore[return-value]
 
 
+def _name(request: Any, n: int) -> str:
+    """What request `n`'s warnings call it: its `name`, or "request n"."""
+    name = request.get("name") if isinstance(request, Mapping) else None
+    return name if isinstance(name, str) and name.strip() else f"request {n}"
+
+
 def _request(request: Any, n: int) -> tuple[EditRequest, Any]:
     """Request `n` (from 1) and its progress callback (a dict may carry `progress` beside the
     fields); a malformed one is an `InputError` naming it, so it fails alone."""
@@ -102,4 +113,5 @@ def _request(request: Any, n: int) -> tuple[EditRequest, Any]:
         )
     fields = dict(request)
     progress = fields.pop("progress", None)
+    fields.pop("name", None)
     return request_from(fields, f"request {n}: "), progress

@@ -1,5 +1,9 @@
 """User-facing errors: one line that names the input, the value and what was expected."""
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class MaskeditError(Exception):
     """A problem with what the user gave us (a file, a prompt, a manifest, a missing model).
@@ -30,3 +34,23 @@ class RunFailure(MaskeditError):
 
 class MaskeditWarning(UserWarning):
     """Something the user should know that does not stop the edit (empty mask, long prompt)."""
+
+
+@contextmanager
+def named_warnings(name: str) -> Iterator[None]:
+    """`MaskeditWarning`s raised inside come out as "<name>: <message>", as they happen.
+
+    A run of many cases (or `edit_many`'s requests) warns about one of them at a time; without
+    the name, "the mask is empty" does not say whose. Filters stay the user's: an ignored
+    warning stays ignored, and each block starts afresh, so two cases' same warning both show.
+    """
+    with warnings.catch_warnings():  # restores showwarning (and the filters) on the way out
+        show = warnings.showwarning
+
+        def named(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, MaskeditWarning):
+                message = category(f"{name}: {message}")
+            show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = named
+        yield

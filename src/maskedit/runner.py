@@ -20,7 +20,7 @@ from maskedit.config import (
     ModelOptions,
     check_threshold,
 )
-from maskedit.errors import MaskeditError
+from maskedit.errors import MaskeditError, named_warnings
 from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE, score_result
 from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
 from maskedit.images import image_size, read_image
@@ -171,7 +171,18 @@ def process_case(
 
     The one unit of work of a run: the local loop and the Ray actors both call it, so both give
     the same files. A case already finished with the same fingerprint is skipped unless `force`.
+    Its warnings name it ("case 'cat': the mask is empty ...").
     """
+    with named_warnings(case_name(case)):
+        return _process_case(case, models, out_dir, scorers, force)
+
+
+def case_name(case: Case) -> str:
+    """How a case's warnings name it."""
+    return f"case '{case.id}'"
+
+
+def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, force: bool) -> dict:
     threshold = scorers.threshold
     fingerprint, why, failed = plan_case(case, models, out_dir, force=force, threshold=threshold)
     if failed:
@@ -286,13 +297,16 @@ def process_batch(
     from maskedit.batch import edit_many
 
     t0 = time.perf_counter()
-    results = edit_many([case_request(c) for c in cases], models=models, batch_size=batch_size)
+    requests = [{**case_request(c), "name": case_name(c)} for c in cases]
+    results = edit_many(requests, models=models, batch_size=batch_size)
     share = (time.perf_counter() - t0) / max(len(cases), 1)  # the shared editing, split evenly
     rows = []
     for case, result in zip(cases, results, strict=True):
         start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         fingerprint, why = plans.get(case.id, (None, "new"))
-        rows.append(finish_case(case, result, out_dir, start, scorers, None, fingerprint, why))
+        with named_warnings(case_name(case)):
+            row = finish_case(case, result, out_dir, start, scorers, None, fingerprint, why)
+        rows.append(row)
     return rows
 
 

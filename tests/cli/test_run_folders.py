@@ -523,3 +523,21 @@ def test_a_resume_with_another_clip_says_the_tables_mix_them(tmp_path):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {row["clip_model"] for row in rows} == {str(tmp_path / "clip")}
     assert "mixes" not in runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")]).stderr
+
+
+@pytest.mark.parametrize("batch", ["1", "2"])
+def test_a_runs_warnings_name_their_case(tmp_path, batch):
+    """Two cases with empty masks: each warning line says which case it is about, alone or in
+    a shared batch."""
+    _photo(tmp_path / "p.png")
+    Image.fromarray(np.zeros((40, 56), np.uint8)).save(tmp_path / "empty.png")
+    case = "  - {{id: {0}, image: p.png, instruction: make it red, mask: empty.png, steps: 2}}\n"
+    (tmp_path / "m.yaml").write_text("cases:\n" + case.format("cat") + case.format("dog"))
+    res = _run(tmp_path / "m.yaml", tmp_path / "out", "--batch-size", batch)
+    assert res.exit_code == 0, res.output
+    said = [ln for ln in res.stderr.splitlines() if "mask is empty" in ln]
+    assert said == [
+        f"maskedit: warning: case '{c}': the mask is empty: nothing may change, so the output "
+        "is the input"
+        for c in ("cat", "dog")
+    ], res.stderr

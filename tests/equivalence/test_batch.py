@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from maskedit import edit
 from maskedit.batch import edit_many
 from maskedit.cli import app
-from maskedit.errors import InputError
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.models import load_models
 from maskedit.record import EditResult
 
@@ -379,3 +379,18 @@ def test_batch_size_with_ray_is_refused(tmp_path):
     )
     assert res.exit_code == 2 and "--batch-size works on one machine" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_each_requests_warnings_name_it(models):
+    """Two empty masks in one batch: each warning says which request (or the `name` a dict
+    carries) it is about, not just "the mask is empty" twice."""
+    empty = np.zeros((64, 96), bool)
+    reqs = [_request(mask=empty), _request(shift=5), {**_request(mask=empty), "name": "case 'b'"}]
+    with pytest.warns(MaskeditWarning) as caught:
+        results = edit_many(reqs, models=models, batch_size=3)
+    assert all(isinstance(r, EditResult) for r in results)
+    said = [str(w.message) for w in caught if "mask is empty" in str(w.message)]
+    assert said == [
+        "request 1: the mask is empty: nothing may change, so the output is the input",
+        "case 'b': the mask is empty: nothing may change, so the output is the input",
+    ]
