@@ -26,6 +26,7 @@ from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerpri
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
+    inspect_case_folder,
     remove_leftovers,
     write_case,
 )
@@ -161,7 +162,21 @@ def _still_scored(case_dir: Path, case: Case) -> bool:
         return False
     needs = [REFERENCE_MASK_FILE] if case.reference_mask is not None else []
     needs += [GROUND_TRUTH_FILE] if case.ground_truth is not None else []
-    return all((case_dir / name).is_file() for name in needs)
+    return all((case_dir / name).is_file() for name in needs) and _turns_whole(case_dir, case)
+
+
+def _turns_whole(case_dir: Path, case: Case) -> bool:
+    """A multi-turn case's turns up to head each still hold every file their record names: a
+    turn folder that lost its output is edited again (with the turns after it), not read."""
+    if not case.turns:
+        return True
+    try:
+        turns = TurnsEdit.open(case_dir)
+    except MaskeditError:
+        return False
+    return all(
+        inspect_case_folder(turns.turn_dir(node.id)).state == "complete" for node in turns.path()
+    )
 
 
 def process_case(

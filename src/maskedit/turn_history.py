@@ -1,4 +1,7 @@
-"""A multi-turn edit's history.json read back with every field checked.
+"""A multi-turn edit's history.json: what it keeps of each turn, read back with every field checked.
+
+A turn is taken again (not edited again) only when its spec, the models its pixels depend on
+(`models_key`) and the bytes of the files it names (`inputs_key`) are the ones kept.
 
 The history is read before anything is written, and `head`, `redo` and each turn's `parent` are
 followed as ids: a damaged file (cut, nested too deep, a list where an id belongs, a parent that
@@ -11,8 +14,38 @@ import json
 from pathlib import Path
 from typing import Any
 
+from maskedit.config import Turn
 from maskedit.errors import InputError
+from maskedit.fingerprints import file_digest
+from maskedit.models import Models
 from maskedit.paths import os_problem
+
+
+def models_key(models: Models, turn: Turn) -> dict[str, Any]:
+    """The parts of `models.describe()` a turn's pixels depend on (device and dtype as loaded),
+    SAM only when it clicks, and a phrase's model only when it names a phrase and its
+    checkpoint was chosen (`--target-model`): the default adds nothing, so older histories hold."""
+    described = models.describe()
+    keys = ["kind", "editor", "ip2p", "device", "working_size", "speedups"]
+    if any(region.prompts.needs_sam for region in turn.regions):
+        keys.append("sam")
+    key = {k: described.get(k) for k in keys}
+    text_model = getattr(getattr(models, "options", None), "text_model", None)
+    if text_model is not None and any(r.prompts.target is not None for r in turn.regions):
+        key["text_model"] = text_model
+    return json.loads(json.dumps(key, default=str))
+
+
+def inputs_key(turn: Turn) -> dict[str, Any]:
+    """The bytes of the files a turn names (each region's mask, its ground truth), hashed: a turn
+    whose mask file changed is edited again, not taken again."""
+    masks = [region.prompts.mask for region in turn.regions]
+    key: dict[str, Any] = {}
+    if any(mask is not None for mask in masks):
+        key["masks"] = [None if mask is None else file_digest(mask) for mask in masks]
+    if turn.ground_truth is not None:
+        key["ground_truth"] = file_digest(turn.ground_truth)
+    return key
 
 
 def read_history(path: Path) -> dict[str, Any]:

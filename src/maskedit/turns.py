@@ -24,8 +24,8 @@ files.
 from __future__ import annotations
 
 import functools
-import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,16 @@ import numpy as np
 
 from maskedit import turn_files as files  # how its JSON names a turn's files
 from maskedit.config import Turn
-from maskedit.errors import InputError
-from maskedit.fingerprints import file_digest
+from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import image_and_source, read_image, read_mask, write_png
 from maskedit.models import Models
-from maskedit.outputs import atomic_write_text, dumps_json, write_case, write_case_metrics
+from maskedit.outputs import (
+    atomic_write_text,
+    dumps_json,
+    inspect_case_folder,
+    write_case,
+    write_case_metrics,
+)
 from maskedit.record import (
     BASELINE_CHAIN,
     BASELINE_CHAIN_FILE,
@@ -52,7 +57,7 @@ from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
 from maskedit.turn_chain import add_chains, chain_edit, chain_parent
-from maskedit.turn_history import read_history
+from maskedit.turn_history import inputs_key, models_key, read_history
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -101,27 +106,6 @@ def reproduce_turn(turn_dir: str | Path, models: Models) -> EditResult:
     spec = files.recorded_turn(record["turn"], turn_dir)
     result, _ = run_turn(read_image(turn_dir / OUTPUT_FILES["original"]), spec, models)
     return result
-
-
-def _models_key(models: Models, turn: Turn) -> dict[str, Any]:
-    """The parts of `models.describe()` a turn's pixels depend on (SAM only when it clicks)."""
-    described = models.describe()
-    keys = ["kind", "editor", "ip2p", "device", "working_size", "speedups"]
-    if any(region.prompts.needs_sam for region in turn.regions):
-        keys.append("sam")
-    return json.loads(json.dumps({k: described.get(k) for k in keys}, default=str))
-
-
-def _inputs_key(turn: Turn) -> dict[str, Any]:
-    """The bytes of the files a turn names (each region's mask, its ground truth), hashed: a turn
-    whose mask file changed is edited again, not taken again."""
-    masks = [region.prompts.mask for region in turn.regions]
-    key: dict[str, Any] = {}
-    if any(mask is not None for mask in masks):
-        key["masks"] = [None if mask is None else file_digest(mask) for mask in masks]
-    if turn.ground_truth is not None:
-        key["ground_truth"] = file_digest(turn.ground_truth)
-    return key
 
 
 class TurnsEdit:
@@ -311,12 +295,12 @@ class TurnsEdit:
         (`maskedit.turn_chain`), as baseline_chain.png.
         """
         turn = files.absolute_turn(turn)  # as the history holds its turns: the same compare equal
-        key, inputs = _models_key(models, turn), _inputs_key(turn)
-        key_of = functools.partial(_models_key, models)  # what the history keeps of them
+        key, inputs = models_key(models, turn), inputs_key(turn)
+        key_of = functools.partial(models_key, models)  # what the history keeps of them
         if chain:  # the turns up to head made without the chain get its images first
             add_chains(self, self.path(), models, scorers or Scorers(), key_of)
         for node in self.children(self.head):
-            finished = (self.turn_dir(node.id) / OUTPUT_FILES["record"]).is_file()
+            finished = inspect_case_folder(self.turn_dir(node.id)).state == "complete"
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
             if same and finished and chain in (node.chain, True):
                 if chain:
@@ -383,19 +367,31 @@ class TurnsEdit:
             turn_dir = self.turn_dir(node.id)
             if not (turn_dir / OUTPUT_FILES["record"]).is_file():
                 continue  # a turn an interrupted run never finished: the next run makes it
-            before = self.path(node.parent) if node.parent is not None else []
-            union_before = self.union(before)
-            rows = score_turn_folder(
-                turn_dir,
-                *(node.turn, self.photo, union_before, self.edit_id, scorers),
-                chain_parent=chain_parent(self, node.parent) if node.chain else None,
-            )
-            for row in rows:
-                row.update(turn=len(before) + 1, turn_id=node.id)
-            write_case_metrics(turn_dir, rows)
-            scored += 1
+            # a turn whose folder (or a turn's before it) lost a file: a run edits it again
+            # when it is on head's path; off the path it stays as it is, and is named
+            for before in self.path(node.id):
+                if (found := inspect_case_folder(self.turn_dir(before.id))).state != "complete":
+                    whose = "its folder" if before is node else f"turn {before.id}'s folder"
+                    why = f"turn {node.id}: {whose} is incomplete ({found.reason})"
+                    warnings.warn(f"{why}; its scores stay as they were", MaskeditWarning, 2)
+                    break
+            else:
+                scored += self._rescore_turn(node, scorers)
         self.write_summary(scorers)
         return scored
+
+    def _rescore_turn(self, node: TurnNode, scorers: Scorers) -> int:
+        """One turn's metrics.json again from its folder's images; returns 1 (one scored)."""
+        before = self.path(node.parent) if node.parent is not None else []
+        rows = score_turn_folder(
+            self.turn_dir(node.id),
+            *(node.turn, self.photo, self.union(before), self.edit_id, scorers),
+            chain_parent=chain_parent(self, node.parent) if node.chain else None,
+        )
+        for row in rows:
+            row.update(turn=len(before) + 1, turn_id=node.id)
+        write_case_metrics(self.turn_dir(node.id), rows)
+        return 1
 
     def moved(
         self, from_turn: str | None = None, undo: int = 0, redo: int = 0

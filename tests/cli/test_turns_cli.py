@@ -492,3 +492,63 @@ def test_a_moved_turns_folder_resumes_and_names_no_old_path(tmp_path):
     assert res.exit_code == 0, res.output
     assert res.stdout.count("(made before: kept)") == 2 and _head(moved) == "t02"
     assert sorted(p.name for p in (moved / "turns").iterdir()) == ["t01", "t02"]
+
+
+@pytest.mark.parametrize("lost", ["t01/blended.png", "t02/blended.png", "t01/mask.png"])
+def test_a_turn_folder_that_lost_a_file_is_edited_again(tmp_path, lost):
+    """A finished multi-turn case whose turn folder lost a picture is not finished: the run
+    edits that turn and the ones after it again (the old ones stay in the history as a branch),
+    a rerun then skips it, and another --threshold rescores instead of stopping on the file."""
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--out", str(out), "--models", "tiny", "--clip", "none"]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "walk" / "turns" / lost).unlink()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "1 done (1 redone" in " ".join(res.stdout.split()), res.stdout
+    history = json.loads((out / "walk" / "history.json").read_text())
+    head = history["head"]
+    assert head not in ("t01", "t02")
+    path = [head]
+    parents = {t["id"]: t["parent"] for t in history["turns"]}
+    while parents[path[-1]] is not None:
+        path.append(parents[path[-1]])
+    assert lost.split("/")[0] not in path and len(path) == 2
+    for turn in path:
+        assert (out / "walk" / "turns" / turn / Path(lost).name).is_file()
+    assert "0 done, 3 already finished" in runner.invoke(app, args).stdout
+    res = runner.invoke(app, [*args, "--threshold", "30"])
+    assert res.exit_code == 0 and "3 done (3 redone" in " ".join(res.stdout.split()), res.output
+    damaged = lost.split("/")[0]  # off head's path now: left as it is, and said so
+    assert f"turn {damaged}: its folder is incomplete ('{Path(lost).name}' is missing" in res.stderr
+
+
+def test_the_same_turn_again_is_edited_again_when_its_folder_lost_its_output(tmp_path):
+    """`maskedit turns` takes a turn again only from a whole folder: one that lost its output
+    is edited again, not read back (which stopped on the missing file)."""
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    first, second = f"mask={tmp_path / 'm0.png'}; make it red", "box=50,5,85,40; add a kite"
+    assert _turns(str(photo), "--out", str(out), "--turn", first, *TINY).exit_code == 0
+    (out / "turns" / "t01" / "blended.png").unlink()
+    res = _turns(str(photo), "--out", str(out), "--turn", first, "--turn", second, *TINY)
+    assert res.exit_code == 0, res.output
+    assert "made before" not in res.stdout and _head(out) == "t03"
+    assert (out / "turns" / "t02" / "blended.png").is_file()
+
+
+def test_a_phrase_turn_is_edited_again_under_another_target_model(tmp_path):
+    """A `target=` turn's mask comes from the phrase model: another --target-model edits it
+    again; the same one again takes it again; a turn without a phrase does not care."""
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    phrase = "target=the red thing; make the red thing blue"
+    other = ["--target-model", "someone/clipseg-other"]
+    assert _turns(str(photo), "--out", str(out), "--turn", phrase, *TINY).exit_code == 0
+    res = _turns(str(photo), "--out", str(out), "--turn", phrase, *TINY, *other)
+    assert res.exit_code == 0 and "made before" not in res.stdout and _head(out) == "t02"
+    res = _turns(str(photo), "--out", str(out), "--turn", phrase, *TINY, *other)
+    assert "(made before: kept)" in res.stdout and _head(out) == "t02"
+    boxed, box_out = "box=50,5,85,40; add a kite", tmp_path / "box"
+    assert _turns(str(photo), "--out", str(box_out), "--turn", boxed, *TINY).exit_code == 0
+    res = _turns(str(photo), "--out", str(box_out), "--turn", boxed, *TINY, *other)
+    assert "(made before: kept)" in res.stdout
