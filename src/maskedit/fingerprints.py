@@ -11,10 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from maskedit.config import Case, ModelOptions
 from maskedit.errors import InputError
+from maskedit.families import EDITORS
 from maskedit.images import SAMPLE_PREFIX
-from maskedit.models import Models
+from maskedit.models import Models, pick_dtype
 from maskedit.outputs import CaseFolder, inspect_case_folder
 
 _HASHES: dict[tuple[str, int, int, int, int], str] = {}
@@ -135,13 +138,47 @@ def _sha(doc: dict[str, Any], case: Case, models, threshold: float | None) -> st
 
 
 def case_state(
-    case_dir: Path, fingerprint: str, legacy: Callable[[], str] | None = None
+    case_dir: Path,
+    fingerprint: str,
+    legacy: Callable[[], str] | None = None,
+    models: Models | ModelOptions | None = None,
 ) -> CaseFolder:
     """The case folder's state, with `complete` split: `done` (same fingerprint, or the
-    `legacy` one) or `changed`."""
+    `legacy` one, and made on the same kind of device in the same dtype as `models` run) or
+    `changed`."""
     found = inspect_case_folder(case_dir)
     if found.state != "complete":
         return found
     written = found.record.get("fingerprint")
     done = written == fingerprint or (legacy is not None and written == legacy())
+    done = done and same_precision(found.record, models)
     return replace(found, reason="done" if done else "changed")
+
+
+def same_precision(record: dict[str, Any], models: Models | ModelOptions | None) -> bool:
+    """Whether the folder's record says it was made on the kind of device (cpu, cuda, mps) and
+    in the dtype that `models` run in.
+
+    The fingerprint holds the device and dtype asked for, and by default nobody asks: the same
+    run on a laptop (fp32) and on a GPU (fp16) gives other pixels, so a folder made on the one
+    is not the other's. What cannot be known here (a record from before, options not yet
+    loaded on a machine whose device is not this one) counts as the same."""
+    made = record.get("models") if isinstance(record.get("models"), dict) else {}
+    made_device = str(made.get("device") or "").partition(":")[0] or None
+    made_dtype = made.get("ip2p", {}).get("dtype") if isinstance(made.get("ip2p"), dict) else None
+    device, dtype = _precision(models)
+    return (None in (made_device, device) or made_device == device) and (
+        None in (made_dtype, dtype) or made_dtype == dtype
+    )
+
+
+def _precision(models: Models | ModelOptions | None) -> tuple[str | None, str | None]:
+    """(device kind, dtype name) that `models` run in; options say them only when given."""
+    if isinstance(models, Models):
+        return models.device.type, str(models.pipe.dtype).removeprefix("torch.")
+    if not isinstance(models, ModelOptions) or models.device is None:
+        return None, None  # e.g. Ray's driver: the actors pick their own device
+    device = torch.device(models.device)
+    return device.type, str(pick_dtype(device, models.dtype, EDITORS[models.editor])).removeprefix(
+        "torch."
+    )

@@ -8,6 +8,7 @@ fingerprint changed, or whose folder lost a file, is redone.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -135,9 +136,8 @@ def plan_case(
         fingerprint = case_fingerprint(case, models, threshold)
     except MaskeditError as err:  # an input vanished since the manifest was checked
         return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
-    found = case_state(
-        out_dir / case.id, fingerprint, lambda: legacy_fingerprint(case, models, threshold)
-    )
+    legacy = functools.partial(legacy_fingerprint, case, models, threshold)
+    found = case_state(out_dir / case.id, fingerprint, legacy, models)
     if found.state == "complete" and found.reason == "done":
         why = "forced" if force else None
     elif found.state == "complete":

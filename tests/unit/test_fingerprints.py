@@ -119,3 +119,54 @@ def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(tmp_path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
     assert file_digest(path) != before
+
+
+def _made_on(device: str | None, dtype: str | None) -> dict:
+    ip2p = {} if dtype is None else {"dtype": dtype}
+    return {"models": {"ip2p": ip2p, **({} if device is None else {"device": device})}}
+
+
+@pytest.mark.parametrize(
+    "made, options, same",
+    [
+        (("cuda:0", "float16"), {"device": "cuda"}, True),  # ip2p's published dtype on a GPU
+        (("cuda", "float16"), {"device": "cuda:1"}, True),  # another GPU of the same kind
+        (("cuda:0", "float16"), {"device": "cpu"}, False),  # made on a GPU, now on a laptop
+        (("cpu", "float32"), {"device": "cuda"}, False),
+        (("cuda", "float32"), {"device": "cuda"}, False),  # --dtype fp32 then, fp16 now
+        (("cuda", "float32"), {"device": "cuda", "dtype": "fp32"}, True),
+        (("cuda", "bfloat16"), {"device": "cuda", "editor": "kontext"}, True),  # FLUX: bf16
+        (("cpu", "float32"), {}, True),  # no device asked: Ray's driver cannot know the actors'
+        ((None, None), {"device": "cuda"}, True),  # a record from before: nothing to compare
+    ],
+)
+def test_a_folder_is_done_only_on_the_device_kind_and_dtype_it_was_made_in(made, options, same):
+    from maskedit.config import ModelOptions
+    from maskedit.fingerprints import same_precision
+
+    assert same_precision(_made_on(*made), ModelOptions(**options)) is same
+
+
+def test_a_run_redoes_a_case_made_on_another_device_and_dtype(tmp_path):
+    """The default run asks for no device or dtype, so the fingerprint is the same on a laptop
+    and on a GPU; the loaded models' own device and dtype tell the folders apart."""
+    from typer.testing import CliRunner
+
+    from maskedit.cli import app
+
+    _png(tmp_path / "p.png", 90)
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n  - {id: a, image: p.png, instruction: red, box: [1, 1, 6, 6], steps: 2}\n"
+    )
+    run = ["run", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o"), "--models", "tiny"]
+    runner = CliRunner()
+    assert runner.invoke(app, [*run, "--clip", "none"]).exit_code == 0
+    assert "0 done, 1 already finished" in runner.invoke(app, [*run, "--clip", "none"]).stdout
+    record_file = tmp_path / "o" / "a" / "record.json"
+    record = json.loads(record_file.read_text())
+    assert (record["models"]["device"], record["models"]["ip2p"]["dtype"]) == ("cpu", "float32")
+    record["models"]["device"], record["models"]["ip2p"]["dtype"] = "cuda:0", "float16"
+    record_file.write_text(json.dumps(record))  # as if this folder had been made on a GPU
+    res = runner.invoke(app, [*run, "--clip", "none"])
+    assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
+    assert json.loads(record_file.read_text())["models"]["device"] == "cpu"
