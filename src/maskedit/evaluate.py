@@ -45,7 +45,7 @@ import numpy as np
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import write_case_metrics
 from maskedit.record import GROUND_TRUTH_FILE, HISTORY_FILE
-from maskedit.scoring import Backbones, Scorers, case_columns, score_outputs
+from maskedit.scoring import Backbones, Scorers, case_columns, score_outputs, scoring_key
 from maskedit.tables import (
     BASELINE,
     case_dirs,
@@ -206,7 +206,7 @@ def evaluate_dir(
         except InputError as err:  # a damaged case folder is named and skipped
             warnings.warn(f"case '{case_dir.name}' skipped: {err}", MaskeditWarning, 2)
             continue
-        write_case_metrics(case_dir, rows)
+        write_case_metrics(case_dir, rows, scoring_key(Scorers(clip, backbones, threshold)))
         scored.append(case_dir.name)
     if not scored:
         raise InputError(f"run folder '{out_dir}': no case could be scored (see the warnings)")

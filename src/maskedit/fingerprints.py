@@ -1,12 +1,13 @@
-"""What produced a case folder: the case, the bytes of its input files, the models and the change
-threshold, hashed; a finished case is reused only when its fingerprint is the same."""
+"""What produced a case folder's pictures: the case, the bytes of its input files and the models,
+hashed; a finished case is reused only when its fingerprint is the same."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,21 @@ def _with_file_digests(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def case_fingerprint(
+def case_fingerprint(case: Case, models: Models | ModelOptions | None) -> str:
+    """sha256 over everything that made a case folder's pictures: the case (instruction,
+    prompts, settings, captions), the bytes of every file it names (`_with_file_digests`) and
+    the models. File paths are left out: moving a manifest with its files changes nothing.
+    Scoring is not in it: metrics.json keeps what scored it (`maskedit.scoring.scoring_key`),
+    and another threshold or metric network scores the folder again without editing again."""
+    return _sha(_with_file_digests(_dump(case)), case, models)
+
+
+def scored_fingerprint(
     case: Case, models: Models | ModelOptions | None, threshold: float | None = None
 ) -> str:
-    """sha256 over everything that produced a case folder: the case (instruction, prompts,
-    settings, captions), the bytes of every file it names (`_with_file_digests`), the models and
-    the change threshold. File paths are left out: moving a manifest with its files changes
-    nothing."""
+    """The fingerprint of folders written when the change threshold was hashed in too: such a
+    folder made with this run's threshold is still done, so that upgrading redoes no finished
+    case (one made with another threshold is edited again, as it was then)."""
     return _sha(_with_file_digests(_dump(case)), case, models, threshold)
 
 
@@ -112,13 +121,24 @@ def legacy_fingerprint(
     case: Case, models: Models | ModelOptions | None, threshold: float | None = None
 ) -> str:
     """The fingerprint of folders written when only the image and the first mask were hashed by
-    content (the other files by path): such a folder is still done, so that upgrading maskedit
-    redoes no finished case."""
+    content (the other files by path), with the change threshold: such a folder is still done,
+    so that upgrading maskedit redoes no finished case."""
     doc = _dump(case)
     doc["image"] = _digest(doc["image"])
     if case.prompts.mask is not None:
         doc["prompts"]["mask"] = file_digest(case.prompts.mask)
     return _sha(doc, case, models, threshold)
+
+
+def older_fingerprints(
+    case: Case, models: Models | ModelOptions | None, threshold: float | None
+) -> tuple[Callable[[], str], ...]:
+    """The fingerprints earlier versions wrote for `case`, newest first, each computed only
+    when a folder's fingerprint is not the current one."""
+    return (
+        functools.partial(scored_fingerprint, case, models, threshold),
+        functools.partial(legacy_fingerprint, case, models, threshold),
+    )
 
 
 def _dump(case: Case) -> dict[str, Any]:
@@ -130,9 +150,13 @@ def _dump(case: Case) -> dict[str, Any]:
     return doc
 
 
-def _sha(doc: dict[str, Any], case: Case, models, threshold: float | None) -> str:
+_UNSCORED = object()  # the current fingerprint hashes no threshold (not even None)
+
+
+def _sha(doc: dict[str, Any], case: Case, models, threshold: Any = _UNSCORED) -> str:
     doc["models"] = model_identity(models, case)
-    doc["threshold"] = threshold
+    if threshold is not _UNSCORED:
+        doc["threshold"] = threshold
     text = json.dumps(doc, sort_keys=True, ensure_ascii=True, allow_nan=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -140,17 +164,17 @@ def _sha(doc: dict[str, Any], case: Case, models, threshold: float | None) -> st
 def case_state(
     case_dir: Path,
     fingerprint: str,
-    legacy: Callable[[], str] | None = None,
+    older: Iterable[Callable[[], str]] = (),
     models: Models | ModelOptions | None = None,
 ) -> CaseFolder:
-    """The case folder's state, with `complete` split: `done` (same fingerprint, or the
-    `legacy` one, and made on the same kind of device in the same dtype as `models` run) or
-    `changed`."""
+    """The case folder's state, with `complete` split: `done` (the same fingerprint, or one of
+    the `older` ones, and made on the same kind of device in the same dtype as `models` run)
+    or `changed`."""
     found = inspect_case_folder(case_dir)
     if found.state != "complete":
         return found
     written = found.record.get("fingerprint")
-    done = written == fingerprint or (legacy is not None and written == legacy())
+    done = written == fingerprint or any(written == fingerprint_of() for fingerprint_of in older)
     done = done and same_precision(found.record, models)
     return replace(found, reason="done" if done else "changed")
 

@@ -241,11 +241,12 @@ def write_case(
     *,
     extra: dict | None = None,
     metrics: list[dict] | None = None,
+    scoring: dict | None = None,
     images: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write the images, the grid, record.json (plus `extra` keys) and, when given, the metrics
-    rows (metrics.json) and further images (file name -> H×W×3 uint8, e.g. a dataset's
-    ``ground_truth.png``) into `out_dir`, all or nothing."""
+    rows (metrics.json, with what scored them: `scoring`) and further images (file name ->
+    H×W×3 uint8, e.g. a dataset's ``ground_truth.png``) into `out_dir`, all or nothing."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, force)
     try:
@@ -274,7 +275,7 @@ def write_case(
         _write_pngs(pngs)
         record = {**result.to_record(case_id), **(extra or {})}
         if metrics is not None:
-            write_case_metrics(tmp, metrics)
+            write_case_metrics(tmp, metrics, scoring)
         (tmp / files["record"]).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if force and out_dir.exists():  # swap the old folder out, then remove it
             old = Path(
@@ -408,8 +409,14 @@ def dumps_json(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, allow_nan=False, ensure_ascii=False, **kwargs)
 
 
-def write_case_metrics(case_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
-    """Write ``metrics.json``, ``{"schema": 1, "rows": [...]}``, into the case folder atomically."""
+def write_case_metrics(
+    case_dir: str | os.PathLike, rows: list[dict[str, Any]], scoring: dict | None = None
+) -> Path:
+    """Write ``metrics.json``, ``{"schema": 1, "rows": [...]}``, into the case folder atomically;
+    with `scoring` (`maskedit.scoring.scoring_key`), what the rows were scored with too."""
     path = Path(case_dir) / METRICS_FILE
-    atomic_write_text(path, dumps_json({"schema": METRICS_SCHEMA, "rows": rows}, indent=2) + "\n")
+    doc: dict[str, Any] = {"schema": METRICS_SCHEMA}
+    if scoring is not None:
+        doc["scoring"] = scoring
+    atomic_write_text(path, dumps_json({**doc, "rows": rows}, indent=2) + "\n")
     return path

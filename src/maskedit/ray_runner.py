@@ -153,8 +153,8 @@ def run_manifest_ray(
         todo = []
         for case in manifest.cases:  # the actors load with model_options: the same fingerprint
             _, why, failed = plan_case(
-                case, model_options, out_dir, force=force, threshold=threshold
-            )
+                case, model_options, out_dir, force=force, scoring={"threshold": threshold}
+            )  # the networks the actors will load are theirs to compare
             if failed or why is None:
                 log_attempt(out_dir, failed or {"case_id": case.id, "status": "skipped"}, summary)
             else:

@@ -1,5 +1,5 @@
 """What a run tells as it goes: the progress bar, every attempt in run_log.jsonl, and the summary
-of done, skipped, redone and failed cases."""
+of done, skipped, redone, rescored and failed cases."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     # done again because their case, inputs or models changed, or their folder lost a file
     redone: list[str] = field(default_factory=list)
+    # scored again from their folders, nothing edited: only the scoring changed
+    rescored: list[str] = field(default_factory=list)
     # case folders in the output folder that this manifest does not name (not in the tables)
     others: list[str] = field(default_factory=list)
     # CLIP model -> cases scored with it, when the tables mix several (a resume with another
@@ -55,6 +57,8 @@ def log_attempt(out_dir: Path, row: dict, summary: RunSummary) -> None:
         summary.done.append(row["case_id"])
         if row.get("redone"):
             summary.redone.append(row["case_id"])
+        if row.get("rescored"):
+            summary.rescored.append(row["case_id"])
     else:
         summary.failed[row["case_id"]] = row["error"]
     append_line(out_dir / RUN_LOG, dumps_json(row))

@@ -2,13 +2,13 @@
 
 The runner only loops, records and resumes; `case.edit` does the editing. A finished case is
 reused only when everything that produced it is the same: its fingerprint (the case, the bytes
-of its input files, the models, the change threshold) is kept in record.json, and a case whose
-fingerprint changed, or whose folder lost a file, is redone.
+of its input files, the models) is kept in record.json, and a case whose fingerprint changed, or
+whose folder lost a file, is redone. What scored it (the change threshold, the metric networks)
+is kept in its metrics.json; a finished case scored otherwise is scored again, not edited again.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import time
 from pathlib import Path
@@ -22,25 +22,32 @@ from maskedit.config import (
     check_threshold,
 )
 from maskedit.errors import MaskeditError, named_warnings
-from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE, score_result
-from maskedit.fingerprints import case_fingerprint, case_state, legacy_fingerprint
+from maskedit.evaluate import (
+    GROUND_TRUTH_FILE,
+    REFERENCE_MASK_FILE,
+    score_case_dir,
+    score_result,
+)
+from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
     inspect_case_folder,
     remove_leftovers,
     write_case,
+    write_case_metrics,
 )
 from maskedit.record import EditResult
 from maskedit.regions import edit_regions
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
-from maskedit.scoring import Scorers
+from maskedit.scoring import Scorers, same_scoring, scoring_key
 from maskedit.tables import (
     RESULTS_FILE,
     SUMMARY_FILE,
     collect_rows,
     read_metrics,
+    read_scoring,
     write_tables,
 )
 from maskedit.turns import TurnsEdit
@@ -128,16 +135,19 @@ def plan_case(
     out_dir: Path,
     *,
     force: bool = False,
-    threshold: float | None = None,
+    scoring: dict[str, Any] | None = None,
 ) -> tuple[str, str | None, dict]:
     """(fingerprint, why the case is (re)done or None to skip it, the run-log row if it cannot
-    run). Why: "new", "changed" (its case, inputs or models), "damaged" or "forced"."""
+    run). Why: "new", "changed" (its case, inputs or models), "damaged", "forced" or "rescore"
+    (finished, but scored otherwise than `scoring`, this run's `scoring_key`: it is scored
+    again from its folder, not edited again)."""
+    scoring = scoring or {"threshold": None}
     try:
-        fingerprint = case_fingerprint(case, models, threshold)
+        fingerprint = case_fingerprint(case, models)
     except MaskeditError as err:  # an input vanished since the manifest was checked
         return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
-    legacy = functools.partial(legacy_fingerprint, case, models, threshold)
-    found = case_state(out_dir / case.id, fingerprint, legacy, models)
+    older = older_fingerprints(case, models, scoring.get("threshold"))
+    found = case_state(out_dir / case.id, fingerprint, older, models)
     if found.state == "complete" and found.reason == "done":
         why = "forced" if force else None
     elif found.state == "complete":
@@ -146,8 +156,10 @@ def plan_case(
         why = "damaged" if found.state == "damaged" else "new"
     if why is None and not _still_scored(out_dir / case.id, case):
         why = "damaged"  # its rows would drop out of the tables, or lose their columns
-    refused = found.not_replaceable if why is not None and found.state != "absent" else None
-    if refused:  # a case to (re)do whose folder is not maskedit's alone: the user's files stay
+    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
+        why = "rescore"
+    refused = found.not_replaceable if why not in (None, "rescore") else None
+    if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
         error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
         return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
     return fingerprint, why, {}
@@ -198,8 +210,8 @@ def case_name(case: Case) -> str:
 
 
 def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, force: bool) -> dict:
-    threshold = scorers.threshold
-    fingerprint, why, failed = plan_case(case, models, out_dir, force=force, threshold=threshold)
+    scoring = scoring_key(scorers)
+    fingerprint, why, failed = plan_case(case, models, out_dir, force=force, scoring=scoring)
     if failed:
         return failed
     if why is None:
@@ -212,11 +224,13 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
             scorers,
             force=force,
             fingerprint=fingerprint,
-            rescore=why == "changed",  # e.g. another --threshold: turns taken again are stale
+            rescore=why in ("changed", "rescore"),  # turns taken again are scored again
         )
-        if row["status"] == "ok" and why in ("changed", "damaged"):
-            row["redone"] = why
+        if row["status"] == "ok" and why in ("changed", "damaged", "rescore"):
+            row["rescored" if why == "rescore" else "redone"] = why
         return row
+    if why == "rescore":
+        return rescore_case(case, out_dir, scorers)
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -228,6 +242,23 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     return finish_case(case, result, out_dir, t0, scorers, extra, fingerprint, why)
+
+
+def rescore_case(case: Case, out_dir: Path, scorers: Scorers) -> dict:
+    """A finished case scored again from its folder's pictures (as `maskedit eval` scores it),
+    nothing edited again: the run's scoring (`--threshold`, `--clip`, the metric networks)
+    differs from what its metrics.json was scored with. Returns its run-log row."""
+    t0 = time.perf_counter()
+    case_dir = out_dir / case.id
+    try:
+        rows = score_case_dir(
+            case_dir, clip=scorers.clip, threshold=scorers.threshold, backbones=scorers.backbones
+        )
+        write_case_metrics(case_dir, rows, scoring_key(scorers))
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    seconds = round(time.perf_counter() - t0, 3)
+    return {"case_id": case.id, "status": "ok", "seconds": seconds, "rescored": "rescore"}
 
 
 def finish_case(
@@ -271,6 +302,7 @@ def finish_case(
             force=True,  # the run checked the folder: absent, or one maskedit wrote
             extra=record,
             metrics=metrics,
+            scoring=scoring_key(scorers),
             images={GROUND_TRUTH_FILE: truth} if truth is not None else None,
         )
     except MaskeditError as err:
@@ -349,7 +381,7 @@ def _run(
             todo, plans = [], {}
             for case in manifest.cases:  # finished cases first, so that every batch is full
                 fingerprint, why, failed = plan_case(
-                    case, models, out_dir, force=force, threshold=scorers.threshold
+                    case, models, out_dir, force=force, scoring=scoring_key(scorers)
                 )
                 if failed or why is None:
                     skipped = {"case_id": case.id, "status": "skipped"}
@@ -358,10 +390,11 @@ def _run(
                 else:
                     todo.append(case)
                     plans[case.id] = (fingerprint, why)
-            alone = [c for c in todo if c.turns or c.regions]  # these batch their own calls
+            # several regions and turns batch their own calls; a case to rescore edits nothing
+            alone = [c for c in todo if c.turns or c.regions or plans[c.id][1] == "rescore"]
             for case in alone:
                 one(case)
-            ordered = batch_order([c for c in todo if not (c.turns or c.regions)])
+            ordered = batch_order([c for c in todo if c not in alone])
             for start in range(0, len(ordered), batch_size):
                 chunk = ordered[start : start + batch_size]
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")

@@ -61,6 +61,34 @@ def clip_name(clip: tuple[Any, Any]) -> str:
     return name or "unnamed (random or in-code model)"
 
 
+def scoring_key(scorers: Scorers) -> dict[str, Any]:
+    """What a case's metrics.json was scored with, kept in it: the change threshold and the name
+    of each metric network (None: its columns were left out). A finished case whose key differs
+    from the run's is scored again from its folder, not edited again."""
+    backbones = scorers.backbones or Backbones()
+    return {
+        "threshold": scorers.threshold,
+        "clip": clip_name(scorers.clip) if scorers.clip is not None else None,
+        **{name: _net_name(getattr(backbones, name)) for name in ("lpips", "structure", "dino")},
+    }
+
+
+def _net_name(net: Any) -> str | None:
+    if net is None:
+        return None
+    name = getattr(getattr(net, "config", None), "_name_or_path", "") or ""
+    return name or type(net).__name__
+
+
+def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
+    """Whether a folder's kept scoring key (None: scored before keys were kept) agrees with
+    `now` on every entry `now` has: Ray's driver knows the threshold but not the networks its
+    actors load, so it compares the threshold alone."""
+    if kept is None:
+        return True
+    return all(kept.get(name) == value for name, value in now.items() if name in kept)
+
+
 def case_columns(
     clip: tuple[Any, Any] | None, benchmark: Mapping[str, Any] | None
 ) -> dict[str, Any]:

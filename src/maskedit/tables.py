@@ -138,6 +138,17 @@ def read_metrics(case_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return _read_metrics(case_dir / METRICS_FILE, case_dir.name)
 
 
+def read_scoring(case_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """What a case folder's metrics.json says it was scored with (`scoring_key`), or None when
+    it says nothing (written before the key was kept, or not readable)."""
+    try:
+        doc = json.loads((Path(case_dir) / METRICS_FILE).read_bytes(), parse_constant=_not_strict)
+    except (OSError, ValueError, RecursionError):
+        return None
+    scoring = doc.get("scoring") if isinstance(doc, dict) else None
+    return scoring if isinstance(scoring, dict) else None
+
+
 def _not_strict(name: str) -> float:
     """Python's JSON reader takes NaN and Infinity; metrics.json is strict JSON (maskedit writes
     null for a number that is not finite), so either means the file was written elsewhere."""

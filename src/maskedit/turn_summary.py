@@ -24,7 +24,7 @@ from maskedit.record import (
     TURNS_DIR,
     names_chain,
 )
-from maskedit.scoring import Scorers, case_columns, score_outputs
+from maskedit.scoring import Scorers, case_columns, score_outputs, scoring_key
 from maskedit.tables import MULTI_TURN, read_record
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def write_summary(
             row.update(case_id=edit.edit_id, turns=len(path), **columns)
             if edit.benchmark:  # the benchmark's multi-turn setting (`_own_chain`)
                 row.update(setting=MULTI_TURN, own_chain=_own_chain(row["method"], firsts))
-        write_case_metrics(edit.folder, rows)
+        write_case_metrics(edit.folder, rows, scoring_key(scorers))
     h, w = photo.shape[:2]
     record = {k: v for k, v in head.items() if k not in ("turn", "regions", "overlaps")}
     record.update(

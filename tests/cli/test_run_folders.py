@@ -453,7 +453,8 @@ def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_wh
     assert rerun("1 done (1 redone") == ["t01", "t02", "t03", "t04", "t05"]
     assert rerun("0 done, 1 already finished") == ["t01", "t02", "t03", "t04", "t05"]
     res = _run(manifest, out, "--threshold", "3")  # scored otherwise: the turns taken again too
-    assert res.exit_code == 0 and "1 redone" in res.stdout, res.output
+    assert res.exit_code == 0 and "1 rescored" in res.stdout, res.output
+    assert sorted(p.name for p in (out / "w" / "turns").iterdir())[-1] == "t05"  # none edited
     for turn in ("t04", "t05"):
         rows = json.loads((out / "w" / "turns" / turn / "metrics.json").read_text())["rows"]
         assert {row["change_threshold"] for row in rows} == {3.0}
@@ -499,9 +500,11 @@ def test_an_edit_killed_mid_swap_is_put_back_and_refused_before_models_load(tmp_
     assert _tree(out) == before
 
 
-def test_a_resume_with_another_clip_says_the_tables_mix_them(tmp_path):
-    """Finished cases keep the CLIP scores they were made with: a resume with another --clip
-    says so in one warning, and `maskedit eval` then scores every case with one."""
+def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(tmp_path):
+    """A finished case scored with another CLIP is scored again from its folder (its pictures
+    untouched, nothing edited), so the tables hold one CLIP model. A folder from before
+    metrics.json kept its scoring cannot be told apart: it keeps its scores, and one warning
+    says the tables mix models; `maskedit eval` then scores every case with one."""
     from maskedit.tiny.clip import build_tiny_clip
 
     model, processor = build_tiny_clip(seed=1)
@@ -514,7 +517,23 @@ def test_a_resume_with_another_clip_says_the_tables_mix_them(tmp_path):
     out = tmp_path / "o"
     tiny = ["run", str(manifest), "--models", "tiny", "--out", str(out)]
     assert runner.invoke(app, [*tiny, "--clip", "auto"]).exit_code == 0
+    pictures = {p.name: p.read_bytes() for p in (out / "a").glob("*.png")}
     manifest.write_text("cases:\n" + case.format("a") + case.format("b"))
+    res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
+    assert res.exit_code == 0, res.output
+    assert "2 done (1 rescored" in " ".join(res.stdout.split()), res.stdout
+    assert "mixes" not in res.stderr
+    assert {p.name: p.read_bytes() for p in (out / "a").glob("*.png")} == pictures
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {row["clip_model"] for row in rows} == {str(tmp_path / "clip")}
+    assert "0 done, 2 already finished" in runner.invoke(
+        app, [*tiny, "--clip", str(tmp_path / "clip")]
+    ).stdout
+    metrics = out / "a" / "metrics.json"
+    assert runner.invoke(app, [*tiny, "--clip", "auto"]).exit_code == 0
+    doc = json.loads(metrics.read_text())
+    del doc["scoring"]  # as written before metrics.json kept its scoring
+    metrics.write_text(json.dumps(doc))
     res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
     assert res.exit_code == 0, res.output
     assert "summary.csv mixes CLIP models" in res.stderr and "(1 case)" in res.stderr
@@ -522,7 +541,47 @@ def test_a_resume_with_another_clip_says_the_tables_mix_them(tmp_path):
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {row["clip_model"] for row in rows} == {str(tmp_path / "clip")}
-    assert "mixes" not in runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")]).stderr
+    res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
+    assert "mixes" not in res.stderr and "0 done, 2 already finished" in res.stdout
+
+
+def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still_done(tmp_path):
+    """--threshold is scoring: another one scores the finished cases again from their folders
+    and edits nothing. A folder whose fingerprint hashed the threshold too (written before) is
+    still done under that threshold, and edited again under another, as it was then."""
+    from maskedit.config import load_manifest
+    from maskedit.fingerprints import case_fingerprint, scored_fingerprint
+
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    pictures = {p.name: p.read_bytes() for p in (out / "a").glob("*.png")}
+    res = _run(manifest, out, "--threshold", "40")
+    assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
+    assert {p.name: p.read_bytes() for p in (out / "a").glob("*.png")} == pictures
+    rows = json.loads((out / "a" / "metrics.json").read_text())["rows"]
+    assert {row["change_threshold"] for row in rows} == {40.0}
+    assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
+    record_file = out / "a" / "record.json"  # as written when the threshold was hashed in
+    from maskedit.models import load_models
+
+    case = load_manifest(manifest).cases[0]
+    models = load_models("tiny", need_sam=False)
+    record = json.loads(record_file.read_text())
+    assert record["fingerprint"] == case_fingerprint(case, models.options)  # the run's models
+    old = scored_fingerprint(case, models.options, 40.0)
+    record["fingerprint"] = old
+    record_file.write_text(json.dumps(record))
+    metrics = out / "a" / "metrics.json"
+    doc = json.loads(metrics.read_text())
+    del doc["scoring"]
+    metrics.write_text(json.dumps(doc))
+    assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
+    res = _run(manifest, out, "--threshold", "20")
+    assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
 
 
 @pytest.mark.parametrize("batch", ["1", "2"])

@@ -519,7 +519,7 @@ def test_a_turn_folder_that_lost_a_file_is_edited_again(tmp_path, lost):
         assert (out / "walk" / "turns" / turn / Path(lost).name).is_file()
     assert "0 done, 3 already finished" in runner.invoke(app, args).stdout
     res = runner.invoke(app, [*args, "--threshold", "30"])
-    assert res.exit_code == 0 and "3 done (3 redone" in " ".join(res.stdout.split()), res.output
+    assert res.exit_code == 0 and "3 done (3 rescored" in " ".join(res.stdout.split()), res.output
     damaged = lost.split("/")[0]  # off head's path now: left as it is, and said so
     assert f"turn {damaged}: its folder is incomplete ('{Path(lost).name}' is missing" in res.stderr
 

@@ -65,7 +65,7 @@ def test_a_folder_written_before_every_file_was_hashed_is_still_done(tmp_path):
 
     record = {"schema": SCHEMA_VERSION, "versions": {"maskedit": "0"}, "outputs": {}, "methods": {}, "fingerprint": old}
     (folder / "record.json").write_text(json.dumps(record))
-    legacy = lambda: legacy_fingerprint(case, None)  # noqa: E731
+    legacy = [lambda: legacy_fingerprint(case, None)]
     assert case_state(folder, case_fingerprint(case, None), legacy).reason == "done"
     assert case_state(folder, case_fingerprint(case, None)).reason == "changed"
     _png(tmp_path / "m.png", 0)
@@ -170,3 +170,17 @@ def test_a_run_redoes_a_case_made_on_another_device_and_dtype(tmp_path):
     res = runner.invoke(app, [*run, "--clip", "none"])
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
     assert json.loads(record_file.read_text())["models"]["device"] == "cpu"
+
+
+def test_scoring_is_compared_on_what_the_run_knows():
+    """A folder without a kept scoring counts as the same (no upgrade rescoring); Ray's driver
+    knows only the threshold, so the networks are left to the actors."""
+    from maskedit.scoring import Scorers, same_scoring, scoring_key
+
+    kept = scoring_key(Scorers(threshold=20.0))
+    assert kept == {"threshold": 20.0, "clip": None, "lpips": None, "structure": None, "dino": None}
+    assert same_scoring(kept, scoring_key(Scorers(threshold=20.0)))
+    assert not same_scoring(kept, scoring_key(Scorers(threshold=None)))
+    assert same_scoring(None, scoring_key(Scorers(threshold=5.0)))
+    assert same_scoring({**kept, "clip": "openai/clip-vit-base-patch32"}, {"threshold": 20.0})
+    assert not same_scoring(kept, {"threshold": 30.0})

@@ -211,12 +211,18 @@ def _run_locked(
 
 def _say_summary(summary: RunSummary, out: Path) -> None:
     """One line of counts, one line per failed case; exit 1 if a case failed."""
-    redone = ""
+    why = []
     if summary.redone:
-        redone = (
-            f" ({len(summary.redone)} redone: their case, inputs or models changed, or their "
-            "folder was incomplete)"
+        why.append(
+            f"{len(summary.redone)} redone: their case, inputs or models changed, or their "
+            "folder was incomplete"
         )
+    if summary.rescored:
+        why.append(
+            f"{len(summary.rescored)} rescored: only the scoring changed (--threshold, --clip, "
+            "the metric networks); nothing was edited again"
+        )
+    redone = f" ({'; '.join(why)})" if why else ""
     console.print(
         f"{len(summary.done)} done{redone}, {len(summary.skipped)} already finished (skipped), "
         f"{len(summary.failed)} failed → {out}/",
