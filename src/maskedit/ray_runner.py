@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
+from maskedit.case_plan import plan_case
 from maskedit.config import Case, Manifest, ModelOptions, Region, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.metric_models import MetricChoices, case_benchmarks
 from maskedit.outputs import remove_leftovers
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
-from maskedit.runner import finish_run, plan_case, process_case
+from maskedit.runner import finish_run, process_case
 from maskedit.scoring import Scorers
 
 # Test hook (tests/cli/test_ray.py): an actor that starts case MASKEDIT_TEST_KILL_ON_CASE while

@@ -15,24 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from maskedit.case import edit
+from maskedit.case_plan import plan_case
 from maskedit.config import (
     Case,
     Manifest,
-    ModelOptions,
     check_threshold,
 )
 from maskedit.errors import MaskeditError, named_warnings
 from maskedit.evaluate import (
     GROUND_TRUTH_FILE,
-    REFERENCE_MASK_FILE,
     score_case_dir,
     score_result,
 )
-from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
-    inspect_case_folder,
     remove_leftovers,
     write_case,
     write_case_metrics,
@@ -41,13 +38,11 @@ from maskedit.record import EditResult
 from maskedit.regions import edit_regions
 from maskedit.run_folder import check_run_folder, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
-from maskedit.scoring import Scorers, same_scoring, scoring_key
+from maskedit.scoring import Scorers, scoring_key
 from maskedit.tables import (
     RESULTS_FILE,
     SUMMARY_FILE,
     collect_rows,
-    read_metrics,
-    read_scoring,
     write_tables,
 )
 from maskedit.turns import TurnsEdit
@@ -126,68 +121,6 @@ def case_request(case: Case) -> dict:
         settings=case.settings,
         references=case.references,
         reference=case.reference_mask,
-    )
-
-
-def plan_case(
-    case: Case,
-    models: Models | ModelOptions | None,
-    out_dir: Path,
-    *,
-    force: bool = False,
-    scoring: dict[str, Any] | None = None,
-) -> tuple[str, str | None, dict]:
-    """(fingerprint, why the case is (re)done or None to skip it, the run-log row if it cannot
-    run). Why: "new", "changed" (its case, inputs or models), "damaged", "forced" or "rescore"
-    (finished, but scored otherwise than `scoring`, this run's `scoring_key`: it is scored
-    again from its folder, not edited again)."""
-    scoring = scoring or {"threshold": None}
-    try:
-        fingerprint = case_fingerprint(case, models)
-    except MaskeditError as err:  # an input vanished since the manifest was checked
-        return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
-    older = older_fingerprints(case, models, scoring.get("threshold"))
-    found = case_state(out_dir / case.id, fingerprint, older, models)
-    if found.state == "complete" and found.reason == "done":
-        why = "forced" if force else None
-    elif found.state == "complete":
-        why = "changed"
-    else:
-        why = "damaged" if found.state == "damaged" else "new"
-    if why is None and not _still_scored(out_dir / case.id, case):
-        why = "damaged"  # its rows would drop out of the tables, or lose their columns
-    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
-        why = "rescore"
-    refused = found.not_replaceable if why not in (None, "rescore") else None
-    if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
-        error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
-        return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
-    return fingerprint, why, {}
-
-
-def _still_scored(case_dir: Path, case: Case) -> bool:
-    """Whether a finished folder still holds what its scores need: a readable metrics.json, and
-    the reference mask and ground truth the case is scored against."""
-    try:
-        read_metrics(case_dir)
-    except MaskeditError:
-        return False
-    needs = [REFERENCE_MASK_FILE] if case.reference_mask is not None else []
-    needs += [GROUND_TRUTH_FILE] if case.ground_truth is not None else []
-    return all((case_dir / name).is_file() for name in needs) and _turns_whole(case_dir, case)
-
-
-def _turns_whole(case_dir: Path, case: Case) -> bool:
-    """A multi-turn case's turns up to head each still hold every file their record names: a
-    turn folder that lost its output is edited again (with the turns after it), not read."""
-    if not case.turns:
-        return True
-    try:
-        turns = TurnsEdit.open(case_dir)
-    except MaskeditError:
-        return False
-    return all(
-        inspect_case_folder(turns.turn_dir(node.id)).state == "complete" for node in turns.path()
     )
 
 

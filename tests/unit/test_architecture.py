@@ -56,6 +56,7 @@ LAYERS = [
     ("maskedit.fingerprints", 6),
     ("maskedit.run_folder", 6),
     ("maskedit.run_log", 6),
+    ("maskedit.case_plan", 6),
     ("maskedit.runner", 6),
     ("maskedit.ray_runner", 6),
     ("maskedit.tables", 6),

@@ -1,0 +1,84 @@
+"""What a run does with one case before any model runs: skip it (finished), edit it (new,
+changed, damaged or forced) or score it again from its folder (finished, but scored otherwise).
+
+A finished folder is one whose fingerprint (`maskedit.fingerprints`) is the one the case would
+get now, made on the same kind of device in the same dtype, and that still holds every file its
+scores need (a multi-turn case: every turn up to head whole).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from maskedit.config import Case, ModelOptions
+from maskedit.errors import MaskeditError
+from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE
+from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
+from maskedit.models import Models
+from maskedit.outputs import inspect_case_folder
+from maskedit.scoring import same_scoring
+from maskedit.tables import read_metrics, read_scoring
+from maskedit.turns import TurnsEdit
+
+
+def plan_case(
+    case: Case,
+    models: Models | ModelOptions | None,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    scoring: dict[str, Any] | None = None,
+) -> tuple[str, str | None, dict]:
+    """(fingerprint, why the case is (re)done or None to skip it, the run-log row if it cannot
+    run). Why: "new", "changed" (its case, inputs or models), "damaged", "forced" or "rescore"
+    (finished, but scored otherwise than `scoring`, this run's `scoring_key`: it is scored
+    again from its folder, not edited again)."""
+    scoring = scoring or {"threshold": None}
+    try:
+        fingerprint = case_fingerprint(case, models)
+    except MaskeditError as err:  # an input vanished since the manifest was checked
+        return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
+    older = older_fingerprints(case, models, scoring.get("threshold"))
+    found = case_state(out_dir / case.id, fingerprint, older, models)
+    if found.state == "complete" and found.reason == "done":
+        why = "forced" if force else None
+    elif found.state == "complete":
+        why = "changed"
+    else:
+        why = "damaged" if found.state == "damaged" else "new"
+    if why is None and not _still_scored(out_dir / case.id, case):
+        why = "damaged"  # its rows would drop out of the tables, or lose their columns
+    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
+        why = "rescore"
+    refused = found.not_replaceable if why not in (None, "rescore") else None
+    if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
+        error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
+        return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
+    return fingerprint, why, {}
+
+
+def _still_scored(case_dir: Path, case: Case) -> bool:
+    """Whether a finished folder still holds what its scores need: a readable metrics.json, and
+    the reference mask and ground truth the case is scored against."""
+    try:
+        read_metrics(case_dir)
+    except MaskeditError:
+        return False
+    needs = [REFERENCE_MASK_FILE] if case.reference_mask is not None else []
+    needs += [GROUND_TRUTH_FILE] if case.ground_truth is not None else []
+    return all((case_dir / name).is_file() for name in needs) and _turns_whole(case_dir, case)
+
+
+def _turns_whole(case_dir: Path, case: Case) -> bool:
+    """A multi-turn case's turns up to head each still hold every file their record names: a
+    turn folder that lost its output is edited again (with the turns after it), not read."""
+    if not case.turns:
+        return True
+    try:
+        turns = TurnsEdit.open(case_dir)
+    except MaskeditError:
+        return False
+    return all(
+        inspect_case_folder(turns.turn_dir(node.id)).state == "complete" for node in turns.path()
+    )
