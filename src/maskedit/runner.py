@@ -21,7 +21,7 @@ from maskedit.config import (
     Manifest,
     check_threshold,
 )
-from maskedit.errors import MaskeditError, named_warnings
+from maskedit.errors import InputError, MaskeditError, named_warnings
 from maskedit.evaluate import (
     GROUND_TRUTH_FILE,
     score_case_dir,
@@ -163,7 +163,10 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
             row["rescored" if why == "rescore" else "redone"] = why
         return row
     if why == "rescore":
-        return rescore_case(case, out_dir, scorers)
+        row = rescore_case(case, out_dir, scorers)
+        if row is not None:
+            return row
+        why = "damaged"  # a picture that does not read back: edited again
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -177,16 +180,22 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
     return finish_case(case, result, out_dir, t0, scorers, extra, fingerprint, why)
 
 
-def rescore_case(case: Case, out_dir: Path, scorers: Scorers) -> dict:
+def rescore_case(case: Case, out_dir: Path, scorers: Scorers) -> dict | None:
     """A finished case scored again from its folder's pictures (as `maskedit eval` scores it),
     nothing edited again: the run's scoring (`--threshold`, `--clip`, the metric networks)
-    differs from what its metrics.json was scored with. Returns its run-log row."""
+    differs from what its metrics.json was scored with. Returns its run-log row, or None when a
+    picture does not read back (truncated, another size): the case is to be edited again."""
     t0 = time.perf_counter()
     case_dir = out_dir / case.id
     try:
         rows = score_case_dir(
             case_dir, clip=scorers.clip, threshold=scorers.threshold, backbones=scorers.backbones
         )
+    except InputError:
+        return None
+    except MaskeditError as err:
+        return {"case_id": case.id, "status": "failed", "error": str(err)}
+    try:
         write_case_metrics(case_dir, rows, scoring_key(scorers))
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}

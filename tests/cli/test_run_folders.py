@@ -600,3 +600,21 @@ def test_a_runs_warnings_name_their_case(tmp_path, batch):
         "is the input"
         for c in ("cat", "dog")
     ], res.stderr
+
+
+def test_a_case_to_rescore_whose_picture_does_not_read_back_is_edited_again(tmp_path):
+    """Another --threshold rescores a finished case from its pictures; a truncated one (not
+    empty, so the folder looked whole) cannot be scored, so the case is edited again instead
+    of failing on every rerun."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    blended = out / "a" / "blended.png"
+    blended.write_bytes(blended.read_bytes()[:40])
+    res = _run(manifest, out, "--threshold", "40")
+    assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
+    Image.open(blended).load()  # whole again
+    assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
