@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from maskedit.config import Case, ModelOptions
+from maskedit.config import Case, Manifest, ModelOptions
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE
 from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
@@ -82,3 +82,38 @@ def _turns_whole(case_dir: Path, case: Case) -> bool:
     return all(
         inspect_case_folder(turns.turn_dir(node.id)).state == "complete" for node in turns.path()
     )
+
+
+# What a dry run says of each plan, by `plan_case`'s why (None: finished).
+PLAN_WORDS = {
+    None: "finished: skipped",
+    "new": "new: edited",
+    "changed": "its case, inputs or models changed: edited again",
+    "damaged": "its folder is incomplete: edited again",
+    "forced": "--force: edited again",
+    "rescore": "scored otherwise: scored again from its folder, not edited",
+}
+
+
+def plan_manifest(
+    manifest: Manifest,
+    options: ModelOptions,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    threshold: float | None = None,
+) -> list[tuple[str, str | None, str]]:
+    """What `maskedit run` would do with each case: (case id, `plan_case`'s why or "failed",
+    in words). Loads no model and writes nothing. As on Ray's driver, the device a finished
+    case was made on and the metric networks that scored it are compared only as far as the
+    options say them (a `--device` given); the threshold always is."""
+    plans = []
+    for case in manifest.cases:
+        _, why, failed = plan_case(
+            case, options, Path(out_dir), force=force, scoring={"threshold": threshold}
+        )
+        if failed:
+            plans.append((case.id, "failed", f"cannot run: {failed['error']}"))
+        else:
+            plans.append((case.id, why, PLAN_WORDS[why]))
+    return plans

@@ -618,3 +618,33 @@ def test_a_case_to_rescore_whose_picture_does_not_read_back_is_edited_again(tmp_
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
     Image.open(blended).load()  # whole again
     assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
+
+
+def test_a_dry_run_says_what_each_case_would_get_and_writes_nothing(tmp_path):
+    """--dry-run: one line per case (edited, edited again, rescored, skipped), the counts, and
+    no folder made or file touched; the run after it does what it said."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    case = " - {{id: {0}, image: p.png, instruction: {1}, mask: m.png, steps: 1}}\n"
+    manifest.write_text("cases:\n" + case.format("a", "hi") + case.format("b", "hi"))
+    out = tmp_path / "o"
+    res = _run(manifest, out, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "case a: new: edited" in res.stdout and "would edit 2, rescore 0, skip 0" in res.stdout
+    assert not out.exists() and "TINY RANDOM" not in res.output
+    assert _run(manifest, out).exit_code == 0
+    before = _tree(out)
+    manifest.write_text("cases:\n" + case.format("a", "hi") + case.format("b", "make it red"))
+    res = _run(manifest, out, "--dry-run", "--threshold", "30")
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert "case a: scored otherwise: scored again from its folder, not edited" in said
+    assert "case b: its case, inputs or models changed: edited again" in said
+    assert "would edit 1, rescore 1, skip 0 finished, 0 cannot run" in said
+    assert _tree(out) == before
+    res = _run(manifest, out, "--threshold", "30")
+    assert "2 done (1 redone" in " ".join(res.stdout.split()) and "1 rescored" in res.stdout
+    assert "would edit 0, rescore 0, skip 2 finished" in " ".join(
+        _run(manifest, out, "--dry-run", "--threshold", "30").stdout.split()
+    )

@@ -49,6 +49,14 @@ class RunFlags:
             help="Edit up to N cases in one denoiser batch when their sizes and settings match.",
         ),
     ] = 1
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what the run would do with each case (edit, rescore, skip); load and "
+            "write nothing.",
+        ),
+    ] = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,9 @@ def _run(
 
     check_threshold(threshold)
     check_clip(flags.clip)
+    if flags.dry_run:
+        _say_plan(parsed, out, options, flags.force, threshold)
+        return
     new_folder = not out.exists()
     try:
         with run_lock(out):
@@ -207,6 +218,26 @@ def _run_locked(
             backbones=backbones,
         )
     return summary
+
+
+def _say_plan(
+    parsed: Manifest, out: Path, options: ModelOptions, force: bool, threshold: float | None
+) -> None:
+    """`--dry-run`: one line per case, then the counts; nothing loaded, locked or written."""
+    from collections import Counter
+
+    from maskedit.case_plan import plan_manifest
+
+    plans = plan_manifest(parsed, options, out, force=force, threshold=threshold)
+    for case_id, _, words in plans:
+        console.print(f"case {case_id}: {words}", markup=False)
+    counts = Counter("skip" if why is None else why for _, why, _ in plans)
+    edits = sum(counts[w] for w in ("new", "changed", "damaged", "forced"))
+    console.print(
+        f"would edit {edits}, rescore {counts['rescore']}, skip {counts['skip']} finished, "
+        f"{counts['failed']} cannot run → {out}/ (dry run: nothing loaded or written)",
+        markup=False,
+    )
 
 
 def _say_summary(summary: RunSummary, out: Path) -> None:
