@@ -236,3 +236,21 @@ def test_a_picture_gone_from_its_folder_is_named_on_the_page_and_in_a_warning(ru
     assert "Missing from the case folder: baseline.png, blended_latent.png." in shirt
     dog = page[page.index('id="case-dog"') : page.index('id="case-shirt"')]
     assert "Missing from the case folder" not in dog
+
+
+def test_plots_without_a_point_say_why_and_warn_nothing():
+    """Every mask empty: no output has an IoU. The scatter says so in the frame instead of an
+    empty legend box (matplotlib warns of a legend with no artists); so does a turn curve."""
+    import warnings
+
+    from maskedit.report.plots import scatter_plot
+    from maskedit.report.turns import _curve
+
+    rows = [
+        {"case_id": "a", "method": m, "iou": None, "leakage": 1.0, "bg_psnr": 9.0}
+        for m in ("baseline", "pixel")
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert scatter_plot(rows, ["baseline", "pixel"]).startswith("data:image/png;base64,")
+        assert _curve([], "bg_psnr", "background PSNR").startswith("data:image/png;base64,")

@@ -42,6 +42,7 @@ def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
     }[ykey]
     fig = _figure(5.6, 4.2)
     ax = fig.add_subplot()
+    drawn = 0
     for i, method in enumerate(methods):
         pts = [
             (r["iou"], r[ykey])
@@ -52,12 +53,25 @@ def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
             x, y = zip(*pts, strict=True)
             marker = "x" if method in UNMASKED_METHODS else "o"
             ax.scatter(x, y, label=method, marker=marker, s=36, color=f"C{i}", alpha=0.85)
+            drawn += len(pts)
     ax.set_xlabel("IoU (change map vs mask)")
     ax.set_ylabel(ylabel)
     ax.set_xlim(-0.02, 1.02)
     ax.set_title(f"IoU vs {ykey.replace('_', ' ')} (one point per case)")
     ax.grid(alpha=0.3)
-    ax.legend(title="method", fontsize=9)
+    if drawn:
+        ax.legend(title="method", fontsize=9)
+    else:  # an empty mask has no IoU: say so rather than show an empty frame
+        ax.text(
+            0.5,
+            0.5,
+            "no output has an IoU:\nevery mask scored against is empty",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="#666",
+        )
     return _png_uri(fig)
 
 

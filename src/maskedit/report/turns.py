@@ -84,7 +84,8 @@ def _curve(rows: list[dict[str, Any]], key: str, label: str) -> str:
     ax.set_xlabel("turn")
     ax.set_title(label, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.lines:  # a legend of nothing is a warning and an empty box
+        ax.legend(fontsize=8)
     ax.xaxis.get_major_locator().set_params(integer=True)
     buf = io.BytesIO()
     fig.tight_layout()
