@@ -64,3 +64,18 @@ def test_report_links_resolve_to_files_that_exist(page, phone, report, artifacts
     phone.goto(report.as_uri())
     shoot(phone, artifacts, "report")
     assert phone.offsite == []
+
+
+def test_a_wide_table_keeps_its_method_column_in_view(phone, report, artifacts):
+    """On a phone the summary table scrolls sideways; its first column (the method) stays at
+    the left edge of the table's box, so every number still says whose it is."""
+    phone.goto(report.as_uri())
+    box = phone.locator(".scroll").first
+    width = box.evaluate("(b) => b.scrollWidth - b.clientWidth")
+    assert width > 0  # the table is wider than a phone: it scrolls
+    box.evaluate("(b) => { b.scrollLeft = b.scrollWidth; }")
+    frame = box.bounding_box()
+    for cell in (box.locator("th").first, box.locator("tbody td").first):
+        seen = cell.bounding_box()
+        assert frame["x"] - 1 <= seen["x"] <= frame["x"] + 1, (seen, frame)
+    shoot(phone, artifacts, "report-table-scrolled")

@@ -75,6 +75,12 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; font-size: 13px; text-align: 
 th { background: #f0f0f0; font-weight: 600; } td:first-child, th:first-child { text-align: left; }
 tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #555; }
 .scroll { overflow-x: auto; max-width: 100%; }
+/* a table wider than the page scrolls; its first column (the method) stays: separate borders,
+   so that the sticky cells paint their own and nothing shows through them */
+.scroll table { border-collapse: separate; border-spacing: 0; border-top: 1px solid #ddd; }
+.scroll th, .scroll td { border-width: 0 1px 1px 0; }
+.scroll td:first-child, .scroll th:first-child { position: sticky; left: 0; z-index: 1;
+  border-left-width: 1px; } .scroll td:first-child { background: #fff; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
 .plots img { background: #fff; border: 1px solid #ddd; max-width: 100%; }
 .case { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px 14px;
