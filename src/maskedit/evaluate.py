@@ -162,6 +162,16 @@ def score_case_dir(
     return [{"case_id": case_id, **row, **extra} for row in rows]
 
 
+def _benchmark_name(case_dir: Path) -> str | None:
+    """The benchmark a case folder's record names, or None (no benchmark, or no record yet:
+    reading it again below says what is wrong)."""
+    try:
+        benchmark = read_record(case_dir).get("benchmark")
+    except InputError:
+        return None
+    return benchmark.get("name") if isinstance(benchmark, dict) else None
+
+
 def evaluate_dir(
     out_dir: str | os.PathLike,
     *,
@@ -169,6 +179,7 @@ def evaluate_dir(
     threshold: float | None = None,
     captions: Mapping[str, Mapping[str, str | None]] | None = None,
     backbones: Backbones | None = None,
+    clips: Mapping[str, tuple[Any, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """``maskedit eval DIR``: score every finished case from its images, write each case's
     metrics.json, then rebuild results.jsonl and summary.csv from the cases scored now (a damaged
@@ -177,7 +188,8 @@ def evaluate_dir(
     whole.
 
     ``captions`` maps case id -> ``{"source", "target"}`` (a dataset's ``captions.json``) and
-    overrides what the records hold; ``backbones`` adds the LPIPS and DINO columns.
+    overrides what the records hold; ``backbones`` adds the LPIPS and DINO columns; ``clips``
+    gives a benchmark's cases their own CLIP (`Scorers.clips`).
     """
     from maskedit.turns import TurnsEdit  # torch: only when scoring
 
@@ -186,10 +198,12 @@ def evaluate_dir(
     if not dirs:
         raise no_cases(out_dir)
     scored: list[str] = []  # the folders scored now: only their rows make the tables
+    run_scorers = Scorers(clip, backbones, threshold, clips)
     for case_dir in dirs:
         try:
+            scorers = run_scorers.for_benchmark(_benchmark_name(case_dir))
             if (case_dir / HISTORY_FILE).is_file():  # a multi-turn case: each turn, then the edit
-                TurnsEdit.open(case_dir).rescore(Scorers(clip, backbones, threshold))
+                TurnsEdit.open(case_dir).rescore(scorers)
                 scored.append(case_dir.name)
                 continue
             case_captions = None
@@ -198,7 +212,7 @@ def evaluate_dir(
                 case_captions = captions.get(case_id if isinstance(case_id, str) else case_dir.name)
             rows = score_case_dir(
                 case_dir,
-                clip=clip,
+                clip=scorers.clip,
                 threshold=threshold,
                 captions=case_captions,
                 backbones=backbones,
@@ -206,7 +220,7 @@ def evaluate_dir(
         except InputError as err:  # a damaged case folder is named and skipped
             warnings.warn(f"case '{case_dir.name}' skipped: {err}", MaskeditWarning, 2)
             continue
-        write_case_metrics(case_dir, rows, scoring_key(Scorers(clip, backbones, threshold)))
+        write_case_metrics(case_dir, rows, scoring_key(scorers))
         scored.append(case_dir.name)
     if not scored:
         raise InputError(f"run folder '{out_dir}': no case could be scored (see the warnings)")

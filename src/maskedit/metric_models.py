@@ -117,6 +117,24 @@ class MetricChoices:
         )
         return pair, backbones
 
+    def benchmark_clips(
+        self, benchmarks: Iterable[str] = (), *, tiny: bool = False, device: str | None = None
+    ) -> dict[str, tuple[Any, Any] | None]:
+        """With ``--clip auto``, each benchmark whose protocol's CLIP is not the one `load`
+        gives the whole run (PIE-Bench's ViT-L/14 in a run that also holds MagicBrush cases):
+        its own, for its cases (`Scorers.clips`). Empty otherwise: one CLIP scores every case."""
+        from maskedit.models import clip_for_metrics
+
+        names = set(benchmarks)
+        if self.clip != "auto" or tiny:
+            return {}
+        run_default = default_clip_id(names)
+        return {
+            name: clip_for_metrics("auto", tiny=False, device=device, default=own)
+            for name in sorted(names)
+            if (own := default_clip_id({name})) != run_default
+        }
+
 
 def case_benchmarks(cases: Iterable[Case]) -> frozenset[str]:
     """The benchmarks a manifest's cases come from (their ``benchmark.name``)."""

@@ -77,7 +77,8 @@ class CaseActor:
             self.models = load_models(model_options)
             tiny, device = self.models.kind == "tiny", model_options.device
             clip, backbones = metrics.load(benchmarks, tiny=tiny, device=device)
-            self.scorers = Scorers(clip, backbones, threshold)
+            clips = metrics.benchmark_clips(benchmarks, tiny=tiny, device=device)
+            self.scorers = Scorers(clip, backbones, threshold, clips)
         except MaskeditError as err:  # e.g. weights missing on this node: the driver raises it
             self.setup_error = {
                 "error_type": type(err).__name__,

@@ -25,6 +25,8 @@ class RunSummary:
     # CLIP model -> cases scored with it, when the tables mix several (a resume with another
     # --clip keeps the finished cases' scores; `maskedit eval` scores them all with one)
     clip_models: dict[str, int] = field(default_factory=dict)
+    # ... because each benchmark's cases were scored with its protocol's own CLIP
+    clip_per_benchmark: bool = False
 
 
 def progress_bar(show: bool):

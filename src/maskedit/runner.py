@@ -59,6 +59,7 @@ def run_manifest(
     threshold: float | None = None,
     batch_size: int = 1,
     backbones=None,
+    clips=None,
 ) -> RunSummary:
     """Run every case not finished yet; a failing case is recorded and the others go on.
 
@@ -70,14 +71,15 @@ def run_manifest(
     ever replaces a folder maskedit did not write (`check_run_folder` refuses those first).
     `batch_size` > 1 edits up to that many cases with shared denoiser calls (same image size and
     settings), taking the cases in `batch_order`. `backbones` (`maskedit.scoring.Backbones`)
-    adds the LPIPS and DINO columns.
+    adds the LPIPS and DINO columns; `clips` gives a benchmark's cases their own CLIP
+    (`Scorers.clips`).
     """
     check_threshold(threshold)
     out_dir = Path(out_dir)
     check_run_folder(manifest, out_dir, force)
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
-        scorers = Scorers(clip, backbones, threshold)
+        scorers = Scorers(clip, backbones, threshold, clips)
         summary = RunSummary()
         try:
             _run(manifest, models, out_dir, scorers, force, progress, batch_size, summary)
@@ -97,11 +99,14 @@ def finish_run(manifest: Manifest, out_dir: Path, summary: RunSummary) -> None:
     if rows or any((out_dir / name).exists() for name in (RESULTS_FILE, SUMMARY_FILE)):
         write_tables(out_dir, rows)  # a run that made nothing writes none into a new folder
     cases: dict[str, set[str]] = {}
+    per_benchmark: dict[Any, set[str]] = {}
     for row in rows:
         if row.get("clip_model"):
             cases.setdefault(row["clip_model"], set()).add(row["case_id"])
+            per_benchmark.setdefault(row.get("benchmark"), set()).add(row["clip_model"])
     if len(cases) > 1:
         summary.clip_models = {model: len(ids) for model, ids in sorted(cases.items())}
+        summary.clip_per_benchmark = all(len(m) == 1 for m in per_benchmark.values())
 
 
 def other_case_folders(out_dir: Path, case_ids: list[str]) -> list[str]:
@@ -134,7 +139,12 @@ def process_case(
     Its warnings name it ("case 'cat': the mask is empty ...").
     """
     with named_warnings(case_name(case)):
-        return _process_case(case, models, out_dir, scorers, force)
+        return _process_case(case, models, out_dir, case_scorers(scorers, case), force)
+
+
+def case_scorers(scorers: Scorers, case: Case) -> Scorers:
+    """What `case` is scored with: its benchmark's own CLIP, where the run has one."""
+    return scorers.for_benchmark(case.benchmark.name if case.benchmark is not None else None)
 
 
 def case_name(case: Case) -> str:
@@ -294,7 +304,8 @@ def process_batch(
         start = time.perf_counter() - share  # so "seconds" = its share + its own writing
         fingerprint, why = plans.get(case.id, (None, "new"))
         with named_warnings(case_name(case)):
-            row = finish_case(case, result, out_dir, start, scorers, None, fingerprint, why)
+            own = case_scorers(scorers, case)
+            row = finish_case(case, result, out_dir, start, own, None, fingerprint, why)
         rows.append(row)
     return rows
 
@@ -322,8 +333,9 @@ def _run(
         if batch_size > 1:
             todo, plans = [], {}
             for case in manifest.cases:  # finished cases first, so that every batch is full
+                scoring = scoring_key(case_scorers(scorers, case))
                 fingerprint, why, failed = plan_case(
-                    case, models, out_dir, force=force, scoring=scoring_key(scorers)
+                    case, models, out_dir, force=force, scoring=scoring
                 )
                 if failed or why is None:
                     skipped = {"case_id": case.id, "status": "skipped"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,11 +33,20 @@ class Backbones:
 @dataclass(frozen=True)
 class Scorers:
     """What every case of a run is scored with: the CLIP pair (None: no CLIP columns), the
-    `Backbones` and the change-map threshold (None: max(10, mean))."""
+    `Backbones` and the change-map threshold (None: max(10, mean)). `clips`: a benchmark's own
+    CLIP pair, for its cases, where it is not `clip` (PIE-Bench's ViT-L/14 in a run that also
+    holds other cases); `for_benchmark` picks a case's."""
 
     clip: tuple[Any, Any] | None = None
     backbones: Backbones | None = None
     threshold: float | None = None
+    clips: Mapping[str, tuple[Any, Any] | None] | None = None
+
+    def for_benchmark(self, name: str | None) -> Scorers:
+        """What a case of benchmark `name` (None: none) is scored with."""
+        if not self.clips or name not in self.clips:
+            return self
+        return replace(self, clip=self.clips[name], clips=None)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -17,6 +17,7 @@ it: L1 = 50/255, L2 = (50/255)^2.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 
@@ -255,3 +256,66 @@ def test_missing_weights_leave_the_column_out_with_one_warning_each(tmp_path, mo
     original, own, _, pixel = _case()
     row = score_outputs(original, own, {"pixel": pixel}, "x", backbones=backbones)[0]
     assert not {"bg_lpips", "structure_distance"} & set(row)
+
+
+def test_a_mixed_run_scores_each_benchmarks_cases_with_its_own_clip(tmp_path, monkeypatch):
+    """PIE-Bench and MagicBrush cases in one run: with --clip auto the MagicBrush (and any other)
+    cases get ViT-B/32 and the PIE-Bench cases PIE-Bench's ViT-L/14, each as its own evaluation
+    code scores them; a run of one benchmark, a named --clip or tiny models load one CLIP."""
+    import maskedit.models as models_module
+    from maskedit.config import load_manifest
+    from maskedit.metric_models import MetricChoices
+    from maskedit.models import load_clip, load_models
+    from maskedit.models.metric_nets import DEFAULT_CLIP_PIE_ID
+    from maskedit.runner import run_manifest
+    from maskedit.tiny.clip import build_tiny_clip
+
+    asked = []
+    monkeypatch.setattr(
+        models_module, "clip_for_metrics", lambda choice, **kw: asked.append(kw["default"]) or kw["default"]
+    )
+    both = {"pie-bench", "magicbrush"}
+    assert MetricChoices().benchmark_clips(both) == {"pie-bench": DEFAULT_CLIP_PIE_ID}
+    assert asked == [DEFAULT_CLIP_PIE_ID]
+    assert MetricChoices().benchmark_clips({"pie-bench"}) == {}
+    assert MetricChoices().benchmark_clips({"magicbrush"}) == {}
+    assert MetricChoices(clip="openai/clip-vit-base-patch32").benchmark_clips(both) == {}
+    assert MetricChoices().benchmark_clips(both, tiny=True) == {}
+    monkeypatch.undo()
+
+    for seed in (1, 2):  # two CLIPs with names, so that the rows say which scored them
+        model, processor = build_tiny_clip(seed=seed)
+        model.save_pretrained(tmp_path / f"clip{seed}")
+        processor.save_pretrained(tmp_path / f"clip{seed}")
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / "p.png")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[2:20, 2:20] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    case = (
+        " - {{id: {0}, image: p.png, instruction: hi, mask: m.png, steps: 1,"
+        " benchmark: {{name: {0}, mask_source: annotation}}}}\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n" + case.format("pie-bench") + case.format("magicbrush")
+        + " - {id: plain, image: p.png, instruction: hi, mask: m.png, steps: 1}\n"
+    )
+    manifest = load_manifest(tmp_path / "m.yaml")
+    summary = run_manifest(
+        manifest,
+        load_models("tiny", need_sam=False),
+        tmp_path / "out",
+        progress=False,
+        clip=load_clip(str(tmp_path / "clip1")),
+        clips={"pie-bench": load_clip(str(tmp_path / "clip2"))},
+    )
+    assert not summary.failed, summary.failed
+    assert summary.clip_models and summary.clip_per_benchmark  # summary.csv mixes them, by design
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    models = {row["case_id"]: row["clip_model"] for row in rows}
+    assert models == {
+        "pie-bench": str(tmp_path / "clip2"),
+        "magicbrush": str(tmp_path / "clip1"),
+        "plain": str(tmp_path / "clip1"),
+    }
+    kept = json.loads((tmp_path / "out" / "pie-bench" / "metrics.json").read_text())["scoring"]
+    assert kept["clip"] == str(tmp_path / "clip2")  # a resume compares each case's own CLIP

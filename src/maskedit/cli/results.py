@@ -53,10 +53,17 @@ def eval_command(
         pick_device(device)
         tiny = all(_tiny(read_record, d) for d in dirs)
         metrics = backbone_flags.choices(clip)
-        pair, backbones = metrics.load(benchmarks_of(dirs), tiny=tiny, device=device)
+        names = benchmarks_of(dirs)
+        pair, backbones = metrics.load(names, tiny=tiny, device=device)
+        clips = metrics.benchmark_clips(names, tiny=tiny, device=device)
         with run_lock(run_dir):  # metrics.json and the tables: not while a run writes them
             rows = evaluate_dir(
-                run_dir, clip=pair, threshold=threshold, captions=caps, backbones=backbones
+                run_dir,
+                clip=pair,
+                threshold=threshold,
+                captions=caps,
+                backbones=backbones,
+                clips=clips,
             )
     cases = len({row["case_id"] for row in rows})
     skipped = f" ({len(dirs) - cases} damaged, skipped)" if cases < len(dirs) else ""

@@ -204,9 +204,9 @@ def _run_locked(
 
         models, _ = load(options)
         tiny = models.kind == "tiny"
-        clip, backbones = metrics.load(
-            case_benchmarks(parsed.cases), tiny=tiny, device=options.device
-        )
+        names = case_benchmarks(parsed.cases)
+        clip, backbones = metrics.load(names, tiny=tiny, device=options.device)
+        clips = metrics.benchmark_clips(names, tiny=tiny, device=options.device)
         summary = run_manifest(
             parsed,
             models,
@@ -216,6 +216,7 @@ def _run_locked(
             threshold=threshold,
             batch_size=flags.batch_size,
             backbones=backbones,
+            clips=clips,
         )
     return summary
 
@@ -271,9 +272,15 @@ def _say_summary(summary: RunSummary, out: Path) -> None:
         mixed = ", ".join(
             f"{model} ({n} case{'s' * (n > 1)})" for model, n in summary.clip_models.items()
         )
+        fix = (
+            "each benchmark's cases were scored with its protocol's CLIP: compare CLIP "
+            "columns within a benchmark (`maskedit report`'s benchmark tables)"
+            if summary.clip_per_benchmark
+            else f"`maskedit eval {out}` scores every case with one"
+        )
         err_console.print(
             f"maskedit: warning: summary.csv mixes CLIP models: {mixed}; their CLIP columns "
-            f"are not comparable. `maskedit eval {out}` scores every case with one",
+            f"are not comparable. {fix}",
             markup=False,
         )
     for case_id, msg in summary.failed.items():
