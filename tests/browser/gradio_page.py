@@ -52,6 +52,18 @@ def click_pixel(page, selector: str, x: int, y: int) -> None:
     img.click(position={"x": left + (x + 0.2) * scale, "y": top + (y + 0.2) * scale})
 
 
+def shown_box(page, selector: str) -> dict[str, float]:
+    """The box (x, y, width, height) the picture of an <img> is drawn in: Gradio centres it in
+    the <img>'s box, scaled down to fit, never up (the rest of that box is empty)."""
+    img = page.locator(f"{selector} img").first
+    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    box = img.bounding_box()
+    scale = min(box["width"] / nw, box["height"] / nh, 1.0)
+    width, height = nw * scale, nh * scale
+    x, y = box["x"] + (box["width"] - width) / 2, box["y"] + (box["height"] - height) / 2
+    return {"x": x, "y": y, "width": width, "height": height}
+
+
 CHELSEA_HW = (300, 451)  # skimage's chelsea, shown at twice its size
 
 

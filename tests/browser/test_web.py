@@ -18,6 +18,7 @@ from gradio_page import (
     run_and_wait,
     set_steps,
     shoot,
+    shown_box,
     toasts_gone,
     upload,
     wait_new_src,
@@ -337,6 +338,38 @@ def test_small_photo_is_scaled_up_and_clicks_land_on_its_pixels(page, web_app, t
     shown = pixels(page, "#canvas")
     assert shown.shape == (48 * 10, 64 * 10, 3)
     assert tuple(shown[20 * 10 + 5, 10 * 10 + 5]) == INCLUDE
+
+
+# Strips, H×W, and a pixel (x, y) of each to click.
+STRIPS = {(1, 300): (200, 0), (300, 1): (0, 123), (8, 600): (450, 5)}
+
+
+def _strip(hw: tuple[int, int]) -> np.ndarray:
+    """A strip photo, its neighbouring pixels in different colours."""
+    values = np.arange(hw[0] * hw[1] * 3).reshape(*hw, 3)
+    return (values * 37 % 251).astype(np.uint8)
+
+
+def test_thin_photos_are_shown_thick_enough_to_click_and_clicks_land_on_their_pixels(
+    page, phone, web_app, tmp_path, artifacts
+):
+    for p, strips in ((page, STRIPS), (phone, {(1, 300): STRIPS[(1, 300)]})):
+        p.goto(web_app[0])
+        p.locator("#mode").get_by_label("Box").check()  # a box's first corner: its pixel in words
+        src = None
+        for (h, w), (x, y) in strips.items():
+            path = tmp_path / f"strip-{h}x{w}.png"
+            write_png(path, _strip((h, w)))
+            upload(p, path)
+            src = wait_new_src(p, "#canvas", src)
+            shown = shown_box(p, "#canvas")
+            assert min(shown["width"], shown["height"]) >= 64, f"{w}×{h} px is shown {shown}"
+            click_photo(p, x, y, (h, w))
+            src = wait_new_src(p, "#canvas", src)
+            p.locator("#status").get_by_text(
+                f"{w}×{h} px · 0 include, 0 exclude, box corner at {x},{y}:"
+            ).wait_for()
+        shoot(p, artifacts, "app-strip")
 
 
 def test_user_text_is_text_and_nothing_is_fetched_from_elsewhere(page, phrase_app, artifacts):

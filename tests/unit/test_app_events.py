@@ -61,6 +61,24 @@ def test_small_photos_are_scaled_up_by_whole_blocks_and_clicks_land_on_pixels():
     assert big.shape == (2 * 214, 3 * 214, 3) and (big[213, 427] == photo[0, 1]).all()
 
 
+def test_a_strip_is_stretched_across_and_clicks_land_on_its_pixels():
+    assert display_hw(1, 300) == (225, 900)  # ×3 along, ×225 across: at most 4 to 1
+    assert display_hw(300, 1) == (900, 225)
+    assert display_hw(8, 600) == (304, 1200)  # ×2 along, ×38 across (whole blocks)
+    assert display_hw(10, 3000) == (260, 1024)  # shrunk along, ×26 across
+    assert display_hw(200, 1000) == (250, 1000)  # less than twice: resampled, not blocks
+    assert display_hw(250, 1000) == (250, 1000)  # 4 to 1: as it is
+    assert to_image_xy((450, 224), (225, 900), (1, 300)) == (150.0, 0.0)
+    assert to_image_xy((602, 151), (304, 1200), (8, 600)) == (301.0, 3.0)
+    assert to_image_xy((0, 125), (250, 1000), (200, 1000)) == (0.0, 99.9)
+    strip = np.arange(2 * 10 * 3, dtype=np.uint8).reshape(2, 10, 3)  # ×64 along, ×80 across
+    shown = resize_for_display(strip)
+    assert shown.shape == (160, 640, 3)
+    assert (shown[79, 64] == strip[0, 1]).all() and (shown[80, 63] == strip[1, 0]).all()
+    mask = mask_view(shown, np.eye(2, 10, dtype=np.float32))
+    assert mask.shape == (160, 640, 3) and mask[79, 63, 0] == 255 and mask[79, 64, 0] == 0
+
+
 def test_a_lone_box_corner_is_drawn_where_it_was_clicked_on_a_scaled_canvas():
     from maskedit.app.canvas import BOX_CORNER, overlay
 

@@ -2,8 +2,10 @@
 
 Big photos are shown (and overlaid) at DISPLAY_LONG_SIDE so each click sends a small PNG; small
 ones are scaled up here by a whole factor (each photo pixel a square block, so the clicks and the
-mask stay crisp; the page itself only ever scales a picture down). Clicks map back to the photo's
-own pixels, where SAM and the record work. Pure: arrays in, arrays out.
+mask stay crisp; the page itself only ever scales a picture down). A strip (1×300 pixels, say) is
+stretched across to at most DISPLAY_MAX_ASPECT to one, else the page, fitting it to its panel,
+would show it a pixel or two thick. Clicks map back to the photo's own pixels, axis by axis, where
+SAM and the record work. Pure: arrays in, arrays out.
 """
 
 from __future__ import annotations
@@ -16,20 +18,42 @@ from maskedit.grid import mask_overlay
 
 DISPLAY_LONG_SIDE = 1024  # the clickable canvas is at most this long; clicks map back to pixels
 DISPLAY_MIN_LONG_SIDE = 640  # smaller photos are scaled up by a whole factor to at least this
+# A canvas at most this many times longer than wide: a phone's ~300 px wide panel still shows a
+# strip over 64 px thick, enough to click.
+DISPLAY_MAX_ASPECT = 4
 BOX_CORNER = (255, 220, 0)  # the first corner of a box being drawn (the box colour of the grid)
 
 
 def display_hw(
-    h: int, w: int, long_side: int = DISPLAY_LONG_SIDE, min_long_side: int = DISPLAY_MIN_LONG_SIDE
+    h: int,
+    w: int,
+    long_side: int = DISPLAY_LONG_SIDE,
+    min_long_side: int = DISPLAY_MIN_LONG_SIDE,
+    max_aspect: int = DISPLAY_MAX_ASPECT,
 ) -> tuple[int, int]:
     """The canvas size for an H×W image: long side `long_side` when larger; the smallest whole
     multiple at least `min_long_side` long when shorter than that (the page fits it to its
-    panel, scaling down only); else unchanged."""
+    panel, scaling down only); else unchanged. Then a canvas over `max_aspect` to one has its
+    short side stretched to 1/`max_aspect` of the long one (the page scales it down as a whole,
+    so a thinner canvas would be too thin to click)."""
     if max(h, w) > long_side:
         scale = long_side / max(h, w)
-        return max(1, round(h * scale)), max(1, round(w * scale))
-    factor = max(1, -(-min_long_side // max(h, w)))  # ceil
-    return h * factor, w * factor
+        dh, dw = max(1, round(h * scale)), max(1, round(w * scale))
+    else:
+        factor = max(1, -(-min_long_side // max(h, w)))  # ceil
+        dh, dw = h * factor, w * factor
+    thinnest = -(-max(dh, dw) // max_aspect)
+    if dh < thinnest:
+        dh = _stretched(h, thinnest)
+    elif dw < thinnest:
+        dw = _stretched(w, thinnest)
+    return dh, dw
+
+
+def _stretched(n: int, size: int) -> int:
+    """A side of `n` photo pixels shown at least `size` long: a whole multiple of `n` (each pixel
+    a block) once that is at least twice `n`, else exactly `size` (a slight resampling)."""
+    return -(-size // n) * n if size >= 2 * n else size
 
 
 def to_image_xy(
@@ -37,16 +61,19 @@ def to_image_xy(
 ) -> tuple[float, float]:
     """A canvas pixel (x, y) → the image pixel under its centre, clipped to the image.
 
-    On a scaled-up canvas each photo pixel is a block of canvas pixels: the click lands on the
-    whole pixel whose block it hit.
+    Each axis on its own (a strip is stretched along one only). Along an axis scaled up by a
+    whole factor each photo pixel is a block of canvas pixels: the click lands on the whole
+    pixel whose block it hit.
     """
     (dh, dw), (h, w) = disp_hw, image_hw
-    if dw > w:
-        x, y = (xy[0] + 0.5) * w // dw, (xy[1] + 0.5) * h // dh
-    else:
-        x = round((xy[0] + 0.5) * w / dw - 0.5, 2)
-        y = round((xy[1] + 0.5) * h / dh - 0.5, 2)
+    x, y = _to_image(xy[0], dw, w), _to_image(xy[1], dh, h)
     return float(np.clip(x, 0, w - 1)), float(np.clip(y, 0, h - 1))
+
+
+def _to_image(v: float, n_disp: int, n_img: int) -> float:
+    if n_disp > n_img and n_disp % n_img == 0:  # blocks
+        return (v + 0.5) * n_img // n_disp
+    return round((v + 0.5) * n_img / n_disp - 0.5, 2)
 
 
 def _to_display(v: float, n_disp: int, n_img: int) -> float:
@@ -91,15 +118,22 @@ def overlay(
 
 
 def _resize_alpha(alpha: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """An H×W float alpha at canvas size: blocks when scaling up, bilinear when down."""
-    (dh, dw), (h, w) = hw, alpha.shape
-    if dw > w:
-        return np.repeat(np.repeat(alpha, dh // h, axis=0), dw // w, axis=1)
-    return np.asarray(
-        Image.fromarray(alpha.astype(np.float32), mode="F").resize(
-            (dw, dh), Image.Resampling.BILINEAR
-        )
-    )
+    """An H×W float alpha at canvas size: blocks when scaling up, bilinear otherwise."""
+    return _to_canvas(alpha.astype(np.float32), hw, Image.Resampling.BILINEAR)
+
+
+def _to_canvas(a: np.ndarray, hw: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    """An H×W (×3 uint8, or float32) array at canvas size `hw`: along an axis scaled up by a
+    whole factor each pixel is repeated (a block); what is left is resampled with `resample`."""
+    (dh, dw), (h, w) = hw, a.shape[:2]
+    if dh % h == 0:
+        a = np.repeat(a, dh // h, axis=0)
+    if dw % w == 0:
+        a = np.repeat(a, dw // w, axis=1)
+    if a.shape[:2] == (dh, dw):
+        return a
+    pil = Image.fromarray(a, mode="F") if a.dtype == np.float32 else Image.fromarray(a)
+    return np.asarray(pil.resize((dw, dh), resample))
 
 
 def resize_for_display(image: np.ndarray) -> np.ndarray:
@@ -108,9 +142,7 @@ def resize_for_display(image: np.ndarray) -> np.ndarray:
     dh, dw = display_hw(h, w)
     if (dh, dw) == (h, w):
         return image
-    if dw > w:
-        return np.repeat(np.repeat(image, dh // h, axis=0), dw // w, axis=1)
-    return np.asarray(Image.fromarray(image).resize((dw, dh), Image.Resampling.LANCZOS))
+    return _to_canvas(image, (dh, dw), Image.Resampling.LANCZOS)
 
 
 def mask_view(display: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
