@@ -64,6 +64,16 @@ def shown_box(page, selector: str) -> dict[str, float]:
     return {"x": x, "y": y, "width": width, "height": height}
 
 
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether two boxes (Playwright's bounding boxes) share any area."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
 CHELSEA_HW = (300, 451)  # skimage's chelsea, shown at twice its size
 
 

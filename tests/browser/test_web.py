@@ -14,6 +14,7 @@ from gradio_page import (
     click_photo,
     load_sample,
     on_canvas,
+    overlap,
     pixels,
     run_and_wait,
     set_steps,
@@ -370,6 +371,17 @@ def test_thin_photos_are_shown_thick_enough_to_click_and_clicks_land_on_their_pi
                 f"{w}×{h} px · 0 include, 0 exclude, box corner at {x},{y}:"
             ).wait_for()
         shoot(p, artifacts, "app-strip")
+
+
+def test_the_canvas_label_does_not_cover_the_photo(page, phone, web_app):
+    for p in (page, phone):
+        p.goto(web_app[0])
+        load_sample(p, "chelsea")
+        photo = shown_box(p, "#canvas")
+        labels = p.locator("#canvas [data-testid=block-label]")
+        for k in range(labels.count()):
+            box = labels.nth(k).bounding_box()
+            assert box is None or not overlap(box, photo), f"a label {box} covers the photo {photo}"
 
 
 def test_user_text_is_text_and_nothing_is_fetched_from_elsewhere(page, phrase_app, artifacts):

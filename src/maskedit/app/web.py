@@ -254,6 +254,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                     with gr.Tab("Click", id="click", elem_id="tab-click"):
                         canvas = gr.Image(
                             label="Click on the photo",
+                            show_label=False,  # Gradio floats it over the photo's corner
                             type="numpy",
                             format="png",
                             interactive=False,
