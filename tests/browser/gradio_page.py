@@ -74,6 +74,16 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     )
 
 
+def inside(inner: dict[str, float], outer: dict[str, float], slack: float = 1.0) -> bool:
+    """Whether box `inner` lies within box `outer` (to `slack` pixels)."""
+    return (
+        inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
 CHELSEA_HW = (300, 451)  # skimage's chelsea, shown at twice its size
 
 

@@ -12,6 +12,7 @@ import pytest
 from gradio_page import (
     RUN_TIMEOUT_MS,
     click_photo,
+    inside,
     load_sample,
     on_canvas,
     overlap,
@@ -382,6 +383,21 @@ def test_the_canvas_label_does_not_cover_the_photo(page, phone, web_app):
         for k in range(labels.count()):
             box = labels.nth(k).bounding_box()
             assert box is None or not overlap(box, photo), f"a label {box} covers the photo {photo}"
+
+
+def test_the_drop_zones_hints_are_whole_and_uncovered(page, phone, web_app):
+    for p in (page, phone):
+        p.goto(web_app[0])
+        for tab, sel in (("Photo", "#upload"), ("Mask file", "#mask-upload")):
+            p.get_by_role("tab", name=tab).click()
+            zone = p.locator(f"{sel} .upload-container")
+            hint = p.locator(f"{sel} [data-testid=upload-text]")
+            hint.wait_for()
+            assert zone.evaluate("e => e.scrollHeight <= e.clientHeight"), f"{sel}: hint overflows"
+            words = hint.bounding_box()
+            assert inside(words, zone.bounding_box()), f"{sel}: the hint is cut off"
+            label = p.locator(f"{sel} [data-testid=block-label]").bounding_box()
+            assert not overlap(label, words), f"{sel}: the label covers the hint"
 
 
 def test_user_text_is_text_and_nothing_is_fetched_from_elsewhere(page, phrase_app, artifacts):

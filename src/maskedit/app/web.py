@@ -55,6 +55,12 @@ _CSS = """
 #notes p { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
 table.metrics { border-collapse: collapse; font-size: 13px; }
 table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 2px 6px; }
+/* Gradio sizes a drop zone's hint for a tall box: here one centred line, no icon */
+#upload [data-testid=upload-text], #mask-upload [data-testid=upload-text] {
+  display: block; height: auto; min-height: 0; padding: 0;
+}
+#upload [data-testid=upload-icon], #mask-upload [data-testid=upload-icon] { display: none; }
+#upload .or, #mask-upload .or { display: inline; }
 #layers-list p, #history-words p { margin: 2px 0; } #layers-list ol { margin: 2px 0 2px 20px; }
 #history { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
 #keep-row { align-items: end; } #keep { max-height: 48px; }
