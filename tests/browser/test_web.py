@@ -400,6 +400,42 @@ def test_the_drop_zones_hints_are_whole_and_uncovered(page, phone, web_app):
             assert not overlap(label, words), f"{sel}: the label covers the hint"
 
 
+def test_a_wide_metrics_table_scrolls_and_keeps_the_method_column_in_view(
+    page, web_app, monkeypatch, artifacts
+):
+    from maskedit.app import results
+
+    for k in range(12):  # many metrics: a table wider than its column
+        monkeypatch.setitem(results.METRICS, f"metric number {k}", lambda result, k=k: float(k))
+    page.goto(web_app[0])
+    page.locator("#example-0").click()
+    wait_new_src(page, "#canvas", None)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    set_steps(page, 1)
+    run_and_wait(page)
+    table = page.locator("#metrics table.metrics")
+    table.get_by_text("metric number 11").wait_for()
+    table.scroll_into_view_if_needed()
+    # Scroll the table's box to its far right: every row's first and last cells are in the box,
+    # and the first is drawn on top (not under the cells scrolled past it).
+    seen = table.evaluate(
+        """t => { const box = t.parentElement; box.scrollLeft = box.scrollWidth;
+        const r = box.getBoundingClientRect();
+        const at = c => { const b = c.getBoundingClientRect(); return [b.left, b.right,
+          document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2) === c]; };
+        return {wide: t.offsetWidth > box.clientWidth, box: [r.left, Math.min(r.right, innerWidth)],
+          first: [...t.rows].map(row => at(row.cells[0])),
+          last: [...t.rows].map(row => at(row.cells[row.cells.length - 1]))}; }"""
+    )
+    shoot(page, artifacts, "app-wide-metrics")
+    assert seen["wide"], "the table fits its column: nothing to scroll"
+    left, right = seen["box"]
+    for name in ("first", "last"):
+        for a, b, on_top in seen[name]:
+            assert left - 1 <= a and b <= right + 1, f"a {name} column's cell is hidden: {seen}"
+            assert on_top, f"a {name} column's cell is covered: {seen}"
+
+
 def test_user_text_is_text_and_nothing_is_fetched_from_elsewhere(page, phrase_app, artifacts):
     page.goto(phrase_app[0])
     load_sample(page, "chelsea")

@@ -83,9 +83,9 @@ def metrics_html(rows: dict[str, dict[str, float]]) -> str:
         body.append(f"<tr><td>{html.escape(label)}</td>{cells}</tr>")
     verdicts = {verdict(v) for v in rows.values()} - {""}
     lines = "".join(f"<p>{html.escape(v)}</p>" for v in sorted(verdicts))
-    return (
-        f'<table class="metrics"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{lines}"
+    return (  # in a box of its own that scrolls sideways when there are many metrics
+        f'<div class="metrics-scroll"><table class="metrics"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{lines}"
     )
 
 

@@ -53,8 +53,13 @@ _CSS = """
 #status p, #run-status p, #notes p { margin: 2px 0; }
 #run-status { min-height: 44px; }
 #notes p { background: #fff8e1; border-left: 4px solid #f0b400; padding: 4px 8px; }
-table.metrics { border-collapse: collapse; font-size: 13px; }
-table.metrics td, table.metrics th { border: 1px solid #ccc; padding: 2px 6px; }
+.metrics-scroll { overflow-x: auto; }  /* many metrics: the table scrolls, the method stays */
+table.metrics { border: 0; border-collapse: separate; border-spacing: 0; font-size: 13px; }
+table.metrics td, table.metrics th { border: 0 solid #ccc; border-width: 0 1px 1px 0;
+  padding: 2px 6px; }
+table.metrics tr > :first-child { position: sticky; left: 0; border-left-width: 1px;
+  background: var(--background-fill-primary); }
+table.metrics thead th { border-top-width: 1px; }
 /* Gradio sizes a drop zone's hint for a tall box: here one centred line, no icon */
 #upload [data-testid=upload-text], #mask-upload [data-testid=upload-text] {
   display: block; height: auto; min-height: 0; padding: 0;
