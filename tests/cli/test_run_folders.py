@@ -545,6 +545,17 @@ def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(
     assert "mixes" not in res.stderr and "0 done, 2 already finished" in res.stdout
 
 
+def _one_case_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A manifest of one masked case, run once: (the manifest, the run folder)."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    return manifest, out
+
+
 def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still_done(tmp_path):
     """--threshold is scoring: another one scores the finished cases again from their folders
     and edits nothing. A folder whose fingerprint hashed the threshold too (written before) is
@@ -552,12 +563,7 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     from maskedit.config import load_manifest
     from maskedit.fingerprints import case_fingerprint, scored_fingerprint
 
-    _photo(tmp_path / "p.png")
-    _mask(tmp_path / "m.png", slice(5, 20))
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
-    out = tmp_path / "o"
-    assert _run(manifest, out).exit_code == 0
+    manifest, out = _one_case_run(tmp_path)
     pictures = {p.name: p.read_bytes() for p in (out / "a").glob("*.png")}
     res = _run(manifest, out, "--threshold", "40")
     assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
@@ -606,12 +612,7 @@ def test_a_case_to_rescore_whose_picture_does_not_read_back_is_edited_again(tmp_
     """Another --threshold rescores a finished case from its pictures; a truncated one (not
     empty, so the folder looked whole) cannot be scored, so the case is edited again instead
     of failing on every rerun."""
-    _photo(tmp_path / "p.png")
-    _mask(tmp_path / "m.png", slice(5, 20))
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
-    out = tmp_path / "o"
-    assert _run(manifest, out).exit_code == 0
+    manifest, out = _one_case_run(tmp_path)
     blended = out / "a" / "blended.png"
     blended.write_bytes(blended.read_bytes()[:40])
     res = _run(manifest, out, "--threshold", "40")
