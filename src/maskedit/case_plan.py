@@ -49,8 +49,11 @@ def plan_case(
         why = "damaged" if found.state == "damaged" else "new"
     if why is None and not _still_scored(out_dir / case.id, case):
         why = "damaged"  # its rows would drop out of the tables, or lose their columns
-    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
-        why = "rescore"
+    if why is None:  # finished: scored as this run scores?
+        kept = read_scoring(out_dir / case.id)
+        if kept is None and found.record.get("fingerprint") == fingerprint:
+            kept = {}  # written since metrics.json keeps what scored it, and its key is gone
+        why = None if same_scoring(kept, scoring) else "rescore"
     refused = found.not_replaceable if why not in (None, "rescore") else None
     if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
         error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"

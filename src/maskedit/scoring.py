@@ -92,10 +92,11 @@ def _net_name(net: Any) -> str | None:
 def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
     """Whether a folder's kept scoring key (None: scored before keys were kept) agrees with
     `now` on every entry `now` has: Ray's driver knows the threshold but not the networks its
-    actors load, so it compares the threshold alone."""
+    actors load, so it compares the threshold alone. A kept key without one of those entries
+    (cut, damaged: `read_scoring` gives {} for a value that is not a mapping) agrees with none."""
     if kept is None:
         return True
-    return all(kept.get(name) == value for name, value in now.items() if name in kept)
+    return all(name in kept and kept[name] == value for name, value in now.items())
 
 
 def case_columns(

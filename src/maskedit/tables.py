@@ -140,13 +140,15 @@ def read_metrics(case_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def read_scoring(case_dir: str | os.PathLike) -> dict[str, Any] | None:
     """What a case folder's metrics.json says it was scored with (`scoring_key`), or None when
-    it says nothing (written before the key was kept, or not readable)."""
+    it says nothing (written before the key was kept, or not readable); a key that is there but
+    not a mapping (a list, a string, null) is {}: scored with something unknown."""
     try:
         doc = json.loads((Path(case_dir) / METRICS_FILE).read_bytes(), parse_constant=_not_strict)
     except (OSError, ValueError, RecursionError):
         return None
-    scoring = doc.get("scoring") if isinstance(doc, dict) else None
-    return scoring if isinstance(scoring, dict) else None
+    if not isinstance(doc, dict) or "scoring" not in doc:
+        return None
+    return doc["scoring"] if isinstance(doc["scoring"], dict) else {}
 
 
 def _not_strict(name: str) -> float:

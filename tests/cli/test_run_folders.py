@@ -590,6 +590,35 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
 
 
+@pytest.mark.parametrize(
+    "kept", [None, [20.0], "threshold 20", {}, {"clip": None}, {"threshold": {"a": [None]}}]
+)
+def test_a_folder_whose_kept_scoring_is_gone_or_damaged_is_scored_again(tmp_path, kept):
+    """A folder this version wrote (its fingerprint hashes no threshold) whose metrics.json lost
+    its "scoring" or holds another value there cannot say what scored it: another threshold
+    scores it again rather than keep rows scored under the old one."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
+    out = tmp_path / "o"
+    assert _run(manifest, out, "--threshold", "20").exit_code == 0
+    metrics = out / "a" / "metrics.json"
+    doc = json.loads(metrics.read_text())
+    if kept is None:
+        del doc["scoring"]
+    else:
+        doc["scoring"] = kept
+    metrics.write_text(json.dumps(doc))
+    said = " ".join(_run(manifest, out, "--threshold", "30", "--dry-run").stdout.split())
+    assert "case a: scored otherwise" in said, said
+    res = _run(manifest, out, "--threshold", "30")
+    assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
+    doc = json.loads(metrics.read_text())
+    assert {row["change_threshold"] for row in doc["rows"]} == {30.0}
+    assert doc["scoring"]["threshold"] == 30.0
+
+
 @pytest.mark.parametrize("batch", ["1", "2"])
 def test_a_runs_warnings_name_their_case(tmp_path, batch):
     """Two cases with empty masks: each warning line says which case it is about, alone or in

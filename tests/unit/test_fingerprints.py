@@ -184,3 +184,5 @@ def test_scoring_is_compared_on_what_the_run_knows():
     assert same_scoring(None, scoring_key(Scorers(threshold=5.0)))
     assert same_scoring({**kept, "clip": "openai/clip-vit-base-patch32"}, {"threshold": 20.0})
     assert not same_scoring(kept, {"threshold": 30.0})
+    assert not same_scoring({}, {"threshold": None})  # a damaged key: scored with what?
+    assert not same_scoring({"clip": None}, {"threshold": None})  # one cut short
