@@ -9,7 +9,8 @@ Masks, compositing and everything per case stay per case; only the denoiser call
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from numbers import Integral
 from typing import Any
 
@@ -25,7 +26,11 @@ from maskedit.request import EditRequest, request_from
 
 
 def edit_many(
-    requests: Iterable[dict[str, Any] | EditRequest], *, models: Models, batch_size: int = 4
+    requests: Iterable[dict[str, Any] | EditRequest],
+    *,
+    models: Models,
+    batch_size: int = 4,
+    names: Sequence[str | None] | None = None,
 ) -> list[EditResult | MaskeditError]:
     """`maskedit.edit(**request)` for every request (an `EditRequest` or a dict of its fields;
     a list or any iterable), sharing denoiser calls up to `batch_size`.
@@ -33,7 +38,8 @@ def edit_many(
     Returns one entry per request, in order: its `EditResult`, or the `MaskeditError` that
     stopped it (the others go on), a malformed request's `InputError` included. Its warnings
     name it: "request 2: the mask is empty ..." (a dict may carry `name` beside the fields to
-    say it otherwise, as `progress` may its callback). With
+    say it otherwise, as `progress` may its callback; `names`, one per request, say it in
+    their place, None for warnings as they are). With
     `batch_size=1` this is a loop over `edit`. A batch that runs out of GPU memory is redone one
     case at a time, and later batches are half as large.
     """
@@ -46,9 +52,9 @@ def edit_many(
         )
     steps: list[Generator[EditorJob, np.ndarray, EditResult] | None] = []
     results: list[EditResult | MaskeditError | None] = []
-    names: list[str] = []
+    named: list[str | None] = []
     for n, given in enumerate(requests, start=1):
-        names.append(_name(given, n))
+        named.append(_name(given, n) if names is None or n > len(names) else names[n - 1])
         try:
             request, progress = _request(given, n)
         except InputError as err:  # this request alone is malformed: its slot says so
@@ -65,7 +71,7 @@ def edit_many(
                 steps[i].close()
                 results[i] = value
                 return
-            with named_warnings(names[i]):
+            with named_warnings(named[i]) if named[i] else nullcontext():
                 waiting[i] = steps[i].send(value)
         except StopIteration as done:
             results[i] = done.value

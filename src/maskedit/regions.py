@@ -85,7 +85,10 @@ def edit_regions(
     several = len(regions) > 1
     requests = [_as_request(photo, region, several) for region in regions]
     t0 = time.perf_counter()
-    results = edit_many(requests, models=models, batch_size=batch_size or len(requests))
+    names = [f"region {k}" if several else None for k in range(1, len(requests) + 1)]
+    results = edit_many(
+        requests, models=models, batch_size=batch_size or len(requests), names=names
+    )
     seconds = time.perf_counter() - t0
     for k, result in enumerate(results, start=1):
         if isinstance(result, MaskeditError):

@@ -637,6 +637,35 @@ def test_a_runs_warnings_name_their_case(tmp_path, batch):
     ], res.stderr
 
 
+def test_a_regions_or_turns_cases_warnings_name_the_region_as_the_manifest_does(tmp_path):
+    """A case of several regions names the region of a warning as its errors do ("region 2"),
+    and a turn of one region adds nothing: no "request 1" the manifest never spoke of."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    Image.fromarray(np.zeros((40, 56), np.uint8)).save(tmp_path / "empty.png")
+    (tmp_path / "m.yaml").write_text(
+        "defaults: {steps: 1}\ncases:\n"
+        " - {id: r, image: p.png, regions: [{instruction: gold, mask: m.png},"
+        " {instruction: silver, mask: empty.png}]}\n"
+        " - {id: t, image: p.png, turns: [{instruction: red, mask: empty.png}]}\n"
+    )
+    res = _run(tmp_path / "m.yaml", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    said = [ln for ln in res.stderr.splitlines() if "mask is empty" in ln]
+    empty = "the mask is empty: nothing may change, so the output is the input"
+    assert said == [
+        f"maskedit: warning: case 'r': region 2: {empty}",
+        f"maskedit: warning: case 't': {empty}",
+    ], res.stderr
+    walk = tmp_path / "walk.yaml"
+    walk.write_text("image: p.png\nsteps: 1\nturns:\n - {instruction: red, mask: empty.png}\n")
+    res = runner.invoke(app, ["turns", str(walk), "--out", str(tmp_path / "w"), "--models", "tiny"])
+    assert res.exit_code == 0, res.output
+    assert [ln for ln in res.stderr.splitlines() if "mask is empty" in ln] == [
+        f"maskedit: warning: {empty}"
+    ], res.stderr
+
+
 def test_a_case_to_rescore_whose_picture_does_not_read_back_is_edited_again(tmp_path):
     """Another --threshold rescores a finished case from its pictures; a truncated one (not
     empty, so the folder looked whole) cannot be scored, so the case is edited again instead
