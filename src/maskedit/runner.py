@@ -169,6 +169,8 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
             fingerprint=fingerprint,
             rescore=why in ("changed", "rescore"),  # turns taken again are scored again
         )
+        if why == "rescore" and row.get("turns_taken_again", 0) < len(case.turns):
+            why = "damaged"  # a turn whose picture did not read back was edited again
         if row["status"] == "ok" and why in ("changed", "damaged", "rescore"):
             row["rescored" if why == "rescore" else "redone"] = why
         return row

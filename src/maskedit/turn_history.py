@@ -14,10 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from maskedit.case_files import record_files
 from maskedit.config import Turn
 from maskedit.errors import InputError
 from maskedit.fingerprints import file_digest
+from maskedit.images import read_image
 from maskedit.models import Models
+from maskedit.outputs import inspect_case_folder
 from maskedit.paths import os_problem
 
 
@@ -46,6 +49,21 @@ def inputs_key(turn: Turn) -> dict[str, Any]:
     if turn.ground_truth is not None:
         key["ground_truth"] = file_digest(turn.ground_truth)
     return key
+
+
+def unfinished(turn_dir: Path) -> str | None:
+    """Why a turn's folder cannot be taken again (a file its record names missing or empty, a
+    picture that does not read back), or None: such a turn is edited again."""
+    found = inspect_case_folder(turn_dir)
+    if found.state != "complete":
+        return found.reason or found.state
+    for name in record_files(found.record):
+        if isinstance(name, str) and name.endswith(".png"):
+            try:
+                read_image(turn_dir / name)
+            except InputError as err:
+                return str(err)
+    return None
 
 
 def read_history(path: Path) -> dict[str, Any]:

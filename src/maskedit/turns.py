@@ -57,7 +57,7 @@ from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
 from maskedit.turn_chain import add_chains, chain_edit, chain_parent
-from maskedit.turn_history import inputs_key, models_key, read_history
+from maskedit.turn_history import inputs_key, models_key, read_history, unfinished
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -300,9 +300,8 @@ class TurnsEdit:
         if chain:  # the turns up to head made without the chain get its images first
             add_chains(self, self.path(), models, scorers or Scorers(), key_of)
         for node in self.children(self.head):
-            finished = inspect_case_folder(self.turn_dir(node.id)).state == "complete"
             same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
-            if same and finished and chain in (node.chain, True):
+            if same and chain in (node.chain, True) and unfinished(self.turn_dir(node.id)) is None:
                 if chain:
                     add_chains(self, [node], models, scorers or Scorers(), key_of)
                 node = self.nodes[node.id]
@@ -381,13 +380,18 @@ class TurnsEdit:
         return scored
 
     def _rescore_turn(self, node: TurnNode, scorers: Scorers) -> int:
-        """One turn's metrics.json again from its folder's images; returns 1 (one scored)."""
+        """One turn's metrics.json again from its images: 1, or 0 (warned) if one is cut short."""
         before = self.path(node.parent) if node.parent is not None else []
-        rows = score_turn_folder(
-            self.turn_dir(node.id),
-            *(node.turn, self.photo, self.union(before), self.edit_id, scorers),
-            chain_parent=chain_parent(self, node.parent) if node.chain else None,
-        )
+        try:
+            rows = score_turn_folder(
+                self.turn_dir(node.id),
+                *(node.turn, self.photo, self.union(before), self.edit_id, scorers),
+                chain_parent=chain_parent(self, node.parent) if node.chain else None,
+            )
+        except InputError as err:  # cut short: on head's path a run has edited it again
+            why = f"turn {node.id}: {err}; its scores stay as they were"
+            warnings.warn(why, MaskeditWarning, stacklevel=3)
+            return 0
         for row in rows:
             row.update(turn=len(before) + 1, turn_id=node.id)
         write_case_metrics(self.turn_dir(node.id), rows)

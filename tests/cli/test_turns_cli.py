@@ -524,6 +524,31 @@ def test_a_turn_folder_that_lost_a_file_is_edited_again(tmp_path, lost):
     assert f"turn {damaged}: its folder is incomplete ('{Path(lost).name}' is missing" in res.stderr
 
 
+@pytest.mark.parametrize("cut", ["t01/blended.png", "t02/blended.png", "t01/mask.png"])
+def test_a_turn_picture_that_does_not_read_back_is_edited_again_when_rescoring(tmp_path, cut):
+    """A turn's picture cut short (not empty, so its folder looks whole): another --threshold
+    cannot score it, so that turn and the ones after it are edited again rather than the case
+    failing on every rerun; a later rescoring leaves the cut turn, now off head's path, as it
+    is, and says so."""
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--out", str(out), "--models", "tiny", "--clip", "none"]
+    assert runner.invoke(app, args).exit_code == 0
+    picture = out / "walk" / "turns" / cut
+    picture.write_bytes(picture.read_bytes()[:60])
+    res = runner.invoke(app, [*args, "--threshold", "30"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert "3 done (1 redone" in said and "2 rescored" in said, said
+    history = json.loads((out / "walk" / "history.json").read_text())
+    assert history["head"] not in ("t01", "t02")
+    assert "0 done, 3 already finished" in runner.invoke(app, [*args, "--threshold", "30"]).stdout
+    res = runner.invoke(app, [*args, "--threshold", "40"])
+    assert res.exit_code == 0 and "3 done (3 rescored" in " ".join(res.stdout.split()), res.output
+    damaged = cut.split("/")[0]
+    assert f"turn {damaged}: " in res.stderr and "its scores stay as they were" in res.stderr
+
+
 def test_the_same_turn_again_is_edited_again_when_its_folder_lost_its_output(tmp_path):
     """`maskedit turns` takes a turn again only from a whole folder: one that lost its output
     is edited again, not read back (which stopped on the missing file)."""
