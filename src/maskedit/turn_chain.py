@@ -28,6 +28,7 @@ from maskedit.outputs import METRICS_FILE, atomic_write_text, write_case_metrics
 from maskedit.record import BASELINE_CHAIN, BASELINE_CHAIN_FILE, OUTPUT_FILES, names_chain
 from maskedit.scoring import Scorers
 from maskedit.tables import read_metrics, read_record
+from maskedit.turn_history import same_models
 from maskedit.turn_scores import chain_rows, score_turn_folder
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def add_chains(
             return  # not finished: the run makes it again, with its chain
         parent_has = node.parent is None or has_chain(edit_folder.turn_dir(node.parent))
         if parent_has and len(node.turn.regions) == 1 and not has_chain(turn_dir):
-            if node.models != models_key(node.turn):
+            if not same_models(node.models, models_key(node.turn)):
                 warnings.warn(
                     f"baseline_chain: turn '{node.id}' was made by other models than these, so "
                     "its chain is not added and the chain stops there",

@@ -26,17 +26,30 @@ from maskedit.paths import os_problem
 
 def models_key(models: Models, turn: Turn) -> dict[str, Any]:
     """The parts of `models.describe()` a turn's pixels depend on (device and dtype as loaded),
-    SAM only when it clicks, and a phrase's model only when it names a phrase and its
-    checkpoint was chosen (`--target-model`): the default adds nothing, so older histories hold."""
+    SAM only when it clicks, and the phrase model (`--target-model`, None for the default) only
+    when it names a phrase: a history kept before that is matched on the others (`same_models`)."""
     described = models.describe()
     keys = ["kind", "editor", "ip2p", "device", "working_size", "speedups"]
     if any(region.prompts.needs_sam for region in turn.regions):
         keys.append("sam")
     key = {k: described.get(k) for k in keys}
-    text_model = getattr(getattr(models, "options", None), "text_model", None)
-    if text_model is not None and any(r.prompts.target is not None for r in turn.regions):
-        key["text_model"] = text_model
+    if any(r.prompts.target is not None for r in turn.regions):
+        key["text_model"] = getattr(getattr(models, "options", None), "text_model", None)
     return json.loads(json.dumps(key, default=str))
+
+
+def same_models(kept: Any, key: dict[str, Any]) -> bool:
+    """Whether a turn's kept models are `key` (`models_key`); a turn kept before its phrase model
+    was (no "text_model") is matched on the others, so an upgrade edits none of them again."""
+    if isinstance(kept, dict) and "text_model" not in kept:
+        key = {k: v for k, v in key.items() if k != "text_model"}
+    return kept == key
+
+
+def same_turn(node: Any, turn: Turn, key: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """Whether a kept turn (a `TurnNode`) is `turn` made by the models `key` from the file
+    contents `inputs`; one kept before its files were hashed (no inputs) on spec and models."""
+    return node.turn == turn and same_models(node.models, key) and node.inputs in (None, inputs)
 
 
 def inputs_key(turn: Turn) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from maskedit.regions import edit_regions
 from maskedit.scoring import Scorers
 from maskedit.tables import read_record
 from maskedit.turn_chain import add_chains, chain_edit, chain_parent
-from maskedit.turn_history import inputs_key, models_key, read_history, unfinished
+from maskedit.turn_history import inputs_key, models_key, read_history, same_turn, unfinished
 from maskedit.turn_scores import chain_rows, score_turn, score_turn_folder
 from maskedit.turn_summary import write_summary
 
@@ -300,7 +300,7 @@ class TurnsEdit:
         if chain:  # the turns up to head made without the chain get its images first
             add_chains(self, self.path(), models, scorers or Scorers(), key_of)
         for node in self.children(self.head):
-            same = node.turn == turn and node.models == key and node.inputs in (None, inputs)
+            same = same_turn(node, turn, key, inputs)
             if same and chain in (node.chain, True) and unfinished(self.turn_dir(node.id)) is None:
                 if chain:
                     add_chains(self, [node], models, scorers or Scorers(), key_of)

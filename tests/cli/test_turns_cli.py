@@ -577,3 +577,17 @@ def test_a_phrase_turn_is_edited_again_under_another_target_model(tmp_path):
     assert _turns(str(photo), "--out", str(box_out), "--turn", boxed, *TINY).exit_code == 0
     res = _turns(str(photo), "--out", str(box_out), "--turn", boxed, *TINY, *other)
     assert "(made before: kept)" in res.stdout
+
+
+def test_a_phrase_turn_recorded_before_its_phrase_model_was_kept_is_taken_again(tmp_path):
+    """A history written before it kept a phrase turn's --target-model (its models without
+    "text_model"): the same command again takes the turn again, so upgrading edits nothing."""
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    phrase = "target=the red thing; make the red thing blue"
+    other = ["--target-model", "someone/clipseg-other"]
+    assert _turns(str(photo), "--out", str(out), "--turn", phrase, *TINY, *other).exit_code == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["turns"][0]["models"].pop("text_model") == "someone/clipseg-other"
+    (out / "history.json").write_text(json.dumps(history))  # as the earlier version wrote it
+    res = _turns(str(photo), "--out", str(out), "--turn", phrase, *TINY, *other)
+    assert "(made before: kept)" in res.stdout and _head(out) == "t01", res.output
