@@ -15,7 +15,8 @@ from maskedit.config import Case, Manifest, ModelOptions
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE
 from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
-from maskedit.models import Models
+from maskedit.metric_models import MetricChoices, case_benchmarks
+from maskedit.models import Models, pick_device
 from maskedit.outputs import inspect_case_folder
 from maskedit.scoring import same_scoring
 from maskedit.tables import read_metrics, read_scoring
@@ -29,18 +30,20 @@ def plan_case(
     *,
     force: bool = False,
     scoring: dict[str, Any] | None = None,
+    made_on: ModelOptions | None = None,
 ) -> tuple[str, str | None, dict]:
     """(fingerprint, why the case is (re)done or None to skip it, the run-log row if it cannot
     run). Why: "new", "changed" (its case, inputs or models), "damaged", "forced" or "rescore"
     (finished, but scored otherwise than `scoring`, this run's `scoring_key`: it is scored
-    again from its folder, not edited again)."""
+    again from its folder, not edited again). `made_on`: options naming the device the models
+    will run on, when `models` (options) leave it to the machine."""
     scoring = scoring or {"threshold": None}
     try:
         fingerprint = case_fingerprint(case, models)
     except MaskeditError as err:  # an input vanished since the manifest was checked
         return "", "new", {"case_id": case.id, "status": "failed", "error": str(err)}
     older = older_fingerprints(case, models, scoring.get("threshold"))
-    found = case_state(out_dir / case.id, fingerprint, older, models)
+    found = case_state(out_dir / case.id, fingerprint, older, made_on or models)
     if found.state == "complete" and found.reason == "done":
         why = "forced" if force else None
     elif found.state == "complete":
@@ -105,15 +108,24 @@ def plan_manifest(
     *,
     force: bool = False,
     threshold: float | None = None,
+    metrics: MetricChoices | None = None,
 ) -> list[tuple[str, str | None, str]]:
     """What `maskedit run` would do with each case: (case id, `plan_case`'s why or "failed",
-    in words). Loads no model and writes nothing. As on Ray's driver, the device a finished
-    case was made on and the metric networks that scored it are compared only as far as the
-    options say them (a `--device` given); the threshold always is."""
+    in words). Loads no model and writes nothing. The threshold is always compared; with
+    `metrics` (a run here), the metric networks as far as their choices name them without
+    loading (`MetricChoices.names`) and the device this machine runs on; without (as on Ray's
+    driver), the device only as far as the options say it (a `--device` given)."""
+    scoring: dict[str, Any] = {"threshold": threshold}
+    made_on = None
+    if metrics is not None:
+        tiny = options.kind == "tiny"
+        scoring |= metrics.names(case_benchmarks(manifest.cases), tiny=tiny)
+        if options.device is None:  # where `load` puts the models on this machine
+            made_on = options.model_copy(update={"device": str(pick_device(None))})
     plans = []
     for case in manifest.cases:
         _, why, failed = plan_case(
-            case, options, Path(out_dir), force=force, scoring={"threshold": threshold}
+            case, options, Path(out_dir), force=force, scoring=scoring, made_on=made_on
         )
         if failed:
             plans.append((case.id, "failed", f"cannot run: {failed['error']}"))

@@ -203,6 +203,8 @@ def _precision(models: Models | ModelOptions | None) -> tuple[str | None, str | 
     if not isinstance(models, ModelOptions) or models.device is None:
         return None, None  # e.g. Ray's driver: the actors pick their own device
     device = torch.device(models.device)
+    if models.kind == "tiny":  # built in fp32 whatever the device and --dtype
+        return device.type, "float32"
     return device.type, str(pick_dtype(device, models.dtype, EDITORS[models.editor])).removeprefix(
         "torch."
     )

@@ -11,11 +11,18 @@ from typing import Any
 
 from maskedit.config import Case
 from maskedit.errors import MaskeditError
-from maskedit.scoring import Backbones
+from maskedit.scoring import UNNAMED_CLIP, Backbones
 from maskedit.tables import read_record
 
 LPIPS_BENCHMARKS = STRUCTURE_BENCHMARKS = frozenset({"pie-bench"})  # whose tables have them
 DINO_BENCHMARKS = frozenset({"magicbrush"})
+# what `maskedit.scoring.scoring_key` calls each tiny network (random, built in code)
+TINY_NAMES = {
+    "clip": UNNAMED_CLIP,
+    "lpips": "LpipsNet",
+    "structure": "ViTModel",
+    "dino": "ViTModel",
+}
 
 
 def benchmarks_of(dirs: Iterable[str | os.PathLike]) -> set[str]:
@@ -134,6 +141,27 @@ class MetricChoices:
             for name in sorted(names)
             if (own := default_clip_id({name})) != run_default
         }
+
+    def names(self, benchmarks: Iterable[str] = (), *, tiny: bool = False) -> dict[str, Any]:
+        """What `maskedit.scoring.scoring_key` will call the networks `load` gives, as far as the
+        choices say it without loading any: None for "none" or one no benchmark needs, a tiny
+        one's class, a folder or hub id as given; a real one "auto" picks is left out (missing
+        weights skip it)."""
+        wanted, out = set(benchmarks), {}
+        for key, choice, needed in (
+            ("clip", self.clip, None),
+            ("lpips", self.lpips, LPIPS_BENCHMARKS),
+            ("structure", self.structure, STRUCTURE_BENCHMARKS),
+            ("dino", self.dino, DINO_BENCHMARKS),
+        ):
+            unneeded = needed is not None and not wanted & needed
+            if choice == "none" or (choice == "auto" and unneeded):
+                out[key] = None
+            elif choice == "tiny" or (choice == "auto" and tiny):
+                out[key] = TINY_NAMES[key]
+            elif choice != "auto":  # must load, named as given (LPIPS by its class)
+                out[key] = TINY_NAMES[key] if key == "lpips" else choice
+        return out
 
 
 def case_benchmarks(cases: Iterable[Case]) -> frozenset[str]:

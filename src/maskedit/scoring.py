@@ -64,10 +64,13 @@ def _check_rgb(name: str, image: np.ndarray, shape: tuple[int, ...] | None = Non
         raise InputError(f"{name}: expected shape {shape} (the original's), got {image.shape}")
 
 
+UNNAMED_CLIP = "unnamed (random or in-code model)"  # what `clip_name` calls the tiny CLIP
+
+
 def clip_name(clip: tuple[Any, Any]) -> str:
     """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
     name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
-    return name or "unnamed (random or in-code model)"
+    return name or UNNAMED_CLIP
 
 
 def scoring_key(scorers: Scorers) -> dict[str, Any]:

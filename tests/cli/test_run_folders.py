@@ -590,6 +590,38 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
 
 
+def test_a_dry_run_compares_what_the_flags_and_this_machine_say(tmp_path):
+    """--dry-run compares what the run will: the metric networks its flags name without loading
+    any (--clip none, the tiny models' own) and the device this machine runs on, so each line
+    says what the run then does."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    case = " - {{id: {0}, image: p.png, instruction: hi, mask: m.png, steps: 1}}\n"
+    manifest.write_text("cases:\n" + case.format("a") + case.format("b"))
+    out = tmp_path / "o"
+
+    def run(*extra: str) -> str:
+        args = ["run", str(manifest), "--out", str(out), "--models", "tiny", *extra]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        return " ".join(res.stdout.split())
+
+    assert "2 done" in run()  # scored with the tiny CLIP
+    assert "would edit 0, rescore 0, skip 2" in run("--dry-run")
+    said = run("--dry-run", "--clip", "none")
+    assert "case a: scored otherwise" in said and "rescore 2, skip 0" in said, said
+    assert "2 done (2 rescored" in run("--clip", "none")
+    record_file = out / "a" / "record.json"
+    record = json.loads(record_file.read_text())
+    record["models"]["device"], record["models"]["ip2p"]["dtype"] = "cuda:0", "float16"
+    record_file.write_text(json.dumps(record))  # as if made on a GPU
+    said = run("--dry-run", "--clip", "none")
+    assert "case a: its case, inputs or models changed: edited again" in said, said
+    assert "would edit 1, rescore 0, skip 1" in said
+    assert "1 done (1 redone" in run("--clip", "none")
+
+
 @pytest.mark.parametrize(
     "kept", [None, [20.0], "threshold 20", {}, {"clip": None}, {"threshold": {"a": [None]}}]
 )

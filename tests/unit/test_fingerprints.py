@@ -138,6 +138,8 @@ def _made_on(device: str | None, dtype: str | None) -> dict:
         (("cuda", "bfloat16"), {"device": "cuda", "editor": "kontext"}, True),  # FLUX: bf16
         (("cpu", "float32"), {}, True),  # no device asked: Ray's driver cannot know the actors'
         ((None, None), {"device": "cuda"}, True),  # a record from before: nothing to compare
+        (("cuda:0", "float32"), {"kind": "tiny", "device": "cuda"}, True),  # tiny: always fp32
+        (("cuda:0", "float16"), {"kind": "tiny", "device": "cuda", "dtype": "fp16"}, False),
     ],
 )
 def test_a_folder_is_done_only_on_the_device_kind_and_dtype_it_was_made_in(made, options, same):

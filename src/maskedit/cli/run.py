@@ -29,6 +29,7 @@ from maskedit.config import Manifest, ModelOptions, check_threshold, load_manife
 from maskedit.errors import InputError
 
 if TYPE_CHECKING:
+    from maskedit.metric_models import MetricChoices
     from maskedit.run_log import RunSummary
 
 DEMO_MANIFEST = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
@@ -162,7 +163,9 @@ def _run(
     check_threshold(threshold)
     check_clip(flags.clip)
     if flags.dry_run:
-        _say_plan(parsed, out, options, flags.force, threshold)
+        here = ray is None or not ray.ray  # on Ray the driver compares the threshold alone
+        metrics = (backbone_flags or BackboneFlags()).choices(flags.clip) if here else None
+        _say_plan(parsed, out, options, flags.force, threshold, metrics)
         return
     new_folder = not out.exists()
     try:
@@ -222,14 +225,19 @@ def _run_locked(
 
 
 def _say_plan(
-    parsed: Manifest, out: Path, options: ModelOptions, force: bool, threshold: float | None
+    parsed: Manifest,
+    out: Path,
+    options: ModelOptions,
+    force: bool,
+    threshold: float | None,
+    metrics: MetricChoices | None,
 ) -> None:
     """`--dry-run`: one line per case, then the counts; nothing loaded, locked or written."""
     from collections import Counter
 
     from maskedit.case_plan import plan_manifest
 
-    plans = plan_manifest(parsed, options, out, force=force, threshold=threshold)
+    plans = plan_manifest(parsed, options, out, force=force, threshold=threshold, metrics=metrics)
     for case_id, _, words in plans:
         console.print(f"case {case_id}: {words}", markup=False)
     counts = Counter("skip" if why is None else why for _, why, _ in plans)
