@@ -42,7 +42,8 @@ def named_warnings(name: str) -> Iterator[None]:
 
     A run of many cases (or `edit_many`'s requests) warns about one of them at a time; without
     the name, "the mask is empty" does not say whose. Filters stay the user's: an ignored
-    warning stays ignored, and each block starts afresh, so two cases' same warning both show.
+    warning stays ignored, one turned into an error (`-W error`) is raised with the name too,
+    and each block starts afresh, so two cases' same warning both show.
     """
     with warnings.catch_warnings():  # restores showwarning (and the filters) on the way out
         show = warnings.showwarning
@@ -53,4 +54,8 @@ def named_warnings(name: str) -> Iterator[None]:
             show(message, category, filename, lineno, file, line)
 
         warnings.showwarning = named
-        yield
+        try:
+            yield
+        except MaskeditWarning as err:  # raised, not shown: a filter made it an error
+            err.args = (f"{name}: {err}", *err.args[1:])
+            raise

@@ -61,3 +61,20 @@ def test_the_users_filters_stay_and_each_block_starts_afresh(monkeypatch):
         warnings.simplefilter("error", MaskeditWarning)
         with pytest.raises(MaskeditWarning, match="the mask is empty"), named_warnings("x"):
             empty()
+
+
+def test_a_warning_turned_into_an_error_still_names_whose_it_is():
+    """Under `-W error` (or `simplefilter("error")`) the warning is raised, not shown: the error
+    says whose it is too, each enclosing name once, and other errors pass as they are."""
+
+    def empty() -> None:
+        warnings.warn("the mask is empty", MaskeditWarning, stacklevel=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskeditWarning)
+        with pytest.raises(MaskeditWarning) as caught, named_warnings("case 'r'"):
+            with named_warnings("region 2"):
+                empty()
+        assert str(caught.value) == "case 'r': region 2: the mask is empty"
+        with pytest.raises(ValueError, match="^boom$"), named_warnings("case 'r'"):
+            raise ValueError("boom")
