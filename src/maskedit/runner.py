@@ -30,6 +30,7 @@ from maskedit.evaluate import (
 from maskedit.images import image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
+    inspect_case_folder,
     remove_leftovers,
     write_case,
     write_case_metrics,
@@ -176,9 +177,13 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
         return row
     if why == "rescore":
         row = rescore_case(case, out_dir, scorers)
-        if row is not None:
+        if not isinstance(row, InputError):
             return row
         why = "damaged"  # a picture that does not read back: edited again
+        refused = inspect_case_folder(out_dir / case.id).not_replaceable
+        if refused:  # but not over the user's files: refused before any edit
+            error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
+            return {"case_id": case.id, "status": "failed", "error": f"{error} ({row})"}
     t0 = time.perf_counter()
     extra = {}
     try:
@@ -192,19 +197,20 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
     return finish_case(case, result, out_dir, t0, scorers, extra, fingerprint, why)
 
 
-def rescore_case(case: Case, out_dir: Path, scorers: Scorers) -> dict | None:
+def rescore_case(case: Case, out_dir: Path, scorers: Scorers) -> dict | InputError:
     """A finished case scored again from its folder's pictures (as `maskedit eval` scores it),
     nothing edited again: the run's scoring (`--threshold`, `--clip`, the metric networks)
-    differs from what its metrics.json was scored with. Returns its run-log row, or None when a
-    picture does not read back (truncated, another size): the case is to be edited again."""
+    differs from what its metrics.json was scored with. Returns its run-log row, or the
+    `InputError` of a picture that does not read back (truncated, another size): the case is
+    to be edited again."""
     t0 = time.perf_counter()
     case_dir = out_dir / case.id
     try:
         rows = score_case_dir(
             case_dir, clip=scorers.clip, threshold=scorers.threshold, backbones=scorers.backbones
         )
-    except InputError:
-        return None
+    except InputError as err:
+        return err
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
     try:

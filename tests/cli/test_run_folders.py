@@ -711,6 +711,30 @@ def test_a_case_to_rescore_whose_picture_does_not_read_back_is_edited_again(tmp_
     assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
 
 
+def test_a_case_to_rescore_that_holds_the_users_file_is_rescored_and_never_replaced(tmp_path):
+    """A note of the user's in a finished case folder: another --threshold rescores the case
+    there (metrics.json is maskedit's), the note stays; when a picture there does not read back,
+    the case is refused before any edit, naming the note, not edited for nothing."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    (out / "a" / "notes.txt").write_text("mine")
+    res = _run(manifest, out, "--threshold", "30")
+    assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
+    blended = out / "a" / "blended.png"
+    blended.write_bytes(blended.read_bytes()[:40])
+    before = _tree(out / "a")
+    res = _run(manifest, out, "--threshold", "40")
+    assert res.exit_code == 1, res.output
+    said = " ".join(res.stderr.split())
+    assert "case 'a' cannot be written there:" in said and "'notes.txt'" in said, said
+    assert "blended.png" in said and "--force" not in said, said
+    assert _tree(out / "a") == before
+
+
 def test_a_dry_run_says_what_each_case_would_get_and_writes_nothing(tmp_path):
     """--dry-run: one line per case (edited, edited again, rescored, skipped), the counts, and
     no folder made or file touched; the run after it does what it said."""
