@@ -534,6 +534,14 @@ def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(
     doc = json.loads(metrics.read_text())
     del doc["scoring"]  # as written before metrics.json kept its scoring
     metrics.write_text(json.dumps(doc))
+    from maskedit.config import load_manifest
+    from maskedit.fingerprints import scored_fingerprint
+    from maskedit.models import load_models
+
+    record = json.loads((out / "a" / "record.json").read_text())  # and its fingerprint then
+    options = load_models("tiny", need_sam=False).options
+    record["fingerprint"] = scored_fingerprint(load_manifest(manifest).cases[0], options, None)
+    (out / "a" / "record.json").write_text(json.dumps(record))
     res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
     assert res.exit_code == 0, res.output
     assert "summary.csv mixes CLIP models" in res.stderr and "(1 case)" in res.stderr
