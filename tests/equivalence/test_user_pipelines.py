@@ -291,3 +291,19 @@ def test_the_record_names_the_device_the_pipeline_is_on_now(monkeypatch):
     cls = type(pipe)
     monkeypatch.setattr(cls, "device", property(lambda self: torch.device("meta")))
     assert models.describe()["device"] == "meta"
+
+
+def test_an_offloaded_pipeline_is_recorded_where_it_computes():
+    """diffusers' model offload keeps the weights on the CPU between calls and runs each part
+    on the device its hooks name: that device is the record's (and what a resumed run compares),
+    not the CPU the weights wait on. The hooks are pointed at the meta device here, as no GPU
+    is at hand; `pipe.device` still says cpu."""
+    pipe = build_tiny_editor("ip2p")
+    pipe.enable_model_cpu_offload(device="cpu")
+    for part in pipe.components.values():
+        for module in part.modules() if isinstance(part, torch.nn.Module) else ():
+            if getattr(getattr(module, "_hf_hook", None), "execution_device", None) is not None:
+                module._hf_hook.execution_device = torch.device("meta")
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    assert pipe.device.type == "cpu"
+    assert models.device.type == "meta" and models.describe()["device"] == "meta"

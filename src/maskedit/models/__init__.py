@@ -190,9 +190,11 @@ class Models:
 
     @property
     def device(self) -> torch.device:
-        """Read each time (a user may move their pipeline after wrapping it); `pipe.device` walks
-        the parameters, ~10 ms with an SD-1.5 UNet, once per record."""
-        return self.pipe.device
+        """Where the editor computes, read each time (a user may move their pipeline after
+        wrapping it; ~10 ms with an SD-1.5 UNet, once per record). With `--cpu-offload` the
+        weights wait on the CPU between calls and run on the GPU: diffusers'
+        `_execution_device` says the GPU, where `pipe.device` would say the CPU."""
+        return getattr(self.pipe, "_execution_device", None) or self.pipe.device
 
     @classmethod
     def from_components(
