@@ -29,7 +29,7 @@ from typing import Any
 
 from maskedit import errors
 from maskedit.case_plan import plan_case
-from maskedit.config import Case, Manifest, ModelOptions, Region, check_threshold
+from maskedit.config import Case, Manifest, ModelOptions, Region, Turn, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.metric_models import MetricChoices, case_benchmarks
 from maskedit.outputs import remove_leftovers
@@ -183,7 +183,8 @@ def run_manifest_ray(
 
 
 def _absolute_paths(case: Case) -> Case:
-    """The case with its images and mask files as absolute paths: workers do not share our cwd."""
+    """The case with every file it names as an absolute path (its images, each region's mask,
+    the reference mask and the ground truths, a turn's too): workers do not share our cwd."""
 
     def absolute(image: str) -> str:
         return image if image.startswith("skimage:") else str(Path(image).absolute())
@@ -195,10 +196,23 @@ def _absolute_paths(case: Case) -> Case:
         prompts = prompts.model_copy(update={"mask": prompts.mask.absolute()})
         return region.model_copy(update={"prompts": prompts})
 
-    references = tuple(absolute(r) for r in case.references)
-    return case.map_regions(absolute_mask).model_copy(
-        update={"image": absolute(case.image), "references": references}
-    )
+    def absolute_truth(turn: Turn) -> Turn:
+        if turn.ground_truth is None:
+            return turn
+        return turn.model_copy(update={"ground_truth": absolute(turn.ground_truth)})
+
+    update: dict[str, Any] = {
+        "image": absolute(case.image),
+        "references": tuple(absolute(r) for r in case.references),
+    }
+    if case.reference_mask is not None:
+        update["reference_mask"] = Path(case.reference_mask).absolute()
+    if case.ground_truth is not None:
+        update["ground_truth"] = absolute(case.ground_truth)
+    case = case.map_regions(absolute_mask)
+    if case.turns:
+        update["turns"] = tuple(absolute_truth(turn) for turn in case.turns)
+    return case.model_copy(update=update)
 
 
 def _remove_partials(out_dir: Path, case_ids: list[str]) -> None:
