@@ -14,7 +14,12 @@ from typing import Any
 from maskedit.config import Case, Manifest, ModelOptions
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE
-from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
+from maskedit.fingerprints import (
+    case_fingerprint,
+    case_state,
+    default_scored,
+    older_fingerprints,
+)
 from maskedit.metric_models import MetricChoices, case_benchmarks
 from maskedit.models import Models, pick_device
 from maskedit.outputs import inspect_case_folder
@@ -54,8 +59,12 @@ def plan_case(
         why = "damaged"  # its rows would drop out of the tables, or lose their columns
     if why is None:  # finished: scored as this run scores?
         kept = read_scoring(out_dir / case.id)
-        if kept is None and found.record.get("fingerprint") == fingerprint:
+        written = found.record.get("fingerprint")
+        if kept is None and written == fingerprint:
             kept = {}  # written since metrics.json keeps what scored it, and its key is gone
+        elif kept is None and scoring.get("threshold") is not None:
+            if default_scored(written, case, models):  # before the key: its fingerprint says
+                kept = {"threshold": None}
         why = None if same_scoring(kept, scoring) else "rescore"
     refused = found.not_replaceable if why not in (None, "rescore") else None
     if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone

@@ -567,7 +567,8 @@ def _one_case_run(tmp_path: Path) -> tuple[Path, Path]:
 def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still_done(tmp_path):
     """--threshold is scoring: another one scores the finished cases again from their folders
     and edits nothing. A folder whose fingerprint hashed the threshold too (written before) is
-    still done under that threshold, and edited again under another, as it was then."""
+    still done under that threshold, and edited again under another, as it was then; one made
+    with the default threshold is scored again under another."""
     from maskedit.config import load_manifest
     from maskedit.fingerprints import case_fingerprint, scored_fingerprint
 
@@ -596,6 +597,20 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
     res = _run(manifest, out, "--threshold", "20")
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
+    # made with the default threshold, as most older folders were: its fingerprint says so, so
+    # another threshold scores it again and edits nothing; the one after that finds it finished
+    pictures = {p.name: p.read_bytes() for p in (out / "a").glob("*.png")}
+    record = json.loads(record_file.read_text())
+    record["fingerprint"] = scored_fingerprint(case, models.options, None)
+    record_file.write_text(json.dumps(record))
+    doc = json.loads(metrics.read_text())
+    del doc["scoring"]
+    metrics.write_text(json.dumps(doc))
+    assert "0 done, 1 already finished" in _run(manifest, out).stdout
+    res = _run(manifest, out, "--threshold", "40")
+    assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
+    assert {p.name: p.read_bytes() for p in (out / "a").glob("*.png")} == pictures
+    assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
 
 
 def test_a_dry_run_compares_what_the_flags_and_this_machine_say(tmp_path):
