@@ -738,12 +738,7 @@ def test_a_case_to_rescore_that_holds_the_users_file_is_rescored_and_never_repla
     """A note of the user's in a finished case folder: another --threshold rescores the case
     there (metrics.json is maskedit's), the note stays; when a picture there does not read back,
     the case is refused before any edit, naming the note, not edited for nothing."""
-    _photo(tmp_path / "p.png")
-    _mask(tmp_path / "m.png", slice(5, 20))
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text("cases:\n - {id: a, image: p.png, instruction: hi, mask: m.png, steps: 1}\n")
-    out = tmp_path / "o"
-    assert _run(manifest, out).exit_code == 0
+    manifest, out = _one_case_run(tmp_path)
     (out / "a" / "notes.txt").write_text("mine")
     res = _run(manifest, out, "--threshold", "30")
     assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
