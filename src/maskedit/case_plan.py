@@ -68,9 +68,15 @@ def plan_case(
         why = None if same_scoring(kept, scoring) else "rescore"
     refused = found.not_replaceable if why not in (None, "rescore") else None
     if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
-        error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
-        return fingerprint, "new", {"case_id": case.id, "status": "failed", "error": error}
+        return fingerprint, "new", refused_row(case, out_dir, refused)
     return fingerprint, why, {}
+
+
+def refused_row(case: Case, out_dir: Path, refused: str, detail: str = "") -> dict[str, Any]:
+    """The run-log row of a case to (re)do in a folder that holds files maskedit did not write
+    (`refused` names them): it fails alone, and the user's files stay."""
+    error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
+    return {"case_id": case.id, "status": "failed", "error": error + detail}
 
 
 def _still_scored(case_dir: Path, case: Case) -> bool:

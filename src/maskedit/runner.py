@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit.case import edit
-from maskedit.case_plan import plan_case
+from maskedit.case_plan import plan_case, refused_row
 from maskedit.config import (
     Case,
     Manifest,
@@ -182,8 +182,7 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
         why = "damaged"  # a picture that does not read back: edited again
         refused = inspect_case_folder(out_dir / case.id).not_replaceable
         if refused:  # but not over the user's files: refused before any edit
-            error = f"--out '{out_dir}': case '{case.id}' cannot be written there: {refused}"
-            return {"case_id": case.id, "status": "failed", "error": f"{error} ({row})"}
+            return refused_row(case, out_dir, refused, f" ({row})")
     t0 = time.perf_counter()
     extra = {}
     try:

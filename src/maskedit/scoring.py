@@ -69,8 +69,7 @@ UNNAMED_CLIP = "unnamed (random or in-code model)"  # what `clip_name` calls the
 
 def clip_name(clip: tuple[Any, Any]) -> str:
     """The CLIP model's hub id or folder, so tables say which CLIP scored them (not comparable)."""
-    name = getattr(getattr(clip[0], "config", None), "_name_or_path", "") or ""
-    return name or UNNAMED_CLIP
+    return _name_or_path(clip[0]) or UNNAMED_CLIP
 
 
 def scoring_key(scorers: Scorers) -> dict[str, Any]:
@@ -86,10 +85,15 @@ def scoring_key(scorers: Scorers) -> dict[str, Any]:
 
 
 def _net_name(net: Any) -> str | None:
+    """A metric network's hub id or folder, else its class (random, built in code)."""
     if net is None:
         return None
-    name = getattr(getattr(net, "config", None), "_name_or_path", "") or ""
-    return name or type(net).__name__
+    return _name_or_path(net) or type(net).__name__
+
+
+def _name_or_path(net: Any) -> str:
+    """Where a transformers model was loaded from ("" for one built in code)."""
+    return getattr(getattr(net, "config", None), "_name_or_path", "") or ""
 
 
 def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
