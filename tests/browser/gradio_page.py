@@ -55,10 +55,16 @@ def click_pixel(page, selector: str, x: int, y: int) -> None:
 def shown_box(page, selector: str) -> dict[str, float]:
     """The box (x, y, width, height) the picture of an <img> is drawn in: Gradio centres it in
     the <img>'s box, scaled down to fit, never up (the rest of that box is empty)."""
-    img = page.locator(f"{selector} img").first
-    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    return drawn_box(page.locator(f"{selector} img").first)
+
+
+def drawn_box(img) -> dict[str, float]:
+    """`shown_box` of an <img> locator; one whose object-fit is "contain" is scaled up too."""
+    nw, nh, fit = img.evaluate(
+        "i => [i.naturalWidth, i.naturalHeight, getComputedStyle(i).objectFit]"
+    )
     box = img.bounding_box()
-    scale = min(box["width"] / nw, box["height"] / nh, 1.0)
+    scale = min(box["width"] / nw, box["height"] / nh, 1.0 if fit != "contain" else float("inf"))
     width, height = nw * scale, nh * scale
     x, y = box["x"] + (box["width"] - width) / 2, box["y"] + (box["height"] - height) / 2
     return {"x": x, "y": y, "width": width, "height": height}

@@ -12,6 +12,7 @@ import pytest
 from gradio_page import (
     RUN_TIMEOUT_MS,
     click_photo,
+    drawn_box,
     inside,
     load_sample,
     on_canvas,
@@ -196,12 +197,26 @@ def test_several_methods_and_seeds_one_labelled_result_each(page, web_app, artif
     # every method's result of every seed is counted, however many pictures they share
     assert page.locator("#run-status").inner_text().startswith("Run 1: 6 result(s)")
     page.locator("#notes").get_by_text("Tiny random models").wait_for()
+    # each caption is whole and sits below its picture, never over it, none scrolled away
+    shown = page.locator("#gallery .grid-wrap").bounding_box()
+    for thumb in page.locator("#gallery .thumbnail-item").all():
+        label = thumb.locator(".caption-label")
+        picture = drawn_box(thumb.locator("img"))
+        assert not overlap(label.bounding_box(), picture), label.inner_text()
+        assert inside(label.bounding_box(), shown), label.inner_text()
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), label.inner_text()
     shoot(page, artifacts, "app-compare", full_page=True)
 
     # A/B against the history: the picker lists both seeds' results of this run.
     options = page.locator("#pick-b").evaluate("e => e.textContent")
     assert options is not None
     assert page.locator("#slider img").count() >= 1
+    # the dropdowns above say which picture is which: no label over the pictures
+    photo = drawn_box(page.locator("#slider img").first)
+    labels = page.locator("#slider [data-testid=block-label]")
+    for k in range(labels.count()):
+        box = labels.nth(k).bounding_box()
+        assert box is None or not overlap(box, photo), f"a label {box} covers the picture {photo}"
 
 
 def _mask_shown(page, src):

@@ -69,6 +69,12 @@ table.metrics thead th { border-top-width: 1px; }
 #layers-list p, #history-words p { margin: 2px 0; } #layers-list ol { margin: 2px 0 2px 20px; }
 #history { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
 #keep-row { align-items: end; } #keep { max-height: 48px; }
+/* a result's caption, whole, under its picture (Gradio's sits over the picture, cut short) */
+#gallery .grid-wrap { max-height: none; min-height: 0; }  /* every result, none scrolled away */
+#gallery .thumbnail-item { aspect-ratio: auto; display: flex; flex-direction: column; }
+#gallery .thumbnail-item img { aspect-ratio: 1; height: auto; min-height: 0; }
+#gallery .caption-label { position: static; max-width: none; white-space: normal;
+  border: 0; border-top: 1px solid var(--border-color-primary); border-radius: 0; opacity: 1; }
 @media (max-width: 700px) {  /* a phone: the photo's own height, not a tall letterbox */
   #canvas, #canvas .image-container, #canvas button, #canvas .image-frame {
     height: auto !important;
@@ -425,7 +431,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                 label="Results (baseline, then each method and seed)",
                 format="png",
                 columns=4,
-                height=330,
+                height="auto",
                 object_fit="contain",
                 elem_id="gallery",
             )
@@ -463,7 +469,9 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
                     with gr.Row():
                         pick_a = gr.Dropdown([], label="A (left)", elem_id="pick-a")
                         pick_b = gr.Dropdown([], label="B (right)", elem_id="pick-b")
-                    slider = gr.ImageSlider(label="A / B", format="png", elem_id="slider")
+                    slider = gr.ImageSlider(
+                        label="A / B", show_label=False, format="png", elem_id="slider"
+                    )
                 with gr.Column(scale=1):
                     metrics = gr.HTML("", elem_id="metrics")
                     downloads = gr.File(
