@@ -70,6 +70,22 @@ def drawn_box(img) -> dict[str, float]:
     return {"x": x, "y": y, "width": width, "height": height}
 
 
+def captions_whole(page, gallery: str) -> None:
+    """Every caption of a gallery is whole, under its picture (never over it), none scrolled
+    out of sight; the gallery's own label covers no picture."""
+    shown = page.locator(f"{gallery} .grid-wrap").bounding_box()
+    title = page.locator(f"{gallery} [data-testid=block-label]").first.bounding_box()
+    for thumb in page.locator(f"{gallery} .thumbnail-item").all():
+        label = thumb.locator(".caption-label")
+        picture = drawn_box(thumb.locator("img"))
+        assert not overlap(label.bounding_box(), picture), label.inner_text()
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), label.inner_text()
+        assert inside(label.bounding_box(), shown), label.inner_text()
+        assert title is None or not overlap(title, picture), (
+            f"{gallery}: its label covers a picture"
+        )
+
+
 def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether two boxes (Playwright's bounding boxes) share any area."""
     return (

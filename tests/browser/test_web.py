@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from gradio_page import (
     RUN_TIMEOUT_MS,
+    captions_whole,
     click_photo,
     drawn_box,
     inside,
@@ -33,7 +34,9 @@ from maskedit.app.inputs import MAX_UPLOAD_BYTES
 from maskedit.grid import INCLUDE
 from maskedit.images import read_image, write_png
 
-pytestmark = pytest.mark.integration  # a browser and the app's server: outside the default run, in CI's
+pytestmark = (
+    pytest.mark.integration
+)  # a browser and the app's server: outside the default run, in CI's
 
 
 @pytest.fixture(scope="module")
@@ -197,14 +200,7 @@ def test_several_methods_and_seeds_one_labelled_result_each(page, web_app, artif
     # every method's result of every seed is counted, however many pictures they share
     assert page.locator("#run-status").inner_text().startswith("Run 1: 6 result(s)")
     page.locator("#notes").get_by_text("Tiny random models").wait_for()
-    # each caption is whole and sits below its picture, never over it, none scrolled away
-    shown = page.locator("#gallery .grid-wrap").bounding_box()
-    for thumb in page.locator("#gallery .thumbnail-item").all():
-        label = thumb.locator(".caption-label")
-        picture = drawn_box(thumb.locator("img"))
-        assert not overlap(label.bounding_box(), picture), label.inner_text()
-        assert inside(label.bounding_box(), shown), label.inner_text()
-        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), label.inner_text()
+    captions_whole(page, "#gallery")
     shoot(page, artifacts, "app-compare", full_page=True)
 
     # A/B against the history: the picker lists both seeds' results of this run.
@@ -564,6 +560,7 @@ def test_keep_editing_two_turns_undo_redo_and_the_history_zip(page, phone, web_a
     _wait_words(page, "Turn 2 of this path")
     src = wait_new_src(page, "#canvas", src)
     assert len(_turn_captions(page)) == 2
+    captions_whole(page, "#turns")
     shoot(page, artifacts, "app-turns", full_page=True)
 
     page.locator("#turn-undo").click()

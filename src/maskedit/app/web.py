@@ -69,12 +69,20 @@ table.metrics thead th { border-top-width: 1px; }
 #layers-list p, #history-words p { margin: 2px 0; } #layers-list ol { margin: 2px 0 2px 20px; }
 #history { border: 1px solid #ddd; border-radius: 8px; padding: 8px; }
 #keep-row { align-items: end; } #keep { max-height: 48px; }
-/* a result's caption, whole, under its picture (Gradio's sits over the picture, cut short) */
-#gallery .grid-wrap { max-height: none; min-height: 0; }  /* every result, none scrolled away */
-#gallery .thumbnail-item { aspect-ratio: auto; display: flex; flex-direction: column; }
-#gallery .thumbnail-item img { aspect-ratio: 1; height: auto; min-height: 0; }
-#gallery .caption-label { position: static; max-width: none; white-space: normal;
-  border: 0; border-top: 1px solid var(--border-color-primary); border-radius: 0; opacity: 1; }
+/* a caption, whole, under its picture (Gradio's sits over the picture, cut short) */
+#gallery .grid-wrap, #turns .grid-wrap {  /* none hidden; the pictures start under the label */
+  max-height: none; min-height: 0; padding-top: 34px;
+}
+#gallery .thumbnail-item, #turns .thumbnail-item {
+  aspect-ratio: auto; display: flex; flex-direction: column;
+}
+#gallery .thumbnail-item img, #turns .thumbnail-item img {  /* the picture's own shape */
+  height: auto; max-height: 360px; min-height: 0;
+}
+#gallery .caption-label, #turns .caption-label { position: static; max-width: none;
+  white-space: normal; border: 0; border-top: 1px solid var(--border-color-primary);
+  border-radius: 0; opacity: 1;
+}
 @media (max-width: 700px) {  /* a phone: the photo's own height, not a tall letterbox */
   #canvas, #canvas .image-container, #canvas button, #canvas .image-frame {
     height: auto !important;
