@@ -116,6 +116,21 @@ PLAN_WORDS = {
 }
 
 
+def named_scoring(
+    manifest: Manifest,
+    options: ModelOptions,
+    threshold: float | None,
+    metrics: MetricChoices | None,
+) -> dict[str, Any]:
+    """What a run's finished cases are compared with before any network loads: the threshold,
+    and the metric networks as far as `metrics` names them (`MetricChoices.names`)."""
+    scoring: dict[str, Any] = {"threshold": threshold}
+    if metrics is not None:
+        tiny = options.kind == "tiny"
+        scoring |= metrics.names(case_benchmarks(manifest.cases), tiny=tiny)
+    return scoring
+
+
 def plan_manifest(
     manifest: Manifest,
     options: ModelOptions,
@@ -124,19 +139,16 @@ def plan_manifest(
     force: bool = False,
     threshold: float | None = None,
     metrics: MetricChoices | None = None,
+    here: bool = True,
 ) -> list[tuple[str, str | None, str]]:
     """What `maskedit run` would do with each case: (case id, `plan_case`'s why or "failed",
-    in words). Loads no model and writes nothing. The threshold is always compared; with
-    `metrics` (a run here), the metric networks as far as their choices name them without
-    loading (`MetricChoices.names`) and the device this machine runs on; without (as on Ray's
-    driver), the device only as far as the options say it (a `--device` given)."""
-    scoring: dict[str, Any] = {"threshold": threshold}
+    in words). Loads no model and writes nothing. It compares the scoring `named_scoring`
+    gives; `here` (not on Ray's actors), the device this machine runs on too, else the device
+    only as far as the options say it (a `--device` given)."""
+    scoring = named_scoring(manifest, options, threshold, metrics)
     made_on = None
-    if metrics is not None:
-        tiny = options.kind == "tiny"
-        scoring |= metrics.names(case_benchmarks(manifest.cases), tiny=tiny)
-        if options.device is None:  # where `load` puts the models on this machine
-            made_on = options.model_copy(update={"device": str(pick_device(None))})
+    if here and options.device is None:  # where `load` puts the models on this machine
+        made_on = options.model_copy(update={"device": str(pick_device(None))})
     plans = []
     for case in manifest.cases:
         _, why, failed = plan_case(

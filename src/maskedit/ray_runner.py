@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
-from maskedit.case_plan import plan_case
+from maskedit.case_plan import named_scoring, plan_case
 from maskedit.config import Case, Manifest, ModelOptions, Region, Turn, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
 from maskedit.metric_models import MetricChoices, case_benchmarks
@@ -152,11 +152,12 @@ def run_manifest_ray(
     summary = RunSummary()
     with run_lock(out_dir):
         remove_leftovers(out_dir)  # temp folders of a run killed mid-write (kill -9)
-        todo = []
-        for case in manifest.cases:  # the actors load with model_options: the same fingerprint
-            _, why, failed = plan_case(
-                case, model_options, out_dir, force=force, scoring={"threshold": threshold}
-            )  # the networks the actors will load are theirs to compare
+        todo, metrics = [], metrics or MetricChoices()
+        # the actors load with model_options (the same fingerprint) and score with `metrics`:
+        # a network "auto" picks only an actor can name, and compares
+        scoring = named_scoring(manifest, model_options, threshold, metrics)
+        for case in manifest.cases:
+            _, why, failed = plan_case(case, model_options, out_dir, force=force, scoring=scoring)
             if failed or why is None:
                 log_attempt(out_dir, failed or {"case_id": case.id, "status": "skipped"}, summary)
             else:
@@ -168,7 +169,7 @@ def run_manifest_ray(
                     out_dir,
                     summary,
                     model_options=model_options,
-                    metrics=metrics or MetricChoices(),
+                    metrics=metrics,
                     benchmarks=case_benchmarks(manifest.cases),
                     threshold=threshold,
                     address=address,

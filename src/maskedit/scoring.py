@@ -98,8 +98,8 @@ def _name_or_path(net: Any) -> str:
 
 def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
     """Whether a folder's kept scoring key (None: scored before keys were kept) agrees with
-    `now` on every entry `now` has: Ray's driver knows the threshold but not the networks its
-    actors load, so it compares the threshold alone. A kept key without one of those entries
+    `now` on every entry `now` has: before loading, a network "auto" picks cannot be named
+    (`maskedit.case_plan.named_scoring` leaves it out). A kept key without one of those entries
     (cut, damaged: `read_scoring` gives {} for a value that is not a mapping) agrees with none."""
     if kept is None:
         return True

@@ -221,6 +221,33 @@ def test_a_turns_case_runs_on_ray_like_here(tmp_path, monkeypatch, ray_local):
     assert record["turns"]["path"] == ["t01", "t02"]
 
 
+def test_another_clip_on_ray_scores_finished_cases_again_and_edits_nothing(tmp_path, ray_local):
+    """A finished folder scored with another CLIP than the one the flags name: Ray's driver
+    sends it to an actor, which scores it again from its folder; no picture changes."""
+    from maskedit.metric_models import MetricChoices
+    from maskedit.models import clip_for_metrics, load_models
+    from maskedit.runner import run_manifest
+
+    manifest = load_manifest(_manifest(tmp_path))
+    out = tmp_path / "out"
+    clip = clip_for_metrics("auto", tiny=True, device="cpu")
+    run_manifest(manifest, load_models(**TINY), out, progress=False, clip=clip)
+    pictures = {p: p.read_bytes() for p in sorted(out.glob("*/*.png"))}
+    summary = run_manifest_ray(
+        manifest, out, model_options=TINY, metrics=MetricChoices(clip="none"), progress=False
+    )
+    assert sorted(summary.rescored) == CASES and not summary.failed, summary
+    assert {p: p.read_bytes() for p in sorted(out.glob("*/*.png"))} == pictures
+    for case in CASES:
+        doc = json.loads((out / case / "metrics.json").read_text())
+        assert doc["scoring"]["clip"] is None
+        assert not any("clip_score" in row for row in doc["rows"])
+    again = run_manifest_ray(
+        manifest, out, model_options=TINY, metrics=MetricChoices(clip="none"), progress=False
+    )
+    assert sorted(again.skipped) == CASES
+
+
 def test_runner_and_cli_do_not_import_ray():
     code = "import sys, maskedit.runner, maskedit.cli; print('ray' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -634,6 +634,7 @@ def test_a_dry_run_compares_what_the_flags_and_this_machine_say(tmp_path):
     assert "would edit 0, rescore 0, skip 2" in run("--dry-run")
     said = run("--dry-run", "--clip", "none")
     assert "case a: scored otherwise" in said and "rescore 2, skip 0" in said, said
+    assert "rescore 2, skip 0" in run("--dry-run", "--clip", "none", "--ray")  # Ray's driver too
     assert "2 done (2 rescored" in run("--clip", "none")
     record_file = out / "a" / "record.json"
     record = json.loads(record_file.read_text())

@@ -163,9 +163,9 @@ def _run(
     check_threshold(threshold)
     check_clip(flags.clip)
     if flags.dry_run:
-        here = ray is None or not ray.ray  # on Ray the driver compares the threshold alone
-        metrics = (backbone_flags or BackboneFlags()).choices(flags.clip) if here else None
-        _say_plan(parsed, out, options, flags.force, threshold, metrics)
+        metrics = (backbone_flags or BackboneFlags()).choices(flags.clip)
+        here = ray is None or not ray.ray  # Ray's actors run on devices the driver cannot see
+        _say_plan(parsed, out, options, flags.force, threshold, metrics, here)
         return
     new_folder = not out.exists()
     try:
@@ -230,14 +230,17 @@ def _say_plan(
     options: ModelOptions,
     force: bool,
     threshold: float | None,
-    metrics: MetricChoices | None,
+    metrics: MetricChoices,
+    here: bool,
 ) -> None:
     """`--dry-run`: one line per case, then the counts; nothing loaded, locked or written."""
     from collections import Counter
 
     from maskedit.case_plan import plan_manifest
 
-    plans = plan_manifest(parsed, options, out, force=force, threshold=threshold, metrics=metrics)
+    plans = plan_manifest(
+        parsed, options, out, force=force, threshold=threshold, metrics=metrics, here=here
+    )
     for case_id, _, words in plans:
         console.print(f"case {case_id}: {words}", markup=False)
     counts = Counter("skip" if why is None else why for _, why, _ in plans)
