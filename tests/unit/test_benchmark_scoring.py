@@ -67,7 +67,7 @@ def test_a_reference_mask_scores_every_region_metric_by_hand():
     assert row["scored_against"] == "annotation"
     assert row["bg_mse"] == pytest.approx(BG_MSE)
     assert row["bg_psnr"] == pytest.approx(10 * math.log10(1 / BG_MSE))
-    assert row["bg_ssim"] < 1
+    assert row["bg_ssim"] is None  # no pixel 5 from every edge of 4x5: PIE-Bench's has no SSIM
     assert row["iou"] == pytest.approx(0.5) and row["leakage"] == pytest.approx(0.5)
 
 

@@ -6,9 +6,16 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from maskedit.errors import InputError
-from maskedit.metrics import masked_background, masked_mse, masked_psnr, masked_ssim
+from maskedit.metrics import (
+    background_metrics,
+    masked_background,
+    masked_mse,
+    masked_psnr,
+    masked_ssim,
+)
 
 TOL = 1e-5
 
@@ -133,16 +140,42 @@ def test_psnr_agrees_with_torchmetrics_and_skimage(case):
     assert abs(ours - ref_pie.item()) <= TOL
 
 
-def test_ssim_pie_variant_agrees_with_torchmetrics(case):
+def _torchmetrics_ssim_as_pie_bench_ran_it(tmf, a, b) -> float:
+    """torchmetrics' SSIM as PIE-Bench's evaluation ran it (torchmetrics up to 1.4.1): the SSIM
+    map of the mirror-padded images, averaged without the 5 pixels (the 11-tap window's radius)
+    at each side. Later torchmetrics average the whole map; its map is the same."""
+    _, full = tmf.structural_similarity_index_measure(
+        _nchw(a), _nchw(b), data_range=1.0, return_full_image=True
+    )
+    return full[..., 5:-5, 5:-5].mean().item()
+
+
+def test_ssim_pie_variant_agrees_with_torchmetrics_as_pie_bench_ran_it(case):
     tmf = pytest.importorskip("torchmetrics.functional")
 
     a, b = masked_background(*case)
     ours = masked_ssim(*case)
-    ref = tmf.structural_similarity_index_measure(_nchw(a), _nchw(b), data_range=1.0)
-    assert abs(ours - ref.item()) <= TOL
+    assert abs(ours - _torchmetrics_ssim_as_pie_bench_ran_it(tmf, a, b)) <= TOL
     pa, pb = _pie_bench_float32(*case)
-    ref_pie = tmf.structural_similarity_index_measure(_nchw(pa), _nchw(pb), data_range=1.0)
-    assert abs(ours - ref_pie.item()) <= TOL
+    assert abs(ours - _torchmetrics_ssim_as_pie_bench_ran_it(tmf, pa, pb)) <= TOL
+    # the whole map's mean (torchmetrics >= 1.4.2) is another number
+    whole = tmf.structural_similarity_index_measure(_nchw(a), _nchw(b), data_range=1.0).item()
+    assert abs(ours - whole) > 1e-3
+
+
+def test_ssim_pie_variant_needs_a_pixel_five_from_every_edge():
+    """PIE-Bench's SSIM averages the pixels at least 5 from the image's edges: an image of 10
+    pixels or fewer on a side has none, so no SSIM (NaN), identical or not; 11 has one row."""
+    rng = np.random.default_rng(2)
+    original = rng.integers(0, 256, (10, 30, 3), dtype=np.uint8)
+    mask = np.zeros((10, 30), bool)
+    assert math.isnan(masked_ssim(255 - original, original, mask))
+    assert math.isnan(masked_ssim(original, original, mask))
+    assert math.isnan(background_metrics(original, original, mask)["bg_ssim"])
+    assert masked_ssim(original, original, mask, variant="skimage") == pytest.approx(1.0)
+    taller = rng.integers(0, 256, (11, 30, 3), dtype=np.uint8)
+    assert masked_ssim(taller, taller, np.zeros((11, 30), bool)) == 1.0
+    assert masked_ssim(255 - taller, taller, np.zeros((11, 30), bool)) < 1
 
 
 def test_ssim_skimage_variant_agrees_with_skimage(case):
@@ -151,5 +184,13 @@ def test_ssim_skimage_variant_agrees_with_skimage(case):
     a, b = masked_background(*case)
     ref = structural_similarity(a, b, channel_axis=-1, data_range=1.0)
     assert abs(masked_ssim(*case, variant="skimage") - ref) <= TOL
-    # the two conventions really differ (window and borders): report which one a table uses
-    assert abs(masked_ssim(*case) - ref) > 1e-4
+    # the two conventions really differ (window, covariance, borders): report which one a table
+    # uses. On a picture, not noise, where a uniform and a Gaussian window weigh it differently.
+    from skimage import data
+
+    picture = np.asarray(Image.fromarray(data.astronaut()).resize((48, 40)))
+    edited = np.clip(picture.astype(int) + 20, 0, 255).astype(np.uint8)
+    mask = case[2]
+    a, b = masked_background(edited, picture, mask)
+    ref = structural_similarity(a, b, channel_axis=-1, data_range=1.0)
+    assert abs(masked_ssim(edited, picture, mask) - ref) > 1e-3

@@ -135,13 +135,18 @@ def _mirror(lo: int, hi: int, n: int) -> np.ndarray:
     return np.where(i >= n, period - i, i)
 
 
-def _ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
-    """torchmetrics' SSIM: 11-tap Gaussian (sigma 1.5), mirror padding, mean over every pixel.
+def _ssim_gaussian(
+    a: np.ndarray, b: np.ndarray, data_range: float = 1.0, border: int = SSIM_RADIUS
+) -> float:
+    """torchmetrics' SSIM as PIE-Bench ran it: 11-tap Gaussian (sigma 1.5), mirror padding, mean
+    over the pixels at least ``border`` from every edge (NaN when there is none).
 
-    Unlike skimage, torchmetrics keeps the border pixels (computed on mirror-padded input), so this
-    reimplements it with scipy rather than calling skimage: the two differ by ~1e-2. The image is
-    filtered in strips of rows, each with `SSIM_RADIUS` mirrored rows of context above and below:
-    the separable filter then gives every kept pixel exactly its whole-image value, while the ten
+    torchmetrics up to 1.4.1, which PIE-Bench's evaluation used, mirror-pads by the window's radius
+    (5) and then leaves that many pixels out at each side of the SSIM map; 1.4.2 and later average
+    the whole map (``border=0``). Either way it is not skimage's (uniform window, sample
+    covariance): the two differ by ~1e-2, so this reimplements it with scipy. The image is filtered
+    in strips of rows, each with `SSIM_RADIUS` mirrored rows of context above and below: the
+    separable filter then gives every kept pixel exactly its whole-image value, while the ten
     float64 temporaries stay strip-sized instead of 400 MB each at 4096² (about 3× faster there).
     Only the order in which the mean adds the pixels changes (~1e-16).
     """
@@ -152,16 +157,19 @@ def _ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> flo
         return ndimage.gaussian_filter(x, sigma=sigma, mode="mirror", truncate=SSIM_TRUNCATE)
 
     h, w, c = a.shape
+    if h <= 2 * border or w <= 2 * border:
+        return math.nan
     r = SSIM_RADIUS
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     rows = max(1, _STRIP_ROWS_VALUES // (w * c))
+    columns = slice(border, w - border)
     total = 0.0
-    for y0 in range(0, h, rows):
-        n = min(rows, h - y0)
+    for y0 in range(border, h - border, rows):
+        n = min(rows, h - border - y0)
         take = _mirror(y0 - r, y0 + n + r, h)
         sa, sb = a[take], b[take]
-        keep = slice(r, r + n)  # the strip itself; the context rows only feed the filter
+        keep = (slice(r, r + n), columns)  # the strip itself; context rows only feed the filter
         mu_a, mu_b = blur(sa)[keep], blur(sb)[keep]
         var_a = np.maximum(blur(sa * sa)[keep] - mu_a**2, 0.0)
         var_b = np.maximum(blur(sb * sb)[keep] - mu_b**2, 0.0)
@@ -170,13 +178,18 @@ def _ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> flo
             (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
         )
         total += float(ssim_map.sum())
-    return total / (h * w * c)
+    return total / ((h - 2 * border) * (w - 2 * border) * c)
 
 
 def _ssim(a: np.ndarray, b: np.ndarray, variant: str) -> float:
     if variant == "pie":
         return _ssim_gaussian(a, b, data_range=1.0)
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0))
+
+
+def _too_small_for(variant: str, image: np.ndarray) -> bool:
+    """Whether PIE-Bench's SSIM has no pixel to average: none is `SSIM_RADIUS` from every edge."""
+    return variant == "pie" and min(image.shape[:2]) <= 2 * SSIM_RADIUS
 
 
 def _check_variant(variant: str) -> None:
@@ -194,13 +207,15 @@ def masked_ssim(
     """SSIM of the masked images on [0, 1] (data range 1), in [-1, 1]; 1 = identical.
 
     ``variant="pie"`` (default) matches PIE-Bench, which uses torchmetrics'
-    ``StructuralSimilarityIndexMeasure`` (Gaussian window, sigma 1.5, borders kept).
+    ``StructuralSimilarityIndexMeasure`` (Gaussian window, sigma 1.5, mirror padding) of the
+    torchmetrics it ran with (up to 1.4.1): the mean leaves out the 5 pixels nearest each edge,
+    so an image of 10 pixels or fewer on a side has no SSIM (NaN).
     ``variant="skimage"`` is ``skimage.metrics.structural_similarity`` with its defaults (7x7
     uniform window, sample covariance, borders cropped), as many other papers report it.
     """
     _check_variant(variant)
     _check_inputs(edit, original, mask)
-    if not _has_background(mask):
+    if not _has_background(mask) or _too_small_for(variant, edit):
         return math.nan
     if _same_background(edit, original, mask):  # every masked method's background: exactly 1
         return 1.0
@@ -218,14 +233,17 @@ def background_metrics(
 
     Checks the inputs and builds the masked images once instead of three times. An output equal
     to the original outside the mask (every maskedit method without feathering) costs one uint8
-    comparison: MSE 0, PSNR inf, SSIM 1. No background (a full mask): all three NaN.
+    comparison: MSE 0, PSNR inf, SSIM 1. No background (a full mask): all three NaN. An image
+    too small for PIE-Bench's SSIM (10 pixels or fewer on a side) has SSIM NaN.
     """
     _check_variant(variant)
     _check_inputs(edit, original, mask)
     if not _has_background(mask):
         return {"bg_mse": math.nan, "bg_psnr": math.nan, "bg_ssim": math.nan}
+    ssim = math.nan if _too_small_for(variant, edit) else None
     if _same_background(edit, original, mask):
-        return {"bg_mse": 0.0, "bg_psnr": math.inf, "bg_ssim": 1.0}
+        return {"bg_mse": 0.0, "bg_psnr": math.inf, "bg_ssim": 1.0 if ssim is None else ssim}
     a, b = _masked(edit, original, mask)
     mse = _mse(a, b)
-    return {"bg_mse": mse, "bg_psnr": _psnr(mse), "bg_ssim": _ssim(a, b, variant)}
+    ssim = _ssim(a, b, variant) if ssim is None else ssim
+    return {"bg_mse": mse, "bg_psnr": _psnr(mse), "bg_ssim": ssim}
