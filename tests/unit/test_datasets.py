@@ -12,7 +12,11 @@ from run_fixtures import write_magicbrush, write_pie_bench
 
 from maskedit.config import load_manifest
 from maskedit.datasets import click_point, read_captions
-from maskedit.datasets.magicbrush import magicbrush_to_manifest, magicbrush_turns_to_manifest
+from maskedit.datasets.magicbrush import (
+    magicbrush_mask,
+    magicbrush_to_manifest,
+    magicbrush_turns_to_manifest,
+)
 from maskedit.datasets.pie_bench import pie_bench_to_manifest, pie_mask_decode, pie_phrase
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.images import read_mask
@@ -421,3 +425,34 @@ def test_a_dataset_folder_one_level_down_is_named(tmp_path):
     )
     with pytest.raises(InputError, match=r"file not found \(the dataset folder is '.*test'\?\)"):
         magicbrush_to_manifest(tmp_path / "unzipped", tmp_path / "o")
+
+
+def test_json_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Windows editors save UTF-8 with a byte order mark; the files read the same."""
+    root = write_pie_bench(tmp_path / "PIE-Bench", _pie_entries(), (H, W))
+    mapping = root / "mapping_file.json"
+    mapping.write_bytes(b"\xef\xbb\xbf" + mapping.read_bytes())
+    case = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    np.testing.assert_array_equal(read_mask(case.prompts.mask) > 0.5, EXPECTED_NO_BORDER)
+
+
+def test_magicbrush_mask_white_on_transparent_is_the_white_region(tmp_path):
+    """A mask drawn white on a transparent background (nothing of the picture in it) marks the
+    white part, as every other maskedit mask reads; MagicBrush's own masks, the picture with a
+    transparent hole, still mark the hole."""
+    hw = (6, 8)
+    region = np.zeros(hw, bool)
+    region[1:3, 2:5] = True
+    white_on_clear = np.zeros((*hw, 4), np.uint8)
+    white_on_clear[region] = 255
+    masks = {"7-mask1.png": Image.fromarray(white_on_clear, "RGBA")}
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    root = write_magicbrush(tmp_path / "test", {"7": [{**turn, "instruction": "x"}]}, masks, hw)
+    mask_file = root / "images" / "7" / "7-mask1.png"
+    np.testing.assert_array_equal(magicbrush_mask(mask_file, hw), region)
+    _rgba_mask(hw, region).save(mask_file)  # the picture, transparent where the edit goes
+    np.testing.assert_array_equal(magicbrush_mask(mask_file, hw), region)
+    white_picture = np.full((*hw, 4), 255, np.uint8)  # a white picture with a transparent hole
+    white_picture[region, 3] = 0
+    Image.fromarray(white_picture, "RGBA").save(mask_file)
+    np.testing.assert_array_equal(magicbrush_mask(mask_file, hw), region)

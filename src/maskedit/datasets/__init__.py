@@ -95,7 +95,8 @@ def read_json(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"'{path}': file not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a file saved with a byte order mark (Windows editors) reads as without
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"'{path}': not valid JSON ({err})") from None
 

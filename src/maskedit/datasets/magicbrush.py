@@ -36,19 +36,22 @@ def magicbrush_mask(path: Path, hw: tuple[int, int]) -> np.ndarray:
 
     MagicBrush ships "masked images" made for DALL-E 2: the source image with the edit region
     made transparent, so the region is alpha < 128. A mask without transparency (as the Hugging
-    Face copy shows it) marks the region in white: all channels >= 250.
+    Face copy shows it) marks the region in white: all channels >= 250. So does a mask drawn
+    white on a transparent background, whose opaque part is all white and whose transparent
+    part is not (a picture with a hole is not all white where it is opaque).
     """
     from maskedit.images import _open  # one error message for every unreadable file
 
     img = _open(path, "mask")
+    rgb = np.asarray(img.convert("RGB"))
+    white = np.all(rgb >= 250, axis=2)
+    region = white
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        alpha = np.asarray(img.convert("RGBA").getchannel("A"))
-        region = alpha < 128 if alpha.min() < 255 else None
-    else:
-        region = None
-    if region is None:
-        rgb = np.asarray(img.convert("RGB"))
-        region = np.all(rgb >= 250, axis=2)
+        clear = np.asarray(img.convert("RGBA").getchannel("A")) < 128
+        opaque = ~clear
+        drawn_in_white = opaque.any() and white[opaque].all() and not white[clear].all()
+        if clear.any() and not drawn_in_white:
+            region = clear
     if region.shape != tuple(hw):
         pil = Image.fromarray(region.astype(np.uint8) * 255)
         region = np.asarray(pil.resize((hw[1], hw[0]), Image.Resampling.NEAREST)) > 127
