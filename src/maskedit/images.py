@@ -310,17 +310,21 @@ def resize_rgb(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     )
 
 
+def stored_size(path: str | os.PathLike) -> tuple[tuple[int, int], int]:
+    """A file's (width, height) as its pixels are stored, and the EXIF orientation (1-8; 1 when it
+    has none) they are shown turned by, reading the header only."""
+    with _open_header(Path(path), "image") as img:
+        try:
+            return img.size, int(img.getexif().get(0x0112, 1))
+        except Exception as err:  # noqa: BLE001 - a damaged EXIF block
+            raise _corrupt("image", Path(path), err) from None
+
+
 def image_size(source: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as the user sees it (EXIF orientation applied), reading the header only."""
     if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
         return _sample_size(source[len(SAMPLE_PREFIX) :])
-    path = Path(source)
-    with _open_header(path, "image") as img:
-        w, h = img.size
-        try:
-            orientation = img.getexif().get(0x0112, 1)
-        except Exception as err:  # noqa: BLE001 - a damaged EXIF block
-            raise _corrupt("image", path, err) from None
+    (w, h), orientation = stored_size(source)
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 

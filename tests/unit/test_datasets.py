@@ -19,7 +19,7 @@ from maskedit.datasets.magicbrush import (
 )
 from maskedit.datasets.pie_bench import pie_bench_to_manifest, pie_mask_decode, pie_phrase
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.images import read_mask
+from maskedit.images import read_image, read_mask
 
 H, W = 4, 6  # 24 pixels, flattened row-major: index = 6 * row + col
 
@@ -456,3 +456,25 @@ def test_magicbrush_mask_white_on_transparent_is_the_white_region(tmp_path):
     white_picture[region, 3] = 0
     Image.fromarray(white_picture, "RGBA").save(mask_file)
     np.testing.assert_array_equal(magicbrush_mask(mask_file, hw), region)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_pie_bench_annotation_lies_over_the_pixels_of_an_exif_turned_image(tmp_path, orientation):
+    """PIE-Bench's run-length mask runs over the image's stored pixels (its code never turns an
+    image upright); maskedit edits the image upright, so the annotation is turned with it."""
+    root = write_pie_bench(tmp_path / "PIE-Bench", _pie_entries(), (H, W))
+    path = root / "annotation_images" / "0_random_140" / "000000000000.png"
+    stored = np.repeat(np.where(EXPECTED_NO_BORDER, 255, 0).astype(np.uint8)[..., None], 3, -1)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, exif=exif)
+    mapping = json.loads((root / "mapping_file.json").read_text())
+    mapping["000000000000"]["image_path"] = "0_random_140/000000000000.png"
+    (root / "mapping_file.json").write_text(json.dumps(mapping))
+    case = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    shown = read_image(case.image)[..., 0] > 127  # the annotated pixels, as maskedit sees them
+    assert shown.shape == ((H, W) if orientation in (1, 3) else (W, H))
+    np.testing.assert_array_equal(read_mask(case.prompts.mask) > 0.5, shown)
+    reference = read_mask(case.reference_mask) > 0.5
+    np.testing.assert_array_equal(reference[1:-1, 1:-1], shown[1:-1, 1:-1])
+    assert reference[0].all() and reference[-1].all() and reference[:, 0].all()
