@@ -14,16 +14,11 @@ from typing import Any
 from maskedit.config import Case, Manifest, ModelOptions
 from maskedit.errors import MaskeditError
 from maskedit.evaluate import GROUND_TRUTH_FILE, REFERENCE_MASK_FILE
-from maskedit.fingerprints import (
-    case_fingerprint,
-    case_state,
-    default_scored,
-    older_fingerprints,
-)
+from maskedit.fingerprints import case_fingerprint, case_state, older_fingerprints
 from maskedit.metric_models import MetricChoices, case_benchmarks
 from maskedit.models import Models, pick_device
 from maskedit.outputs import inspect_case_folder
-from maskedit.scoring import same_scoring
+from maskedit.scoring import FORMULAS, same_scoring
 from maskedit.tables import read_metrics, read_scoring
 from maskedit.turns import TurnsEdit
 
@@ -42,7 +37,7 @@ def plan_case(
     (finished, but scored otherwise than `scoring`, this run's `scoring_key`: it is scored
     again from its folder, not edited again). `made_on`: options naming the device the models
     will run on, when `models` (options) leave it to the machine."""
-    scoring = scoring or {"threshold": None}
+    scoring = scoring or {"formulas": FORMULAS, "threshold": None}
     try:
         fingerprint = case_fingerprint(case, models)
     except MaskeditError as err:  # an input vanished since the manifest was checked
@@ -57,15 +52,8 @@ def plan_case(
         why = "damaged" if found.state == "damaged" else "new"
     if why is None and not _still_scored(out_dir / case.id, case):
         why = "damaged"  # its rows would drop out of the tables, or lose their columns
-    if why is None:  # finished: scored as this run scores?
-        kept = read_scoring(out_dir / case.id)
-        written = found.record.get("fingerprint")
-        if kept is None and written == fingerprint:
-            kept = {}  # written since metrics.json keeps what scored it, and its key is gone
-        elif kept is None and scoring.get("threshold") is not None:
-            if default_scored(written, case, models):  # before the key: its fingerprint says
-                kept = {"threshold": None}
-        why = None if same_scoring(kept, scoring) else "rescore"
+    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
+        why = "rescore"  # finished, but scored otherwise than this run scores
     refused = found.not_replaceable if why not in (None, "rescore") else None
     if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
         return fingerprint, "new", refused_row(case, out_dir, refused)
@@ -124,7 +112,7 @@ def named_scoring(
 ) -> dict[str, Any]:
     """What a run's finished cases are compared with before any network loads: the threshold,
     and the metric networks as far as `metrics` names them (`MetricChoices.names`)."""
-    scoring: dict[str, Any] = {"threshold": threshold}
+    scoring: dict[str, Any] = {"formulas": FORMULAS, "threshold": threshold}
     if metrics is not None:
         tiny = options.kind == "tiny"
         scoring |= metrics.names(case_benchmarks(manifest.cases), tiny=tiny)

@@ -135,22 +135,13 @@ def older_fingerprints(
 ) -> tuple[Callable[[], str], ...]:
     """The fingerprints earlier versions wrote for `case`, newest first, each computed only
     when a folder's fingerprint is not the current one: with this run's threshold hashed in,
-    then (another threshold given) with the default one, which most folders were made with
-    (`default_scored` tells those apart: they are scored again, not edited again)."""
+    then (another threshold given) with the default one, which most folders were made with:
+    such a folder is scored again (it keeps no scoring key), not edited again."""
     thresholds = dict.fromkeys((threshold, None))
     return tuple(
         functools.partial(version, case, models, t)
         for t in thresholds
         for version in (scored_fingerprint, legacy_fingerprint)
-    )
-
-
-def default_scored(written: str | None, case: Case, models: Models | ModelOptions | None) -> bool:
-    """Whether a folder's fingerprint is one an earlier version wrote for `case` scored with the
-    default threshold (which it then hashed in)."""
-    return written in (
-        scored_fingerprint(case, models, None),
-        legacy_fingerprint(case, models, None),
     )
 
 

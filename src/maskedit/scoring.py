@@ -65,6 +65,9 @@ def _check_rgb(name: str, image: np.ndarray, shape: tuple[int, ...] | None = Non
 
 
 UNNAMED_CLIP = "unnamed (random or in-code model)"  # what `clip_name` calls the tiny CLIP
+# Which formulas scored a case, kept in its scoring key: raised when a metric's formula changes,
+# so that finished cases are scored again. 2: PIE-Bench's SSIM leaves out 5 pixels at each edge.
+FORMULAS = 2
 
 
 def clip_name(clip: tuple[Any, Any]) -> str:
@@ -73,11 +76,13 @@ def clip_name(clip: tuple[Any, Any]) -> str:
 
 
 def scoring_key(scorers: Scorers) -> dict[str, Any]:
-    """What a case's metrics.json was scored with, kept in it: the change threshold and the name
-    of each metric network (None: its columns were left out). A finished case whose key differs
-    from the run's is scored again from its folder, not edited again."""
+    """What a case's metrics.json was scored with, kept in it: the metrics' `FORMULAS`, the
+    change threshold and the name of each metric network (None: its columns were left out). A
+    finished case whose key differs from the run's is scored again from its folder, not edited
+    again."""
     backbones = scorers.backbones or Backbones()
     return {
+        "formulas": FORMULAS,
         "threshold": scorers.threshold,
         "clip": clip_name(scorers.clip) if scorers.clip is not None else None,
         **{name: _net_name(getattr(backbones, name)) for name in ("lpips", "structure", "dino")},
@@ -97,12 +102,13 @@ def _name_or_path(net: Any) -> str:
 
 
 def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:
-    """Whether a folder's kept scoring key (None: scored before keys were kept) agrees with
-    `now` on every entry `now` has: before loading, a network "auto" picks cannot be named
-    (`maskedit.case_plan.named_scoring` leaves it out). A kept key without one of those entries
-    (cut, damaged: `read_scoring` gives {} for a value that is not a mapping) agrees with none."""
+    """Whether a folder's kept scoring key agrees with `now` on every entry `now` has: before
+    loading, a network "auto" picks cannot be named (`maskedit.case_plan.named_scoring` leaves
+    it out). A kept key without one of those entries (cut, damaged: `read_scoring` gives {} for
+    a value that is not a mapping) agrees with none; no key (None: scored before keys were kept,
+    with older formulas) neither."""
     if kept is None:
-        return True
+        return False
     return all(name in kept and kept[name] == value for name, value in now.items())
 
 

@@ -502,9 +502,8 @@ def test_an_edit_killed_mid_swap_is_put_back_and_refused_before_models_load(tmp_
 
 def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(tmp_path):
     """A finished case scored with another CLIP is scored again from its folder (its pictures
-    untouched, nothing edited), so the tables hold one CLIP model. A folder from before
-    metrics.json kept its scoring cannot be told apart: it keeps its scores, and one warning
-    says the tables mix models; `maskedit eval` then scores every case with one."""
+    untouched, nothing edited), so the tables hold one CLIP model. So is a folder from before
+    metrics.json kept its scoring (scored with older formulas too)."""
     from maskedit.tiny.clip import build_tiny_clip
 
     model, processor = build_tiny_clip(seed=1)
@@ -544,9 +543,9 @@ def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(
     (out / "a" / "record.json").write_text(json.dumps(record))
     res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
     assert res.exit_code == 0, res.output
-    assert "summary.csv mixes CLIP models" in res.stderr and "(1 case)" in res.stderr
-    res = runner.invoke(app, ["eval", str(out), "--clip", str(tmp_path / "clip")])
-    assert res.exit_code == 0, res.output
+    assert "2 done (2 rescored" in " ".join(res.stdout.split()), res.stdout
+    assert "mixes" not in res.stderr
+    assert {p.name: p.read_bytes() for p in (out / "a").glob("*.png")} == pictures
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {row["clip_model"] for row in rows} == {str(tmp_path / "clip")}
     res = runner.invoke(app, [*tiny, "--clip", str(tmp_path / "clip")])
@@ -566,9 +565,10 @@ def _one_case_run(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still_done(tmp_path):
     """--threshold is scoring: another one scores the finished cases again from their folders
-    and edits nothing. A folder whose fingerprint hashed the threshold too (written before) is
-    still done under that threshold, and edited again under another, as it was then; one made
-    with the default threshold is scored again under another."""
+    and edits nothing. A folder whose fingerprint hashed the threshold too (written before, with
+    no scoring kept) is scored again under that threshold (older formulas), and edited again
+    under another, as it was then; one made with the default threshold is scored again under
+    another."""
     from maskedit.config import load_manifest
     from maskedit.fingerprints import case_fingerprint, scored_fingerprint
 
@@ -594,7 +594,12 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     doc = json.loads(metrics.read_text())
     del doc["scoring"]
     metrics.write_text(json.dumps(doc))
+    res = _run(manifest, out, "--threshold", "40")
+    assert "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
     assert "0 done, 1 already finished" in _run(manifest, out, "--threshold", "40").stdout
+    doc = json.loads(metrics.read_text())
+    del doc["scoring"]
+    metrics.write_text(json.dumps(doc))
     res = _run(manifest, out, "--threshold", "20")
     assert res.exit_code == 0 and "1 done (1 redone" in " ".join(res.stdout.split()), res.output
     # made with the default threshold, as most older folders were: its fingerprint says so, so
@@ -606,7 +611,6 @@ def test_another_threshold_rescores_without_editing_and_an_older_folder_is_still
     doc = json.loads(metrics.read_text())
     del doc["scoring"]
     metrics.write_text(json.dumps(doc))
-    assert "0 done, 1 already finished" in _run(manifest, out).stdout
     res = _run(manifest, out, "--threshold", "40")
     assert res.exit_code == 0 and "1 done (1 rescored" in " ".join(res.stdout.split()), res.output
     assert {p.name: p.read_bytes() for p in (out / "a").glob("*.png")} == pictures

@@ -30,11 +30,21 @@ def test_every_file_a_case_names_is_in_its_fingerprint(tmp_path, changed):
         "reference_mask": "rm.png",
         "ground_truth": "gt.png",
     }
-    regions = {"id": "r", "image": "p.png", "regions": [{"instruction": "red", "mask": "m1.png"}, {"instruction": "blue", "mask": "m2.png"}]}
+    regions = {
+        "id": "r",
+        "image": "p.png",
+        "regions": [
+            {"instruction": "red", "mask": "m1.png"},
+            {"instruction": "blue", "mask": "m2.png"},
+        ],
+    }
     turns = {
         "id": "t",
         "image": "p.png",
-        "turns": [{"instruction": "red", "mask": "m1.png"}, {"instruction": "blue", "mask": "m2.png", "ground_truth": "gt.png"}],
+        "turns": [
+            {"instruction": "red", "mask": "m1.png"},
+            {"instruction": "blue", "mask": "m2.png", "ground_truth": "gt.png"},
+        ],
     }
     cases = [case_from_dict(doc, tmp_path) for doc in (plain, regions, turns)]
     before = [case_fingerprint(case, None) for case in cases]
@@ -42,7 +52,11 @@ def test_every_file_a_case_names_is_in_its_fingerprint(tmp_path, changed):
     assert [case_fingerprint(case, None) for case in cases] == before
     _png(tmp_path / changed, 0)
     after = [case_fingerprint(case, None) for case in cases]
-    named = [changed != "m2.png", changed in ("m1.png", "m2.png"), changed in ("m1.png", "m2.png", "gt.png")]
+    named = [
+        changed != "m2.png",
+        changed in ("m1.png", "m2.png"),
+        changed in ("m1.png", "m2.png", "gt.png"),
+    ]
     assert [a != b for a, b in zip(after, before, strict=True)] == named
 
 
@@ -54,7 +68,13 @@ def test_a_folder_written_before_every_file_was_hashed_is_still_done(tmp_path):
     for name in ("p.png", "m.png", "rm.png"):
         _png(tmp_path / name, 255)
     case = case_from_dict(
-        {"id": "a", "image": "p.png", "instruction": "red", "mask": "m.png", "reference_mask": "rm.png"},
+        {
+            "id": "a",
+            "image": "p.png",
+            "instruction": "red",
+            "mask": "m.png",
+            "reference_mask": "rm.png",
+        },
         tmp_path,
     )
     folder = tmp_path / "out" / "a"
@@ -63,7 +83,13 @@ def test_a_folder_written_before_every_file_was_hashed_is_still_done(tmp_path):
     assert old != case_fingerprint(case, None)
     from maskedit.record import SCHEMA_VERSION
 
-    record = {"schema": SCHEMA_VERSION, "versions": {"maskedit": "0"}, "outputs": {}, "methods": {}, "fingerprint": old}
+    record = {
+        "schema": SCHEMA_VERSION,
+        "versions": {"maskedit": "0"},
+        "outputs": {},
+        "methods": {},
+        "fingerprint": old,
+    }
     (folder / "record.json").write_text(json.dumps(record))
     legacy = [lambda: legacy_fingerprint(case, None)]
     assert case_state(folder, case_fingerprint(case, None), legacy).reason == "done"
@@ -97,12 +123,20 @@ def test_the_segmenter_is_in_the_fingerprint_when_any_region_clicks(tmp_path, se
 
     _png(tmp_path / "p.png", 255)
     _png(tmp_path / "m.png", 255)
-    raw = {"id": "a", "image": "p.png",
-           several: [{"instruction": "red", "mask": "m.png"}, {"instruction": "blue", "point": [3, 3]}]}
+    raw = {
+        "id": "a",
+        "image": "p.png",
+        several: [
+            {"instruction": "red", "mask": "m.png"},
+            {"instruction": "blue", "point": [3, 3]},
+        ],
+    }
     case = case_from_dict(raw, tmp_path)
     sam, sam2 = ModelOptions(kind="tiny"), ModelOptions(kind="tiny", segmenter="sam2")
     assert case_fingerprint(case, sam) != case_fingerprint(case, sam2)
-    masks_only = case_from_dict({**raw, several: [{"instruction": "red", "mask": "m.png"}]}, tmp_path)
+    masks_only = case_from_dict(
+        {**raw, several: [{"instruction": "red", "mask": "m.png"}]}, tmp_path
+    )
     assert case_fingerprint(masks_only, sam) == case_fingerprint(masks_only, sam2)  # no SAM asked
 
 
@@ -175,15 +209,20 @@ def test_a_run_redoes_a_case_made_on_another_device_and_dtype(tmp_path):
 
 
 def test_scoring_is_compared_on_what_the_run_knows():
-    """A folder without a kept scoring counts as the same (no upgrade rescoring); Ray's driver
-    knows only the threshold, so the networks are left to the actors."""
-    from maskedit.scoring import Scorers, same_scoring, scoring_key
+    """A kept key agrees with what the run names (a network "auto" picks is named only once
+    loaded); a folder without a kept scoring was scored with older formulas, and another
+    formula version disagrees."""
+    from maskedit.scoring import FORMULAS, Scorers, same_scoring, scoring_key
 
     kept = scoring_key(Scorers(threshold=20.0))
-    assert kept == {"threshold": 20.0, "clip": None, "lpips": None, "structure": None, "dino": None}
+    nets = {"clip": None, "lpips": None, "structure": None, "dino": None}
+    assert kept == {"formulas": FORMULAS, "threshold": 20.0, **nets}
     assert same_scoring(kept, scoring_key(Scorers(threshold=20.0)))
     assert not same_scoring(kept, scoring_key(Scorers(threshold=None)))
-    assert same_scoring(None, scoring_key(Scorers(threshold=5.0)))
+    assert not same_scoring(None, scoring_key(Scorers(threshold=5.0)))
+    assert not same_scoring(
+        {**kept, "formulas": FORMULAS - 1}, scoring_key(Scorers(threshold=20.0))
+    )
     assert same_scoring({**kept, "clip": "openai/clip-vit-base-patch32"}, {"threshold": 20.0})
     assert not same_scoring(kept, {"threshold": 30.0})
     assert not same_scoring({}, {"threshold": None})  # a damaged key: scored with what?
