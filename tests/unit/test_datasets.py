@@ -206,6 +206,17 @@ def test_bad_mask_source_and_backend_are_one_line(tmp_path):
         pie_bench_to_manifest(root, tmp_path / "o", mask_source="phrase", target_backend="sam")
 
 
+def test_pie_bench_image_path_written_with_backslashes_is_found(tmp_path):
+    """A mapping file saved on Windows names its images with backslashes: each is the file
+    that path names under annotation_images/."""
+    entries = _pie_entries()
+    entries["000000000000"]["image_path"] = "0_random_140\\000000000000.jpg"
+    root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
+    (root / "mapping_file.json").write_text(json.dumps(entries))
+    first = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    assert first.image == str(root / "annotation_images/0_random_140/000000000000.jpg")
+
+
 def test_pie_bench_missing_image_names_the_entry(tmp_path):
     root = write_pie_bench(tmp_path / "pie", _pie_entries(), (H, W))
     (root / "annotation_images/1_change_object_80/111000000001.jpg").unlink()

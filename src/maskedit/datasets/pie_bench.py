@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,15 @@ def pie_phrase(blended_word: Any) -> str:
     return words[0] if words else "auto"
 
 
+def _image_file(root: Path, image_path: str) -> Path:
+    """An entry's image: ``root/annotation_images/<image_path>``, read as a Windows path (with
+    backslashes) when no file has that name as written."""
+    image = root / "annotation_images" / image_path
+    if not image.is_file() and "\\" in str(image_path):
+        image = root / "annotation_images" / PureWindowsPath(image_path).as_posix()
+    return image
+
+
 def pie_bench_to_manifest(
     root: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -119,7 +128,7 @@ def pie_bench_to_manifest(
             where = f"'{root / 'mapping_file.json'}' entry {key!r}"
             case_id = common.check_case_id(str(key), where)
             try:
-                image = root / "annotation_images" / item["image_path"]
+                image = _image_file(root, item["image_path"])
                 rle, instruction = item["mask"], item["editing_instruction"]
                 source, target = item["original_prompt"], item["editing_prompt"]
             except (KeyError, TypeError) as err:
