@@ -307,3 +307,16 @@ def test_an_offloaded_pipeline_is_recorded_where_it_computes():
     models = maskedit.Models.from_components(pipe, working_size=W)
     assert pipe.device.type == "cpu"
     assert models.device.type == "meta" and models.describe()["device"] == "meta"
+
+
+@pytest.mark.parametrize("size", [0, -64, 7, 5000, 10**6, 96.5, "96", True])
+def test_a_working_size_maskedit_cannot_edit_at_is_refused_when_wrapped(size):
+    """`working_size=` takes what `EditSettings.working_size` and `--working-size` take (a whole
+    number from 8 to 4096). 0 fell back to the editor's size unsaid, a million px ran the editor
+    out of memory, and -64 was refused at the first edit as `long_side`, a name the caller never
+    gave."""
+    with pytest.raises(maskedit.InputError, match=r"^working_size: got .*, expected a whole "
+                                                  r"number from 8 to 4096"):
+        maskedit.Models.from_components(build_tiny_editor("ip2p"), working_size=size)
+    assert maskedit.Models.from_components(build_tiny_editor("ip2p"),
+                                           working_size=4096).working_size == 4096

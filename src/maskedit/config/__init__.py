@@ -32,6 +32,7 @@ from maskedit.config.settings import (  # noqa: F401
     METHODS,
     PROMPT_KEYS,
     RUN_FOLDER_FILES,
+    WORKING_SIZE_RANGE,
     BenchmarkTag,
     Case,
     EditSettings,

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from maskedit.config.settings import WORKING_SIZE_RANGE
 from maskedit.errors import InputError
 from maskedit.families import editor_spec, get_segmenter
 from maskedit.paths import path_problem
@@ -101,7 +102,9 @@ class ModelOptions(BaseModel):
     device: str | None = None  # None: CUDA, then MPS, then CPU
     dtype: str | None = None  # None: fp16 on accelerators, fp32 on CPU
     cpu_offload: bool = False
-    working_size: int | None = Field(None, ge=8, le=4096)  # None: the editor's own
+    working_size: int | None = Field(  # None: the editor's own
+        None, ge=WORKING_SIZE_RANGE[0], le=WORKING_SIZE_RANGE[1]
+    )
     need_sam: bool = True
     text_backends: tuple[str, ...] = ()
     text_model: str | None = None

@@ -27,6 +27,9 @@ DEFAULT_SEED = 1337
 # the study's votes): a case id may not take one of these names.
 RUN_FOLDER_FILES = ("results.jsonl", "summary.csv", "run_log.jsonl", "report.html", "study.sqlite")
 
+# The long sides an edit may work at, in pixels (`working_size`, `--working-size`).
+WORKING_SIZE_RANGE = (8, 4096)
+
 METHODS = ("pixel", "latent", "guidance", "crop")
 Method = Literal["pixel", "latent", "guidance", "crop"]
 HARMONIZE = ("none", "poisson", "color")
@@ -46,7 +49,7 @@ class EditSettings(BaseModel):
     text_cfg: float | None = Field(None, ge=0.0)
     image_cfg: float | None = Field(None, ge=0.0)
     seed: int = Field(DEFAULT_SEED, ge=0, lt=2**63)
-    working_size: int | None = Field(None, ge=8, le=4096)
+    working_size: int | None = Field(None, ge=WORKING_SIZE_RANGE[0], le=WORKING_SIZE_RANGE[1])
     methods: tuple[Method, ...] = ("pixel",)
     # Mask shaping, in native-image pixels (fill holes → largest part → erode → dilate → feather).
     dilate: int = Field(0, ge=0, le=1024)

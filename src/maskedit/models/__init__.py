@@ -9,11 +9,12 @@ backbones and puts everything together (`load_models`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import torch
 
-from maskedit.config import ModelOptions
+from maskedit.config import WORKING_SIZE_RANGE, ModelOptions
 from maskedit.errors import CheckpointError, InputError, MissingWeightsError
 from maskedit.families import (
     EDITORS,
@@ -209,6 +210,7 @@ class Models:
                 f"from_components: {given} given without {missing}; pass both (a transformers "
                 "SAM model and its processor), or neither"
             )
+        check_working_size(working_size)
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
         family = family_of(pipe)
         check_components(pipe, family.denoiser)
@@ -253,6 +255,17 @@ class Models:
             "working_size": self.working_size,
             "speedups": self.speedups,
         }
+
+
+def check_working_size(size: Any) -> None:
+    """None (the editor's own), or a long side `EditSettings.working_size` takes: one line."""
+    low, high = WORKING_SIZE_RANGE
+    whole = isinstance(size, Integral) and not isinstance(size, bool)
+    if size is not None and not (whole and low <= size <= high):
+        raise InputError(
+            f"working_size: got {size!r}, expected a whole number from {low} to {high} "
+            "(the long side edited at, in pixels), or None for the editor's own"
+        )
 
 
 def models_given(models: Any) -> Models:
