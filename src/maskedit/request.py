@@ -172,6 +172,12 @@ def instruction_of(text: Any) -> str:
     return text.strip()
 
 
+TAKES = {
+    "points": "a list of (x, y) or (x, y, label) points",
+    "box": "(x0, y0, x1, y1) in pixels",
+}
+
+
 def points_of(points: Any) -> list[tuple]:
     """Points as (x, y, label) tuples, label 1 where left out; a list or an N×2 / N×3 array."""
     if points is None:
@@ -183,9 +189,7 @@ def points_of(points: Any) -> list[tuple]:
     except TypeError:
         rows = None
     if rows is None or any(len(p) not in (2, 3) for p in rows):
-        raise InputError(
-            f"points: got {shown(points)}, expected a list of (x, y) or (x, y, label) points"
-        )
+        raise InputError(f"points: got {shown(points)}, expected {TAKES['points']}")
     return [p if len(p) == 3 else (*p, 1) for p in rows]
 
 
@@ -196,7 +200,7 @@ def box_of(box: Any) -> tuple | None:
     try:
         return tuple(box)
     except TypeError:
-        raise InputError(f"box: got {shown(box)}, expected (x0, y0, x1, y1) in pixels") from None
+        raise InputError(f"box: got {shown(box)}, expected {TAKES['box']}") from None
 
 
 def as_prompts(request: EditRequest) -> Prompts | None:
@@ -216,5 +220,11 @@ def as_prompts(request: EditRequest) -> Prompts | None:
             **{k: v for k, v in automatic.items() if v is not None},
         )
     except ValidationError as err:
-        first = err.errors()[0]["msg"]
-        raise InputError(f"prompts: {first.removeprefix('Value error, ')}") from None
+        first = err.errors()[0]
+        msg, field = first["msg"].removeprefix("Value error, "), first["loc"][:1]
+        if field in (("points",), ("box",)) and first["type"] != "value_error":
+            given = points if field == ("points",) else box  # a number too many, or not one
+            raise InputError(
+                f"{field[0]}: got {shown(given)}, expected {TAKES[field[0]]}"
+            ) from None
+        raise InputError(f"{field[0] if field else 'prompts'}: {msg}") from None

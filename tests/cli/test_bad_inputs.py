@@ -234,6 +234,26 @@ def test_api_arguments_of_the_wrong_kind_are_one_line_before_any_work(tiny_model
         assert "\n" not in str(err.value)
 
 
+def test_a_region_value_of_the_wrong_shape_or_type_names_its_argument(tiny_models, photo):
+    """A box of three numbers, a point's label of 0.5, a target that is no text: the line names
+    the argument and what it takes (it said `prompts: Field required`, naming neither)."""
+    for kwargs, words in [
+        ({"box": [1, 2, 30]}, r"^box: got \[1, 2, 30\], expected \(x0, y0, x1, y1\) in pixels$"),
+        ({"box": (1, 2, 3, 4, 5)}, r"^box: got \(1, 2, 3, 4, 5\), expected \(x0, y0, x1, y1\)"),
+        ({"box": ("a", 2, 30, 30)}, r"^box: got \('a', 2, 30, 30\), expected \(x0, y0, x1, y1\)"),
+        ({"box": [[1, 2], [30, 30]]}, r"^box: got \[\[1, 2\], \[30, 30\]\], expected \(x0"),
+        ({"points": [(10, 10, 0.5)]}, r"^points: got \[\(10, 10, 0.5\)\], expected a list of \(x, y\)"),
+        ({"points": [("a", 1)]}, r"^points: got \[\('a', 1\)\], expected a list of \(x, y\)"),
+        ({"target": 5}, r"^target: Input should be a valid string$"),
+        ({"mask_from": "pixels"}, r"^mask_from: Input should be 'edit'$"),
+        ({"box": (50, 0, 10, 20)}, r"^box: \[50.0, 0.0, 10.0, 20.0\] must be \[x0, y0, x1, y1\]"),
+        ({}, r"^prompts: no region given"),
+    ]:
+        with pytest.raises(InputError, match=words) as err:
+            maskedit.edit(photo, "x", models=tiny_models, settings=EditSettings(steps=1), **kwargs)
+        assert "\n" not in str(err.value)
+
+
 def test_the_result_keeps_its_own_copy_of_the_photo(tiny_models, photo):
     """The caller may write into their array afterwards; the result (and what is written from
     it) keeps the photo that was edited."""
