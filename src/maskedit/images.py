@@ -231,10 +231,16 @@ def pil_mask(img: Image.Image, what: str = "mask") -> np.ndarray:
     return _from_pil(mask_to_alpha, img, what)
 
 
+# How far outside [0, 1] a float mask array may stray and be clipped: half a grey level (a
+# resampling overshoot, float rounding). Further out it is not alpha (a 0-255 mask, say).
+FLOAT_ALPHA_SLACK = 0.5 / 255
+
+
 def alpha_from_array(mask: np.ndarray, what: str = "mask array") -> np.ndarray:
     """An H×W mask array → float32 alpha in [0, 1], read as its PNG would be: bool as 0/1;
     integers as 0/1, 0/255 or 0/65535 by their largest value (so `np.array(Image.open(m))` and
-    `mask.astype(np.uint8)` both work); floats as alpha, clipped to [0, 1]."""
+    `mask.astype(np.uint8)` both work); floats as alpha, which must lie in [0, 1] (as a float
+    TIFF's), to within `FLOAT_ALPHA_SLACK`, which is clipped."""
     if mask.dtype.kind not in "biuf":
         raise InputError(f"{what}: dtype {mask.dtype}, expected bool, or numbers in [0, 1]")
     alpha = mask.astype(np.float32)
@@ -242,9 +248,14 @@ def alpha_from_array(mask: np.ndarray, what: str = "mask array") -> np.ndarray:
         return alpha
     if not np.isfinite(alpha).all():  # NaN would blacken pixels outside the mask
         raise InputError(f"{what}: has NaN or infinite values; alpha is 0 to 1")
-    if mask.dtype.kind in "iu" and alpha.size:
-        top = float(alpha.max())
-        alpha /= 1.0 if top <= 1 else (255.0 if top <= 255 else 65535.0)
+    low, high = (float(alpha.min()), float(alpha.max())) if alpha.size else (0.0, 0.0)
+    if mask.dtype.kind == "f" and not -FLOAT_ALPHA_SLACK <= low <= high <= 1 + FLOAT_ALPHA_SLACK:
+        raise InputError(
+            f"{what}: float values run from {low:g} to {high:g}; alpha must lie in [0, 1] (a "
+            "0-255 mask: divide it by 255, or give it as uint8)"
+        )
+    if mask.dtype.kind in "iu":
+        alpha /= 1.0 if high <= 1 else (255.0 if high <= 255 else 65535.0)
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 

@@ -170,7 +170,24 @@ def test_mask_arrays_are_read_as_their_pngs_would_be(tmp_path):
     write_png(tmp_path / "soft.png", soft)
     np.testing.assert_array_equal(alpha_from_array(soft), read_mask(tmp_path / "soft.png"))
     assert alpha_from_array(soft).max() == np.float32(128 / 255)
-    floats = np.array([[-0.5, 0.25], [1.0, 7.0]])
-    np.testing.assert_array_equal(alpha_from_array(floats), [[0, 0.25], [1, 1]])
     with pytest.raises(InputError, match="reference mask array: has NaN"):
         alpha_from_array(np.array([[np.nan]]), "reference mask array")
+
+
+def test_a_float_mask_array_is_alpha_in_0_1_as_a_float_mask_file_is(tmp_path):
+    """A float array is alpha, as a float TIFF is: values outside [0, 1] are one line. Clipped,
+    a 0-255 float mask (`np.asarray(Image.open(m), np.float32)`) edited wherever it was not 0:
+    JPEG noise of 3 became alpha 1, so the background changed, and a soft edge of 128 became
+    hard. Within half a grey level of [0, 1] (a resampling overshoot, float rounding) it is
+    clipped."""
+    floats = np.array([[-0.001, 0.25], [1.0, 1.001]], np.float32)
+    np.testing.assert_array_equal(alpha_from_array(floats), [[0, 0.25], [1, 1]])
+    noisy = np.where(_truth(), 255.0, 3.0).astype(np.float32)
+    with pytest.raises(InputError, match=r"^mask array: float values run from 3 to 255; alpha "
+                                         r"must lie in \[0, 1\] \(a 0-255 mask: divide it by 255"):
+        alpha_from_array(noisy)
+    with pytest.raises(InputError, match=r"^reference mask array: float values run from -0.5 "):
+        alpha_from_array(np.array([[-0.5, 1.0]]), "reference mask array")
+    Image.fromarray(noisy).save(tmp_path / "noisy.tif")  # the same values as a file
+    with pytest.raises(InputError, match="float mask values run from 3 to 255"):
+        read_mask(tmp_path / "noisy.tif")
