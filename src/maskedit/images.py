@@ -142,7 +142,7 @@ def _open(path: Path, what: str) -> Image.Image:
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
     """Any PIL mode → H×W×3 uint8. 16/32-bit greyscale is scaled, alpha is dropped (documented)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode.startswith("I;16") or img.mode == "I":  # any byte order: I;16, I;16B/L/N
         a = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         a8 = np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
@@ -193,7 +193,7 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
         img = img.convert("L")
     if img.mode == "1":
         return np.asarray(img, dtype=np.float32)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode.startswith("I;16") or img.mode == "I":
         a = np.asarray(img, dtype=np.float32)
         top = a.max()
         scale = 1.0 if top <= 1 else (255.0 if top <= 255 else 65535.0)

@@ -106,6 +106,20 @@ def test_a_pil_image_reads_as_its_file_does(tmp_path, mode):
     assert np.array_equal(got, read_image(tmp_path / "i.tif"))
 
 
+@pytest.mark.parametrize("mode", ["I;16N", "I;16B", "I;16L"])
+def test_every_16_bit_layout_is_scaled_like_i16(mode):
+    """A 16-bit image or mask in any of Pillow's byte orders is scaled from 0-65535 as I;16 is;
+    native order (I;16N) was clipped at 255, so 30000 was white and alpha 1."""
+    values = np.array([[0, 30000, 65535]], np.uint16)
+    i16 = Image.fromarray(values)
+    order = ">u2" if mode == "I;16B" else "<u2" if mode == "I;16L" else "=u2"
+    same = Image.frombytes(mode, (3, 1), values.astype(order).tobytes())
+    assert np.array_equal(np.asarray(same), values)
+    assert np.array_equal(image_and_source(same)[0], image_and_source(i16)[0])
+    assert image_and_source(same)[0][0, 1, 0] == 117
+    np.testing.assert_array_equal(pil_mask(same), pil_mask(i16))
+
+
 def test_a_pil_image_is_upright_like_a_file(tmp_path):
     pil = Image.fromarray(np.arange(20 * 40 * 3, dtype=np.uint32).reshape(20, 40, 3).astype(np.uint8))
     exif = pil.getexif()
