@@ -135,6 +135,53 @@ def test_prepass_is_reproducible_and_depends_on_the_seed(pipe, image):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("scheduler", ["LCMScheduler", "TCDScheduler"])
+def test_the_prepass_runs_with_a_scheduler_of_few_steps(scheduler, image):
+    """LCM and TCD (IP2P with an LCM- or TCD-LoRA) schedule at most `original_inference_steps`
+    (50) steps: the pre-pass asked them for all 1000 training steps and failed with their
+    ValueError, a traceback from `maskedit.edit`. It noises to the same fractions of their own
+    longest schedule."""
+    import diffusers
+
+    import maskedit
+
+    pipe = build_tiny_ip2p()
+    pipe.scheduler = getattr(diffusers, scheduler).from_config(pipe.scheduler.config)
+    rel, calls = relevance_prepass(pipe, image, "make it red", seed=1, **CFG)
+    assert calls == MAX_PREPASS_FORWARDS and rel.shape == (8, 12) and rel.max() > 0
+    again, _ = relevance_prepass(pipe, image, "make it red", seed=1, **CFG)
+    assert np.array_equal(rel, again)
+    models = maskedit.Models.from_components(pipe, working_size=96)
+    res = maskedit.edit(image, "make it red", models=models, mask_from="edit",
+                        settings=EditSettings(steps=4, seed=5, methods=("latent",)))
+    assert res.alpha.any() and res.mask_info["relevance"]["extra_unet_forwards"] == calls
+
+
+def test_a_prepass_the_scheduler_cannot_run_is_one_line_and_fails_alone(image):
+    """A scheduler with no `add_noise` (IPNDM): a `RunFailure` naming the pre-pass and the
+    scheduler, so `edit_many` keeps the other requests' results (its AttributeError stopped
+    them all)."""
+    import diffusers
+
+    import maskedit
+    from maskedit.batch import edit_many
+
+    pipe = build_tiny_ip2p()
+    pipe.scheduler = diffusers.IPNDMScheduler.from_config(pipe.scheduler.config)
+    with pytest.raises(RunFailure, match=r"^the relevance pre-pass \(IPNDMScheduler\) failed: "
+                                         r"AttributeError: .*add_noise") as err:
+        relevance_prepass(pipe, image, "make it red", seed=1, **CFG)
+    assert "\n" not in str(err.value)
+    models = maskedit.Models.from_components(pipe, working_size=96)
+    s = EditSettings(steps=2, seed=5)
+    out = edit_many([dict(image=image, instruction="x", mask_from="edit", settings=s,
+                          methods="latent"),
+                     dict(image=image, instruction="x", mask=np.ones((64, 96)), settings=s)],
+                    models=models)
+    assert isinstance(out[0], RunFailure) and "IPNDMScheduler" in str(out[0])
+    assert np.array_equal(out[1].outputs["pixel"], out[1].baseline)
+
+
 # --- thresholding and refinement on hand-made maps -------------------------------------------
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from maskedit.errors import InputError, RunFailure
+from maskedit.errors import InputError, MaskeditError, RunFailure
 from maskedit.masks.sam import SamPredictor
 from maskedit.masks.text import mask_box
 
@@ -114,8 +114,6 @@ def relevance_prepass(
     one forward per level, at most `MAX_PREPASS_FORWARDS` (4). The guidance scales must be ones
     for which the edit has a text term (`text_cfg > 1`, `image_cfg >= 1`), as for the recorder.
     """
-    from PIL import Image
-
     # 1. Check inputs
     levels = _check_levels(levels)
     if not (text_cfg > 1 and image_cfg >= 1):
@@ -123,6 +121,31 @@ def relevance_prepass(
             f"mask from the edit: text_cfg {text_cfg} and image_cfg {image_cfg} leave the edit "
             "without a text-guidance term to localise; expected text_cfg > 1 and image_cfg >= 1"
         )
+    try:
+        total, calls = _prepass(pipe, image_working, instruction, seed, levels)
+    except (MaskeditError, torch.cuda.OutOfMemoryError, MemoryError):
+        raise
+    except Exception as err:  # a scheduler that cannot noise to a level (no add_noise), …
+        what = " ".join(f"{type(err).__name__}: {err}".split())
+        raise RunFailure(
+            f"the relevance pre-pass ({type(pipe.scheduler).__name__}) failed: {what}"
+        ) from err
+    if hasattr(pipe, "maybe_free_model_hooks"):
+        pipe.maybe_free_model_hooks()
+    return (total / calls).cpu().numpy().astype(np.float32), calls
+
+
+def _longest_schedule(scheduler) -> int:
+    """The most timesteps the scheduler lays out: its training steps, or for schedulers
+    distilled to a few steps (LCM, TCD) their `original_inference_steps`, all they take."""
+    steps = scheduler.config.num_train_timesteps
+    return min(steps, scheduler.config.get("original_inference_steps") or steps)
+
+
+def _prepass(pipe, image_working, instruction, seed, levels) -> tuple[torch.Tensor, int]:
+    """Steps 2-4 of `relevance_prepass`: the summed map and the forwards it took."""
+    from PIL import Image
+
     device = pipe._execution_device
     with torch.inference_mode():
         # 2. Encode the prompt: [instruction, ""] as the pipeline's first two guidance rows
@@ -142,7 +165,7 @@ def relevance_prepass(
         for level in levels:
             # A fresh scheduler per level: its step index is set by the first timestep it sees.
             scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
-            scheduler.set_timesteps(scheduler.config.num_train_timesteps, device=device)
+            scheduler.set_timesteps(_longest_schedule(scheduler), device=device)
             ts = scheduler.timesteps
             t = ts[round((1 - level) * (len(ts) - 1))]
             z_t = scheduler.add_noise(z0, noise, t.reshape(1))
@@ -156,9 +179,7 @@ def relevance_prepass(
             calls += 1
             rel = _relevance(out)
             total = rel if total is None else total + rel
-    if hasattr(pipe, "maybe_free_model_hooks"):
-        pipe.maybe_free_model_hooks()
-    return (total / calls).cpu().numpy().astype(np.float32), calls
+    return total, calls
 
 
 def _check_map(rel: np.ndarray) -> np.ndarray:
