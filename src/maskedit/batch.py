@@ -50,6 +50,8 @@ def edit_many(
         raise InputError(
             f"requests: got {type(requests).__name__}, expected a list of EditRequests or dicts"
         )
+    if names is not None and (isinstance(names, str) or not isinstance(names, Sequence)):
+        raise InputError(f"names: got {shown(names)}, expected a list of names, one per request")
     steps: list[Generator[EditorJob, np.ndarray, EditResult] | None] = []
     results: list[EditResult | MaskeditError | None] = []
     named: list[str | None] = []

@@ -171,6 +171,9 @@ def test_requests_may_come_from_a_generator_and_bad_arguments_are_checked_first(
         edit_many(unread(), models=models.pipe)
     with pytest.raises(InputError, match="requests: got dict, expected a list"):
         edit_many(_request(), models=models)
+    for names in ("ab", 3):  # a string is one name, not one per request
+        with pytest.raises(InputError, match="names: got .*, expected a list of names"):
+            edit_many(unread(), models=models, names=names)
 
 
 def test_an_editor_call_that_raises_fails_alone_as_a_run_failure():
