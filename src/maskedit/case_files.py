@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from maskedit.config import RUN_FOLDER_FILES
 from maskedit.record import (
     HISTORY_FILE,
     OS_FILES,
@@ -63,6 +64,25 @@ def turns_user_files(folder: str | os.PathLike) -> tuple[str, ...]:
         if not (_APP_MASK.match(name) or _left_by_others(name) or str(masks / name) in named):
             found.append(f"{MASKS_DIR}/{name}")
     return tuple(found)
+
+
+def is_leftover(path: Path) -> bool:
+    """Whether `path`, named as a temp folder or file (`LEFTOVER`), is what a killed writer left:
+    a folder holding only what maskedit writes into a case folder, or a run table's temp file.
+    A user's folder or file that only has such a name (`.thesis.20240101.old`) is not."""
+    match = LEFTOVER.match(path.name)
+    if match is None or path.is_symlink():
+        return False
+    if match["kind"] == "tmp":
+        return match["name"] in RUN_FOLDER_FILES and path.is_file()
+    try:
+        names = os.listdir(path) if path.is_dir() else None
+    except OSError:
+        return False
+    if names is None:
+        return False
+    turns = HISTORY_FILE in names  # a multi-turn edit's folder swapped out by --force
+    return all(is_case_file(n, turns) for n in names) and not (turns and turns_user_files(path))
 
 
 def _left_by_others(name: str) -> bool:

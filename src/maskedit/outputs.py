@@ -18,7 +18,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from maskedit.case_files import LEFTOVER, read_json, record_files, turns_user_files
+from maskedit.case_files import (
+    LEFTOVER,
+    is_leftover,
+    read_json,
+    record_files,
+    turns_user_files,
+)
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
@@ -216,6 +222,8 @@ def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list
         match = LEFTOVER.match(path.name)
         if match is None or (name is not None and match["name"] != name):
             continue
+        if not is_leftover(path):  # the user's, named like a temp folder or file: kept
+            continue
         target = path.parent / match["name"]
         if (
             match["kind"] == "old"
@@ -223,12 +231,10 @@ def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list
             and inspect_case_folder(path).state in ("complete", "damaged")
         ):  # killed between swapping a finished folder out and the new one in: put it back
             os.replace(path, target)
-        elif match["kind"] == "tmp" and path.is_file() and not path.is_symlink():
+        elif match["kind"] == "tmp":
             path.unlink(missing_ok=True)
-        elif match["kind"] != "tmp" and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
         else:
-            continue
+            shutil.rmtree(path, ignore_errors=True)
         removed.append(path.name)
     return removed
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from maskedit import errors
+from maskedit.case_files import is_leftover
 from maskedit.case_plan import named_scoring, plan_case
 from maskedit.config import Case, Manifest, ModelOptions, Region, Turn, check_threshold
 from maskedit.errors import MaskeditError, RunFailure
@@ -229,7 +230,7 @@ def _remove_partials(out_dir: Path, case_ids: list[str]) -> None:
         if not (name.startswith(".") and name.endswith(".partial") and path.is_dir()):
             continue
         case_id, _, _random = name[1 : -len(".partial")].rpartition(".")
-        if case_id in ids:
+        if case_id in ids and is_leftover(path):
             shutil.rmtree(path, ignore_errors=True)
 
 

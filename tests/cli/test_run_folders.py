@@ -320,6 +320,38 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(tmp_path):
     ]
 
 
+def test_the_users_files_named_like_leftovers_are_kept(tmp_path):
+    """A folder or file of the user's whose name only looks like a temp name (`.thesis.20240101.old`
+    holding chapters, `.notes.20240101.tmp`) is not a leftover: a run in that folder, or an edit
+    beside it, keeps it; a leftover holds nothing but maskedit's files."""
+    _photo(tmp_path / "p.png")
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    out = tmp_path / "docs"
+    mine = {
+        ".thesis.20240101.old/ch1.txt": b"chapter one",
+        ".a.20240101.partial/notes.txt": b"mine too",
+        ".notes.20240101.tmp": b"a draft",
+        "todo.txt": b"keep",
+    }
+    for name, data in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    res = _run(tmp_path / "m.yaml", out)
+    assert res.exit_code == 0, res.output
+    assert {n: (out / n).read_bytes() for n in mine} == mine
+    assert (out / "a" / "record.json").is_file()
+    (tmp_path / ".x.20240101.old").mkdir()  # beside an edit's --out x
+    (tmp_path / ".x.20240101.old" / "ch1.txt").write_bytes(b"chapter one")
+    res = runner.invoke(
+        app, ["edit", str(tmp_path / "p.png"), "-i", "hi", "--point", "5,5", "--steps", "1",
+              "--out", str(tmp_path / "x"), "--models", "tiny"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / ".x.20240101.old" / "ch1.txt").read_bytes() == b"chapter one"
+
+
 @pytest.mark.integration  # two maskedit processes, one interrupted: in CI's run
 def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     _photo(tmp_path / "p.png")
