@@ -8,7 +8,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from maskedit.config import RUN_FOLDER_FILES, Manifest
@@ -32,10 +32,9 @@ def check_run_folder(manifest: Manifest, out_dir: Path, force: bool = False) -> 
             raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
         if not out_dir.is_dir():
             return
-        tables = [n for n in RUN_FOLDER_FILES if (out_dir / n).exists()]
-        if tables and not (out_dir / LOCK_FILE).exists():
+        if (name := users_file(out_dir)) is not None:
             raise OutputError(
-                f"--out '{out_dir}': holds '{tables[0]}', which no maskedit run wrote there "
+                f"--out '{out_dir}': holds '{name}', which no maskedit run wrote there "
                 "(the run's own tables would replace it); choose another --out"
             )
         for case in manifest.cases:
@@ -48,6 +47,36 @@ def check_run_folder(manifest: Manifest, out_dir: Path, force: bool = False) -> 
                 )
     except OSError as err:
         raise OutputError(f"--out '{out_dir}': {os_problem(err)}") from None
+
+
+def users_file(folder: Path, names: Iterable[str] = RUN_FOLDER_FILES) -> str | None:
+    """The first of `names` (the files a run, eval or report writes beside the case folders) in
+    `folder` that maskedit did not write, so that writing it would replace the user's file.
+    In a folder a run has held (its lock file is there) they are the run's; elsewhere a file is
+    maskedit's only when it begins as maskedit writes it (tables the API's `evaluate_dir` wrote,
+    a report.html beside `maskedit edit` outputs)."""
+    if (folder / LOCK_FILE).exists():
+        return None
+    for name in names:
+        path = folder / name
+        if os.path.lexists(path) and not _begins_as_written(path):
+            return name
+    return None
+
+
+def _begins_as_written(path: Path) -> bool:
+    """Whether a table or page begins as `maskedit.tables` and `maskedit.report` write it."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if path.name == "results.jsonl":  # one row per line, each naming its case first
+        return head == b"" or head.startswith(b'{"case_id": ')
+    if path.name == "summary.csv":
+        return head.startswith(b"method,n,")
+    if path.name == "report.html":
+        return b"<title>maskedit report: " in head
+    return False
 
 
 @contextlib.contextmanager

@@ -152,6 +152,35 @@ def test_one_case_folder_given_as_the_run_folder_is_named_as_such(tmp_path, comm
     assert sorted(p.name for p in case.iterdir()) == before
 
 
+def test_the_users_own_tables_and_page_beside_case_folders_are_never_replaced(tmp_path):
+    """A folder of the user's that holds `maskedit edit` outputs and their own summary.csv,
+    results.jsonl or report.html: eval and report refuse in one line and touch nothing, as run
+    does; tables and a page maskedit wrote there (no run's lock: the API's evaluate_dir) are
+    rewritten."""
+    _case(tmp_path, "a")
+    mine = {"summary.csv": b"my,own\n1,2\n", "results.jsonl": b'{"mine": 1}\n', "report.html": b"<h1>my page</h1>"}
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    before = _tree(tmp_path)
+    for command in (["eval", str(tmp_path), "--clip", "none"], ["report", str(tmp_path)]):
+        res = runner.invoke(app, command)
+        assert res.exit_code == 2, res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "which no maskedit run wrote there" in lines[0], res.stderr
+        assert _tree(tmp_path) == before
+    for name in mine:
+        (tmp_path / name).unlink()
+    evaluate_dir(tmp_path, clip=None)  # the API writes the tables without a run's lock
+    for command in (["report", str(tmp_path)], ["eval", str(tmp_path), "--clip", "none"], ["report", str(tmp_path)]):
+        res = runner.invoke(app, command)
+        assert res.exit_code == 0, res.output
+    assert (tmp_path / "report.html").read_bytes() != mine["report.html"]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 @pytest.mark.parametrize("command", ["eval", "report"])
 def test_a_read_only_run_folder_is_one_line(tmp_path, monkeypatch, command):
     _case(tmp_path, "a")

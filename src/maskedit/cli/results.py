@@ -39,12 +39,16 @@ def eval_command(
     from maskedit.evaluate import evaluate_dir
     from maskedit.metric_models import benchmarks_of
     from maskedit.run_folder import run_lock
-    from maskedit.tables import no_cases, read_record
+    from maskedit.tables import RESULTS_FILE, SUMMARY_FILE, no_cases, read_record
 
     with user_errors():
         check_threshold(threshold)
         check_clip(clip)
-        dirs = _run_folder(run_dir, writes="metrics.json and the tables are written there")
+        dirs = _run_folder(
+            run_dir,
+            writes="metrics.json and the tables are written there",
+            files=(RESULTS_FILE, SUMMARY_FILE),
+        )
         if not dirs:  # before CLIP loads: an empty folder costs no hub retries
             raise no_cases(run_dir)
         caps = _read_captions(captions) if captions is not None else None
@@ -97,11 +101,13 @@ def _tiny(read_record, case_dir: Path) -> bool:
         return False
 
 
-def _run_folder(run_dir: Path, writes: str) -> list[Path]:
-    """The finished case folders of `run_dir`, which must be a folder this user can write in."""
+def _run_folder(run_dir: Path, writes: str, files: tuple[str, ...]) -> list[Path]:
+    """The finished case folders of `run_dir`, which must be a folder this user can write in,
+    where `files` are not the user's."""
     import os
 
     from maskedit.paths import os_problem, path_problem, shown_path
+    from maskedit.run_folder import users_file
     from maskedit.tables import case_dirs
 
     if (problem := path_problem(run_dir)) is not None:
@@ -110,10 +116,16 @@ def _run_folder(run_dir: Path, writes: str) -> list[Path]:
         if not run_dir.is_dir():
             raise MaskeditError(f"run folder '{run_dir}': not found")
         dirs = case_dirs(run_dir)
+        users = users_file(run_dir, files)
     except OSError as err:
         raise MaskeditError(f"run folder '{run_dir}': {os_problem(err)}") from None
     if not os.access(run_dir, os.W_OK):
         raise MaskeditError(f"run folder '{run_dir}': not writable ({writes})")
+    if users is not None:
+        raise MaskeditError(
+            f"run folder '{run_dir}': holds '{users}', which no maskedit run wrote there "
+            f"({writes}); nothing was touched: move it, or give the folder of a run"
+        )
     return dirs
 
 
@@ -131,11 +143,11 @@ def report(
     folders; copy the whole folder to share it), and the benchmark table for converted
     benchmark cases, printed here too."""
     from maskedit.report.benchmark import benchmark_tables, read_reference, table_markdown
-    from maskedit.report.html import write_report
+    from maskedit.report.html import REPORT_FILE, write_report
     from maskedit.tables import collect_rows, no_cases
 
     with user_errors():
-        if not _run_folder(run_dir, writes="report.html is written there"):
+        if not _run_folder(run_dir, writes="report.html is written there", files=(REPORT_FILE,)):
             raise no_cases(run_dir)
         published = read_reference(reference) if reference is not None else None
         path = write_report(run_dir, published)
