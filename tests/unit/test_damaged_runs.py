@@ -152,6 +152,19 @@ def test_one_case_folder_given_as_the_run_folder_is_named_as_such(tmp_path, comm
     assert sorted(p.name for p in case.iterdir()) == before
 
 
+@pytest.mark.parametrize("command", ["eval", "report"])
+def test_a_file_given_as_the_run_folder_is_named_as_a_file(tmp_path, command):
+    """`maskedit report results/summary.csv` (or the manifest): the file is there, so the line
+    says it is a file, not that it was not found."""
+    (tmp_path / "summary.csv").write_text("method,n\n")
+    res = runner.invoke(app, [command, str(tmp_path / "summary.csv")])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == (
+        f"maskedit: error: run folder '{tmp_path / 'summary.csv'}': is a file; give the folder "
+        "a run wrote (maskedit run … --out DIR)"
+    )
+
+
 def test_the_users_own_tables_and_page_beside_case_folders_are_never_replaced(tmp_path):
     """A folder of the user's that holds `maskedit edit` outputs and their own summary.csv,
     results.jsonl or report.html: eval and report refuse in one line and touch nothing, as run

@@ -113,6 +113,11 @@ def _run_folder(run_dir: Path, writes: str, files: tuple[str, ...]) -> list[Path
     if (problem := path_problem(run_dir)) is not None:
         raise MaskeditError(f"run folder '{shown_path(run_dir)}': {problem}")
     try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise MaskeditError(
+                f"run folder '{run_dir}': is a file; give the folder a run wrote "
+                "(maskedit run … --out DIR)"
+            )
         if not run_dir.is_dir():
             raise MaskeditError(f"run folder '{run_dir}': not found")
         dirs = case_dirs(run_dir)
