@@ -30,6 +30,11 @@ def check_run_folder(manifest: Manifest, out_dir: Path, force: bool = False) -> 
     try:
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"--out '{out_dir}': exists and is a file, expected a folder")
+        if out_dir.is_symlink() and not out_dir.exists():  # no folder can be made there
+            raise OutputError(
+                f"--out '{out_dir}': is a symbolic link to '{os.readlink(out_dir)}', which does "
+                "not exist; create that folder, or name another --out"
+            )
         if not out_dir.is_dir():
             return
         if (name := users_file(out_dir)) is not None:

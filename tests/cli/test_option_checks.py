@@ -145,6 +145,22 @@ def test_an_out_folder_that_is_a_symbolic_link_is_refused_before_models_load(tmp
     assert link.is_symlink() and (not pointed.exists() or not any(pointed.iterdir()))
 
 
+def test_a_run_out_that_is_a_dangling_link_is_named_so_and_the_dry_run_says_it_too(tmp_path, no_models):
+    """`run --out link` where the link points at nothing: one line naming the link and where it
+    points (it said `cannot be written (File exists)`), and --dry-run refuses it the same way
+    instead of promising the edits; the link is left as it was."""
+    manifest = _workspace(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    for extra in ([], ["--dry-run"]):
+        line = _one_line(runner.invoke(app, ["run", str(manifest), "--out", str(link), "--models", "tiny", *extra]))
+        assert line == (
+            f"maskedit: error: --out '{link}': is a symbolic link to '{tmp_path / 'gone'}', "
+            "which does not exist; create that folder, or name another --out"
+        )
+    assert link.is_symlink() and not (tmp_path / "gone").exists()
+
+
 def test_an_out_folder_under_a_file_is_refused_before_models_load(tmp_path, no_models):
     """`edit photo.png --out photo.png/x`: one line naming the file, before any model is built."""
     manifest = _workspace(tmp_path)
