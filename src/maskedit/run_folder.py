@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from maskedit.config import RUN_FOLDER_FILES, Manifest
 from maskedit.errors import OutputError
 from maskedit.outputs import inspect_case_folder
 from maskedit.paths import os_problem, path_problem, shown_path
-from maskedit.record import LOCK_FILE
+from maskedit.record import LOCK_FILE, TURNS_DIR
 
 _HELD: dict[Path, int] = {}  # folders this process holds the run lock of, and how many times
 _HELD_GUARD = threading.Lock()
@@ -135,3 +137,35 @@ def discard_unused_run_folder(out_dir: Path) -> None:
         if os.listdir(out_dir) == [LOCK_FILE]:
             (out_dir / LOCK_FILE).unlink()
             out_dir.rmdir()
+
+
+@contextlib.contextmanager
+def old_turns_kept(folder: Path, keep: tuple[str, ...] = ()) -> Iterator[None]:
+    """A multi-turn edit started again from the photo (`--force`, a run's case whose photo
+    changed): what `folder` holds (but `keep`, the lock its writer holds) waits in a temp folder
+    beside it (`.<name>.XXXXXXXX.old`) and comes back when the block ends with no new turn made
+    (no weights, a first turn that fails, Ctrl-C); once one is made it is removed. So the folder
+    never holds neither the old turns nor a new one."""
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+    except OSError as err:
+        raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+    try:
+        try:
+            for name in sorted(os.listdir(folder)):
+                if name not in keep:
+                    os.replace(folder / name, aside / name)
+        except OSError as err:  # what was moved comes back below
+            raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+        yield
+    finally:
+        turns = folder / TURNS_DIR
+        if not (turns.is_dir() and any(turns.iterdir())):  # no new turn: the old ones go back
+            for path in [folder / n for n in os.listdir(folder) if n not in keep]:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            for name in os.listdir(aside):
+                os.replace(aside / name, folder / name)
+        shutil.rmtree(aside, ignore_errors=True)

@@ -9,10 +9,12 @@ is kept in its metrics.json; a finished case scored otherwise is scored again, n
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from maskedit.case import edit
 from maskedit.case_plan import plan_case, refused_row
@@ -27,7 +29,7 @@ from maskedit.evaluate import (
     score_case_dir,
     score_result,
 )
-from maskedit.images import image_size, read_image
+from maskedit.images import image_and_source, image_size, read_image
 from maskedit.models import Models
 from maskedit.outputs import (
     inspect_case_folder,
@@ -35,9 +37,9 @@ from maskedit.outputs import (
     write_case,
     write_case_metrics,
 )
-from maskedit.record import EditResult
+from maskedit.record import HISTORY_FILE, OUTPUT_FILES, EditResult
 from maskedit.regions import edit_regions
-from maskedit.run_folder import check_run_folder, run_lock
+from maskedit.run_folder import check_run_folder, old_turns_kept, run_lock
 from maskedit.run_log import RunSummary, log_attempt, progress_bar
 from maskedit.scoring import Scorers, scoring_key
 from maskedit.tables import (
@@ -388,13 +390,12 @@ def run_case_turns(
     t0 = time.perf_counter()
     folder = Path(out_dir) / case.id
     done = 0
+    stack = contextlib.ExitStack()
     try:
-        if force and folder.exists():
-            shutil.rmtree(folder)
+        again = force or _another_photo(folder, case.image)  # the old turns go, once one is made
+        stack.enter_context(old_turns_kept(folder) if again else contextlib.nullcontext())
         benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
-        session = TurnsEdit.open_or_create(  # a changed photo: its old turns go
-            folder, case.image, case.id, benchmark, restart=True
-        )
+        session = TurnsEdit.open_or_create(folder, case.image, case.id, benchmark, restart=True)
         session.goto(None)
         for k, turn in enumerate(case.turns, start=1):
             try:
@@ -407,6 +408,20 @@ def run_case_turns(
         session.write_summary(scorers, fingerprint=fingerprint)
     except MaskeditError as err:
         return {"case_id": case.id, "status": "failed", "error": str(err)}
+    finally:
+        stack.close()
     seconds = round(time.perf_counter() - t0, 3)
     row = {"case_id": case.id, "status": "ok", "seconds": seconds, "turns": len(case.turns)}
     return {**row, "turns_taken_again": done}
+
+
+def _another_photo(folder: Path, image: str) -> bool:
+    """Whether `folder` holds the turns of a photo other than `image` (a case whose photo
+    changed: its turns start again)."""
+    kept = folder / OUTPUT_FILES["original"]
+    if not (folder / HISTORY_FILE).is_file() or not kept.is_file():
+        return False
+    try:
+        return not np.array_equal(read_image(kept), image_and_source(image)[0])
+    except MaskeditError:  # an unreadable photo: the history says so when it is opened
+        return False

@@ -245,6 +245,36 @@ def test_a_case_whose_redo_fails_leaves_the_tables_and_they_are_always_rewritten
     assert (out / "summary.csv").read_text().startswith("method,n,scored_against,miou")
 
 
+@pytest.mark.parametrize("how", ["--force", "another photo"])
+def test_a_turns_case_started_again_keeps_its_old_turns_when_its_first_turn_fails(tmp_path, how):
+    """A multi-turn case started again from the photo (`--force`, or its photo changed) whose
+    first turn fails while it runs keeps its old folder, as a plain case's failed redo does,
+    instead of being left with a history and no turn; the next good run makes it anew."""
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+
+    def write(turn: str) -> None:
+        manifest.write_text(
+            f"cases:\n - {{id: walk, image: p.png, steps: 1, turns: [{{instruction: hi, point: [5, 5]{turn}}}]}}\n"
+        )
+
+    out = tmp_path / "o"
+    write("")
+    assert _run(manifest, out).exit_code == 0
+    before = _tree(out / "walk")
+    # masked guidance needs image guidance >= 1: refused when the turn runs
+    write(", method: guidance, image_cfg: 0.5")
+    if how == "another photo":
+        _photo(tmp_path / "p.png", w=50)
+    res = _run(manifest, out, *(["--force"] if how == "--force" else []))
+    assert res.exit_code == 1 and "1 failed" in res.stdout, res.output
+    assert _tree(out / "walk") == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".maskedit.lock"]
+    write("")
+    res = _run(manifest, out, *(["--force"] if how == "--force" else []))
+    assert res.exit_code == 0 and "1 done" in res.stdout, res.output
+
+
 def test_a_finished_folder_that_lost_what_its_scores_need_is_redone(tmp_path):
     """metrics.json deleted or cut short, or the reference mask the case is scored against
     gone: the case is redone, not counted as finished while it drops out of the tables."""

@@ -466,6 +466,43 @@ def test_turns_that_fail_before_their_first_turn_leave_nothing(tmp_path, monkeyp
     assert res.exit_code == 0, res.output  # another photo may start there
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("failure", ["no weights", "first edit fails"])
+def test_force_that_makes_no_turn_keeps_the_old_turns(tmp_path, monkeypatch, failure):
+    """`turns --force` starts again from the photo, but the old turns stay until a new one is
+    made: with no weights, or a first turn that fails while it runs, the folder is as it was
+    (never neither the old turns nor a new one), and nothing is left beside it."""
+    import importlib
+
+    from maskedit.errors import MissingWeightsError
+
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    assert _turns(str(photo), "--out", str(out), "--turn", "point=5,5; make it red", *TINY).exit_code == 0
+    before = _tree(out)
+    turn = "point=5,5; make it blue"
+    if failure == "no weights":
+        turns_cli = importlib.import_module("maskedit.cli.turns")
+
+        def no_weights(options):
+            raise MissingWeightsError("editor 'timbrooks/instruct-pix2pix': not in the cache")
+
+        monkeypatch.setattr(turns_cli, "load", no_weights)
+    else:  # masked guidance needs image guidance >= 1: refused when the turn runs
+        turn = "point=5,5; method=guidance; image_cfg=0.5; make it blue"
+    res = _turns(str(photo), "--out", str(out), "--force", "--turn", turn, *TINY)
+    assert res.exit_code in (2, 3) and "Traceback" not in res.output, res.output
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0.png", "m1.png", "m2.png", "photo.png", "walk"]
+    monkeypatch.undo()
+    res = _turns(str(photo), "--out", str(out), "--force", "--turn", "point=5,5; make it blue", *TINY)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "history.json").read_text())["turns"][0]["turn"]["regions"][0]["instruction"] == "make it blue"
+    assert len(json.loads((out / "history.json").read_text())["turns"]) == 1
+
+
 def test_a_moved_turns_folder_resumes_and_names_no_old_path(tmp_path):
     """A mask kept in the folder's masks/ is named relative to the folder: after `mv walk
     walk2` (the old place removed) the same command on walk2 takes every turn again."""

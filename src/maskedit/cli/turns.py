@@ -12,6 +12,7 @@ separated by ';'. The command flags (--steps, --seed, --methods, ...) are defaul
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -185,14 +186,16 @@ def _edit_turns(
     rewritten. Under the folder's lock, taken before anything is removed. Turns started here
     that fail before their first turn is made (no weights, a failing edit) leave nothing."""
     from maskedit.outputs import empty_folder
-    from maskedit.run_folder import LOCK_FILE, run_lock
+    from maskedit.run_folder import LOCK_FILE, old_turns_kept, run_lock
     from maskedit.turns import TurnsEdit
 
     existed = out.exists()
     try:
-        with run_lock(out):  # another command may be writing there
-            if not started:
-                empty_folder(out, keep=(LOCK_FILE,))  # only reached empty, or with --force
+        with run_lock(out), contextlib.ExitStack() as old:  # another command may write there
+            if not started and case is not None:  # only reached empty, or with --force
+                old.enter_context(old_turns_kept(out, keep=(LOCK_FILE,)))
+            elif not started:
+                empty_folder(out, keep=(LOCK_FILE,))
             image = case.image if case else source
             if source is not None and not started:
                 session = TurnsEdit.create(out, image)
