@@ -80,6 +80,21 @@ def test_turns_undo_redo_and_a_branch_from_the_command_line(tmp_path):
     assert res.exit_code == 0 and (out / "blended.png").read_bytes() == before
 
 
+def test_the_files_said_written_are_those_in_the_folder(tmp_path):
+    """At head a turn, the line names the edit's files; undone back to the photo, only the photo
+    and the strip are there, and the line says so (it named grid, blended and record too)."""
+    photo, out = _photo(tmp_path), tmp_path / "walk"
+    res = _turns(str(photo), "--out", str(out), "--turn", "point=5,5; make it red", *TINY)
+    assert res.exit_code == 0, res.output
+    said = re.search(r"wrote .*?/ \((.*?);", " ".join(res.stdout.split())).group(1).split(", ")
+    assert set(said) <= {p.name for p in out.iterdir()} and "record.json" in said
+    res = _turns("--out", str(out), "--undo", "1")
+    assert res.exit_code == 0, res.output
+    said = re.search(r"wrote .*?/ \((.*?);", " ".join(res.stdout.split())).group(1).split(", ")
+    assert said == ["original.png", "strip.png"]
+    assert not (out / "record.json").exists() and (out / "strip.png").is_file()
+
+
 def test_a_turns_file_runs_from_the_photo_and_resumes(tmp_path):
     _photo(tmp_path)
     (tmp_path / "walk.yaml").write_text(

@@ -284,7 +284,9 @@ def turns(
             out, source, case, started=started, moves=moves, load_options=load_options
         )
     path = [node.id for node in session.path()]
+    # at the photo (everything undone) only the photo and the strip are left
+    files = "strip.png, grid.png, blended.png, record.json" if path else "original.png, strip.png"
     console.print(
         f"head: {path[-1] if path else 'photo'} ({' → '.join(['photo', *path])}); "
-        f"wrote {out}/ (strip.png, grid.png, blended.png, record.json; turns/<id>/ per turn)"
+        f"wrote {out}/ ({files}; turns/<id>/ per turn)"
     )
