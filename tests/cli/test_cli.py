@@ -31,6 +31,18 @@ def _edit(*args: str):
     return runner.invoke(app, ["edit", *args, "--models", "tiny", "--steps", "3"])
 
 
+def test_python_dash_m_maskedit_is_the_command():
+    """`python -m maskedit` runs the same command as `maskedit` (it said the package cannot be
+    executed directly)."""
+    src = str(Path(__import__("maskedit").__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "maskedit", "--help"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "turns" in proc.stdout and "convert" in proc.stdout
+
+
 def test_edit_with_click_writes_every_output(tmp_path):
     img = _img(tmp_path)
     res = _edit(

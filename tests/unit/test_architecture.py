@@ -67,6 +67,7 @@ LAYERS = [
     ("maskedit.report", 7),
     ("maskedit.app", 8),
     ("maskedit.cli", 8),
+    ("maskedit.__main__", 8),
 ]
 PACKAGE_LAYER = 8  # `maskedit` itself: the public API (`maskedit.edit`, ...)
 
