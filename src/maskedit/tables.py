@@ -94,7 +94,9 @@ def no_cases(out_dir: str | os.PathLike) -> InputError:
 def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     """The finished case folders of a run (those holding record.json), sorted by name.
 
-    Folders starting with "." (the writer's temp folders) are ignored.
+    Folders starting with "." (the writer's temp folders) are ignored, and so are symbolic
+    links (maskedit writes no case folder as one): nothing is scored or written through a link
+    into another folder.
     """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
@@ -102,7 +104,10 @@ def case_dirs(out_dir: str | os.PathLike) -> list[Path]:
     return sorted(
         p
         for p in out_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / "record.json").is_file()
+        if p.is_dir()
+        and not p.is_symlink()
+        and not p.name.startswith(".")
+        and (p / "record.json").is_file()
     )
 
 

@@ -165,6 +165,22 @@ def test_a_file_given_as_the_run_folder_is_named_as_a_file(tmp_path, command):
     )
 
 
+def test_a_case_folder_that_is_a_symbolic_link_is_left_out(tmp_path):
+    """A link in the run folder to another run's case folder: eval writes nothing through it
+    (the other run's metrics.json stays as it was) and report leaves it out (it was a
+    traceback); maskedit never writes a case folder as a link."""
+    run, other = tmp_path / "run", tmp_path / "other"
+    _case(run, "a")
+    _case(other, "b")
+    (run / "b").symlink_to(other / "b", target_is_directory=True)
+    theirs = _tree(other)
+    res = runner.invoke(app, ["eval", str(run), "--clip", "none"])
+    assert res.exit_code == 0 and "in 1 cases" in " ".join(res.stdout.split()), res.output
+    res = runner.invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    assert _tree(other) == theirs and 'href="b/' not in (run / "report.html").read_text()
+
+
 def test_the_users_own_tables_and_page_beside_case_folders_are_never_replaced(tmp_path):
     """A folder of the user's that holds `maskedit edit` outputs and their own summary.csv,
     results.jsonl or report.html: eval and report refuse in one line and touch nothing, as run
