@@ -114,6 +114,8 @@ def test_edit_with_mask_file_and_same_seed_gives_identical_pngs(tmp_path):
         (["{img}", "--point", "1,2,7"], "label must be 1"),
         (["{img}", "--point", "a,b"], "expected X,Y"),
         (["{img}", "--point", "nan,3"], "--point 'nan,3': expected finite numbers"),
+        (["{img}", "--point", "1_0,5"], "--point '1_0,5': expected X,Y"),  # not 10
+        (["{img}", "--box", "0,0,2_0,5"], "--box '0,0,2_0,5': expected X0,Y0,X1,Y1"),
         (["{img}", "--box", "0,0,inf,5"], "--box '0,0,inf,5': expected X0,Y0,X1,Y1"),
         (["{img}", "--box", "50,0,10,20"], "x1 > x0"),
         (["{img}", "--box", "0,0,100,20"], "not inside the image"),
@@ -141,7 +143,7 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, args, words):
 def test_empty_instruction_and_existing_output(tmp_path):
     img = _img(tmp_path)
     res = _edit(str(img), "-i", "   ", "--point", "1,1", "--out", str(tmp_path / "o"))
-    assert res.exit_code == 2 and "instruction is empty" in res.stderr
+    assert res.exit_code == 2 and "maskedit: error: instruction is empty" in res.stderr
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "keep.txt").write_text("mine")
     res = _edit(str(img), "-i", "red", "--point", "1,1", "--out", str(tmp_path / "o"))
@@ -302,6 +304,13 @@ def test_run_methods_override_and_bad_method(tmp_path):
         ],
     )
     assert res.exit_code == 2 and "method 'magic' is not one of" in res.stderr
+    # an empty --methods (a script's unset variable) is said, not read as the default
+    res = runner.invoke(app, ["run", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "q"),
+                              "--models", "tiny", "--methods", ""])  # fmt: skip
+    assert res.exit_code == 2 and "--methods: methods is empty" in res.stderr
+    res = _edit(str(img), "-i", "hi", "--point", "1,1", "--methods", "", "--out", str(tmp_path / "r"))
+    assert res.exit_code == 2 and "methods is empty" in res.stderr
+    assert not (tmp_path / "q").exists() and not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("segmenter", ["slimsam", "sam-hq", "sam2"])

@@ -282,5 +282,5 @@ def flag_defaults(
     raw: dict[str, Any] = {
         k: v for k, v in asdict(sampling).items() if k != "working_size" or v is not None
     }
-    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v}
+    raw |= {k: v for k, v in asdict(method).items() if k != "methods" or v is not None}
     return raw | asdict(shape)

@@ -280,13 +280,21 @@ def check_clip(choice: str) -> None:
     )
 
 
+def _numbers(text: str) -> list[float]:
+    """Comma-separated numbers as written; [] for anything else ("1_0" too, which `float`
+    alone would read as 10)."""
+    parts = text.split(",")
+    if any("_" in part for part in parts):
+        return []
+    try:
+        return [float(part) for part in parts]
+    except ValueError:
+        return []
+
+
 def parse_point(text: str) -> list[float]:
     """`--point X,Y[,LABEL]` → [x, y, label] (label 1 include, 0 exclude; default 1)."""
-    parts = text.split(",")
-    try:
-        vals = [float(v) for v in parts]
-    except ValueError:
-        vals = []
+    vals = _numbers(text)
     if len(vals) not in (2, 3):
         raise MaskeditError(
             f"--point '{text}': expected X,Y or X,Y,LABEL (label 1 include, 0 exclude)"
@@ -300,10 +308,7 @@ def parse_point(text: str) -> list[float]:
 
 def parse_box(text: str) -> list[float]:
     """`--box X0,Y0,X1,Y1` → [x0, y0, x1, y1] in image pixels."""
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
+    vals = _numbers(text)
     if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
         raise MaskeditError(f"--box '{text}': expected X0,Y0,X1,Y1 in image pixels")
     return vals

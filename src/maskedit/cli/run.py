@@ -137,7 +137,7 @@ def _read_manifest(path: Path, out: Path, flags: RunFlags, allow_outside: bool =
     from maskedit.run_folder import check_run_folder
 
     parsed = load_manifest(path, allow_outside=allow_outside)
-    if flags.methods:
+    if flags.methods is not None:
         parsed = with_methods(parsed, flags.methods)
     for i, case in enumerate(parsed.cases):
         check_case(case, where=f"manifest '{path}': case {i} ('{case.id}'): ")
