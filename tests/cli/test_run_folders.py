@@ -400,7 +400,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "maskedit: interrupted; finished cases are kept" in err and "Traceback" not in err
+    assert "maskedit: interrupted; finished work is kept" in err and "Traceback" not in err
     assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
     done = {p.name for p in out.iterdir() if (p / "record.json").exists()}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

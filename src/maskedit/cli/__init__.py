@@ -107,7 +107,8 @@ def _setup() -> None:
     quiet_libraries()
 
 
-INTERRUPTED = "maskedit: interrupted; finished cases are kept, rerun to resume"
+# what was finished is kept and nothing is half-written: the same command goes on from there
+INTERRUPTED = "maskedit: interrupted; finished work is kept, run the command again to go on"
 
 
 def _interrupt_on_sigterm() -> None:

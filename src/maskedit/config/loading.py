@@ -205,4 +205,6 @@ def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(shown(str(p)) for p in first["loc"] if p not in ("prompts", "settings"))
     msg = shown(first["msg"].removeprefix("Value error, "), 300)
+    if loc and msg.startswith(f"{loc} "):  # "instruction is empty": the name said once
+        return msg
     return f"{loc}: {msg}" if loc else msg
