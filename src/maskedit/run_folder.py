@@ -145,27 +145,47 @@ def old_turns_kept(folder: Path, keep: tuple[str, ...] = ()) -> Iterator[None]:
     changed): what `folder` holds (but `keep`, the lock its writer holds) waits in a temp folder
     beside it (`.<name>.XXXXXXXX.old`) and comes back when the block ends with no new turn made
     (no weights, a first turn that fails, Ctrl-C); once one is made it is removed. So the folder
-    never holds neither the old turns nor a new one."""
+    never holds neither the old turns nor a new one. A folder not there yet (a new case under
+    `--force`) has nothing to keep aside. A move cut short (a subfolder that cannot be moved,
+    Ctrl-C) puts back what it moved and removes nothing."""
+    try:
+        names = [n for n in sorted(os.listdir(folder)) if n not in keep]
+    except FileNotFoundError:
+        names = []
+    except OSError as err:
+        raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+    if not names:
+        yield
+        return
     try:
         aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
     except OSError as err:
         raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+    moved = False
     try:
         try:
-            for name in sorted(os.listdir(folder)):
-                if name not in keep:
-                    os.replace(folder / name, aside / name)
+            for name in names:
+                os.replace(folder / name, aside / name)
         except OSError as err:  # what was moved comes back below
             raise OutputError(f"--out '{folder}': {os_problem(err)}") from None
+        moved = True
         yield
     finally:
-        turns = folder / TURNS_DIR
-        if not (turns.is_dir() and any(turns.iterdir())):  # no new turn: the old ones go back
-            for path in [folder / n for n in os.listdir(folder) if n not in keep]:
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-            for name in os.listdir(aside):
-                os.replace(aside / name, folder / name)
-        shutil.rmtree(aside, ignore_errors=True)
+        _put_back(folder, aside, keep, clear=moved)
+
+
+def _put_back(folder: Path, aside: Path, keep: tuple[str, ...], clear: bool) -> None:
+    """`old_turns_kept`'s end: unless a new turn was made, what `folder` holds now (when
+    `clear`: the new edit's files) goes and what waits in `aside` comes back; then `aside` goes.
+    """
+    turns = folder / TURNS_DIR
+    if not clear or not (turns.is_dir() and any(turns.iterdir())):  # no new turn
+        folder.mkdir(exist_ok=True)
+        for path in [folder / n for n in os.listdir(folder) if clear and n not in keep]:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        for name in os.listdir(aside):
+            os.replace(aside / name, folder / name)
+    shutil.rmtree(aside, ignore_errors=True)

@@ -848,3 +848,45 @@ def test_a_dry_run_says_what_each_case_would_get_and_writes_nothing(tmp_path):
     assert "would edit 0, rescore 0, skip 2 finished" in " ".join(
         _run(manifest, out, "--dry-run", "--threshold", "30").stdout.split()
     )
+
+
+def test_a_new_turns_case_run_with_force_is_made(tmp_path):
+    """--force on a multi-turn case that has no folder yet (a first run, or a new case) edits
+    it as a new one: there are no old turns to keep aside."""
+    _photo(tmp_path / "p.png")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "cases:\n - {id: walk, image: p.png, steps: 1, turns: [{instruction: hi, point: [5, 5]}]}\n"
+    )
+    out = tmp_path / "o"
+    res = _run(manifest, out, "--force")
+    assert res.exit_code == 0 and "1 done" in res.stdout, res.output
+    assert (out / "walk" / "history.json").is_file()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".maskedit.lock"]
+
+
+def test_old_turns_whose_move_aside_is_cut_short_all_stay(tmp_path, monkeypatch):
+    """A move aside cut short (a subfolder that cannot be moved) puts back what it moved and
+    removes nothing: the old turns stay whole in their folder, nothing is left beside it."""
+    from maskedit import run_folder
+
+    folder = tmp_path / "walk"
+    (folder / "turns" / "t01").mkdir(parents=True)
+    (folder / "turns" / "t01" / "output.png").write_bytes(b"t01")
+    for name in ("history.json", "original.png", "strip.png"):
+        (folder / name).write_text(name)
+    before = _tree(folder)
+    replace = os.replace
+
+    def refuse_turns(src, dst):
+        if Path(src).name == "turns":
+            raise PermissionError(13, "Permission denied")
+        replace(src, dst)
+
+    monkeypatch.setattr(run_folder.os, "replace", refuse_turns)
+    with pytest.raises(OutputError, match="permission denied"):
+        with run_folder.old_turns_kept(folder):
+            pass
+    monkeypatch.setattr(run_folder.os, "replace", replace)
+    assert _tree(folder) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["walk"]
