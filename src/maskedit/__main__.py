@@ -2,4 +2,5 @@
 
 from maskedit.cli import main
 
-main()
+if __name__ == "__main__":  # imported (pydoc, a tool that walks the package): nothing runs
+    main()

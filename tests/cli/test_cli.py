@@ -41,6 +41,11 @@ def test_python_dash_m_maskedit_is_the_command():
     )
     assert proc.returncode == 0, proc.stderr
     assert "turns" in proc.stdout and "convert" in proc.stdout
+    imported = subprocess.run(  # a tool that imports every module starts no command
+        [sys.executable, "-c", "import maskedit.__main__"], capture_output=True, text=True,
+        env=env, timeout=120,
+    )  # fmt: skip
+    assert imported.returncode == 0 and imported.stdout == "", imported.stdout + imported.stderr
 
 
 def test_edit_with_click_writes_every_output(tmp_path):
