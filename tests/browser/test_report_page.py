@@ -79,3 +79,30 @@ def test_a_wide_table_keeps_its_method_column_in_view(phone, report, artifacts):
         seen = cell.bounding_box()
         assert frame["x"] - 1 <= seen["x"] <= frame["x"] + 1, (seen, frame)
     shoot(phone, artifacts, "report-table-scrolled")
+
+
+def test_a_phone_never_scrolls_the_page_sideways(phone, report, tmp_path, artifacts):
+    """At 390 px the page is as wide as the phone: a wide table scrolls in its own box, and a
+    multi-turn case's strip shrinks to the page (they used to push the whole page sideways)."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from maskedit.report.html import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(report.parent, run)
+    case = run / "cat"
+    record = json.loads((case / "record.json").read_text(encoding="utf-8"))
+    record["turns"] = {"path": ["t01"]}
+    (case / "record.json").write_text(json.dumps(record), encoding="utf-8")
+    (case / "turns" / "t01").mkdir(parents=True)
+    rows = [{"case_id": "cat", "method": "pixel", "iou": 0.5, "drift_mse": 0.0}]
+    (case / "turns" / "t01" / "metrics.json").write_text(json.dumps({"rows": rows}))
+    Image.new("RGB", (1000, 160), "gray").save(case / "strip.png")
+    phone.goto(write_report(run).as_uri())
+    phone.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    shoot(phone, artifacts, "report-phone-width", full_page=True)
+    assert width <= 390, f"the page is {width} px wide on a 390 px phone"

@@ -83,6 +83,7 @@ tr.baseline td { color: #666; } tr.published td { font-style: italic; color: #55
   border-left-width: 1px; } .scroll td:first-child { background: #fff; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
 .plots img { background: #fff; border: 1px solid #ddd; max-width: 100%; }
+img.grid { max-width: 100%; height: auto; }  /* a multi-turn case's strip fits a phone */
 .case { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px 14px;
         margin: 14px 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
@@ -320,9 +321,9 @@ def _comparison(out_dir: Path, dirs: list[Path], records: dict[Path, dict[str, A
         parts.append(
             f'<details class="pair"><summary>{_e(a)} vs {_e(b)}: mean |A − B| {mean_all:.2f} '
             f"over {len(cases)} case{'s' if len(cases) != 1 else ''}</summary>"
-            f"<table><thead><tr><th>case</th><th>mean |A − B|</th><th>pixels differing</th>"
-            f"<th>{_e(a)} | {_e(b)}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            "</details>"
+            f'<div class="scroll"><table><thead><tr><th>case</th><th>mean |A − B|</th>'
+            f"<th>pixels differing</th><th>{_e(a)} | {_e(b)}</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div></details>"
         )
     return "\n".join(parts)
 
