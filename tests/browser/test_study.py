@@ -128,3 +128,37 @@ def test_the_same_rater_in_two_tabs_votes_once_per_case(page, phone, study_app):
     assert len(rows) == 4 and {r[0] for r in rows} == {"ann"}
     assert {r[1] for r in rows} == {"cat", "suit"}
     assert all(len({r[2] for r in rows if r[1] == c}) == 1 for c in ("cat", "suit"))
+
+
+def test_a_case_with_a_damaged_picture_is_left_out(page, browser, study_dir, artifacts):
+    """A case whose edit cannot be read is left out with a warning; the rater is never shown an
+    error in its place and still reaches the end of the study."""
+    import warnings
+
+    from conftest import free_port
+
+    from maskedit.app.study import build_study_app
+    from maskedit.app.web import launch
+
+    damaged = study_dir / "cat" / "blended.png"
+    damaged.write_bytes(damaged.read_bytes()[:300])  # cut short, as by a full disk
+    demo = build_study_app(study_dir)
+    url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            page.goto(url)
+            page.locator("#rater textarea, #rater input").first.fill("ann")
+            page.locator("#start").click()
+            page.get_by_text("Case 1 of 1").wait_for(timeout=20_000)
+            shoot(page, artifacts, "study-damaged-case")
+            page.locator("#q-region").get_by_label("left").check()
+            page.locator("#q-instruction").get_by_label("left").check()
+            page.locator("#submit").click()
+            page.get_by_text("All 1 cases rated").wait_for()
+        assert any("cat" in str(w.message) and "blended.png" in str(w.message) for w in caught)
+        with sqlite3.connect(study_dir / DB_NAME) as conn:
+            cases = {row[0] for row in conn.execute("SELECT case_id FROM votes")}
+        assert cases == {"suit"}
+    finally:
+        demo.close()

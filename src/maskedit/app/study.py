@@ -13,6 +13,7 @@ This module is the page; the names of the other two are re-exported here.
 
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,25 +117,41 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
     """
     import gradio as gr
 
-    from maskedit.errors import MaskeditError
+    from maskedit.errors import MaskeditError, MaskeditWarning
     from maskedit.images import read_image
 
     cases = load_cases(study_dir)
     store = VoteStore(Path(study_dir) / DB_NAME)
     rng = rng or random.SystemRandom()
+    damaged: set[str] = set()  # cases whose pictures cannot be read: left out of the study
 
-    def show(rater: str, pair: Pair | None):
-        """The page for the next pair, or the end screen (nothing left to rate)."""
-        done = len(store.done_cases(rater))
+    def next_readable(rater: str):
+        """The next pair whose three pictures read, with them; (None, None) when none is left.
+        A case whose picture does not read is left out for every rater, with one warning."""
+        while True:
+            pair = next_pair(cases, store.done_cases(rater) | damaged, rng)
+            if pair is None:
+                return None, None
+            try:
+                files = (pair.case.folder / "original.png", pair.left_file, pair.right_file)
+                return pair, [read_image(f) for f in files]
+            except MaskeditError as err:
+                damaged.add(pair.case.id)
+                message = f"case '{pair.case.id}' left out of the study: {err}"
+                warnings.warn(message, MaskeditWarning, stacklevel=2)
+
+    def show(rater: str):
+        """The page for the rater's next pair, or the end screen (nothing left to rate)."""
+        pair, images = next_readable(rater)
+        done = len(store.done_cases(rater) - damaged)
+        total = len(cases) - len(damaged)
         if pair is None:
-            end = plain(
-                f"All {len(cases)} cases rated — thank you, {rater}. You may close the page."
-            )
+            end = plain(f"All {total} cases rated — thank you, {rater}. You may close the page.")
             hidden = gr.Column(visible=False)
             return (None, end, None, None, None, None, None, gr.HTML(visible=False), hidden)
         c = pair.case
-        original = read_image(c.folder / "original.png")
-        prompt = plain(f"Case {done + 1} of {len(cases)}") + plain(
+        original, left_image, right_image = images
+        prompt = plain(f"Case {done + 1} of {total}") + plain(
             f"Instruction: {c.instruction}", "instruction"
         )
         banner = c.record.get("note") if c.record else None
@@ -142,8 +159,8 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             pair,
             prompt,
             gr.Image(region_view(c, original), label=f"Original, {region_words(c)}"),
-            read_image(pair.left_file),
-            read_image(pair.right_file),
+            left_image,
+            right_image,
             None,
             None,
             gr.HTML(plain(banner or "Made with tiny random models."), visible=c.tiny),
@@ -157,7 +174,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             raise gr.Error(str(err), print_exception=False) from None
 
     def on_start(rater: str):
-        return show(rater, next_pair(cases, store.done_cases(rater), rng))
+        return show(rater)
 
     # Submitting is two steps: check the answers (output: a State, so an error leaves the
     # widgets usable), then, on success, store the votes and show the next pair.
@@ -174,8 +191,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             store.add(votes)
         except AlreadyAnswered:  # the same rater in another tab answered this case first
             gr.Info("already answered; next case")
-        rater = votes[0].rater
-        return show(rater, next_pair(cases, store.done_cases(rater), rng))
+        return show(votes[0].rater)
 
     with gr.Blocks(title="maskedit study", analytics_enabled=False) as demo:
         gr.HTML(
