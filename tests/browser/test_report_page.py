@@ -82,8 +82,9 @@ def test_a_wide_table_keeps_its_method_column_in_view(phone, report, artifacts):
 
 
 def test_a_phone_never_scrolls_the_page_sideways(phone, report, tmp_path, artifacts):
-    """At 390 px the page is as wide as the phone: a wide table scrolls in its own box, and a
-    multi-turn case's strip shrinks to the page (they used to push the whole page sideways)."""
+    """At 390 px the page is as wide as the phone: a wide table scrolls in its own box, a
+    multi-turn case's strip shrinks to the page and a long photo path wraps (each used to push
+    the whole page sideways)."""
     import json
     import shutil
 
@@ -96,6 +97,7 @@ def test_a_phone_never_scrolls_the_page_sideways(phone, report, tmp_path, artifa
     case = run / "cat"
     record = json.loads((case / "record.json").read_text(encoding="utf-8"))
     record["turns"] = {"path": ["t01"]}
+    record["image"]["source"] = "/data/PIE-Bench_v1/annotation_images/" + "0_random_140/" * 4
     (case / "record.json").write_text(json.dumps(record), encoding="utf-8")
     (case / "turns" / "t01").mkdir(parents=True)
     rows = [{"case_id": "cat", "method": "pixel", "iou": 0.5, "drift_mse": 0.0}]

@@ -65,7 +65,8 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
        margin: 0 auto; padding: 16px 24px 48px; max-width: 1240px; background: #fafafa; }
 h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; }
 h3 { font-size: 15px; margin: 0 0 6px; }
-.meta { color: #555; margin: 0 0 12px; } code { background: #eee; padding: 0 4px; }
+.meta { color: #555; margin: 0 0 12px; overflow-wrap: anywhere; }
+code { background: #eee; padding: 0 4px; }
 .banner { background: #c62828; color: #fff; padding: 10px 14px; border-radius: 4px;
           font-weight: 600; margin: 10px 0; }
 .note { background: #fff8e1; border: 1px solid #ffe082; padding: 8px 12px; border-radius: 4px; }
@@ -93,7 +94,7 @@ img.grid { max-width: 100%; height: auto; }  /* a multi-turn case's strip fits a
 .figs figcaption { font-size: 14px; color: #333; margin-top: 3px; overflow-wrap: anywhere; }
 .files a { margin-right: 10px; }
 td.best { font-weight: 700; background: #e8f5e9; }
-.instr { font-style: italic; }
+.instr { font-style: italic; } .instr, .case h3 { overflow-wrap: anywhere; }
 details.pair { background: #fff; border: 1px solid #ddd; border-radius: 4px; margin: 6px 0;
   padding: 4px 10px; } details.pair summary { cursor: pointer; font-weight: 600; }
 details.pair img { height: 72px; vertical-align: middle; border: 1px solid #ddd; }
