@@ -110,6 +110,7 @@ def test_columns_say_their_direction_and_mark_the_best(run):
     page = write_report(run).read_text(encoding="utf-8")
     assert '<th title="higher is better">IoU ↑</th>' in page
     assert '<th title="lower is better">leakage ↓</th>' in page
+    assert "<th>change thr</th>" in page  # a diagnostic: no direction, no trailing space
     summary = page.split("<h2>Summary")[1].split("</table>")[0]
     assert summary.count('class="best"') >= 3  # IoU, leakage, bg PSNR, … each have a best
     assert "95 % CI [" in summary  # two cases of pixel: a bootstrap interval of the mean

@@ -172,7 +172,7 @@ def _metric_table(
     for _, header, _, direction in keys:
         arrow, words = DIRECTION[direction]
         title = f' title="{words}"' if words else ""
-        head += f"<th{title}>{_e(header)} {arrow}</th>"
+        head += f"<th{title}>{' '.join(filter(None, (_e(header), arrow)))}</th>"
     best = {key: _best(rows, key, direction, stats) for key, _, _, direction in keys}
     body = []
     for i, r in enumerate(rows):
