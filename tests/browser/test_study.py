@@ -66,7 +66,9 @@ def test_vote_is_stored(page, study_app, artifacts):
     assert side in ("left", "right") and rows[1][3] == side  # one pair, one side for both rows
     assert time.endswith("+00:00") and "T" in time  # ISO 8601, UTC
 
-    # The last pair, by keys (4: neither; W: right; Enter: submit), then the end screen.
+    # The last pair, by keys (4: neither; W: right; Enter: submit), then the end screen; a
+    # rater id edited without Start changes nothing: the votes stay the started rater's.
+    page.locator("#rater textarea, #rater input").first.fill("someone-else")
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("4")
     page.keyboard.press("w")
@@ -81,6 +83,8 @@ def test_vote_is_stored(page, study_app, artifacts):
     shoot(page, artifacts, "study-end")
     with sqlite3.connect(study_dir / DB_NAME) as conn:
         answers = conn.execute("SELECT case_id, question, answer FROM votes").fetchall()
+        raters = {r[0] for r in conn.execute("SELECT rater FROM votes")}
+    assert raters == {"rater-1"}
     assert {r[0] for r in answers} == {"cat", "suit"}
     assert sorted(r[2] for r in answers if r[0] != first.id) == ["neither", "right"]
     assert page.offsite == []

@@ -228,7 +228,9 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             trigger(None, js=CLEAR_TOASTS)  # the old messages go as a new action starts
         for trigger in (start.click, rater.submit):
             trigger(check_start, rater, rater_st).success(on_start, rater_st, outputs)
-        submit.click(check_submit, [rater, pair_st, region, follows], votes_st).success(
+        # votes go to the rater who pressed Start (the pair is theirs), not to what the box
+        # holds now
+        submit.click(check_submit, [rater_st, pair_st, region, follows], votes_st).success(
             on_submit, votes_st, outputs
         )
 
