@@ -142,3 +142,29 @@ def test_an_older_file_is_migrated_without_losing_a_row(tmp_path):
         store.add(_votes("ann", "c", "left"))
     store.add(_votes("bob", "b", "left"))
     assert len(read_votes(path)) == 7
+
+
+def test_a_multi_turn_case_asks_about_every_turns_instruction(tmp_path):
+    """A multi-turn edit's pictures went through every turn: the rater is shown all of its
+    instructions, in order, not only the last."""
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from maskedit.app.study import load_cases, region_words
+    from maskedit.cli import app
+
+    Image.fromarray(np.full((40, 56, 3), 90, np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - id: walk\n   image: p.png\n   steps: 1\n   turns:\n"
+        "     - {instruction: make it red, box: [2, 2, 20, 20]}\n"
+        "     - {instruction: make it blue, box: [30, 10, 50, 30]}\n"
+        " - {id: one, image: p.png, instruction: make it green, box: [2, 2, 20, 20], steps: 1}\n"
+    )
+    out = tmp_path / "o"
+    args = ["run", str(tmp_path / "m.yaml"), "--out", str(out), "--models", "tiny"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    cases = {c.id: c for c in load_cases(out)}
+    assert cases["walk"].instruction == "1. make it red · 2. make it blue"
+    assert cases["one"].instruction == "make it green"
+    assert region_words(cases["walk"]) == "the region: every turn's region together"

@@ -71,6 +71,27 @@ class StudyCase:
     record: dict[str, Any] | None = None
 
 
+def _turn_instructions(folder: Path, record: dict) -> str | None:
+    """A multi-turn edit's instructions, every turn's in order ("1. make it red · 2. make it
+    blue"): its pictures went through them all, so the rater judges against all. None for a
+    one-turn case, or turns whose records do not say."""
+    turns = record.get("turns")
+    if not isinstance(turns, dict) or not isinstance(turns.get("path"), list):
+        return None
+    said = []
+    for k, turn in enumerate(turns["path"], start=1):
+        try:
+            doc = json.loads((folder / str(turns.get("folders")) / str(turn) / "record.json")
+                             .read_text(encoding="utf-8"))  # fmt: skip
+        except (OSError, ValueError):
+            return None
+        text = doc.get("instruction") if isinstance(doc, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return None
+        said.append(f"{k}. {text.strip()}")
+    return " · ".join(said) if len(said) > 1 else None
+
+
 def load_cases(study_dir: str | os.PathLike) -> list[StudyCase]:
     """Every complete case folder of `study_dir`, sorted by id (hidden and partial ones skipped)."""
     study_dir = Path(study_dir)
@@ -90,7 +111,8 @@ def load_cases(study_dir: str | os.PathLike) -> list[StudyCase]:
             raise InputError(f"'{record_path}': has no \"instruction\" (a non-empty string)")
         method = str(record.get("method") or "pixel")
         tiny = bool(record.get("tiny_models"))
-        cases.append(StudyCase(folder.name, folder, instruction.strip(), method, tiny, record))
+        instruction = _turn_instructions(folder, record) or instruction.strip()
+        cases.append(StudyCase(folder.name, folder, instruction, method, tiny, record))
     if not cases:
         raise InputError(
             f"study folder '{study_dir}': no case folders holding {', '.join(CASE_FILES)}"
@@ -330,6 +352,8 @@ def region_words(case: StudyCase) -> str:
         return "the region: " + " and ".join(parts)
     if mask.get("source") == "edit":
         return "the region: where the edit acts"
+    if mask.get("source") == "turns":  # the union of every turn's region
+        return "the region: every turn's region together"
     return "the region: a given mask"
 
 
