@@ -222,13 +222,20 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     single case's IoU "mIoU"). Metrics stored as None are left out of mean and std: for
     ``bg_psnr`` those are counted in ``bg_psnr_inf`` (identical background, ``bg_mse == 0``) and
     the rest have no background at all (mask covering the image). Rows scored against different
-    masks are refused (`scored_against`).
+    masks are refused (`scored_against`). A benchmark run whose editing masks come from several
+    sources (annotation, click, phrase, ...) gets one row per method and ``mask_source``: each
+    source is its own experiment, and the unmasked baseline would count once per source.
     """
     against = scored_against(rows)
+    sources = mask_sources(rows)
     summary = []
-    for method in _method_order(rows):
-        mine = [r for r in rows if r["method"] == method]
+    for method, source in [(m, s) for m in _method_order(rows) for s in sources]:
+        mine = [r for r in rows if r["method"] == method and _source(r, sources) == source]
+        if not mine:
+            continue
         out: dict[str, Any] = {"method": method, "n": len(mine), "scored_against": against}
+        if source is not None:
+            out["mask_source"] = source
         for key in METRIC_KEYS:
             if not any(key in r for r in mine):
                 continue
@@ -246,8 +253,19 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+def mask_sources(rows: Iterable[dict[str, Any]]) -> list[str | None]:
+    """The editing masks' sources the summary keeps apart, in first-seen order: [None] (one
+    group) unless the rows come from more than one."""
+    seen = list(dict.fromkeys(r.get("mask_source") for r in rows))
+    return seen if len(seen) > 1 else [None]
+
+
+def _source(row: dict[str, Any], sources: list[str | None]) -> str | None:
+    return row.get("mask_source") if sources != [None] else None
+
+
 def _summary_columns(summary: list[dict[str, Any]]) -> list[str]:
-    columns = ["method", "n", "scored_against", "miou"]
+    columns = ["method", "mask_source", "n", "scored_against", "miou"]
     for key in METRIC_KEYS:
         for suffix in ("_mean", "_std", "_n"):
             if any(f"{key}{suffix}" in s for s in summary):

@@ -204,3 +204,41 @@ def test_report_shows_the_table_and_says_which_mask_scored(tmp_path):
     page = build_report(tmp_path)
     assert "Scored against each case&#x27;s own editing mask" in page
     assert "PSNR ↑" not in page and "no reference_mask.png" in page  # no benchmark table
+
+
+def test_the_summary_keeps_each_mask_source_apart(tmp_path):
+    """A run whose editing masks come from two sources: summary.csv and the report's summary
+    have one row per method and source (the baseline counted once in each, not twice in one),
+    and the page says which is which."""
+    import csv
+
+    import numpy as np
+
+    from maskedit.evaluate import evaluate_dir
+    from maskedit.report.html import build_report
+    from maskedit.tables import summarise
+
+    img = np.zeros((16, 16, 3), np.uint8)
+    for source, width in (("annotation", 4), ("click", 9)):
+        mask = np.zeros((16, 16), bool)
+        mask[:, :width] = True
+        edited = img.copy()
+        edited[mask] = 200
+        case = write_case_folder(tmp_path, f"x-{source}", img, mask, img + 9, {"pixel": edited})
+        record = json.loads((case / "record.json").read_text())
+        record["benchmark"] = {"name": "pie-bench", "mask_source": source, "id": "x"}
+        (case / "record.json").write_text(json.dumps(record))
+    rows = evaluate_dir(tmp_path)
+    summary = summarise(rows)
+    assert [(s["method"], s["mask_source"], s["n"]) for s in summary] == [
+        ("baseline", "annotation", 1), ("baseline", "click", 1),
+        ("pixel", "annotation", 1), ("pixel", "click", 1),
+    ]  # fmt: skip
+    assert summary[0]["leakage_mean"] != summary[1]["leakage_mean"]  # not one pooled number
+    with (tmp_path / "summary.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["method"], r["mask_source"]) for r in table][2:] == [
+        ("pixel", "annotation"), ("pixel", "click")
+    ]
+    page = build_report(tmp_path).split("<h2>Summary")[1].split("</table>")[0]
+    assert "<td>pixel · annotation</td>" in page and "<td>pixel · click</td>" in page

@@ -176,11 +176,13 @@ def _metric_table(
     best = {key: _best(rows, key, direction, stats) for key, _, _, direction in keys}
     body = []
     for i, r in enumerate(rows):
-        cells = f"<td>{_e(r['method'])}</td>" + (f"<td>{r['n']}</td>" if stats else "")
+        source = r.get("mask_source") if stats else None  # a summary keeping sources apart
+        label = " · ".join(filter(None, (r["method"], source)))
+        cells = f"<td>{_e(label)}</td>" + (f"<td>{r['n']}</td>" if stats else "")
         for key, _, fmt, _ in keys:
             text = _fmt_stat(r, key, fmt) if stats else [_fmt(r, key, fmt)]
             if stats and cases is not None:
-                text += _ci_line(cases, r["method"], key, fmt)
+                text += _ci_line(_group(cases, r), key, fmt)
             mark = i in best[key]
             attr = ' class="best" title="best in this column"' if mark else ""
             cells += f"<td{attr}>{'<br>'.join(_e(t) for t in text)}{' ★' if mark else ''}</td>"
@@ -192,9 +194,20 @@ def _metric_table(
     )
 
 
-def _ci_line(cases: list[dict[str, Any]], method: str, key: str, fmt: str) -> list[str]:
-    """ "95 % CI [lo, hi]" of the mean over the method's cases (bootstrap); [] for < 2 cases."""
-    values = [r[key] for r in cases if r["method"] == method and r.get(key) is not None]
+def _group(cases: list[dict[str, Any]], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-case rows a summary row was made of: its method's (and mask source's, when the
+    summary keeps sources apart)."""
+    return [
+        r
+        for r in cases
+        if r["method"] == summary["method"]
+        and ("mask_source" not in summary or r.get("mask_source") == summary["mask_source"])
+    ]
+
+
+def _ci_line(group: list[dict[str, Any]], key: str, fmt: str) -> list[str]:
+    """ "95 % CI [lo, hi]" of the mean over a summary row's cases (bootstrap); [] for < 2."""
+    values = [r[key] for r in group if r.get(key) is not None]
     ci = bootstrap_ci(values)
     if ci is None:
         return []
@@ -342,7 +355,7 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
     dirs = list(records)
     rows = collect_rows(out_dir, case_ids=[d.name for d in dirs])
     summary = summarise(rows) if rows else []
-    methods = [s["method"] for s in summary]
+    methods = list(dict.fromkeys(s["method"] for s in summary))
     tiny_notes = {
         str(r.get("note") or "tiny random models") for r in records.values() if r.get("tiny_models")
     }
