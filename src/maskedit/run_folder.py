@@ -80,7 +80,7 @@ def _begins_as_written(path: Path) -> bool:
     if path.name == "results.jsonl":  # one row per line, each naming its case first
         return head == b"" or head.startswith(b'{"case_id": ')
     if path.name == "summary.csv":
-        return head.startswith(b"method,n,")
+        return head.startswith((b"method,n,", b"method,mask_source,n,"))
     if path.name == "report.html":
         return b"<title>maskedit report: " in head
     return False

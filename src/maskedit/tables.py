@@ -273,7 +273,7 @@ def _summary_columns(summary: list[dict[str, Any]]) -> list[str]:
         if key == "bg_psnr" and any("bg_psnr_inf" in s for s in summary):
             columns.append("bg_psnr_inf")
     if not summary:  # no case scored: the header alone, not an empty file
-        return columns
+        return [c for c in columns if c != "mask_source"]
     return [c for c in columns if any(c in s for s in summary)]
 
 

@@ -242,3 +242,9 @@ def test_the_summary_keeps_each_mask_source_apart(tmp_path):
     ]
     page = build_report(tmp_path).split("<h2>Summary")[1].split("</table>")[0]
     assert "<td>pixel · annotation</td>" in page and "<td>pixel · click</td>" in page
+    from typer.testing import CliRunner
+
+    from maskedit.cli import app
+
+    res = CliRunner().invoke(app, ["eval", str(tmp_path), "--clip", "none"])  # its own tables
+    assert res.exit_code == 0, res.output
