@@ -49,8 +49,8 @@ def magicbrush_mask(path: Path, hw: tuple[int, int]) -> np.ndarray:
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         clear = np.asarray(img.convert("RGBA").getchannel("A")) < 128
         opaque = ~clear
-        drawn_in_white = opaque.any() and white[opaque].all() and not white[clear].all()
-        if clear.any() and not drawn_in_white:
+        white_shape = opaque.any() and white[opaque].all() and not white[clear].all()
+        if clear.any() and not white_shape:  # a picture with a transparent hole
             region = clear
     if region.shape != tuple(hw):
         pil = Image.fromarray(region.astype(np.uint8) * 255)
