@@ -110,8 +110,9 @@ def named_scoring(
     threshold: float | None,
     metrics: MetricChoices | None,
 ) -> dict[str, Any]:
-    """What a run's finished cases are compared with before any network loads: the threshold,
-    and the metric networks as far as `metrics` names them (`MetricChoices.names`)."""
+    """What a run's finished cases are compared with before any network loads: the metrics'
+    formulas, the threshold, and the metric networks as far as `metrics` names them
+    (`MetricChoices.names`)."""
     scoring: dict[str, Any] = {"formulas": FORMULAS, "threshold": threshold}
     if metrics is not None:
         tiny = options.kind == "tiny"
