@@ -146,10 +146,12 @@ def test_a_case_with_a_damaged_picture_is_left_out(page, browser, study_dir, art
 
     damaged = study_dir / "cat" / "blended.png"
     damaged.write_bytes(damaged.read_bytes()[:300])  # cut short, as by a full disk
-    demo = build_study_app(study_dir)
+    with warnings.catch_warnings(record=True) as caught:  # said once, as the page starts
+        warnings.simplefilter("always")
+        demo = build_study_app(study_dir)
     url = launch(demo, host="127.0.0.1", port=free_port(), block=False, quiet=True)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as later:
             warnings.simplefilter("always")
             page.goto(url)
             page.locator("#rater textarea, #rater input").first.fill("ann")
@@ -161,6 +163,7 @@ def test_a_case_with_a_damaged_picture_is_left_out(page, browser, study_dir, art
             page.locator("#submit").click()
             page.get_by_text("All 1 cases rated").wait_for()
         assert any("cat" in str(w.message) and "blended.png" in str(w.message) for w in caught)
+        assert not any("left out" in str(w.message) for w in later)  # not again per rater
         with sqlite3.connect(study_dir / DB_NAME) as conn:
             cases = {row[0] for row in conn.execute("SELECT case_id FROM votes")}
         assert cases == {"suit"}

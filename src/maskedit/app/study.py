@@ -125,6 +125,18 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
     rng = rng or random.SystemRandom()
     damaged: set[str] = set()  # cases whose pictures cannot be read: left out of the study
 
+    def leave_out(case_id: str, err: MaskeditError) -> None:
+        damaged.add(case_id)
+        message = f"case '{case_id}' left out of the study: {err}"
+        warnings.warn(message, MaskeditWarning, stacklevel=3)
+
+    for case in cases:  # before the first page, so that "Case k of N" counts readable ones
+        try:
+            for name in ("original.png", "baseline.png", "blended.png"):
+                read_image(case.folder / name)
+        except MaskeditError as err:
+            leave_out(case.id, err)
+
     def next_readable(rater: str):
         """The next pair whose three pictures read, with them; (None, None) when none is left.
         A case whose picture does not read is left out for every rater, with one warning."""
@@ -135,10 +147,8 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             try:
                 files = (pair.case.folder / "original.png", pair.left_file, pair.right_file)
                 return pair, [read_image(f) for f in files]
-            except MaskeditError as err:
-                damaged.add(pair.case.id)
-                message = f"case '{pair.case.id}' left out of the study: {err}"
-                warnings.warn(message, MaskeditWarning, stacklevel=2)
+            except MaskeditError as err:  # damaged since the page started
+                leave_out(pair.case.id, err)
 
     def show(rater: str):
         """The page for the rater's next pair, or the end screen (nothing left to rate)."""
