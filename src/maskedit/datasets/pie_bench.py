@@ -9,7 +9,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from maskedit import datasets as common
 from maskedit.datasets.conversion import Conversion
@@ -43,36 +43,28 @@ def pie_mask_decode(rle: list[int], hw: tuple[int, int] = (512, 512), border: bo
             raise InputError(f"PIE-Bench mask: negative run ({start}, {length})")
         flat[start : min(start + length, h * w)] = True
     mask = flat.reshape(h, w)
-    if border:
-        mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
-    return mask
+    return _with_border(mask) if border else mask
 
 
-# EXIF orientation -> the turn that shows the stored pixels upright (as PIL's exif_transpose)
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _annotation(rle: list[int], image: Path, border: bool) -> np.ndarray:
+def _annotation(rle: list[int], image: Path) -> np.ndarray:
     """The entry's mask over the image as maskedit reads it (upright). PIE-Bench's runs go over the
     stored pixels, which its code never turns; an image with an EXIF orientation is shown turned,
-    so the decoded mask is turned the same way. The border is set on the upright mask."""
+    so the decoded mask is turned the same way (by PIL, as `maskedit.images` turns the photo)."""
     from maskedit.images import stored_size
 
     (w, h), orientation = stored_size(image)
     mask = pie_mask_decode(rle, (h, w), border=False)
-    if orientation in _UPRIGHT:
-        turned = Image.fromarray(mask).transpose(_UPRIGHT[orientation])
-        mask = np.asarray(turned, dtype=bool).copy()
-    if border:
-        mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
+    if orientation == 1:
+        return mask
+    turned = Image.fromarray(mask)
+    turned.getexif()[0x0112] = orientation
+    return np.asarray(ImageOps.exif_transpose(turned), dtype=bool).copy()
+
+
+def _with_border(mask: np.ndarray) -> np.ndarray:
+    """PIE-Bench's scoring mask: the annotation with the one-pixel image border set."""
+    mask = mask.copy()
+    mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = True
     return mask
 
 
@@ -135,13 +127,14 @@ def pie_bench_to_manifest(
                 raise InputError(f"{where}: missing key {err}") from None
             if not image.is_file():
                 raise InputError(f"{where}: image '{image}' not found")
-            annotation = _annotation(rle, image, border=False)
+            annotation = _annotation(rle, image)
             mask_rel, reference_rel = (
                 f"{common.MASKS_DIR}/{case_id}.png",
                 f"{common.REFERENCES_DIR}/{case_id}.png",
             )
             common.write_mask(out.path(mask_rel), annotation)
-            common.write_mask(out.path(reference_rel), _annotation(rle, image, border))
+            reference = _with_border(annotation) if border else annotation
+            common.write_mask(out.path(reference_rel), reference)
             caption = {"source": _strip_brackets(source), "target": _strip_brackets(target)}
             base = {
                 "id": case_id,
