@@ -246,5 +246,6 @@ def test_the_summary_keeps_each_mask_source_apart(tmp_path):
 
     from maskedit.cli import app
 
-    res = CliRunner().invoke(app, ["eval", str(tmp_path), "--clip", "none"])  # its own tables
+    flags = ["--clip", "none", "--lpips", "none", "--structure-dino", "none"]  # no hub calls
+    res = CliRunner().invoke(app, ["eval", str(tmp_path), *flags])  # its own tables
     assert res.exit_code == 0, res.output
