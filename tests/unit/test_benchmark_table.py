@@ -249,3 +249,43 @@ def test_the_summary_keeps_each_mask_source_apart(tmp_path):
     flags = ["--clip", "none", "--lpips", "none", "--structure-dino", "none"]  # no hub calls
     res = CliRunner().invoke(app, ["eval", str(tmp_path), *flags])  # its own tables
     assert res.exit_code == 0, res.output
+
+
+def test_the_plots_keep_each_mask_source_apart(tmp_path, monkeypatch):
+    """The report's plots draw one series per summary row: with two mask sources, the baseline
+    and each method once per source, each source's points in its own series (not pooled)."""
+    import numpy as np
+
+    import maskedit.report.html as html
+    from maskedit.evaluate import evaluate_dir
+
+    img = np.zeros((16, 16, 3), np.uint8)
+    for source, width in (("annotation", 4), ("click", 9)):
+        mask = np.zeros((16, 16), bool)
+        mask[:, :width] = True
+        edited = img.copy()
+        edited[mask] = 200
+        case = write_case_folder(tmp_path, f"x-{source}", img, mask, img + 9, {"pixel": edited})
+        record = json.loads((case / "record.json").read_text())
+        record["benchmark"] = {"name": "pie-bench", "mask_source": source, "id": "x"}
+        (case / "record.json").write_text(json.dumps(record))
+    evaluate_dir(tmp_path)
+    drawn = {}
+
+    def keep(name):
+        def plot(rows, series, *rest):
+            drawn[name] = (rows, series, rest)
+            return "data:image/png;base64,"
+
+        return plot
+
+    monkeypatch.setattr(html, "scatter_plot", keep("scatter"))
+    monkeypatch.setattr(html, "psnr_plot", keep("psnr"))
+    html.build_report(tmp_path)
+    series = ["baseline · annotation", "baseline · click", "pixel · annotation", "pixel · click"]
+    for rows, drawn_series, _ in drawn.values():
+        assert drawn_series == series
+        for name in series:  # each series holds its own source's case, once
+            mine = [r for r in rows if r["method"] == name]
+            assert len(mine) == 1 and mine[0]["mask_source"] == name.split(" · ")[1]
+    assert set(drawn["scatter"][2][0]) == {"baseline · annotation", "baseline · click"}

@@ -176,8 +176,7 @@ def _metric_table(
     best = {key: _best(rows, key, direction, stats) for key, _, _, direction in keys}
     body = []
     for i, r in enumerate(rows):
-        source = r.get("mask_source") if stats else None  # a summary keeping sources apart
-        label = " · ".join(filter(None, (r["method"], source)))
+        label = _label(r) if stats else r["method"]  # a summary may keep mask sources apart
         cells = f"<td>{_e(label)}</td>" + (f"<td>{r['n']}</td>" if stats else "")
         for key, _, fmt, _ in keys:
             text = _fmt_stat(r, key, fmt) if stats else [_fmt(r, key, fmt)]
@@ -192,6 +191,24 @@ def _metric_table(
         f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _label(row: dict[str, Any]) -> str:
+    """A summary row's name: its method, and its mask source when the summary keeps them apart."""
+    return " · ".join(filter(None, (row["method"], row.get("mask_source"))))
+
+
+def _plot_series(
+    rows: list[dict[str, Any]], summary: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str], frozenset[str]]:
+    """The plots' series are the summary's rows: a method, or a method and mask source when
+    the summary keeps sources apart (so no plot pools what the table does not). Returns the
+    case rows named by their series, the series in the table's order, and the unmasked ones."""
+    series = [_label(s) for s in summary]
+    unmasked = frozenset(_label(s) for s in summary if s["method"] in UNMASKED_METHODS)
+    if not any("mask_source" in s for s in summary):
+        return rows, series, unmasked
+    return [{**r, "method": _label(r)} for r in rows], series, unmasked
 
 
 def _group(cases: list[dict[str, Any]], summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -396,9 +413,11 @@ def build_report(out_dir: str | os.PathLike, reference: list[dict[str, Any]] | N
             notes.append(f"CLIP model: {_e(', '.join(clip_models))}.")
         parts.append('<ul class="meta">' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
         parts.append('<h2>Plots</h2><div class="plots">')
-        parts.append(f'<img alt="IoU scatter" src="{scatter_plot(rows, methods)}">')
+        points, series, unmasked = _plot_series(rows, summary)
+        parts.append(f'<img alt="IoU scatter" src="{scatter_plot(points, series, unmasked)}">')
         if any("bg_psnr" in r for r in rows):
-            parts.append(f'<img alt="background PSNR per method" src="{psnr_plot(rows, methods)}">')
+            psnr = psnr_plot(points, series)
+            parts.append(f'<img alt="background PSNR per method" src="{psnr}">')
         parts.append("</div>")
         parts.append(benchmark_section(rows, reference))
     else:

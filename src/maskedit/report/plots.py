@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,11 @@ def _png_uri(fig) -> str:
     return _data_uri(buf.getvalue(), "image/png")
 
 
-def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
-    """IoU against the first CLIP column present (else leakage), one colour per method."""
+def scatter_plot(
+    rows: list[dict[str, Any]], methods: list[str], unmasked: Collection[str] = UNMASKED_METHODS
+) -> str:
+    """IoU against the first CLIP column present (else leakage), one colour per method (or
+    series, `maskedit.report.html`); the ``unmasked`` ones drawn as crosses."""
     ykey = next((k for k in ("clip_score", "clip_cosine") if any(k in r for r in rows)), "leakage")
     ylabel = {
         "clip_score": "CLIPScore (100·max(cos, 0))",
@@ -51,7 +55,7 @@ def scatter_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
         ]
         if pts:
             x, y = zip(*pts, strict=True)
-            marker = "x" if method in UNMASKED_METHODS else "o"
+            marker = "x" if method in unmasked else "o"
             ax.scatter(x, y, label=method, marker=marker, s=36, color=f"C{i}", alpha=0.85)
             drawn += len(pts)
     ax.set_xlabel("IoU (change map vs mask)")
@@ -110,7 +114,7 @@ def psnr_plot(rows: list[dict[str, Any]], methods: list[str]) -> str:
                 fontsize=9,
             )
     ax.axhline(top - 4.0, color="#bbb", lw=0.8, ls="--")
-    ax.set_xticks(range(len(methods)), methods)
+    ax.set_xticks(range(len(methods)), [m.replace(" · ", "\n") for m in methods])  # fit
     ax.set_xlim(-0.6, len(methods) - 0.4)
     ax.set_ylim(min(values, default=top - 20.0) - 3.0, top + 6.0)
     # finite ticks below the dashed line, and one "∞" tick for identical backgrounds
