@@ -25,6 +25,7 @@ from maskedit.case_files import (
     record_files,
     turns_user_files,
 )
+from maskedit.config.settings import RUN_FOLDER_FILES
 from maskedit.errors import OutputError
 from maskedit.grid import make_grid, mask_overlay
 from maskedit.images import alpha_to_png_array, write_png
@@ -148,6 +149,10 @@ def inspect_case_folder(path: str | os.PathLike) -> CaseFolder:
     return CaseFolder("foreign", f"'{path}' has no record.json from maskedit")
 
 
+# what `maskedit run` writes beside its case folders (and no one edit's folder holds)
+RUN_TABLES = tuple(name for name in RUN_FOLDER_FILES if name.endswith(".jsonl"))
+
+
 def check_out_dir(out_dir: Path, force: bool = False) -> None:
     """Refuse to clobber: an existing file, a folder holding anything without --force, and with
     --force anything but a folder maskedit wrote (the user's files are never deleted)."""
@@ -173,6 +178,11 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
                     f"--out '{out_dir}': folder exists and is not empty; pass --force to replace it"
                 )
             refused = inspect_case_folder(out_dir).not_replaceable
+            if refused and any((out_dir / name).is_file() for name in RUN_TABLES):
+                raise OutputError(
+                    f"--out '{out_dir}': holds a 'maskedit run' of several cases; --force "
+                    "replaces only one edit's folder, so nothing was touched: name a new folder"
+                )
             if refused:
                 raise OutputError(
                     f"--out '{out_dir}': {refused}; --force replaces only a folder maskedit "

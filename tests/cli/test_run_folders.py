@@ -104,6 +104,26 @@ def test_edit_force_replaces_an_edit_but_never_the_users_folder(tmp_path, monkey
     assert _tree(mine) == before
 
 
+def test_edit_and_turns_force_name_a_run_folder_as_one_and_keep_it(tmp_path):
+    """`--force` on a folder `maskedit run` wrote: one line saying it holds a run (not "files
+    maskedit did not write"), and every case of the run is kept."""
+    _photo(tmp_path / "p.png")
+    (tmp_path / "m.yaml").write_text(
+        "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    )
+    runs = tmp_path / "runs"
+    assert runner.invoke(app, ["run", str(tmp_path / "m.yaml"), "--out", str(runs), *TINY]).exit_code == 0
+    before = _tree(runs)
+    photo = str(tmp_path / "p.png")
+    for args in (
+        ["edit", photo, "-i", "x", "--point", "5,5", "--steps", "1", "--models", "tiny"],
+        ["turns", photo, "--turn", "point=5,5; steps=1; x", "--models", "tiny"],
+    ):
+        line = _one_error_line(runner.invoke(app, [*args, "--out", str(runs), "--force"]))
+        assert "holds a 'maskedit run' of several cases" in line and "did not write" not in line
+        assert _tree(runs) == before
+
+
 def test_write_case_api_refuses_a_foreign_folder(tmp_path, tiny_models, photo):
     import maskedit
     from maskedit import EditSettings
