@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from maskedit.errors import InputError, MaskeditWarning
-from maskedit.outputs import write_case_metrics
+from maskedit.outputs import METRICS_FILE, write_case_metrics
 from maskedit.record import GROUND_TRUTH_FILE, HISTORY_FILE
 from maskedit.scoring import Backbones, Scorers, case_columns, score_outputs, scoring_key
 from maskedit.tables import (
@@ -172,6 +172,18 @@ def _benchmark_name(case_dir: Path) -> str | None:
     return benchmark.get("name") if isinstance(benchmark, dict) else None
 
 
+def _forget_scores(case_dir: Path) -> bool:
+    """Remove the metrics.json of a case that no longer scores (an output damaged since), so
+    that no report or table counts what its files no longer show, and the next run edits it
+    again. Only in a folder whose record is maskedit's. Whether one was removed."""
+    try:
+        read_record(case_dir)
+        (case_dir / METRICS_FILE).unlink()
+    except (InputError, FileNotFoundError):
+        return False
+    return True
+
+
 def evaluate_dir(
     out_dir: str | os.PathLike,
     *,
@@ -218,7 +230,9 @@ def evaluate_dir(
                 backbones=backbones,
             )
         except InputError as err:  # a damaged case folder is named and skipped
-            warnings.warn(f"case '{case_dir.name}' skipped: {err}", MaskeditWarning, 2)
+            gone = _forget_scores(case_dir)
+            then = "; its old scores are removed: 'maskedit run' edits it again" if gone else ""
+            warnings.warn(f"case '{case_dir.name}' skipped: {err}{then}", MaskeditWarning, 2)
             continue
         write_case_metrics(case_dir, rows, scoring_key(scorers))
         scored.append(case_dir.name)

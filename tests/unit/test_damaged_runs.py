@@ -290,6 +290,9 @@ def test_eval_leaves_a_case_it_could_not_score_out_of_the_tables(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {row["case_id"] for row in rows} == {"good"}
     assert "bad" not in (tmp_path / "summary.csv").read_text()
+    assert "its old scores are removed" in res.stderr and not (bad / "metrics.json").exists()
+    page = build_report(tmp_path)  # the page counts what the tables count
+    assert "2 cases · 1 scored" in page and "<td>pixel</td><td>1</td>" in page
 
 
 def test_eval_waits_for_no_run_and_changes_nothing_while_one_writes(tmp_path):
