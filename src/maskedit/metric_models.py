@@ -159,8 +159,8 @@ class MetricChoices:
                 out[key] = None
             elif choice == "tiny" or (choice == "auto" and tiny):
                 out[key] = TINY_NAMES[key]
-            elif choice != "auto":  # must load, named as given (LPIPS by its class)
-                out[key] = TINY_NAMES[key] if key == "lpips" else choice
+            elif choice != "auto":  # must load, named as given
+                out[key] = choice
         return out
 
 

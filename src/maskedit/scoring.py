@@ -97,8 +97,10 @@ def _net_name(net: Any) -> str | None:
 
 
 def _name_or_path(net: Any) -> str:
-    """Where a transformers model was loaded from ("" for one built in code)."""
-    return getattr(getattr(net, "config", None), "_name_or_path", "") or ""
+    """Where a transformers model (or maskedit's LPIPS) was loaded from ("" for one built in
+    code)."""
+    config = getattr(net, "config", None)
+    return getattr(config, "_name_or_path", "") or getattr(net, "name_or_path", "") or ""
 
 
 def same_scoring(kept: Mapping[str, Any] | None, now: Mapping[str, Any]) -> bool:

@@ -164,3 +164,21 @@ def test_missing_weights_give_none_and_one_warning(tmp_path):
     assert "squeezenet1_1" in str(ours[0].message).lower()
     with pytest.raises(MissingWeightsError, match="SqueezeNet 1.1 weights"):
         load_lpips(str(tmp_path), torch.device("cpu"), required=True)
+
+
+def test_lpips_from_two_folders_has_two_names_in_the_scoring_key(tmp_path):
+    """A case scored with LPIPS weights from one folder is not taken as scored with another's:
+    the scoring key names the folder, as the flag names it before anything loads."""
+    from maskedit.metric_models import MetricChoices
+    from maskedit.scoring import Backbones, Scorers, scoring_key
+
+    keys = []
+    for name, seed in (("a", 1), ("b", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        torch.save(squeezenet_state_dict(tiny_lpips(seed=seed)), folder / "squeezenet1_1-b8a52dc0.pth")
+        net = load_lpips(str(folder), torch.device("cpu"), required=True)
+        key = scoring_key(Scorers(None, Backbones(lpips=net)))
+        assert key["lpips"] == MetricChoices(lpips=str(folder)).names({"pie-bench"})["lpips"]
+        keys.append(key["lpips"])
+    assert keys[0] != keys[1]

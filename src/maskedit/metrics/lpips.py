@@ -84,6 +84,8 @@ class LpipsNet(nn.Module):
     """A backbone (``features``, read after the modules ending at each of ``taps``) plus one
     bias-free 1×1 linear layer per tap (``lins``), as LPIPS uses them."""
 
+    name_or_path = ""  # where its weights came from (`maskedit.models.metric_nets.load_lpips`)
+
     def __init__(self, features: nn.Sequential, taps: Sequence[int], channels: Sequence[int]):
         super().__init__()
         if len(taps) != len(channels):

@@ -20,6 +20,8 @@ DEFAULT_DINO_MAGICBRUSH_ID = "facebook/dino-vits16"  # MagicBrush's DINO
 DEFAULT_CLIP_PIE_ID = "openai/clip-vit-large-patch14"  # PIE-Bench's CLIP scores
 DINO_LAYER_NORM_EPS = 1e-6  # DINO's own LayerNorm eps (the converted configs say 1e-12)
 SQUEEZENET_FILE = "squeezenet1_1-b8a52dc0.pth"  # torchvision's ImageNet weights, as cached
+# the LPIPS a run loads by default: torchvision's cached backbone and torchmetrics' linear layers
+DEFAULT_LPIPS_NAME = "squeezenet1_1 + LPIPS v0.1 (torchvision, torchmetrics)"
 
 
 def _skipped(what: str, err: MissingWeightsError, required: bool) -> None:
@@ -126,4 +128,6 @@ def load_lpips(
         )
     except (OSError, RuntimeError, ValueError) as err:
         raise CheckpointError(f"LPIPS: '{backbone}' / '{linear}' do not load: {err}") from None
+    # named as the choice names it, so that a case scored with other weights is scored again
+    net.name_or_path = source or DEFAULT_LPIPS_NAME
     return net.to(device or pick_device()).eval()
