@@ -489,3 +489,40 @@ def test_pie_bench_annotation_lies_over_the_pixels_of_an_exif_turned_image(tmp_p
     reference = read_mask(case.reference_mask) > 0.5
     np.testing.assert_array_equal(reference[1:-1, 1:-1], shown[1:-1, 1:-1])
     assert reference[0].all() and reference[-1].all() and reference[:, 0].all()
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"image_path": 5}, r"entry '000000000000': image_path 5 is not a file name"),
+        ({"image_path": None}, r"entry '000000000000': image_path None is not a file name"),
+        ({"editing_instruction": None}, r"entry '000000000000': editing_instruction is empty"),
+        ({"editing_instruction": 5}, r"'000000000000': editing_instruction: expected text, got"),
+        ({"editing_instruction": ["a"]}, r"editing_instruction: expected text, got a list"),
+        ({"original_prompt": 5}, r"'000000000000': original_prompt: expected text or null"),
+        ({"editing_prompt": {"a": 1}}, r"editing_prompt: expected text or null, got a mapping"),
+        ({"mask": {"a": 1}}, r"entry '000000000000': PIE-Bench mask: expected a list"),
+    ],
+)
+def test_pie_bench_entry_of_the_wrong_types_is_one_line_naming_it(tmp_path, change, words):
+    """A mapping-file entry whose fields are of the wrong type is refused where it is read, naming
+    the entry and the field, and nothing is written: never a manifest `maskedit run` refuses,
+    nor a traceback."""
+    entries = _pie_entries()
+    root = write_pie_bench(tmp_path / "pie", entries, (H, W))
+    entries["000000000000"].update(change)
+    (root / "mapping_file.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=words):
+        pie_bench_to_manifest(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (root / "mapping_file.json").write_text(json.dumps({"000000000000": ["a.jpg"]}))
+    with pytest.raises(InputError, match="'000000000000': expected a mapping of image_path, "):
+        pie_bench_to_manifest(root, tmp_path / "out")
+
+
+def test_pie_bench_prompts_that_are_null_are_captions_of_null(tmp_path):
+    entries = _pie_entries()
+    entries["000000000000"].update(original_prompt=None, editing_prompt=None)
+    root = write_pie_bench(tmp_path / "pie", entries, (H, W))
+    first = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    assert first.captions == {"source": None, "target": None}

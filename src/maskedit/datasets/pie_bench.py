@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from maskedit import datasets as common
+from maskedit.config.values import _kind
 from maskedit.datasets.conversion import Conversion
 from maskedit.errors import InputError
 
@@ -68,9 +69,33 @@ def _with_border(mask: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _strip_brackets(prompt: str) -> str:
+def _strip_brackets(prompt: str | None) -> str | None:
     # PIE-Bench marks the edited words with [ ]; its evaluation removes the brackets
-    return prompt.replace("[", "").replace("]", "")
+    return None if prompt is None else prompt.replace("[", "").replace("]", "")
+
+
+_FIELDS = ("image_path", "mask", "editing_instruction", "original_prompt", "editing_prompt")
+
+
+def _fields(item: Any, where: str) -> tuple[str, Any, str, str | None, str | None]:
+    """An entry's image path, mask, instruction and prompts, each of the type the manifest
+    takes (the prompts are captions: text or null), so that the manifest runs as written."""
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected a mapping of {', '.join(_FIELDS)}, got {_kind(item)}")
+    for key in _FIELDS:
+        if key not in item:
+            raise InputError(f"{where}: missing key '{key}'")
+    image_path, instruction = item["image_path"], item["editing_instruction"]
+    if not isinstance(image_path, str) or not image_path:
+        raise InputError(f"{where}: image_path {image_path!r} is not a file name")
+    if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
+        raise InputError(f"{where}: editing_instruction is empty")
+    if not isinstance(instruction, str):
+        raise InputError(f"{where}: editing_instruction: expected text, got {_kind(instruction)}")
+    for key in ("original_prompt", "editing_prompt"):
+        if item[key] is not None and not isinstance(item[key], str):
+            raise InputError(f"{where}: {key}: expected text or null, got {_kind(item[key])}")
+    return image_path, item["mask"], instruction, item["original_prompt"], item["editing_prompt"]
 
 
 def pie_phrase(blended_word: Any) -> str:
@@ -119,15 +144,14 @@ def pie_bench_to_manifest(
         for key, item in mapping.items():
             where = f"'{root / 'mapping_file.json'}' entry {key!r}"
             case_id = common.check_case_id(str(key), where)
-            try:
-                image = _image_file(root, item["image_path"])
-                rle, instruction = item["mask"], item["editing_instruction"]
-                source, target = item["original_prompt"], item["editing_prompt"]
-            except (KeyError, TypeError) as err:
-                raise InputError(f"{where}: missing key {err}") from None
+            image_path, rle, instruction, source, target = _fields(item, where)
+            image = _image_file(root, image_path)
             if not image.is_file():
                 raise InputError(f"{where}: image '{image}' not found")
-            annotation = _annotation(rle, image)
+            try:
+                annotation = _annotation(rle, image)
+            except InputError as err:
+                raise InputError(f"{where}: {err}") from None
             mask_rel, reference_rel = (
                 f"{common.MASKS_DIR}/{case_id}.png",
                 f"{common.REFERENCES_DIR}/{case_id}.png",
