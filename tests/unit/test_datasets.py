@@ -526,3 +526,55 @@ def test_pie_bench_prompts_that_are_null_are_captions_of_null(tmp_path):
     root = write_pie_bench(tmp_path / "pie", entries, (H, W))
     first = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
     assert first.captions == {"source": None, "target": None}
+    first = load_manifest(pie_bench_to_manifest(root, tmp_path / "out")).cases[0]
+    assert first.captions == {"source": None, "target": None}
+
+
+@pytest.mark.parametrize(
+    "instruction, words",
+    [
+        (None, "'7' turn 1: instruction is empty"),
+        ("  ", "'7' turn 1: instruction is empty"),
+        (5, "'7' turn 1: instruction: expected text, got the number 5"),
+        (["make", "red"], "'7' turn 1: instruction: expected text, got a list"),
+    ],
+)
+@pytest.mark.parametrize("convert", [magicbrush_to_manifest, magicbrush_turns_to_manifest])
+def test_magicbrush_instruction_that_is_not_text_is_one_line(tmp_path, instruction, words, convert):
+    """Refused where the session is read, not written into a manifest `maskedit run` refuses."""
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    root = write_magicbrush(tmp_path / "test", {"7": [{**turn, "instruction": "x"}]}, masks, (4, 4))
+    sessions = {"7": [{**turn, "instruction": instruction}]}
+    (root / "edit_sessions.json").write_text(json.dumps(sessions))
+    with pytest.raises(InputError, match=words):
+        convert(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "descriptions, words",
+    [
+        (
+            [1],
+            r"global_descriptions.json': expected \{img_id: \{file name: caption\}\}, got a list",
+        ),
+        ({"7": "a cat"}, r"global_descriptions.json' '7': expected \{file name: caption\}"),
+        ({"7": {"7-input.png": 5}}, r"'7' '7-input.png': expected a caption \(text or null\)"),
+    ],
+)
+@pytest.mark.parametrize("convert", [magicbrush_to_manifest, magicbrush_turns_to_manifest])
+def test_magicbrush_descriptions_of_the_wrong_shape_are_one_line(
+    tmp_path, descriptions, words, convert
+):
+    """A global_descriptions.json that is not {img_id: {file name: caption}} is named in one line
+    (it stopped with an AttributeError, or wrote captions `maskedit run` refused)."""
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    root = write_magicbrush(tmp_path / "test", {"7": [{**turn, "instruction": "x"}]}, masks, (4, 4))
+    (root / "global_descriptions.json").write_text(json.dumps(descriptions))
+    with pytest.raises(InputError, match=words):
+        convert(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (root / "global_descriptions.json").write_text(json.dumps({"7": {"7-input.png": None}}))
+    assert load_manifest(convert(root, tmp_path / "out")).cases

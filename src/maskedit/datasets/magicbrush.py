@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from maskedit.config.values import _kind
 from maskedit.datasets import (
     MASKS_DIR,
     check_backend,
@@ -59,9 +60,27 @@ def magicbrush_mask(path: Path, hw: tuple[int, int]) -> np.ndarray:
 
 
 def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The first of ``names`` in ``root`` as ``{img_id: {file name: caption}}``, each caption
+    text or null (the captions of the manifest), checked; {} when there is none."""
     for name in names:
         if (root / name).is_file():
-            return read_json(root / name)
+            doc = read_json(root / name)
+            if not isinstance(doc, dict):
+                shape = "{img_id: {file name: caption}}"
+                raise InputError(f"'{root / name}': expected {shape}, got {_kind(doc)}")
+            for img_id, captions in doc.items():
+                if not isinstance(captions, dict):
+                    raise InputError(
+                        f"'{root / name}' {img_id!r}: expected {{file name: caption}}, got "
+                        f"{_kind(captions)}"
+                    )
+                for file, caption in captions.items():
+                    if caption is not None and not isinstance(caption, str):
+                        raise InputError(
+                            f"'{root / name}' {img_id!r} {file!r}: expected a caption (text or "
+                            f"null), got {_kind(caption)}"
+                        )
+            return doc
     return {}
 
 
@@ -78,6 +97,11 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
     for key in ("input", "mask", "output"):
         if not isinstance(turn[key], str) or not turn[key]:
             raise InputError(f"{where}: {key} {turn[key]!r} is not a file name")
+    instruction = turn["instruction"]
+    if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
+        raise InputError(f"{where}: instruction is empty")
+    if not isinstance(instruction, str):
+        raise InputError(f"{where}: instruction: expected text, got {_kind(instruction)}")
     return turn["input"], turn["mask"], turn["output"], turn["instruction"]
 
 
