@@ -171,3 +171,32 @@ def test_a_second_reference_beside_an_automatic_mask_is_refused(tiny_models, pho
             mask=tmp_path / "m.png",
             reference=tmp_path / "m.png",
         )
+
+
+def test_a_folder_linked_to_another_disk_inside_the_root_or_the_manifests_folder_is_inside(
+    tmp_path,
+):
+    """A dataset whose images folder is a symbolic link (to a larger disk), or a photos folder
+    beside the manifest that is one, is read as the folder it is named as: the manifest a
+    converter wrote runs as it is. A path with '..' is still judged by where it leads."""
+    disk = tmp_path / "disk"
+    (disk / "images").mkdir(parents=True)
+    (disk / "images" / "x.png").write_bytes(b"")
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "annotation_images").symlink_to(disk / "images")
+    path = _manifest(
+        tmp_path,
+        f"root: {data}\ncases:\n - {{id: a, image: {data}/annotation_images/x.png, "
+        "instruction: hi, point: [1, 1]}\n",
+    )
+    assert load_manifest(path).cases[0].image == str(data / "annotation_images/x.png")
+    (path.parent / "photos").symlink_to(disk / "images")
+    path.write_text("cases:\n - {id: a, image: photos/x.png, instruction: hi, point: [1, 1]}\n")
+    assert load_manifest(path).cases[0].image == str(path.parent / "photos/x.png")
+    (tmp_path / "secret.png").write_bytes(b"")
+    path.write_text(
+        "cases:\n - {id: a, image: photos/../../secret.png, instruction: hi, point: [1, 1]}\n"
+    )
+    with pytest.raises(InputError, match="image '.*secret.png' is outside the manifest's folder"):
+        load_manifest(path)

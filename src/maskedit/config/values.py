@@ -4,6 +4,7 @@ its declared dataset root, ids and instructions as written."""
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,20 @@ def _inside(
     root: Path | None = None,
 ) -> None:
     """A manifest may only name files inside its own folder, or inside the dataset `root` it
-    declares, unless the user allows more."""
+    declares, unless the user allows more. A path written without '..' below one of them is
+    inside, wherever a symbolic link there leads (a dataset's `annotation_images` linked to
+    another disk); a path with '..' is judged by where it resolves."""
     if allow_outside:
         return
+    folders = [base_dir] if root is None else [base_dir, root]
     try:
         resolved = path.resolve()
-        if resolved.is_relative_to(base_dir.resolve()):
+        if any(resolved.is_relative_to(folder.resolve()) for folder in folders):
             return
-        if root is not None and resolved.is_relative_to(root.resolve()):
+        written = Path(os.path.abspath(path))
+        if ".." not in path.parts and any(
+            written.is_relative_to(os.path.abspath(folder)) for folder in folders
+        ):
             return
     except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
         detail = os_problem(err) if isinstance(err, OSError) else "a symbolic link loop"
