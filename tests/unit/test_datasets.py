@@ -578,3 +578,32 @@ def test_magicbrush_descriptions_of_the_wrong_shape_are_one_line(
     assert not (tmp_path / "out").exists()
     (root / "global_descriptions.json").write_text(json.dumps({"7": {"7-input.png": None}}))
     assert load_manifest(convert(root, tmp_path / "out")).cases
+
+
+@pytest.mark.parametrize("outside", ["../../elsewhere.jpg", "{tmp}/elsewhere.jpg"])
+def test_pie_bench_image_path_outside_the_dataset_folder_is_one_line(tmp_path, outside):
+    """An image_path that leads out of the dataset folder ('..', an absolute path) is refused
+    when converting, not written into a manifest `maskedit run` refuses as outside its root."""
+    entries = _pie_entries()
+    root = write_pie_bench(tmp_path / "pie", entries, (H, W))
+    Image.new("RGB", (W, H)).save(tmp_path / "elsewhere.jpg")
+    entries["000000000000"]["image_path"] = outside.format(tmp=tmp_path)
+    (root / "mapping_file.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match="entry '000000000000': image '.*elsewhere.jpg' leads "):
+        pie_bench_to_manifest(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["../../../elsewhere.png", "sub/7-input.png", ".."])
+@pytest.mark.parametrize("convert", [magicbrush_to_manifest, magicbrush_turns_to_manifest])
+def test_magicbrush_file_names_that_are_paths_are_one_line(tmp_path, name, convert):
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    root = write_magicbrush(tmp_path / "test", {"7": [{**turn, "instruction": "x"}]}, masks, (4, 4))
+    Image.new("RGB", (4, 4)).save(tmp_path / "elsewhere.png")
+    (root / "edit_sessions.json").write_text(
+        json.dumps({"7": [{**turn, "input": name, "instruction": "x"}]})
+    )
+    with pytest.raises(InputError, match="'7' turn 1: input '.*' is not a file name"):
+        convert(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -91,6 +91,20 @@ def check_case_id(case_id: str, where: str) -> str:
     return case_id
 
 
+def inside_dataset(path: Path, root: Path, where: str, what: str) -> Path:
+    """``path``, a file an entry names, refused in one line when it leads outside the dataset
+    folder (an absolute name, '..'): the manifest may read only its ``root``, as the manifest's
+    own check has it (a path without '..' below ``root`` is inside wherever a link leads)."""
+    try:
+        if path.resolve().is_relative_to(root.resolve()):
+            return path
+    except (OSError, RuntimeError):  # a symbolic link loop: the file check names it
+        return path
+    if ".." not in path.parts and path.absolute().is_relative_to(root.absolute()):
+        return path
+    raise InputError(f"{where}: {what} '{path}' leads outside the dataset folder '{root}'")
+
+
 def read_json(path: Path) -> Any:
     if not path.is_file():
         raise InputError(f"'{path}': file not found")

@@ -94,9 +94,10 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
     for key in ("input", "mask", "output", "instruction"):
         if key not in turn:
             raise InputError(f"{where}: missing key '{key}'")
-    for key in ("input", "mask", "output"):
-        if not isinstance(turn[key], str) or not turn[key]:
-            raise InputError(f"{where}: {key} {turn[key]!r} is not a file name")
+    for key in ("input", "mask", "output"):  # a name in the image's folder, never a path
+        name = turn[key]
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise InputError(f"{where}: {key} {name!r} is not a file name")
     instruction = turn["instruction"]
     if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
         raise InputError(f"{where}: instruction is empty")
