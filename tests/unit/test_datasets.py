@@ -607,3 +607,24 @@ def test_magicbrush_file_names_that_are_paths_are_one_line(tmp_path, name, conve
     with pytest.raises(InputError, match="'7' turn 1: input '.*' is not a file name"):
         convert(root, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_case_ids_that_differ_only_in_case_are_refused_when_converting(tmp_path):
+    """Two entries whose ids differ only in case would write one masks/ file on macOS and
+    Windows, and make a manifest `maskedit run` refuses: the conversion stops at the second,
+    naming it, and writes nothing."""
+    entries = _pie_entries()
+    entries["Cat"] = {**entries["000000000000"]}
+    entries["cat"] = {**entries["000000000000"]}
+    root = write_pie_bench(tmp_path / "pie", entries, (H, W))
+    with pytest.raises(InputError, match="entry 'cat': case id 'cat' and 'Cat' differ only in"):
+        pie_bench_to_manifest(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    turn = {"input": "7-input.png", "mask": "7-mask1.png", "output": "7-output1.png"}
+    masks = {turn["mask"]: _rgba_mask((4, 4), np.eye(4, dtype=bool))}
+    sessions = {img: [{**turn, "instruction": "x"}] for img in ("A7", "a7")}
+    root = write_magicbrush(tmp_path / "test", sessions, masks, (4, 4))
+    for convert in (magicbrush_to_manifest, magicbrush_turns_to_manifest):
+        with pytest.raises(InputError, match="'a7'.*: case id 'a7(_1)?' and 'A7(_1)?' differ only"):
+            convert(root, tmp_path / "out")
+        assert not (tmp_path / "out").exists()

@@ -23,6 +23,7 @@ from maskedit.datasets import (
     MANIFEST_FILE,
     MASKS_DIR,
     REFERENCES_DIR,
+    check_case_id,
     write_manifest,
 )
 from maskedit.errors import InputError, OutputError
@@ -40,6 +41,7 @@ class Conversion:
         self.out, self.root = Path(out_dir), Path(root)
         check_out(self.out, self.root)
         self.created = not self.out.exists()
+        self.ids: dict[str, str] = {}  # case ids by their casefold
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             self.stage = Path(
@@ -60,6 +62,19 @@ class Conversion:
         shutil.rmtree(self.stage, ignore_errors=True)
         if error is not None and self.created:  # everything in it is this conversion's
             shutil.rmtree(self.out, ignore_errors=True)
+
+    def case_id(self, case_id: str, where: str) -> str:
+        """``case_id`` checked as a folder name and against the ids before it: two that differ
+        only in case (``Cat``, ``cat``) would share masks/ files and case folders on macOS and
+        Windows, and the manifest refuses them."""
+        check_case_id(case_id, where)
+        earlier = self.ids.setdefault(case_id.casefold(), case_id)
+        if earlier != case_id:
+            raise InputError(
+                f"{where}: case id {case_id!r} and {earlier!r} differ only in case: one file "
+                "on macOS and Windows (masks/, the case folders)"
+            )
+        return case_id
 
     def path(self, relative: str) -> Path:
         """Where the file the manifest names as ``relative`` (``masks/<id>.png``) is written."""

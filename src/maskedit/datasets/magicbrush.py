@@ -15,7 +15,6 @@ from maskedit.config.values import _kind
 from maskedit.datasets import (
     MASKS_DIR,
     check_backend,
-    check_case_id,
     dataset_file,
     image_hw,
     mask_sources,
@@ -168,7 +167,7 @@ def magicbrush_to_manifest(
                 raise InputError(f"{where}: expected a list of turns, got a {type(turns).__name__}")
             for k, turn in enumerate(turns, start=1):
                 where = f"'{root / 'edit_sessions.json'}' {img_id!r} turn {k}"
-                case_id = check_case_id(f"{img_id}_{k}", where)
+                case_id = out.case_id(f"{img_id}_{k}", where)
                 input_name, mask_name, output_name, instruction = _turn(turn, where)
                 image = images / str(img_id) / input_name
                 if not image.is_file():
@@ -228,7 +227,7 @@ def magicbrush_turns_to_manifest(
         cases, captions = [], {}
         for img_id, session in sessions.items():
             where = f"'{root / 'edit_sessions.json'}' {img_id!r}"
-            case_id = check_case_id(str(img_id), where)
+            case_id = out.case_id(str(img_id), where)
             if not isinstance(session, list) or not session:
                 raise InputError(f"{where}: expected a non-empty list of turns")
             folder = images / str(img_id)

@@ -143,7 +143,7 @@ def pie_bench_to_manifest(
         cases, captions = [], {}
         for key, item in mapping.items():
             where = f"'{root / 'mapping_file.json'}' entry {key!r}"
-            case_id = common.check_case_id(str(key), where)
+            case_id = out.case_id(str(key), where)
             image_path, rle, instruction, source, target = _fields(item, where)
             image = common.inside_dataset(_image_file(root, image_path), root, where, "image")
             if not image.is_file():
