@@ -88,6 +88,11 @@ def _open_header(path: Path, what: str) -> Image.Image:
         raise InputError(f"{what} '{shown_path(path)}': {os_problem(err)}") from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{what} '{shown_path(path)}': is a directory, expected an image file")
+    if not stat.S_ISREG(st.st_mode):  # opening a FIFO would wait for a writer; read once only
+        raise InputError(
+            f"{what} '{shown_path(path)}': is not a regular file (a pipe, socket or device); "
+            "save the image to a file"
+        )
     if st.st_size == 0:
         raise InputError(f"{what} '{shown_path(path)}': file is empty (0 bytes)")
     try:

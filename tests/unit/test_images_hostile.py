@@ -174,3 +174,13 @@ def test_extreme_aspect_photos_take_clicks_and_boxes(hw, tiny_models):
     for res in (clicked, boxed):
         assert res.alpha.shape == (h, w) and res.blended.shape == img.shape
         assert np.array_equal(res.blended[res.alpha == 0], img[res.alpha == 0])
+
+
+@pytest.mark.parametrize("reader", READERS.values(), ids=READERS.keys())
+def test_a_pipe_or_a_device_is_named_as_such_and_never_waited_on(tmp_path, reader):
+    """A FIFO (`<(cat photo.png)` is one) or a device is refused before it is opened (opening a
+    FIFO waits for a writer), as what it is, not as an empty file."""
+    os.mkfifo(tmp_path / "fifo.png")
+    _one_line_error(reader, tmp_path / "fifo.png", "is not a regular file")
+    with pytest.raises(InputError, match="'/dev/null': is not a regular file"):
+        reader(Path("/dev/null"))
