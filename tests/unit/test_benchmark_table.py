@@ -143,6 +143,9 @@ def test_published_rows_from_a_csv_sit_beside_the_runs(tmp_path):
         ("method,bg_psnr\nx,high\n", "line 2: bg_psnr 'high' is not a number"),
         ("method,benchmark\nx,coco\n", "benchmark 'coco'"),
         ("method,bg_psnr\nx,inf\n", "not finite"),
+        ("method,bg_psnr\nx,1_0\n", "line 2: bg_psnr '1_0' is not a number"),
+        ("method,bg_psnr\nx,25.5,22.1\n", "line 2: 3 cells, but the header names 2 columns"),
+        ("method,bg_psnr,bg_psnr\nx,1,2\n", "column 'bg_psnr' twice"),
     ],
 )
 def test_bad_reference_csv_is_one_line(tmp_path, text, words):
@@ -289,3 +292,12 @@ def test_the_plots_keep_each_mask_source_apart(tmp_path, monkeypatch):
             mine = [r for r in rows if r["method"] == name]
             assert len(mine) == 1 and mine[0]["mask_source"] == name.split(" · ")[1]
     assert set(drawn["scatter"][2][0]) == {"baseline · annotation", "baseline · click"}
+
+
+def test_a_reference_csv_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Excel's "CSV UTF-8" begins with a byte order mark: its first column is still 'method'."""
+    path = tmp_path / "published.csv"
+    path.write_bytes(b"\xef\xbb\xbfmethod,benchmark,bg_psnr\r\nSome method,pie-bench,25.5\r\n")
+    assert read_reference(path) == [
+        {"method": "Some method", "benchmark": "pie-bench", "mask_source": None, "bg_psnr": 25.5}
+    ]

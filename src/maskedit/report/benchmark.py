@@ -248,7 +248,8 @@ def read_reference(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     known = {c.key for b in BENCHMARKS.values() for c in b.columns}
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: Excel's "CSV UTF-8" begins with a byte order mark
+        with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             rows = list(reader)
@@ -256,6 +257,9 @@ def read_reference(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise InputError(f"--reference '{path}': cannot be read ({err})") from None
     if "method" not in header:
         raise InputError(f"--reference '{path}': needs a 'method' column")
+    twice = next((name for name in header if header.count(name) > 1), None)
+    if twice is not None:
+        raise InputError(f"--reference '{path}': column '{twice}' twice")
     for name in header:
         if name not in known | {"method", "benchmark", "mask_source"}:
             raise InputError(
@@ -269,6 +273,11 @@ def read_reference(path: str | os.PathLike) -> list[dict[str, Any]]:
             "benchmark": (raw.get("benchmark") or "").strip() or None,
             "mask_source": (raw.get("mask_source") or "").strip() or None,
         }
+        if None in raw:  # csv.DictReader keeps the cells past the header's under None
+            raise InputError(
+                f"--reference '{path}' line {i}: {len(header) + len(raw[None])} cells, but "
+                f"the header names {len(header)} columns"
+            )
         if not row["method"]:
             raise InputError(f"--reference '{path}' line {i}: empty method")
         if row["benchmark"] is not None and row["benchmark"] not in BENCHMARKS:
@@ -279,6 +288,8 @@ def read_reference(path: str | os.PathLike) -> list[dict[str, Any]]:
         for key in known & set(header):
             text = (raw.get(key) or "").strip()
             try:
+                if "_" in text:  # float() reads 1_0 as 10
+                    raise ValueError(text)
                 row[key] = float(text) if text else None
             except ValueError:
                 raise InputError(
