@@ -213,7 +213,11 @@ def mask_to_alpha(img: Image.Image) -> np.ndarray:
                 "[0, 1] (save 0-255 masks as 8-bit PNG)"
             )
         return a
-    a = np.asarray(img.convert("L"), dtype=np.float32)
+    try:
+        grey = img.convert("L")
+    except ValueError:  # a mode with no direct conversion to grey (LAB): through RGB
+        grey = img.convert("RGB").convert("L")
+    a = np.asarray(grey, dtype=np.float32)
     if a.max() <= 1.0:  # a bool mask written as 0/1 in an 8-bit PNG
         return a
     return a / 255.0

@@ -58,6 +58,16 @@ def test_every_png_mode_means_the_same_mask(tmp_path, mode):
     np.testing.assert_array_equal(alpha, m.astype(np.float32))
 
 
+def test_a_mask_in_a_colour_mode_without_a_grey_conversion_reads_through_rgb(tmp_path):
+    """A LAB TIFF (Photoshop's Lab colour) has no direct conversion to grey in Pillow: it is read
+    through RGB, as its image is (it was refused as truncated or corrupt)."""
+    m = _truth()
+    rgb = np.repeat(m[..., None] * 255, 3, 2).astype(np.uint8)
+    Image.fromarray(rgb).convert("LAB").save(tmp_path / "m.tif")
+    assert Image.open(tmp_path / "m.tif").mode == "LAB"
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.tif", SHAPE) > 0.5, m)
+
+
 def test_grey_mask_values_are_kept_as_soft_alpha(tmp_path):
     a = np.array([[0, 64, 128, 255]], np.uint8)
     Image.fromarray(a).save(tmp_path / "g.png")
