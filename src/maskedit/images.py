@@ -284,7 +284,26 @@ def read_mask(path: str | os.PathLike, image_hw: tuple[int, int] | None = None) 
             f"mask '{path}': size {alpha.shape[1]}×{alpha.shape[0]} does not match "
             f"the image's {w}×{h}"
         )
+    if ((alpha > 0) & (alpha < LOSSY_FAINT)).any() and _format(path) in LOSSY_FORMATS:
+        warnings.warn(
+            f"mask '{shown_path(path)}': a JPEG's compression leaves faint grey beside its "
+            "edges, read as soft alpha, so the edit reaches a little outside the drawn region; "
+            "save masks as PNG",
+            MaskeditWarning,
+            stacklevel=2,
+        )
     return alpha
+
+
+# A mask stored lossily has faint values where it was drawn black (grey is soft alpha)
+LOSSY_FORMATS = frozenset({"JPEG", "MPO"})
+LOSSY_FAINT = 0.1
+
+
+def _format(path: Path) -> str | None:
+    """The file's format as its header says it (a decoded, turned copy no longer knows it)."""
+    with _open_header(path, "mask") as img:
+        return img.format
 
 
 def alpha_to_png_array(alpha: np.ndarray) -> np.ndarray:

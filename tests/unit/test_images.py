@@ -74,6 +74,28 @@ def test_grey_mask_values_are_kept_as_soft_alpha(tmp_path):
     np.testing.assert_allclose(read_mask(tmp_path / "g.png"), a / 255.0, atol=1e-7)
 
 
+def test_a_jpeg_mask_with_faint_grey_says_so_and_a_png_or_a_clean_jpeg_does_not(tmp_path):
+    """A JPEG's compression leaves faint values beside a drawn edge: they are soft alpha (a
+    little edit outside the region), so reading one warns; the same mask as PNG does not, nor a
+    JPEG whose black stayed black."""
+    import warnings
+
+    from maskedit.errors import MaskeditWarning
+
+    y, x = np.mgrid[:64, :64]
+    drawn = (((y - 30) ** 2 + (x - 33) ** 2) < 18**2).astype(np.uint8) * 255  # a drawn disc
+    Image.fromarray(drawn).save(tmp_path / "m.jpg", quality=95)
+    with pytest.warns(MaskeditWarning, match=r"m\.jpg': a JPEG's compression .* save masks as PNG"):
+        alpha = read_mask(tmp_path / "m.jpg")
+    assert ((alpha > 0) & (alpha < 0.1)).any()  # the file does hold faint grey
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "black.jpg")
+    Image.fromarray(drawn).save(tmp_path / "m.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_mask(tmp_path / "m.png")
+        read_mask(tmp_path / "black.jpg")
+
+
 def test_mask_size_mismatch_is_an_error(tmp_path):
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "m.png")
     with pytest.raises(InputError, match=r"m.png.*5×5.*8×6"):
