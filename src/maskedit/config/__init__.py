@@ -41,7 +41,7 @@ from maskedit.config.settings import (  # noqa: F401
     Region,
     Turn,
 )
-from maskedit.config.values import _inside, _kind, _suggest  # noqa: F401
+from maskedit.config.values import _inside, _suggest, kind_of  # noqa: F401
 from maskedit.config.yaml_doc import (  # noqa: F401
     MAX_MANIFEST_BYTES,
     MAX_MANIFEST_DEPTH,

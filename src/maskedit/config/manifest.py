@@ -25,7 +25,7 @@ from maskedit.config.settings import (
     Region,
     Turn,
 )
-from maskedit.config.values import _case_path, _image_path, _inside, _kind, _suggest, _text_values
+from maskedit.config.values import _case_path, _image_path, _inside, _suggest, _text_values, kind_of
 from maskedit.config.yaml_doc import read_yaml
 from maskedit.errors import InputError
 from maskedit.families import EDITORS, SEGMENTERS
@@ -73,7 +73,7 @@ def case_from_dict(
     mask = raw.get("mask")
     if mask is not None:
         if not isinstance(mask, str | os.PathLike):
-            raise InputError(f"{where}mask: expected a file path, got {_kind(mask)}")
+            raise InputError(f"{where}mask: expected a file path, got {kind_of(mask)}")
         mask = check_path(mask, f"{where}mask")
         if base_dir is not None:
             mask = mask if mask.is_absolute() else base_dir / mask
@@ -86,7 +86,9 @@ def case_from_dict(
         truth = str(_case_path(truth, base_dir, "ground_truth", where, allow_outside, root))
     image = raw["image"]
     if not isinstance(image, str | os.PathLike):
-        raise InputError(f"{where}image: expected a file path or skimage:NAME, got {_kind(image)}")
+        raise InputError(
+            f"{where}image: expected a file path or skimage:NAME, got {kind_of(image)}"
+        )
     check_path(os.fspath(image), f"{where}image")
     image = _image_path(os.fspath(image), base_dir, "image", where, allow_outside, root)
     references = raw.get("references") or []

@@ -13,8 +13,8 @@ from maskedit.errors import InputError
 from maskedit.paths import os_problem
 
 
-def _kind(value: Any) -> str:
-    """What a YAML value is, in words: 'a list', 'the number 42', 'the boolean True'."""
+def kind_of(value: Any) -> str:
+    """What a YAML or JSON value is, in words: 'a list', 'the number 42', 'the boolean True'."""
     if isinstance(value, bool):
         return f"the boolean {value} (quote it to mean the text)"
     if isinstance(value, int | float):
@@ -109,7 +109,7 @@ def _text_values(raw: dict[str, Any], where: str) -> tuple[str, str]:
         case_id = str(case_id)
     if not isinstance(case_id, str):
         raise InputError(
-            f"{where}id: expected a name (letters, digits, . _ -), got {_kind(case_id)}"
+            f"{where}id: expected a name (letters, digits, . _ -), got {kind_of(case_id)}"
         )
     if case_id.lower() in RUN_FOLDER_FILES:
         raise InputError(
@@ -119,5 +119,5 @@ def _text_values(raw: dict[str, Any], where: str) -> tuple[str, str]:
     if instruction is None:
         raise InputError(f"{where}instruction is empty; say what to change")
     if not isinstance(instruction, str):
-        raise InputError(f"{where}instruction: expected text, got {_kind(instruction)}")
+        raise InputError(f"{where}instruction: expected text, got {kind_of(instruction)}")
     return case_id, instruction

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from maskedit.config.values import _kind
+from maskedit.config.values import kind_of
 from maskedit.datasets import (
     MASKS_DIR,
     check_backend,
@@ -66,18 +66,18 @@ def _magicbrush_descriptions(root: Path, names: tuple[str, ...]) -> dict[str, An
             doc = read_json(root / name)
             if not isinstance(doc, dict):
                 shape = "{img_id: {file name: caption}}"
-                raise InputError(f"'{root / name}': expected {shape}, got {_kind(doc)}")
+                raise InputError(f"'{root / name}': expected {shape}, got {kind_of(doc)}")
             for img_id, captions in doc.items():
                 if not isinstance(captions, dict):
                     raise InputError(
                         f"'{root / name}' {img_id!r}: expected {{file name: caption}}, got "
-                        f"{_kind(captions)}"
+                        f"{kind_of(captions)}"
                     )
                 for file, caption in captions.items():
                     if caption is not None and not isinstance(caption, str):
                         raise InputError(
                             f"'{root / name}' {img_id!r} {file!r}: expected a caption (text or "
-                            f"null), got {_kind(caption)}"
+                            f"null), got {kind_of(caption)}"
                         )
             return doc
     return {}
@@ -101,7 +101,7 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
     if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
         raise InputError(f"{where}: instruction is empty")
     if not isinstance(instruction, str):
-        raise InputError(f"{where}: instruction: expected text, got {_kind(instruction)}")
+        raise InputError(f"{where}: instruction: expected text, got {kind_of(instruction)}")
     return turn["input"], turn["mask"], turn["output"], turn["instruction"]
 
 

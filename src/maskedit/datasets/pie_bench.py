@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from maskedit import datasets as common
-from maskedit.config.values import _kind
+from maskedit.config.values import kind_of
 from maskedit.datasets.conversion import Conversion
 from maskedit.errors import InputError
 
@@ -81,7 +81,9 @@ def _fields(item: Any, where: str) -> tuple[str, Any, str, str | None, str | Non
     """An entry's image path, mask, instruction and prompts, each of the type the manifest
     takes (the prompts are captions: text or null), so that the manifest runs as written."""
     if not isinstance(item, dict):
-        raise InputError(f"{where}: expected a mapping of {', '.join(_FIELDS)}, got {_kind(item)}")
+        raise InputError(
+            f"{where}: expected a mapping of {', '.join(_FIELDS)}, got {kind_of(item)}"
+        )
     for key in _FIELDS:
         if key not in item:
             raise InputError(f"{where}: missing key '{key}'")
@@ -91,10 +93,10 @@ def _fields(item: Any, where: str) -> tuple[str, Any, str, str | None, str | Non
     if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
         raise InputError(f"{where}: editing_instruction is empty")
     if not isinstance(instruction, str):
-        raise InputError(f"{where}: editing_instruction: expected text, got {_kind(instruction)}")
+        raise InputError(f"{where}: editing_instruction: expected text, got {kind_of(instruction)}")
     for key in ("original_prompt", "editing_prompt"):
         if item[key] is not None and not isinstance(item[key], str):
-            raise InputError(f"{where}: {key}: expected text or null, got {_kind(item[key])}")
+            raise InputError(f"{where}: {key}: expected text or null, got {kind_of(item[key])}")
     return image_path, item["mask"], instruction, item["original_prompt"], item["editing_prompt"]
 
 
