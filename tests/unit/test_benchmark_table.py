@@ -209,17 +209,9 @@ def test_report_shows_the_table_and_says_which_mask_scored(tmp_path):
     assert "PSNR ↑" not in page and "no reference_mask.png" in page  # no benchmark table
 
 
-def test_the_summary_keeps_each_mask_source_apart(tmp_path):
-    """A run whose editing masks come from two sources: summary.csv and the report's summary
-    have one row per method and source (the baseline counted once in each, not twice in one),
-    and the page says which is which."""
-    import csv
-
+def _two_mask_sources(folder):
+    """One PIE-Bench case edited twice, under an annotation mask and under a wider click mask."""
     import numpy as np
-
-    from maskedit.evaluate import evaluate_dir
-    from maskedit.report.html import build_report
-    from maskedit.tables import summarise
 
     img = np.zeros((16, 16, 3), np.uint8)
     for source, width in (("annotation", 4), ("click", 9)):
@@ -227,10 +219,24 @@ def test_the_summary_keeps_each_mask_source_apart(tmp_path):
         mask[:, :width] = True
         edited = img.copy()
         edited[mask] = 200
-        case = write_case_folder(tmp_path, f"x-{source}", img, mask, img + 9, {"pixel": edited})
+        case = write_case_folder(folder, f"x-{source}", img, mask, img + 9, {"pixel": edited})
         record = json.loads((case / "record.json").read_text())
         record["benchmark"] = {"name": "pie-bench", "mask_source": source, "id": "x"}
         (case / "record.json").write_text(json.dumps(record))
+
+
+
+def test_the_summary_keeps_each_mask_source_apart(tmp_path):
+    """A run whose editing masks come from two sources: summary.csv and the report's summary
+    have one row per method and source (the baseline counted once in each, not twice in one),
+    and the page says which is which."""
+    import csv
+
+    from maskedit.evaluate import evaluate_dir
+    from maskedit.report.html import build_report
+    from maskedit.tables import summarise
+
+    _two_mask_sources(tmp_path)
     rows = evaluate_dir(tmp_path)
     summary = summarise(rows)
     assert [(s["method"], s["mask_source"], s["n"]) for s in summary] == [
@@ -257,21 +263,11 @@ def test_the_summary_keeps_each_mask_source_apart(tmp_path):
 def test_the_plots_keep_each_mask_source_apart(tmp_path, monkeypatch):
     """The report's plots draw one series per summary row: with two mask sources, the baseline
     and each method once per source, each source's points in its own series (not pooled)."""
-    import numpy as np
 
     import maskedit.report.html as html
     from maskedit.evaluate import evaluate_dir
 
-    img = np.zeros((16, 16, 3), np.uint8)
-    for source, width in (("annotation", 4), ("click", 9)):
-        mask = np.zeros((16, 16), bool)
-        mask[:, :width] = True
-        edited = img.copy()
-        edited[mask] = 200
-        case = write_case_folder(tmp_path, f"x-{source}", img, mask, img + 9, {"pixel": edited})
-        record = json.loads((case / "record.json").read_text())
-        record["benchmark"] = {"name": "pie-bench", "mask_source": source, "id": "x"}
-        (case / "record.json").write_text(json.dumps(record))
+    _two_mask_sources(tmp_path)
     evaluate_dir(tmp_path)
     drawn = {}
 
