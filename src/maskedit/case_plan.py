@@ -52,12 +52,22 @@ def plan_case(
         why = "damaged" if found.state == "damaged" else "new"
     if why is None and not _still_scored(out_dir / case.id, case):
         why = "damaged"  # its rows would drop out of the tables, or lose their columns
-    if why is None and not same_scoring(read_scoring(out_dir / case.id), scoring):
+    if why is None and not same_scoring(read_scoring(out_dir / case.id), _bearing(scoring, case)):
         why = "rescore"  # finished, but scored otherwise than this run scores
     refused = found.not_replaceable if why not in (None, "rescore") else None
     if refused and found.state != "absent":  # to (re)do, in a folder not maskedit's alone
         return fingerprint, "new", refused_row(case, out_dir, refused)
     return fingerprint, why, {}
+
+
+def _bearing(scoring: dict[str, Any], case: Case) -> dict[str, Any]:
+    """The entries of a run's scoring that bear on a case's scores: DINO scores only against a
+    ground truth (MagicBrush's target), so a case without one keeps its scores whichever DINO
+    the run loads (a PIE-Bench case, when the manifest gains a MagicBrush case)."""
+    truths = [case.ground_truth, *(turn.ground_truth for turn in case.turns or ())]
+    if any(truth is not None for truth in truths):
+        return scoring
+    return {name: value for name, value in scoring.items() if name != "dino"}
 
 
 def refused_row(case: Case, out_dir: Path, refused: str, detail: str = "") -> dict[str, Any]:

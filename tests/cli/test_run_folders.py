@@ -582,6 +582,30 @@ def test_an_edit_killed_mid_swap_is_put_back_and_refused_before_models_load(tmp_
     assert _tree(out) == before
 
 
+def test_a_case_without_a_ground_truth_keeps_its_scores_when_the_run_gains_dino(tmp_path):
+    """DINO scores only against a ground truth: when a manifest gains a MagicBrush case (so the
+    run loads DINO), a finished case without one is not scored again; the new case is."""
+    _photo(tmp_path / "p.png")
+    _photo(tmp_path / "gt.png", h=40, w=56)
+    manifest = tmp_path / "m.yaml"
+    first = "cases:\n - {id: a, image: p.png, instruction: hi, point: [5, 5], steps: 1}\n"
+    manifest.write_text(first)
+    out = tmp_path / "o"
+    tiny = ["run", str(manifest), "--models", "tiny", "--clip", "none", "--out", str(out)]
+    assert runner.invoke(app, tiny).exit_code == 0
+    scored = (out / "a" / "metrics.json").read_bytes()
+    manifest.write_text(
+        first + " - {id: b, image: p.png, instruction: hi, point: [5, 5], steps: 1, "
+        "ground_truth: gt.png, benchmark: {name: magicbrush, mask_source: click, id: b}}\n"
+    )
+    res = runner.invoke(app, tiny)
+    assert res.exit_code == 0, res.output
+    assert "1 done, 1 already finished" in " ".join(res.stdout.split()), res.stdout
+    assert (out / "a" / "metrics.json").read_bytes() == scored
+    truth_rows = json.loads((out / "b" / "metrics.json").read_text())["rows"]
+    assert any("dino" in key for row in truth_rows for key in row)  # the new case has DINO
+
+
 def test_a_resume_with_another_clip_rescores_the_finished_cases_without_editing(tmp_path):
     """A finished case scored with another CLIP is scored again from its folder (its pictures
     untouched, nothing edited), so the tables hold one CLIP model. So is a folder from before
