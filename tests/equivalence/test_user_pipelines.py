@@ -71,10 +71,11 @@ def _same_state(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize(
     "scheduler",
     ["DDIMScheduler", "DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "LCMScheduler",
-     "KDPM2DiscreteScheduler"],
+     "KDPM2DiscreteScheduler", "TCDScheduler"],
 )
 def test_a_users_scheduler_keeps_every_identity_and_the_pipeline_as_it_was(scheduler):
-    """Multistep (DPM-Solver++, UniPC), LCM's re-noising and KDPM2's two evaluations per step:
+    """Multistep (DPM-Solver++, UniPC), LCM's re-noising, KDPM2's two evaluations per step and
+    TCD's `eta` (the pipeline passes its own 0.0 where `step` takes one; TCD's default is 0.3):
     the baseline is the user's own call bit for bit, all-ones masks give it, all-zeros masks the
     input; afterwards the pipeline's state and the user's next call are what they were."""
     from diffusers.models.attention_processor import AttnProcessor

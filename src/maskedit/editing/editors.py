@@ -11,6 +11,7 @@ calls a pipeline is `maskedit.editing.jobs.run_jobs`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -228,7 +229,8 @@ def step_generator(scheduler, generator) -> Iterator[None]:
     stochastic scheduler put on them (FlowMatchLCM, FlowMatchEuler with `stochastic_sampling`)
     would draw from torch's global RNG: another result for the same seed, and an all-ones mask
     that no longer gives the baseline. A step that takes no generator, or is given one, is left
-    alone; the user's `step` is put back afterwards.
+    alone; the user's `step` is put back afterwards. The wrapper keeps `step`'s signature, which
+    the SD pipelines read to decide what to pass (their `eta` of 0.0 where TCD's own is 0.3).
     """
     if "generator" not in inspect.signature(type(scheduler).step).parameters:
         yield
@@ -236,6 +238,7 @@ def step_generator(scheduler, generator) -> Iterator[None]:
     own = scheduler.__dict__.get("step")  # a step already set on this object (kept, restored)
     step = scheduler.step
 
+    @functools.wraps(step)
     def seeded_step(*args, **kwargs):
         if kwargs.get("generator") is None:
             kwargs["generator"] = generator
