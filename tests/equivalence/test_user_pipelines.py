@@ -175,6 +175,39 @@ def test_latent_blend_puts_the_outside_at_the_level_the_loop_reached(scheduler):
     assert torch.equal(final[outside], z0[outside])
 
 
+@pytest.mark.parametrize("scheduler,config,steps", [
+    ("DPMSolverMultistepScheduler", {"use_exponential_sigmas": True}, 19),
+    ("UniPCMultistepScheduler", {"use_exponential_sigmas": True}, 19),
+])
+def test_latent_blend_finds_the_level_when_timesteps_repeat(scheduler, config, steps):
+    """Exponential or Karras σs rounded to whole timesteps can repeat one (19 exponential steps
+    end 2, 0, 0) while their σs differ. `add_noise` looked the level up by timestep and took the
+    repeat's second σ, so after the step before it the outside sat one level lower (0.029
+    where the loop stood at 0.041). After every iteration the outside is now the source noised
+    to the σ the scheduler's next step starts from (`sigmas[step_index]`)."""
+    pipe = _user_pipe("ip2p", scheduler, **config)
+    mask = np.zeros((H // 8, W // 8), np.float32)
+    mask[2:6, 3:9] = 1.0
+    blend, records = LatentBlend(mask, seed=3), []
+
+    def spy_blend(p, i, t, latents, z0):
+        out = blend(p, i, t, latents, z0)
+        sigma = p.scheduler.sigmas[p.scheduler.step_index]
+        records.append((i, out.clone(), z0.clone(), sigma))
+        return out
+
+    settings = resolve_settings(EditSettings(steps=steps, seed=5), EDITORS["ip2p"])
+    run_job(pipe, EditorJob(_photo(), PROMPT, settings, blend=spy_blend))
+    timesteps = pipe.scheduler.timesteps.tolist()
+    assert len(set(timesteps)) < len(timesteps)  # the case in point
+    outside = (latent_layout(pipe, mask, records[0][1]) == 0).expand_as(records[0][1])
+    for i, latents, z0, sigma in records[:-1]:
+        alpha_t, sigma_t = pipe.scheduler._sigma_to_alpha_sigma_t(sigma)
+        expected = alpha_t * z0 + sigma_t * blend.noise
+        assert float((latents - expected)[outside].abs().max()) <= 1e-4, i
+    assert torch.equal(records[-1][1][outside], records[-1][2][outside])
+
+
 # --- schedulers whose steps draw noise ---------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ calls a pipeline is `maskedit.editing.jobs.run_jobs`.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -337,9 +338,25 @@ def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Ten
     if step + 1 >= len(timesteps):
         return z0
     t_next = timesteps[step + 1 : step + 2]
-    if hasattr(pipe.scheduler, "scale_noise"):  # whatever scheduler the user's pipeline has
-        return pipe.scheduler.scale_noise(z0, t_next, noise)
-    return pipe.scheduler.add_noise(z0, noise, t_next)
+    scheduler = at_step(pipe.scheduler, step + 1)
+    if hasattr(scheduler, "scale_noise"):  # whatever scheduler the user's pipeline has
+        return scheduler.scale_noise(z0, t_next, noise)
+    return scheduler.add_noise(z0, noise, t_next)
+
+
+def at_step(scheduler, index: int):
+    """The scheduler as it names the level of loop iteration `index` (a shallow copy; the user's
+    own is left alone). A scheduler that keeps σs by index (Euler, DPM-Solver, UniPC, ...) looks
+    a timestep up in its table unless a begin index is set, and takes a repeated timestep's
+    second σ: exponential or Karras σs rounded to whole timesteps repeat one (19 exponential
+    steps end 2, 0, 0) with two σs, so the iteration before the repeat got the next one's level.
+    With a begin index its `add_noise` and `scale_noise` read σ at its step index, set here to
+    `index`. Schedulers that read `alphas_cumprod` by timestep (DDIM, PNDM) are used as they are."""
+    if not hasattr(scheduler, "set_begin_index"):
+        return scheduler
+    indexed = copy.copy(scheduler)
+    indexed._begin_index, indexed._step_index = 0, index
+    return indexed
 
 
 def between_orders(pipe, step: int) -> bool:
