@@ -8,6 +8,11 @@ and the user's pipeline is left as it was, so their next plain call gives what i
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+
 import diffusers
 import numpy as np
 import pytest
@@ -32,12 +37,40 @@ def _photo() -> np.ndarray:
     return np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
 
 
-def _user_pipe(editor: str, scheduler: str, **config):
+def _user_pipe(editor: str, scheduler: str | type, **config):
     """The tiny pipeline with another scheduler, as a diffusers user swaps one in."""
     pipe = build_tiny_editor(editor)
-    cls = getattr(diffusers, scheduler)
+    cls = getattr(diffusers, scheduler) if isinstance(scheduler, str) else scheduler
     pipe.scheduler = cls.from_config(pipe.scheduler.config, **config)
     return pipe
+
+
+class _BrownianInterval:
+    """torchsde's Brownian interval as DPM-Solver++ SDE reads it: W(b) − W(a), Gaussian with
+    variance |b − a|, the same for the same entropy and interval (a stand-in where torchsde is
+    not installed)."""
+
+    def __init__(self, t0, t1, size, dtype, device, entropy, **kwargs):
+        self.size, self.dtype, self.device, self.entropy = size, dtype, device, entropy
+
+    def __call__(self, a, b):
+        key = hash((self.entropy, round(float(a), 6), round(float(b), 6))) % 2**63
+        w = torch.randn(self.size, generator=torch.Generator().manual_seed(key))
+        return (w * abs(float(b) - float(a)) ** 0.5).to(self.device, self.dtype)
+
+
+def _sde_scheduler(monkeypatch) -> type:
+    """diffusers' DPMSolverSDEScheduler, on the stand-in Brownian interval without torchsde
+    (its module is imported afresh for the test and forgotten after it)."""
+    name = "diffusers.schedulers.scheduling_dpmsolver_sde"
+    if importlib.util.find_spec("torchsde") is None:
+        stand_in = types.ModuleType("torchsde")
+        stand_in.BrownianInterval = _BrownianInterval
+        monkeypatch.setitem(sys.modules, "torchsde", stand_in)
+        monkeypatch.setitem(sys.modules, name, None)
+        del sys.modules[name]
+        monkeypatch.setattr(diffusers.schedulers, "scheduling_dpmsolver_sde", None, raising=False)
+    return importlib.import_module(name).DPMSolverSDEScheduler
 
 
 def _user_call(pipe, image: np.ndarray, steps: int, seed: int) -> np.ndarray:
@@ -241,6 +274,38 @@ def test_a_stochastic_flow_scheduler_draws_from_the_seed(scheduler, config):
         alone = run_job(pipe, EditorJob(job.image, job.instruction, job.settings))
         assert np.abs(out.astype(int) - alone.astype(int)).max() <= 2
     assert "step" not in vars(pipe.scheduler)
+
+
+def test_a_brownian_scheduler_draws_from_the_seed(monkeypatch):
+    """DPM-Solver++ SDE draws its step noise from a Brownian tree seeded, unless the user set
+    `noise_sampler_seed`, from torch's global RNG (its `step` takes no generator): the same seed
+    gave other pixels and an all-ones mask no longer gave the baseline. The tree is now seeded
+    with the call's seed (each sample's in a batch), and the global RNG is left alone."""
+    pipe = _user_pipe("ip2p", _sde_scheduler(monkeypatch))
+    photo, methods = _photo(), ["latent", "guidance"]
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    s = EditSettings(steps=3, seed=4)
+    rng = torch.get_rng_state()
+    first = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                          methods=methods)
+    for m in methods:
+        assert np.array_equal(first.outputs[m], first.baseline), m
+    assert torch.equal(torch.get_rng_state(), rng)
+    torch.manual_seed(123)  # whatever the global RNG holds
+    again = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                          methods=["pixel"])
+    assert np.array_equal(again.baseline, first.baseline)
+    jobs = [EditorJob(photo, PROMPT, resolve_settings(EditSettings(steps=3, seed=k),
+                                                      EDITORS["ip2p"])) for k in (4, 9)]
+    for job, out in zip(jobs, run_jobs(pipe, jobs), strict=True):
+        alone = run_job(pipe, EditorJob(job.image, job.instruction, job.settings))
+        assert np.abs(out.astype(int) - alone.astype(int)).max() <= 2
+    assert pipe.scheduler.noise_sampler_seed is None
+    pipe.scheduler.noise_sampler_seed = 7  # a seed the user set is theirs
+    mine = maskedit.edit(photo, PROMPT, models=models, mask=np.ones((H, W)), settings=s,
+                         methods=["pixel"])
+    assert not np.array_equal(mine.baseline, first.baseline)
+    assert pipe.scheduler.noise_sampler_seed == 7
 
 
 # --- pipelines maskedit cannot drive ---------------------------------------------------------

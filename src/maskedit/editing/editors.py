@@ -255,13 +255,38 @@ def step_generator(scheduler, generator) -> Iterator[None]:
             scheduler.step = own
 
 
+@contextmanager
+def brownian_seed(scheduler, generator) -> Iterator[None]:
+    """While active, a scheduler that draws its step noise from a Brownian tree (DPM-Solver++
+    SDE) seeds the tree with the call's seed (one per sample in a batch). Its `step` takes no
+    generator, and a tree left unseeded (`noise_sampler_seed` None, its default) draws its seed
+    from torch's global RNG: another result for the same seed, and an all-ones mask that no
+    longer gives the baseline. A seed the user set is kept."""
+    if getattr(scheduler, "noise_sampler_seed", 0) is not None:
+        yield
+        return
+    if isinstance(generator, list):
+        scheduler.noise_sampler_seed = [g.initial_seed() for g in generator]
+    else:
+        scheduler.noise_sampler_seed = generator.initial_seed()
+    try:
+        yield
+    finally:
+        scheduler.noise_sampler_seed = None
+
+
 def call_pipeline(pipe, kwargs: dict[str, Any], hw: tuple[int, int]) -> list[np.ndarray]:
     """`pipe(**kwargs)` with output_type "np" → float images; out of memory as a run failure
     (the batch runner catches `torch.cuda.OutOfMemoryError` itself before this message). Qwen's
     images are resized to the working area `hw`, not its fixed ~1 MP (`source_area`)."""
     held = source_area(pipe, hw[0] * hw[1]) if family_of(pipe).source_area_patch else nullcontext()
     try:
-        with held, step_generator(pipe.scheduler, kwargs["generator"]):
+        generator = kwargs["generator"]
+        with (
+            held,
+            step_generator(pipe.scheduler, generator),
+            brownian_seed(pipe.scheduler, generator),
+        ):
             return list(pipe(**kwargs).images)
     except torch.cuda.OutOfMemoryError:
         if isinstance(kwargs.get("prompt"), list) and len(kwargs["prompt"]) > 1:
