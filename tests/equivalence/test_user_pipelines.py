@@ -167,14 +167,16 @@ def test_a_bf16_pipeline_keeps_the_identities():
 @pytest.mark.parametrize(
     "scheduler",
     ["EulerDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
-     "KDPM2AncestralDiscreteScheduler"],
+     "KDPM2AncestralDiscreteScheduler", "DPMSolverSDEScheduler"],
 )
-def test_latent_blend_puts_the_outside_at_the_level_the_loop_reached(scheduler):
+def test_latent_blend_puts_the_outside_at_the_level_the_loop_reached(scheduler, monkeypatch):
     """After every loop iteration the latents outside the mask are z₀ + σ ε with σ the level the
     scheduler scales the next model input for (read off `scale_model_input`), and z₀ after the
-    last. KDPM2's half-steps end at interpolated σs that `add_noise` has no entry for: a blend
-    there put the outside at the next full step's σ (off by ~8 per value) while the loop stood
-    half-way."""
+    last. KDPM2's half-steps end at interpolated σs, DPM-Solver++ SDE's at a midpoint σ, that
+    `add_noise` has no entry for: a blend there put the outside at the next full step's σ (off
+    by ~8 per value) while the loop stood half-way."""
+    if scheduler == "DPMSolverSDEScheduler":
+        scheduler = _sde_scheduler(monkeypatch)
     pipe = _user_pipe("ip2p", scheduler)
     sigmas: list[float] = []
     scale = pipe.scheduler.scale_model_input

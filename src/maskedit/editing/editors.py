@@ -386,12 +386,17 @@ def at_step(scheduler, index: int):
 
 def between_orders(pipe, step: int) -> bool:
     """Whether after `step` the loop stands half-way through a two-evaluation step at a level
-    `renoise` cannot name: KDPM2's half-step ends at an interpolated σ (`sigmas_interpol`) that
-    `add_noise` has no entry for, so the blend waits for the finished step. (Heun's half-step
-    ends on the next σ of its table, which `add_noise` names, and is blended; after the loop's
-    last iteration the reference is z₀ whatever the order.)"""
+    `renoise` cannot name: KDPM2's half-step ends at an interpolated σ (`sigmas_interpol`) and
+    DPM-Solver++ SDE's at the midpoint σ (`mid_point_sigma`), which `add_noise` has no entry for,
+    so the blend waits for the finished step. (Heun's half-step ends on the next σ of its table,
+    which `add_noise` names, and is blended; after the loop's last iteration the reference is z₀
+    whatever the order.)"""
     scheduler = pipe.scheduler
-    if step + 1 >= len(scheduler.timesteps) or not hasattr(scheduler, "sigmas_interpol"):
+    if step + 1 >= len(scheduler.timesteps):
+        return False
+    if getattr(scheduler, "mid_point_sigma", None) is not None:
+        return True
+    if not hasattr(scheduler, "sigmas_interpol"):
         return False
     return not getattr(scheduler, "state_in_first_order", True)
 
