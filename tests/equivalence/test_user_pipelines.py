@@ -361,6 +361,17 @@ def test_a_sam_model_needs_its_processor():
         maskedit.Models.from_components(pipe, sam_processor=sam_processor)
 
 
+@pytest.mark.parametrize("segmenter", ["sam", "sam-hq", "sam2"])
+def test_the_record_names_the_segmenter_the_user_gave(segmenter):
+    """A user's SAM-HQ or SAM 2 model is recorded as what it is (the record said "sam")."""
+    from maskedit.tiny import build_tiny_segmenter
+
+    models = maskedit.Models.from_components(build_tiny_editor("ip2p"),
+                                             *build_tiny_segmenter(segmenter), working_size=W)
+    assert models.segmenter == segmenter
+    assert models.describe()["segmenter"] == segmenter
+
+
 @pytest.mark.parametrize("given", ["pipeline", None])
 def test_a_pipeline_given_as_models_is_told_to_wrap_it(given):
     pipe = build_tiny_editor("ip2p") if given == "pipeline" else None

@@ -224,6 +224,7 @@ class Models:
             kind="custom",
             ip2p_id=str(getattr(pipe, "name_or_path", None) or "custom"),
             sam_id=str(getattr(sam_model, "name_or_path", None) or "custom") if sam else None,
+            segmenter=sam.family if sam else "sam",  # by the model's class: sam, sam-hq, sam2
             working_size=working_size or editor_spec(editor).working_size,
             scheduler_from="user",  # a pipeline the user built keeps the scheduler they chose
         )
