@@ -168,3 +168,29 @@ def test_a_multi_turn_case_asks_about_every_turns_instruction(tmp_path):
     assert cases["walk"].instruction == "1. make it red · 2. make it blue"
     assert cases["one"].instruction == "make it green"
     assert region_words(cases["walk"]) == "the region: every turn's region together"
+
+
+def test_the_page_counts_only_the_cases_in_the_folder(tmp_path):
+    """Votes on cases no longer in the folder (removed, or now incomplete) stay in the file but
+    do not count towards "Case k of N"."""
+    import json
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from maskedit.app.study import build_study_app
+
+    for case in ("a", "b"):
+        folder = tmp_path / case
+        folder.mkdir()
+        for name in ("original.png", "baseline.png", "blended.png"):
+            Image.fromarray(np.full((8, 10, 3), 50, np.uint8)).save(folder / name)
+        (folder / "record.json").write_text(json.dumps({"instruction": "make it red"}))
+    store = VoteStore(tmp_path / DB_NAME)
+    for gone in ("old1", "old2", "a"):
+        store.add(_votes("ann", gone, "left"))
+    demo = build_study_app(tmp_path, random.Random(0))
+    on_start = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_start")
+    pair, prompt = on_start("ann")[:2]
+    assert pair.case.id == "b" and "Case 2 of 2" in prompt

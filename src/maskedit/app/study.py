@@ -123,6 +123,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
     cases = load_cases(study_dir)
     store = VoteStore(Path(study_dir) / DB_NAME)
     rng = rng or random.SystemRandom()
+    case_ids = {c.id for c in cases}  # votes on cases no longer in the folder are not counted
     damaged: set[str] = set()  # cases whose pictures cannot be read: left out of the study
 
     def leave_out(case_id: str, err: MaskeditError) -> None:
@@ -153,7 +154,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
     def show(rater: str):
         """The page for the rater's next pair, or the end screen (nothing left to rate)."""
         pair, images = next_readable(rater)
-        done = len(store.done_cases(rater) - damaged)
+        done = len((store.done_cases(rater) & case_ids) - damaged)
         total = len(cases) - len(damaged)
         if pair is None:
             end = plain(f"All {total} cases rated — thank you, {rater}. You may close the page.")
