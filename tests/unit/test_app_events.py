@@ -359,3 +359,16 @@ def test_several_seeds_several_methods_one_baseline_each_and_a_zip_per_case(even
         "pixel": "blended_pixel.png",
         "crop": "blended_crop.png",
     }
+
+
+def test_undo_without_a_click_keeps_the_mask(events, tmp_path):
+    """A mask from a file (or a phrase, or the brush) has no click to undo: Undo leaves it."""
+    image, _, _, _ = events.sample("skimage:chelsea")
+    mask = np.zeros(image.shape[:2], bool)
+    mask[50:120, 100:200] = True
+    path = tmp_path / "m.png"
+    write_png(path, mask.astype(np.uint8) * 255)
+    history, region = events.mask_file(image, str(path))
+    with pytest.raises(InputError, match="no click to undo"):
+        events.undo(image, history)
+    assert events.undo(None, ()) == ((), None)

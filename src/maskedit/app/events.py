@@ -157,6 +157,8 @@ class PageEvents:
     def undo(self, image, history) -> tuple[tuple, Region | None]:
         if image is None:
             return (), None
+        if not history:  # the mask is a phrase's, a file's or painted: keep it
+            raise InputError("undo: no click to undo; the mask stays as it is")
         return self._sam(image, undo(history))
 
     def clear(self) -> tuple[tuple, None]:
