@@ -372,3 +372,22 @@ def test_undo_without_a_click_keeps_the_mask(events, tmp_path):
     with pytest.raises(InputError, match="no click to undo"):
         events.undo(image, history)
     assert events.undo(None, ()) == ((), None)
+
+
+def test_the_brush_takes_only_a_layer_painted_on_this_photo_and_not_empty(events):
+    cat, cat_display, history, _ = events.sample("skimage:chelsea")
+    history, region = events.click(cat, cat_display, history, "include", (451, 361))
+    on_cat = events.brush_start(cat_display, region)
+    assert np.array_equal(events.brush_apply(cat, cat_display, region, on_cat).mask, region.mask)
+
+    # The Brush tab still showed the cat when the astronaut was loaded: refused, not stretched.
+    man, man_display, _, _ = events.sample("skimage:astronaut")
+    with pytest.raises(InputError, match="painted on another photo"):
+        events.brush_apply(man, man_display, None, on_cat)
+
+    # Everything erased (or nothing painted on a photo with no mask): the mask stays.
+    erased = {**on_cat, "layers": [np.zeros_like(on_cat["layers"][0])]}
+    with pytest.raises(InputError, match="the painted mask is empty"):
+        events.brush_apply(cat, cat_display, region, erased)
+    with pytest.raises(InputError, match="the painted mask is empty"):
+        events.brush_apply(cat, cat_display, None, events.brush_start(cat_display, None))

@@ -234,6 +234,38 @@ def test_sliders_start_at_the_loaded_editors_defaults(tmp_path):
     assert by_label["Image guidance"].interactive is False  # guidance-distilled: no image scale
 
 
+def _after(demo, elem_id: str, event: str) -> set[str]:
+    """The names of the functions an event of the widget `elem_id` runs, its chain included."""
+    block = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+    steps = {k for k, f in demo.fns.items() if (block._id, event) in f.targets}
+    names: set[str] = set()
+    while steps:
+        names |= {getattr(demo.fns[k].fn, "__name__", "") for k in steps}
+        steps = {k for k, f in demo.fns.items() if f.trigger_after in steps}
+    return names
+
+
+def test_the_brush_editor_shows_the_photo_and_mask_now(tiny_models, tmp_path):
+    """A new photo, a turn or a mask changed while the Brush tab is open redraws the brush
+    editor, so what is painted there is painted over this photo and its mask."""
+    from maskedit.app.web import build_app
+
+    demo = build_app(tiny_models, workspace=tmp_path)
+    for elem_id, event in (
+        ("upload", "upload"),
+        ("load-sample", "click"),
+        ("example-0", "click"),
+        ("turn-undo", "click"),
+        ("keep", "click"),
+        ("invert", "click"),
+        ("clear", "click"),
+        ("phrase-mask", "click"),
+        ("mask-upload", "upload"),
+        ("tab-brush", "select"),
+    ):
+        assert "brush_start" in _after(demo, elem_id, event), (elem_id, event)
+
+
 def _box_mask(h: int = 40, w: int = 50) -> np.ndarray:
     mask = np.zeros((h, w), bool)
     mask[10:30, 15:35] = True

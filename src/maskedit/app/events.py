@@ -213,11 +213,22 @@ class PageEvents:
         layer = brush_layer(region, display.shape[:2], BRUSH_RGBA)
         return {"background": display, "layers": [layer], "composite": None}
 
-    def brush_apply(self, image, region: Region | None, value: dict | None) -> Region:
-        if image is None:
+    def brush_apply(self, image, display, region: Region | None, value: dict | None) -> Region:
+        """The painted mask, refused when it was painted on another photo's canvas (the brush
+        editor still showed the photo before) or when nothing of it is left."""
+        if image is None or display is None:
             raise InputError("load a photo first")
-        layers = (value or {}).get("layers") or [None]
-        return brushed(region, layers[0], image.shape[:2])
+        layer = ((value or {}).get("layers") or [None])[0]
+        if layer is not None and np.shape(layer)[:2] != display.shape[:2]:
+            raise InputError(
+                "brush: painted on another photo; open the Brush tab again to paint on this one"
+            )
+        painted = brushed(region, layer, image.shape[:2])
+        if not painted.mask.any():
+            raise InputError(
+                "brush: the painted mask is empty; paint over the object (Clear drops the mask)"
+            )
+        return painted
 
     def view(self, image, display, history, region: Region | None, dilate, feather, only) -> View:
         """The canvas (overlay, or the mask alone) and the status line for the state now."""

@@ -508,13 +508,18 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         layers_out = [layers_list, layer_pick, layers_box, run_btn]
         turn_photo = [*photo, turns_st, layers_st]  # a photo from the history: layers go
 
-        def act(trigger, fn, inputs, outputs, *, new_photo: bool = False, **kwargs):
-            """One action: old toasts close, `fn` updates stored state, the page redraws."""
+        def act(trigger, fn, inputs, outputs, *, new_photo=False, brush=True, **kwargs):
+            """One action: old toasts close, `fn` updates stored state, the page redraws. With
+            `brush`, the brush editor too: it shows the photo and mask now, so a painted mask is
+            never one painted over another photo or an older mask (clicks, made on the Click
+            tab, need not: opening the Brush tab redraws it)."""
             trigger(None, js=CLEAR_TOASTS)
             kwargs.setdefault("show_progress", "hidden")
             ok = trigger(fn, inputs, outputs, **kwargs).success(
                 draw, view_in, view_out, show_progress="hidden", **fast
             )
+            if brush:
+                ok.success(ev.brush_start, [display_st, region_st], editor, **fast)
             if new_photo:
                 ok.success(show_photo, [image_st, runs_st], results_out, **fast)
                 fresh = ok.success(lambda: (None, ()), None, [turns_st, layers_st], **fast)
@@ -552,6 +557,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             _soft(click),
             [image_st, display_st, history_st, mode],
             [history_st, region_st],
+            brush=False,
             trigger_mode="multiple",
             show_progress="full",
             show_progress_on=status,
@@ -559,7 +565,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         act(undo_btn.click, _soft(ev.undo), [image_st, history_st], [history_st, region_st])
         act(clear_btn.click, ev.clear, None, [history_st, region_st], **fast)
         act(invert_btn.click, _guard(ev.invert), region_st, region_st, **fast)
-        act(mode.input, ev.mode_changed, history_st, history_st, **fast)
+        act(mode.input, ev.mode_changed, history_st, history_st, brush=False, **fast)
         act(candidates.input, _guard(ev.candidate), [region_st, candidates], region_st)
         phrase_in = [image_st, phrase, instruction, backend, seeds, text_cfg, image_cfg]
         for trigger in (phrase_btn.click, phrase.submit):
@@ -575,7 +581,10 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         mask_upload.upload(lambda: None, None, mask_upload, show_progress="hidden")
         brush_tab.select(ev.brush_start, [display_st, region_st], editor, **fast)
         act(
-            brush_btn.click, _guard(ev.brush_apply), [image_st, region_st, editor], region_st
+            brush_btn.click,
+            _guard(ev.brush_apply),
+            [image_st, display_st, region_st, editor],
+            region_st,
         ).success(lambda: gr.Tabs(selected="click"), None, photo_tabs, **fast)
         for widget in (dilate, feather):
             widget.release(draw, view_in, view_out, show_progress="hidden", **fast)
