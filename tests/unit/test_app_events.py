@@ -79,6 +79,29 @@ def test_a_strip_is_stretched_across_and_clicks_land_on_its_pixels():
     assert mask.shape == (160, 640, 3) and mask[79, 63, 0] == 255 and mask[79, 64, 0] == 0
 
 
+def test_a_long_thin_strip_is_shown_without_blowing_it_up_at_full_length():
+    """2×200000 pixels shown at 256×1024: shrunk along before it is repeated across (repeating
+    first held a 256×200000 copy, 150 MB, for a 1.2 MB photo), with the same pixels."""
+    import tracemalloc
+
+    from maskedit.app.canvas import overlay
+
+    strip = np.zeros((2, 200_000, 3), np.uint8)
+    strip[1] = 200
+    alpha = np.zeros((2, 200_000), np.float32)
+    alpha[:, :100_000] = 1
+    tracemalloc.start()
+    try:
+        shown = resize_for_display(strip)
+        drawn = overlay(shown, alpha, Clicks(), strip.shape[:2])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert shown.shape == drawn.shape == (256, 1024, 3) and peak < 60e6
+    assert (shown[:128] == 0).all() and (shown[128:] == 200).all()  # each row a 128-pixel block
+    assert (drawn[:, 520:] == shown[:, 520:]).all() and (drawn[:, :500] != shown[:, :500]).any()
+
+
 def test_a_lone_box_corner_is_drawn_where_it_was_clicked_on_a_scaled_canvas():
     from maskedit.app.canvas import BOX_CORNER, overlay
 

@@ -124,16 +124,22 @@ def _resize_alpha(alpha: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def _to_canvas(a: np.ndarray, hw: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
     """An H×W (×3 uint8, or float32) array at canvas size `hw`: along an axis scaled up by a
-    whole factor each pixel is repeated (a block); what is left is resampled with `resample`."""
+    whole factor each pixel is repeated (a block); what is left is resampled with `resample`.
+
+    The resampling comes first: a long strip shrunk along its length and blown up across it
+    would otherwise be repeated at full length (2×200000 pixels: 150 MB for a 256×1024 canvas).
+    Either order gives the same pixels, since resampling along one axis treats each line alone.
+    """
     (dh, dw), (h, w) = hw, a.shape[:2]
-    if dh % h == 0:
-        a = np.repeat(a, dh // h, axis=0)
-    if dw % w == 0:
-        a = np.repeat(a, dw // w, axis=1)
-    if a.shape[:2] == (dh, dw):
-        return a
-    pil = Image.fromarray(a, mode="F") if a.dtype == np.float32 else Image.fromarray(a)
-    return np.asarray(pil.resize((dw, dh), resample))
+    rh, rw = (h if dh % h == 0 else dh), (w if dw % w == 0 else dw)
+    if (rh, rw) != (h, w):
+        pil = Image.fromarray(a, mode="F") if a.dtype == np.float32 else Image.fromarray(a)
+        a = np.asarray(pil.resize((rw, rh), resample))
+    if dh != rh:
+        a = np.repeat(a, dh // rh, axis=0)
+    if dw != rw:
+        a = np.repeat(a, dw // rw, axis=1)
+    return a
 
 
 def resize_for_display(image: np.ndarray) -> np.ndarray:
