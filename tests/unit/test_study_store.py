@@ -170,9 +170,9 @@ def test_a_multi_turn_case_asks_about_every_turns_instruction(tmp_path):
     assert region_words(cases["walk"]) == "the region: every turn's region together"
 
 
-def test_the_page_counts_only_the_cases_in_the_folder(tmp_path):
-    """Votes on cases no longer in the folder (removed, or now incomplete) stay in the file but
-    do not count towards "Case k of N"."""
+def _study(folder, damaged=()):
+    """A study folder of cases a and b (8×10 pictures, a mask each; the masks of `damaged` cut
+    short) and its page's Start handler."""
     import json
     import random
 
@@ -182,15 +182,45 @@ def test_the_page_counts_only_the_cases_in_the_folder(tmp_path):
     from maskedit.app.study import build_study_app
 
     for case in ("a", "b"):
-        folder = tmp_path / case
-        folder.mkdir()
-        for name in ("original.png", "baseline.png", "blended.png"):
-            Image.fromarray(np.full((8, 10, 3), 50, np.uint8)).save(folder / name)
-        (folder / "record.json").write_text(json.dumps({"instruction": "make it red"}))
+        (folder / case).mkdir(parents=True)
+        for name in ("original.png", "baseline.png", "blended.png", "mask.png"):
+            Image.fromarray(np.full((8, 10, 3), 50, np.uint8)).save(folder / case / name)
+        (folder / case / "record.json").write_text(json.dumps({"instruction": "make it red"}))
+    for case in damaged:
+        _cut(folder / case / "mask.png")
+    demo = build_study_app(folder, random.Random(0))
+    return next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_start")
+
+
+def _cut(path):
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def test_the_page_counts_only_the_cases_in_the_folder(tmp_path):
+    """Votes on cases no longer in the folder (removed, or now incomplete) stay in the file but
+    do not count towards "Case k of N"."""
+    on_start = _study(tmp_path)
     store = VoteStore(tmp_path / DB_NAME)
     for gone in ("old1", "old2", "a"):
         store.add(_votes("ann", gone, "left"))
-    demo = build_study_app(tmp_path, random.Random(0))
-    on_start = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_start")
     pair, prompt = on_start("ann")[:2]
     assert pair.case.id == "b" and "Case 2 of 2" in prompt
+
+
+def test_a_case_whose_mask_does_not_read_is_left_out(tmp_path):
+    """Its outline cannot be drawn: the case is left out with a warning, as one whose picture
+    does not read, and the page goes on (it stopped with an error)."""
+    from maskedit.errors import MaskeditWarning
+
+    with pytest.warns(MaskeditWarning, match="case 'a' left out"):
+        on_start = _study(tmp_path / "before", damaged=("a",))
+    pair, prompt = on_start("ann")[:2]
+    assert pair.case.id == "b" and "Case 1 of 1" in prompt
+
+    # Cut short after the page started: left out when it comes up.
+    on_start = _study(tmp_path / "after")
+    VoteStore(tmp_path / "after" / DB_NAME).add(_votes("ann", "b", "left"))
+    _cut(tmp_path / "after" / "a" / "mask.png")
+    with pytest.warns(MaskeditWarning, match="case 'a' left out"):
+        pair, prompt = on_start("ann")[:2]
+    assert pair is None and "All 1 cases rated" in prompt

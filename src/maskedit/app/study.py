@@ -118,7 +118,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
     import gradio as gr
 
     from maskedit.errors import MaskeditError, MaskeditWarning
-    from maskedit.images import read_image
+    from maskedit.images import read_image, read_mask
 
     cases = load_cases(study_dir)
     store = VoteStore(Path(study_dir) / DB_NAME)
@@ -135,19 +135,23 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
         try:
             for name in ("original.png", "baseline.png", "blended.png"):
                 read_image(case.folder / name)
+            if (case.folder / "mask.png").is_file():  # its outline is drawn on the original
+                read_mask(case.folder / "mask.png")
         except MaskeditError as err:
             leave_out(case.id, err)
 
     def next_readable(rater: str):
-        """The next pair whose three pictures read, with them; (None, None) when none is left.
-        A case whose picture does not read is left out for every rater, with one warning."""
+        """The next pair whose pictures (and mask) read, with them: the original with its
+        region drawn, left, right; (None, None) when none is left. A case whose picture or
+        mask does not read is left out for every rater, with one warning."""
         while True:
             pair = next_pair(cases, store.done_cases(rater) | damaged, rng)
             if pair is None:
                 return None, None
             try:
                 files = (pair.case.folder / "original.png", pair.left_file, pair.right_file)
-                return pair, [read_image(f) for f in files]
+                original, left, right = (read_image(f) for f in files)
+                return pair, [region_view(pair.case, original), left, right]
             except MaskeditError as err:  # damaged since the page started
                 leave_out(pair.case.id, err)
 
@@ -161,7 +165,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
             hidden = gr.Column(visible=False)
             return (None, end, None, None, None, None, None, gr.HTML(visible=False), hidden)
         c = pair.case
-        original, left_image, right_image = images
+        region_image, left_image, right_image = images
         prompt = plain(f"Case {done + 1} of {total}") + plain(
             f"Instruction: {c.instruction}", "instruction"
         )
@@ -169,7 +173,7 @@ def build_study_app(study_dir: str | os.PathLike, rng: random.Random | None = No
         return (
             pair,
             prompt,
-            gr.Image(region_view(c, original), label=f"Original, {region_words(c)}"),
+            gr.Image(region_image, label=f"Original, {region_words(c)}"),
             left_image,
             right_image,
             None,

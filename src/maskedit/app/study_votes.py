@@ -360,17 +360,17 @@ def region_words(case: StudyCase) -> str:
 def region_view(case: StudyCase, original: np.ndarray) -> np.ndarray:
     """The original with the case's region drawn: the mask's outline (mask.png), the clicks and
     the box, as the case recorded them (image pixels). H×W×3 uint8; the original itself when the
-    case has no mask.png."""
+    case has no mask.png. InputError when its mask.png does not read (cut short, damaged)."""
     from PIL import Image, ImageDraw
     from scipy.ndimage import binary_dilation
 
     from maskedit.grid import EXCLUDE, INCLUDE
+    from maskedit.images import read_mask
 
     out = original.copy()
     path = case.folder / "mask.png"
     if path.is_file():
-        with Image.open(path) as img:
-            mask = np.asarray(img.convert("L")) > 127
+        mask = read_mask(path) > 0.5
         if mask.shape == original.shape[:2]:
             width = max(1, round(max(mask.shape) / 300))
             edge = binary_dilation(mask, iterations=width) & ~mask
