@@ -224,3 +224,19 @@ def test_a_case_whose_mask_does_not_read_is_left_out(tmp_path):
     with pytest.warns(MaskeditWarning, match="case 'a' left out"):
         pair, prompt = on_start("ann")[:2]
     assert pair is None and "All 1 cases rated" in prompt
+
+
+def test_a_file_that_is_not_a_study_database_is_one_line(tmp_path):
+    """The page says what is wrong with study.sqlite (as --summary does), not a traceback."""
+    from maskedit.errors import InputError
+
+    path = tmp_path / DB_NAME
+    path.write_bytes(b"not a database, only text " * 40)
+    with pytest.raises(InputError, match="not a readable study database"):
+        VoteStore(path)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE votes (note TEXT)")  # another program's table of that name
+    conn.close()
+    with pytest.raises(InputError, match="not a readable study database"):
+        VoteStore(other)

@@ -209,16 +209,19 @@ class VoteStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
-            try:
-                conn.execute(_SCHEMA)
-                if not _has_index(conn, _ONCE_INDEX):
-                    _migrate(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
+                conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait
+                try:
+                    conn.execute(_SCHEMA)
+                    if not _has_index(conn, _ONCE_INDEX):
+                        _migrate(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as err:  # a damaged or foreign file: one line, not a traceback
+            raise InputError(f"'{self.path}': not a readable study database ({err})") from None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
