@@ -311,6 +311,12 @@ def alpha_to_png_array(alpha: np.ndarray) -> np.ndarray:
     return np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
 
 
+def stored_alpha(alpha: np.ndarray) -> np.ndarray:
+    """H×W float32: `alpha` as mask.png keeps it (8 bits) and `read_mask` reads it back, so a
+    fresh edit is scored as its folder is later (a feathered edge's 0.5 is stored as 128)."""
+    return alpha_to_png_array(alpha).astype(np.float32) / 255.0
+
+
 # Above this many pixels a PNG is written with zlib level 1 instead of Pillow's 6: a 4096×4096
 # photo then encodes about twice as fast for ~20 % larger files (still lossless). Smaller images
 # keep the default level, and so their exact bytes.

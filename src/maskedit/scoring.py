@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from maskedit.errors import InputError
+from maskedit.images import stored_alpha
 from maskedit.tables import ANNOTATION, OWN_MASK
 
 
@@ -146,10 +147,12 @@ def score_outputs(
     ``original`` and every output are HxWx3 uint8; ``alpha`` is the case's own HxW mask in [0, 1]
     (bool accepted). ``reference`` (HxW, same forms) is the mask the benchmark scores against:
     when given, every metric that needs a region uses it instead of ``alpha``. The mask used is
-    binarised at ``> 0.5``. ``threshold`` replaces the study's adaptive change threshold
-    ``max(10, mean(change))`` (0-255 scale). ``clip`` is a ``(CLIPModel, CLIPProcessor)`` pair;
-    without it the CLIP columns are left out. ``captions`` holds optional ``"source"`` /
-    ``"target"`` / ``"local"`` captions (PIE-Bench prompts, MagicBrush descriptions).
+    binarised at ``> 0.5`` as mask.png stores it (8 bits: `maskedit.images.stored_alpha`), so
+    a fresh edit scores as `maskedit eval` scores its folder. ``threshold`` replaces the study's
+    adaptive change threshold ``max(10, mean(change))`` (0-255 scale). ``clip`` is a
+    ``(CLIPModel, CLIPProcessor)`` pair; without it the CLIP columns are left out. ``captions``
+    holds optional ``"source"`` / ``"target"`` / ``"local"`` captions (PIE-Bench prompts,
+    MagicBrush descriptions).
     ``ground_truth`` (HxWx3 uint8, any size) adds MagicBrush's columns; ``backbones`` the LPIPS
     and DINO ones.
     """
@@ -174,7 +177,7 @@ def score_outputs(
             f"reference mask: expected shape {original.shape[:2]}, got {reference.shape}"
         )
     scoring = alpha if reference is None else reference
-    mask = scoring > 0.5 if scoring.dtype != np.bool_ else scoring
+    mask = stored_alpha(scoring) > 0.5 if scoring.dtype != np.bool_ else scoring
     if ground_truth is not None:
         _check_rgb("ground truth", ground_truth)
     backbones = backbones or Backbones()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from maskedit.config import Turn
-from maskedit.images import read_image, read_mask
+from maskedit.images import read_image, read_mask, stored_alpha
 from maskedit.record import (
     BASELINE_CHAIN,
     BASELINE_CHAIN_FILE,
@@ -76,7 +76,7 @@ def turn_rows(
         ground_truth=read_image(turn.ground_truth) if turn.ground_truth is not None else None,
         backbones=scorers.backbones,
     )
-    union = union_before | (alpha > 0)
+    union = union_before | (stored_alpha(alpha) > 0)  # as mask.png reads back
     for row, output in zip(rows, outputs.values(), strict=True):
         row["case_id"] = edit_id
         row.update(drift(output, photo, union))

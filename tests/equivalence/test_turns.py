@@ -563,3 +563,22 @@ def _box_mask(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     mask = np.zeros((H, W), bool)
     mask[y0:y1, x0:x1] = True
     return mask
+
+
+def test_a_feathered_turn_scores_the_same_when_made_and_when_read_back(models, tmp_path):
+    """A feathered edge holds alpha 0.5 exactly, which mask.png stores as 128 (above one half):
+    the turn's rows as the run scores them equal those `maskedit eval` scores from its folder."""
+    from maskedit.config import EditSettings, Prompts, Region, Turn
+
+    mask = tmp_path / "m.png"
+    Image.fromarray(_box_mask(10, 40, 20, 60).astype(np.uint8) * 255).save(mask)
+    settings = EditSettings(steps=2, methods=("pixel", "latent"), feather=2.0)
+    region = Region(instruction="paint it", prompts=Prompts(mask=mask), settings=settings)
+    session = TurnsEdit.create(tmp_path / "walk", _photo())
+    session.add(Turn(regions=(region,)), models)
+    session.add(_mask_turn(mask, "paint it again", 2), models)
+    turns = tmp_path / "walk" / "turns"
+    made = {p: _rows(p) for p in sorted(turns.glob("*/metrics.json"))}
+    assert len(made) == 2 and np.any(_png(turns / "t01" / "mask.png") == 128)
+    assert session.rescore() == 2
+    assert {p: _rows(p) for p in sorted(turns.glob("*/metrics.json"))} == made
