@@ -170,7 +170,9 @@ def _process_case(case: Case, models: Models, out_dir: Path, scorers: Scorers, f
             scorers,
             force=force,
             fingerprint=fingerprint,
-            rescore=why in ("changed", "rescore"),  # turns taken again are scored again
+            # turns taken again are scored as this run scores: the run that made them may have
+            # scored otherwise and been cut short before the edit's own record said so
+            rescore=True,
         )
         if why == "rescore" and row.get("turns_taken_again", 0) < len(case.turns):
             why = "damaged"  # a turn whose picture did not read back was edited again
@@ -382,8 +384,9 @@ def run_case_turns(
     """A manifest case with `turns:` into `out_dir/<id>`; returns its run-log row.
 
     Turns finished by an earlier (interrupted) run are taken again (same spec, models and file
-    contents), so the run resumes at the first turn not finished; with `rescore` (the case
-    changed since) their metrics are scored again with `scorers`. `force`, or a photo other than
+    contents), so the run resumes at the first turn not finished; with `rescore` their metrics
+    are scored again with `scorers` (whatever scored them before: a case changed since, or a
+    run cut short under other scorers). `force`, or a photo other than
     the folder's, starts the edit again from the photo. `fingerprint` (the case's) goes into
     the edit's record.json.
     """

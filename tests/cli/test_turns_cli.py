@@ -576,6 +576,22 @@ def test_a_turn_folder_that_lost_a_file_is_edited_again(tmp_path, lost):
     assert f"turn {damaged}: its folder is incomplete ('{Path(lost).name}' is missing" in res.stderr
 
 
+def test_turns_resumed_under_another_threshold_are_scored_again(tmp_path):
+    """A run cut short after its turns were made (the edit's own record.json not yet written),
+    resumed with another --threshold: the turns it takes again are scored with that threshold,
+    as the edit's own rows are, not left with the first run's scores."""
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--out", str(out), "--models", "tiny", "--clip", "none"]
+    assert runner.invoke(app, [*args, "--threshold", "20"]).exit_code == 0
+    (out / "walk" / "record.json").unlink()
+    res = runner.invoke(app, [*args, "--threshold", "30"])
+    assert res.exit_code == 0, res.output
+    for metrics in [out / "walk", *(out / "walk" / "turns").iterdir()]:
+        rows = json.loads((metrics / "metrics.json").read_text())["rows"]
+        assert {row["change_threshold"] for row in rows} == {30.0}, metrics
+
+
 @pytest.mark.parametrize("cut", ["t01/blended.png", "t02/blended.png", "t01/mask.png"])
 def test_a_turn_picture_that_does_not_read_back_is_edited_again_when_rescoring(tmp_path, cut):
     """A turn's picture cut short (not empty, so its folder looks whole): another --threshold
