@@ -104,6 +104,22 @@ def test_soft_alpha_is_binarised_at_one_half():
     assert score_outputs(original, alpha, {"pixel": pixel}, "x")[0]["iou"] == 1.0
 
 
+
+def test_a_fresh_alpha_scores_as_its_mask_png_reads_back(tmp_path):
+    """A feathered edge holds alpha 0.5 exactly, which mask.png stores as 128 (above one half):
+    the rows of a fresh edit equal those of its folder read back."""
+    from maskedit.images import alpha_to_png_array, read_mask, write_png
+
+    original, mask, base_a, pixel, _ = _images()
+    alpha = np.where(mask, 1.0, 0.0).astype(np.float32)
+    alpha[:, : alpha.shape[1] // 2] = 0.5  # an edge as feathering leaves it
+    write_png(tmp_path / "mask.png", alpha_to_png_array(alpha))
+    outputs = {"baseline": base_a, "pixel": pixel}
+    read_back = read_mask(tmp_path / "mask.png")
+    assert score_outputs(original, alpha, outputs, "x") == score_outputs(
+        original, read_back, outputs, "x"
+    )
+
 def test_an_empty_mask_has_no_iou_and_the_unmasked_edit_leaks_everything():
     """No region: an output that changed nothing is not a perfect overlap (it was 1.0 and
     topped the summary); leakage still tells the unmasked edit (1.0) from the input (0.0)."""
