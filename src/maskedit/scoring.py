@@ -68,7 +68,8 @@ def _check_rgb(name: str, image: np.ndarray, shape: tuple[int, ...] | None = Non
 UNNAMED_CLIP = "unnamed (random or in-code model)"  # what `clip_name` calls the tiny CLIP
 # Which formulas scored a case, kept in its scoring key: raised when a metric's formula changes,
 # so that finished cases are scored again. 2: PIE-Bench's SSIM leaves out 5 pixels at each edge.
-FORMULAS = 2
+# 3: a soft mask is binarised as mask.png stores it (a feathered edge's 0.5 is inside).
+FORMULAS = 3
 
 
 def clip_name(clip: tuple[Any, Any]) -> str:
