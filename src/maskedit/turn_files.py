@@ -6,7 +6,8 @@ relative to the folder of the JSON file that names it, so the folder works on it
 it is moved, copied or unzipped; a file outside it (a user's mask, a dataset's ground truth) is
 named by its absolute path, as the user's own input. In memory a turn's files are absolute, so
 that the same turn given again compares equal. Files written before `FILES_SCHEMA` are named as
-they were given: absolute, or relative to where the command ran.
+they were given: absolute, or relative to where the command ran. A new edit's folder is made
+here too (`new_edit_folder`), never over an edit already there.
 """
 
 from __future__ import annotations
@@ -18,10 +19,25 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from maskedit.config import Turn
+from maskedit.errors import OutputError
 from maskedit.images import SAMPLE_PREFIX
-from maskedit.record import EditResult
+from maskedit.record import HISTORY_FILE, OUTPUT_FILES, TURNS_DIR, EditResult
 
 FILES_SCHEMA = 2  # history.json and a turn's record.json name the folder's files relatively
+
+
+def new_edit_folder(folder: Path) -> None:
+    """Make `folder` for a new multi-turn edit. One that holds an edit already (its history, its
+    photo or its turns) is refused: a new history there would orphan the old turns and write
+    over them. `maskedit turns` and `run` empty the folder first (with --force, or a changed
+    photo), so only an API call meets this."""
+    held = [n for n in (HISTORY_FILE, OUTPUT_FILES["original"], TURNS_DIR) if (folder / n).exists()]
+    if held:
+        raise OutputError(
+            f"'{folder}': holds a multi-turn edit already ({held[0]}); open it with "
+            "TurnsEdit.open or TurnsEdit.open_or_create, or name a new folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 def absolute_turn(turn: Turn, base: Path | None = None) -> Turn:

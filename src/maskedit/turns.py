@@ -144,7 +144,7 @@ class TurnsEdit:
         """A new edit of `image` (a path, ``skimage:NAME`` or an array) in `folder`."""
         folder = Path(folder)
         photo, source = image_and_source(image)
-        folder.mkdir(parents=True, exist_ok=True)
+        files.new_edit_folder(folder)  # one that holds an edit is refused: its turns are kept
         write_png(folder / OUTPUT_FILES["original"], photo)
         made = cls(
             folder, edit_id=edit_id or folder.name, source=source, nodes=[], head=None, redo=[]

@@ -480,6 +480,27 @@ def _texts(folder: Path) -> str:
     return "\n".join(p.read_text() for p in sorted(folder.rglob("*.json")))
 
 
+def test_creating_an_edit_where_one_is_refuses_and_keeps_its_turns(models, tmp_path):
+    """`TurnsEdit.create` on a folder that holds an edit (its history, photo or turns) is one
+    line, and the edit there is untouched: a new history would orphan its turns and the next
+    turns would be written over them."""
+    from maskedit.errors import OutputError
+
+    folder = tmp_path / "walk"
+    session = TurnsEdit.create(folder, _photo())
+    mask = tmp_path / "m.png"
+    Image.fromarray(_box_mask(10, 40, 20, 60).astype(np.uint8) * 255).save(mask)
+    session.add(_mask_turn(mask, "paint it", 1), models)
+    before = {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    with pytest.raises(OutputError, match="holds a multi-turn edit already"):
+        TurnsEdit.create(folder, _photo()[::-1].copy())
+    assert {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} == before
+    assert [n.id for n in TurnsEdit.open(folder).path()] == ["t01"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")  # a folder without an edit: made there
+    assert TurnsEdit.create(tmp_path / "mine", _photo()).head is None
+
+
 def test_a_moved_turns_folder_works_on_its_own(models, tmp_path):
     """A mask inside the folder (as the page keeps its masks) is named relative to it, one from
     outside by its absolute path: after the folder is moved and its old place removed, its turns
