@@ -235,6 +235,21 @@ def test_saved_folder_loads_back_with_the_same_masks(tmp_path, name, photo):
     assert np.array_equal(a.masks, b.masks)
 
 
+def test_device_and_dtype_may_be_spelled_as_maskedit_spells_them(tmp_path):
+    """"cpu" and "fp32" load as torch's objects do; a wrong spelling is named as such, not as a
+    checkpoint that does not load."""
+    model, processor = build_tiny_segmenter("sam")
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded = load_segmenter("sam", str(tmp_path), "cpu", "fp32")
+    assert loaded.model.dtype == torch.float32 and loaded.model.device.type == "cpu"
+    assert load_segmenter("sam", str(tmp_path), "cpu", "bf16").model.dtype == torch.bfloat16
+    with pytest.raises(InputError, match="'int8': expected one of fp32, fp16, bf16"):
+        load_segmenter("sam", str(tmp_path), "cpu", "int8")
+    with pytest.raises(InputError, match="'tpu': expected cuda, cuda:N, mps or cpu"):
+        load_segmenter("sam", str(tmp_path), "tpu", FP32)
+
+
 def test_sam2_video_checkpoint_layout_loads_into_the_image_model(tmp_path, components, photo):
     """The facebook/sam2.1-* repos hold a `sam2_video` config: Sam2Model loads its image half."""
     from transformers import Sam2VideoConfig, Sam2VideoModel

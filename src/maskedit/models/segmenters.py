@@ -12,18 +12,29 @@ from maskedit.models.hub import missing_weights, pick_device, pick_dtype
 DEFAULT_SAM_ID = "facebook/sam-vit-huge"
 
 
+def _device_and_dtype(
+    device: torch.device | str | None, dtype: torch.dtype | str | None
+) -> tuple[torch.device, torch.dtype]:
+    """torch's objects or maskedit's spellings ("cuda", "cpu"; "fp16", "bf16", "fp32"): a string
+    is checked here, so a wrong one is named as such and not as a checkpoint that fails to load.
+    Left out: the best device, and fp32 on CPU, fp16 on accelerators, like the editor."""
+    device = pick_device(device) if device is None or isinstance(device, str) else device
+    if dtype is None or isinstance(dtype, str):
+        dtype = pick_dtype(device, dtype)
+    return device, dtype
+
+
 def load_sam(
     model_id: str = DEFAULT_SAM_ID,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> SamPredictor:
     """transformers `SamModel` + `SamProcessor` from a hub id or local folder, wrapped for reuse."""
     from transformers import SamModel, SamProcessor
 
-    device = device or pick_device()
     # SAM is small next to the UNet and its mask logits are thresholded at 0: keep it in fp32 on
     # CPU, fp16 on accelerators like the editor.
-    dtype = dtype or pick_dtype(device)
+    device, dtype = _device_and_dtype(device, dtype)
     try:
         model = SamModel.from_pretrained(model_id, dtype=dtype)
         processor = SamProcessor.from_pretrained(model_id)
@@ -37,13 +48,14 @@ def load_sam(
 def load_segmenter(
     name: str = "sam",
     model_id: str | None = None,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> SamPredictor:
     """A `--segmenter` family's model + processor from a hub id or local folder, wrapped for reuse.
 
     `name` is a key of `maskedit.families.SEGMENTERS`; `model_id` None takes its default
-    id. The checkpoint's config.json is read first, so a checkpoint of another family is named in
+    id. `device` and `dtype` are torch's or maskedit's spellings ("cpu", "fp32"). The
+    checkpoint's config.json is read first, so a checkpoint of another family is named in
     one line before any weights load.
     """
     import transformers
@@ -52,8 +64,7 @@ def load_segmenter(
 
     seg = get_segmenter(name)
     model_id = model_id or seg.default_id
-    device = device or pick_device()
-    dtype = dtype or pick_dtype(device)  # fp32 on CPU, fp16 on accelerators, like load_sam
+    device, dtype = _device_and_dtype(device, dtype)  # fp32 on CPU, fp16 on accelerators
     role = f"segmenter '{name}'"
     try:
         config, _ = transformers.PreTrainedConfig.get_config_dict(model_id)
