@@ -126,6 +126,15 @@ def test_nothing_found_is_one_line_for_edit_and_a_recorded_failure_in_a_batch(
     assert {r["case_id"]: r["status"] for r in log} == {"a": "failed", "b": "ok"}
 
 
+def test_a_phrase_without_its_model_loaded_says_how_to_load_it(tiny_models, photo):
+    """load_models("tiny") loads no phrase model: the error names the keyword that loads one."""
+    with pytest.raises(InputError) as err:
+        maskedit.edit(photo, "make the cat red", target="the cat", models=tiny_models)
+    message = str(err.value)
+    assert "the clipseg model is not loaded" in message
+    assert "load_models(..., text_backends=('clipseg',))" in message and "\n" not in message
+
+
 def test_mask_from_edit_pixel_costs_no_extra_unet_forward(text_models, photo):
     calls = {"n": 0}
     handle = text_models.pipe.unet.register_forward_hook(

@@ -38,7 +38,10 @@ def from_phrase(models, image: np.ndarray, instruction: str, prompts: Prompts) -
     phrase = phrase_for(prompts, instruction)
     backend = prompts.target_backend
     if backend not in models.text:
-        raise InputError(f"target '{phrase}': the {backend} model is not loaded")
+        raise InputError(
+            f"target '{phrase}': the {backend} model is not loaded "
+            f"(load_models(..., text_backends=('{backend}',)) loads it)"
+        )
     model, processor = models.text[backend]
     if backend == "clipseg":
         threshold = prompts.target_threshold or CLIPSEG_THRESHOLD
