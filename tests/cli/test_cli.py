@@ -377,3 +377,14 @@ def test_the_command_list_gives_each_command_its_summary_unbroken(group):
         assert "\n" not in sub.short_help, name
     result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", ["edit", "turns"])
+def test_feather_help_says_px_is_sigma_and_the_edge_is_three_sigma_wide(command):
+    """--feather PX is the σ of the soft edge (docs/methods.md), which reaches 3σ inside the mask:
+    not an edge PX pixels wide."""
+    import typer.main
+
+    params = {p.name: p for p in typer.main.get_command(app).commands[command].params}
+    text = params["feather"].help
+    assert "σ = PX pixels" in text and "3σ wide" in text, text

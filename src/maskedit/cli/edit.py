@@ -86,7 +86,10 @@ class ShapeFlags:
     dilate: Annotated[int, typer.Option(help="Grow the mask by PX pixels.")] = 0
     erode: Annotated[int, typer.Option(help="Shrink the mask by PX pixels.")] = 0
     feather: Annotated[
-        float, typer.Option(help="Soft edge of PX pixels inside the (dilated) mask.")
+        float,
+        typer.Option(
+            help="Soft edge inside the (dilated) mask: a Gaussian step of σ = PX pixels, 3σ wide."
+        ),
     ] = 0.0
     fill_holes: Annotated[bool, typer.Option("--fill-holes", help="Fill holes in the mask.")] = (
         False
