@@ -20,7 +20,7 @@ from maskedit.record import (
     EditResult,
     names_chain,
 )
-from maskedit.scoring import Scorers, score_outputs
+from maskedit.scoring import Scorers, case_columns, score_outputs
 from maskedit.tables import read_record
 
 
@@ -77,9 +77,10 @@ def turn_rows(
         backbones=scorers.backbones,
     )
     union = union_before | (stored_alpha(alpha) > 0)  # as mask.png reads back
+    named = case_columns(scorers.clip, None)  # the CLIP model, as every row of a case names it
     for row, output in zip(rows, outputs.values(), strict=True):
         row["case_id"] = edit_id
-        row.update(drift(output, photo, union))
+        row.update(drift(output, photo, union), **named)
     return rows
 
 

@@ -501,6 +501,24 @@ def test_creating_an_edit_where_one_is_refuses_and_keeps_its_turns(models, tmp_p
     assert TurnsEdit.create(tmp_path / "mine", _photo()).head is None
 
 
+def test_a_turns_rows_name_the_clip_model_that_scored_them(models, tmp_path):
+    """Every row of a case names its CLIP model (scores of two CLIPs do not compare): a turn's
+    rows too, when the turn is made and when `maskedit eval` scores its folder again."""
+    from maskedit.scoring import UNNAMED_CLIP, Scorers
+    from maskedit.tiny.clip import build_tiny_clip
+
+    mask = tmp_path / "m.png"
+    Image.fromarray(_box_mask(10, 40, 20, 60).astype(np.uint8) * 255).save(mask)
+    session = TurnsEdit.create(tmp_path / "walk", _photo())
+    scorers = Scorers(clip=build_tiny_clip())
+    session.add(_mask_turn(mask, "paint it", 1), models, scorers=scorers)
+    metrics = tmp_path / "walk" / "turns" / "t01" / "metrics.json"
+    made = json.loads(metrics.read_text())["rows"]
+    assert made and {row["clip_model"] for row in made} == {UNNAMED_CLIP}
+    assert session.rescore(scorers) == 1
+    assert json.loads(metrics.read_text())["rows"] == made
+
+
 def test_a_moved_turns_folder_works_on_its_own(models, tmp_path):
     """A mask inside the folder (as the page keeps its masks) is named relative to it, one from
     outside by its absolute path: after the folder is moved and its old place removed, its turns
