@@ -46,6 +46,12 @@ def absolute_turn(turn: Turn, base: Path | None = None) -> Turn:
     return _map_files(turn, lambda name: _absolute(name, base))
 
 
+def unnamed_turn(turn: Turn) -> Turn:
+    """`turn` with every file it names replaced by one placeholder: two turns that differ only
+    in where their files lie compare equal (their bytes are compared apart, as digests)."""
+    return _map_files(turn, lambda _name: "file")
+
+
 def recorded_turn(doc: dict[str, Any], turn_dir: Path) -> Turn:
     """The turn a turn's record.json holds (its `"turn"`), its files absolute: relative ones
     read against `turn_dir` (older records: as given)."""

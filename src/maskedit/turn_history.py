@@ -22,6 +22,7 @@ from maskedit.images import read_image
 from maskedit.models import Models
 from maskedit.outputs import inspect_case_folder
 from maskedit.paths import os_problem
+from maskedit.turn_files import unnamed_turn
 
 
 def models_key(models: Models, turn: Turn) -> dict[str, Any]:
@@ -48,8 +49,13 @@ def same_models(kept: Any, key: dict[str, Any]) -> bool:
 
 def same_turn(node: Any, turn: Turn, key: dict[str, Any], inputs: dict[str, Any]) -> bool:
     """Whether a kept turn (a `TurnNode`) is `turn` made by the models `key` from the file
-    contents `inputs`; one kept before its files were hashed (no inputs) on spec and models."""
-    return node.turn == turn and same_models(node.models, key) and node.inputs in (None, inputs)
+    contents `inputs`, wherever its files lie now (a manifest moved with its masks); one kept
+    before its files were hashed (no inputs) on spec, file names and models."""
+    if not same_models(node.models, key):
+        return False
+    if node.inputs is None:
+        return node.turn == turn
+    return node.inputs == inputs and unnamed_turn(node.turn) == unnamed_turn(turn)
 
 
 def inputs_key(turn: Turn) -> dict[str, Any]:

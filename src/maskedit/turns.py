@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +304,7 @@ class TurnsEdit:
             if same and chain in (node.chain, True) and unfinished(self.turn_dir(node.id)) is None:
                 if chain:
                     add_chains(self, [node], models, scorers or Scorers(), key_of)
-                node = self.nodes[node.id]
+                node = self.nodes[node.id] = replace(self.nodes[node.id], turn=turn)  # files moved
                 self.head, self.redo_stack = node.id, []
                 self.save()
                 return node, True

@@ -547,6 +547,34 @@ def test_a_turns_case_is_redone_when_its_manifest_or_mask_changed_and_resumed_wh
     np.testing.assert_array_equal(np.asarray(Image.open(out / "w" / "original.png")), grey)
 
 
+def test_a_turns_case_whose_files_moved_is_rescored_without_editing_its_turns(tmp_path):
+    """A manifest moved with its masks and ground truth (a dataset's `root:` moved) names the
+    same bytes elsewhere: its multi-turn case is finished, another threshold scores its turns
+    again from their folders (reading the ground truth where it now lies) and edits none."""
+    data = tmp_path / "data"
+    _photo(data / "p.png")
+    _mask(data / "m.png", slice(5, 20))
+    _photo(data / "truth.png")
+    (data / "m.yaml").write_text(
+        "defaults: {steps: 1}\ncases:\n - id: w\n   image: p.png\n   turns:\n"
+        "     - {instruction: make it red, mask: m.png}\n"
+        "     - {instruction: make it blue, mask: m.png, ground_truth: truth.png}\n"
+    )
+    out = tmp_path / "o"
+    assert _run(data / "m.yaml", out).exit_code == 0
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    dry = ["run", str(moved / "m.yaml"), "--out", str(out), *TINY, "--dry-run", "--threshold", "3"]
+    res = runner.invoke(app, dry)
+    assert "case w: scored otherwise" in res.stdout, res.output
+    res = _run(moved / "m.yaml", out, "--threshold", "3")
+    assert res.exit_code == 0 and "1 rescored" in res.stdout, res.output
+    assert sorted(p.name for p in (out / "w" / "turns").iterdir()) == ["t01", "t02"]
+    rows = json.loads((out / "w" / "turns" / "t02" / "metrics.json").read_text())["rows"]
+    assert {row["change_threshold"] for row in rows} == {3.0}
+    assert _run(moved / "m.yaml", out, "--threshold", "3").stdout.count("1 already finished") == 1
+
+
 def test_what_a_file_browser_leaves_in_a_case_folder_is_not_the_users(tmp_path):
     """.DS_Store (Finder), Thumbs.db (Explorer), ._x (macOS on other disks) in a case folder:
     --force still replaces it; the web app's masks/ in its turns folder is maskedit's too."""
