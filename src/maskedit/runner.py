@@ -399,6 +399,9 @@ def run_case_turns(
         stack.enter_context(old_turns_kept(folder) if again else contextlib.nullcontext())
         benchmark = case.benchmark.model_dump(exclude_none=True) if case.benchmark else None
         session = TurnsEdit.open_or_create(folder, case.image, case.id, benchmark, restart=True)
+        if session.benchmark != benchmark:  # the case is no benchmark's now: its rows say so
+            session.benchmark = benchmark
+            session.save()
         session.goto(None)
         for k, turn in enumerate(case.turns, start=1):
             try:

@@ -575,6 +575,29 @@ def test_a_turns_case_whose_files_moved_is_rescored_without_editing_its_turns(tm
     assert _run(moved / "m.yaml", out, "--threshold", "3").stdout.count("1 already finished") == 1
 
 
+def test_a_turns_case_that_is_no_benchmarks_any_more_drops_its_benchmark_columns(tmp_path):
+    """A multi-turn case whose `benchmark:` is removed from the manifest is redone as a plain
+    case: its rows and record no longer name the benchmark it was."""
+    _photo(tmp_path / "p.png")
+    _mask(tmp_path / "m.png", slice(5, 20))
+    manifest = tmp_path / "m.yaml"
+    case = (
+        "defaults: {steps: 1}\ncases:\n - id: w\n   image: p.png\nTAG   turns:\n"
+        "     - {instruction: make it red, mask: m.png}\n"
+    )
+    tag = "   benchmark: {name: magicbrush, mask_source: annotation}\n"
+    manifest.write_text(case.replace("TAG", tag))
+    out = tmp_path / "o"
+    assert _run(manifest, out).exit_code == 0
+    assert json.loads((out / "w" / "record.json").read_text())["benchmark"]["name"] == "magicbrush"
+    manifest.write_text(case.replace("TAG", ""))
+    res = _run(manifest, out)
+    assert res.exit_code == 0 and "1 redone" in res.stdout, res.output
+    assert "benchmark" not in json.loads((out / "w" / "record.json").read_text())
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert rows and not any("benchmark" in row for row in rows), rows
+
+
 def test_what_a_file_browser_leaves_in_a_case_folder_is_not_the_users(tmp_path):
     """.DS_Store (Finder), Thumbs.db (Explorer), ._x (macOS on other disks) in a case folder:
     --force still replaces it; the web app's masks/ in its turns folder is maskedit's too."""
