@@ -84,7 +84,7 @@ class EditorSpec:
     image_cfg: float | None  # None: the editor has no image-guidance scale
     working_size: int  # long side, pixels
     cuda_dtype: str  # the published dtype on GPUs ("fp16" or "bf16"); CPU always runs fp32
-    fp16_variant: bool  # the checkpoint ships an fp16 variant to try first
+    fp16_variant: bool  # it ships `*.fp16.safetensors` files (`variant="fp16"`) to try first
     role: str  # how the one-line missing-weights message names it
     # the scheduler its authors run it with (a diffusers class), put on the pipeline at load;
     # None: the one the checkpoint ships
@@ -203,7 +203,7 @@ INSTRUCT_PIX2PIX = EditorSpec(
     image_cfg=1.5,
     working_size=512,
     cuda_dtype="fp16",
-    fp16_variant=True,
+    fp16_variant=True,  # its unet, text_encoder, vae and safety_checker have fp16 files
     role="InstructPix2Pix",
     scheduler="EulerAncestralDiscreteScheduler",  # its model card and edit_cli
 )
@@ -243,11 +243,13 @@ EDITORS: dict[str, EditorSpec] = {
     for e in (
         INSTRUCT_PIX2PIX,
         # MagicBrush fine-tunes IP2P and runs like it; its checkpoints ship PNDM (20 steps → 21
-        # timesteps), but MagicBrush, like IP2P, is run with Euler-ancestral
+        # timesteps), but MagicBrush, like IP2P, is run with Euler-ancestral. The checkpoint
+        # holds fp32 weights only (.bin files, no fp16 variant).
         replace(
             INSTRUCT_PIX2PIX,
             name="magicbrush",
             default_id="vinesmsuic/magicbrush-jul7",
+            fp16_variant=False,
             role="editor 'magicbrush'",
             note="IP2P fine-tuned on MagicBrush",
         ),
@@ -259,6 +261,9 @@ EDITORS: dict[str, EditorSpec] = {
             steps=30,
             text_cfg=3.0,
             working_size=768,
+            # fp32 weights only: its pipeline docstring's example loads them with
+            # torch_dtype=torch.float16 and no variant
+            fp16_variant=False,
             role="editor 'ip2p-xl'",
             scheduler=None,  # the one it ships
         ),

@@ -140,6 +140,49 @@ def test_published_dtypes_on_gpus_and_fp32_on_cpus():
     assert pick_dtype(cuda, "fp32", EDITORS["kontext"]) == torch.float32
 
 
+# What each editor's default checkpoint ships (its hub file listing) and how its model card or
+# pipeline docstring example loads it: class, published dtype, fp16 variant files.
+PUBLISHED = {
+    "ip2p": ("StableDiffusionInstructPix2PixPipeline", torch.float16, True),
+    "magicbrush": ("StableDiffusionInstructPix2PixPipeline", torch.float16, False),  # fp32 .bin
+    "ip2p-xl": ("StableDiffusionXLInstructPix2PixPipeline", torch.float16, False),  # fp32 only
+    "kontext": ("FluxKontextPipeline", torch.bfloat16, False),
+    "qwen-edit": ("QwenImageEditPipeline", torch.bfloat16, False),
+    "qwen-edit-plus": ("QwenImageEditPlusPipeline", torch.bfloat16, False),
+    "flux2-klein": ("Flux2KleinPipeline", torch.bfloat16, False),
+    "flux2-klein-base": ("Flux2KleinPipeline", torch.bfloat16, False),
+}
+
+
+@pytest.mark.parametrize("editor", sorted(PUBLISHED))
+def test_each_editor_loads_with_its_checkpoints_class_dtype_and_variant(editor, monkeypatch):
+    """`from_pretrained` is called as the checkpoint's own example calls it: the published dtype,
+    `variant="fp16"` first only where fp16 files exist (a missing variant costs a failed hub
+    lookup before the fp32 files), SD 1.x without its safety checker."""
+    import diffusers
+
+    from maskedit.errors import MissingWeightsError
+    from maskedit.models import load_editor
+
+    class_name, dtype, variant = PUBLISHED[editor]
+    spec = EDITORS[editor]
+    assert spec.pipeline_class == class_name
+    assert pick_dtype(torch.device("cuda"), None, spec) == dtype
+    calls = []
+
+    def record(model_id, **kwargs):
+        calls.append(kwargs)
+        raise OSError("no files here")
+
+    monkeypatch.setattr(getattr(diffusers, class_name), "from_pretrained", record)
+    with pytest.raises(MissingWeightsError):
+        load_editor(editor, "owner/checkpoint", torch.device("cpu"), dtype)
+    assert [call.get("variant") for call in calls] == (["fp16", None] if variant else [None])
+    assert all(call["torch_dtype"] == dtype for call in calls)
+    sd1 = class_name == "StableDiffusionInstructPix2PixPipeline"
+    assert all(("safety_checker" in call) == sd1 for call in calls)
+
+
 def test_nan_message_suggests_what_fits():
     class Half:
         dtype = torch.float16
