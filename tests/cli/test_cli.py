@@ -341,6 +341,52 @@ def test_run_passes_the_segmenter(tmp_path):
     assert rec["models"]["segmenter"] == "sam-hq"
 
 
+def test_download_fetches_the_weights_from_pretrained_loads_and_no_others(monkeypatch):
+    """A pipeline's component folders (safetensors, both precisions; .bin where a folder has no
+    safetensors, as MagicBrush's text encoder) and not the single-file checkpoint beside them; a
+    transformers repo's safetensors, not its .bin, TF or Flax copies."""
+    import huggingface_hub
+
+    listings = {
+        "timbrooks/instruct-pix2pix": [
+            "model_index.json", "instruct-pix2pix-00-22000.safetensors",
+            "instruct-pix2pix-00-22000.ckpt", "unet/config.json",
+            "unet/diffusion_pytorch_model.safetensors",
+            "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin",
+            "text_encoder/model.safetensors", "scheduler/scheduler_config.json",
+        ],
+        "vinesmsuic/magicbrush-jul7": [
+            "model_index.json", "unet/diffusion_pytorch_model.safetensors",
+            "text_encoder/pytorch_model.bin", "text_encoder/config.json", "README.md",
+        ],
+        "facebook/sam-vit-huge": [
+            "config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5",
+            "preprocessor_config.json",
+        ],
+    }
+    fetched = {}
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda model_id: listings[model_id])
+    monkeypatch.setattr(
+        huggingface_hub,
+        "snapshot_download",
+        lambda model_id, allow_patterns: fetched.setdefault(model_id, allow_patterns) and model_id,
+    )
+    res = runner.invoke(app, ["download", *listings])
+    assert res.exit_code == 0, res.output
+    weights = {k: {p for p in v if "*" not in p} for k, v in fetched.items()}
+    assert weights == {
+        "timbrooks/instruct-pix2pix": {
+            "unet/diffusion_pytorch_model.safetensors",
+            "unet/diffusion_pytorch_model.fp16.safetensors", "text_encoder/model.safetensors",
+        },
+        "vinesmsuic/magicbrush-jul7": {
+            "unet/diffusion_pytorch_model.safetensors", "text_encoder/pytorch_model.bin",
+        },
+        "facebook/sam-vit-huge": {"model.safetensors"},
+    }
+    assert all("*.json" in v and "*.safetensors" not in v for v in fetched.values())
+
+
 def test_download_that_fetches_nothing_says_why_in_one_line(monkeypatch, tmp_path):
     """`maskedit download` is itself the advice a loader gives: its own failure names the id and
     why, and a folder given as an id is told it needs no download."""
@@ -349,6 +395,7 @@ def test_download_that_fetches_nothing_says_why_in_one_line(monkeypatch, tmp_pat
     def unreachable(model_id, allow_patterns):
         raise OSError("Name or service not known")
 
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda model_id: unreachable(model_id, []))
     monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     res = runner.invoke(app, ["download", "owner/model"])

@@ -474,6 +474,7 @@ def test_download_knows_each_editors_checkpoints(monkeypatch):
         "snapshot_download",
         lambda model_id, allow_patterns: fetched.append((model_id, allow_patterns)) or model_id,
     )
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda model_id: ["model_index.json"])
     res = CliRunner().invoke(app, ["download", "--editor", "qwen-edit-plus"])
     assert res.exit_code == 0, res.output
     assert [m for m, _ in fetched] == [

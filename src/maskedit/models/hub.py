@@ -18,9 +18,27 @@ from maskedit.families import EDITORS, SEGMENTERS, EditorSpec, editor_spec
 DEFAULT_CLIP_ID = "openai/clip-vit-base-patch32"  # the seed study's and MagicBrush's CLIP
 # What `maskedit download` fetches by default: the default editor, segmenter and metrics CLIP.
 DEFAULT_DOWNLOADS = (EDITORS["ip2p"].default_id, SEGMENTERS["sam"].default_id, DEFAULT_CLIP_ID)
-# What `maskedit download` fetches: weights as safetensors plus configs/tokenizers (Qwen's and
-# FLUX.2 [klein]'s chat templates are .jinja files; klein's pipeline applies one to every prompt).
-DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "*.jinja"]
+# What `maskedit download` fetches besides the weights (`weight_files`): configs and tokenizers
+# (Qwen's and FLUX.2 [klein]'s chat templates are .jinja files; klein applies one to every prompt).
+DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model", "*.jinja"]
+
+
+def weight_files(files: list[str]) -> list[str]:
+    """The weight files of a hub listing that `from_pretrained` loads: in each folder its
+    safetensors, or its .bin files where it has none (MagicBrush's text encoder ships only
+    `pytorch_model.bin`). A diffusers pipeline (a `model_index.json`) loads its component folders,
+    so the single-file checkpoints beside it (IP2P's 7.7 GB one) are left out."""
+    pipeline = "model_index.json" in files
+    folders: dict[str, list[str]] = {}
+    for name in files:
+        folder = name.rpartition("/")[0]
+        if not (pipeline and not folder):
+            folders.setdefault(folder, []).append(name)
+    picked = []
+    for names in folders.values():
+        safetensors = [n for n in names if n.endswith(".safetensors")]
+        picked += safetensors or [n for n in names if n.endswith(".bin")]
+    return picked
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -101,13 +119,15 @@ def download(ids: list[str] | None = None, editor: str = "ip2p") -> list[str]:
     """Pre-fetch checkpoints into the standard hub cache (run on a connected machine).
 
     No ids: the editor's default checkpoint (`editor`, default ip2p), SAM's and CLIP's."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import list_repo_files, snapshot_download
 
     defaults = [editor_spec(editor).default_id, *DEFAULT_DOWNLOADS[1:]]
     paths = []
     for model_id in ids or defaults:
         try:
-            paths.append(snapshot_download(model_id, allow_patterns=DOWNLOAD_PATTERNS))
+            weights = weight_files(list_repo_files(model_id))
+            patterns = DOWNLOAD_PATTERNS + weights
+            paths.append(snapshot_download(model_id, allow_patterns=patterns))
         except Exception as err:  # noqa: BLE001 - every hub failure becomes the same one line
             raise download_failed(model_id, err) from None
     return paths
