@@ -178,6 +178,20 @@ def test_ssim_pie_variant_needs_a_pixel_five_from_every_edge():
     assert masked_ssim(255 - taller, taller, np.zeros((11, 30), bool)) < 1
 
 
+def test_ssim_skimage_variant_needs_its_seven_pixel_window():
+    """scikit-image's SSIM slides a 7x7 window: an image under 7 pixels on a side has no SSIM
+    (NaN, identical or not, as PIE-Bench's variant for its own size), never an error."""
+    rng = np.random.default_rng(3)
+    original = rng.integers(0, 256, (6, 30, 3), dtype=np.uint8)
+    mask = np.zeros((6, 30), bool)
+    assert math.isnan(masked_ssim(255 - original, original, mask, variant="skimage"))
+    assert math.isnan(masked_ssim(original, original, mask, variant="skimage"))
+    assert math.isnan(background_metrics(original, original, mask, variant="skimage")["bg_ssim"])
+    taller = rng.integers(0, 256, (7, 30, 3), dtype=np.uint8)
+    assert masked_ssim(taller, taller, np.zeros((7, 30), bool), variant="skimage") == 1.0
+    assert masked_ssim(255 - taller, taller, np.zeros((7, 30), bool), variant="skimage") < 1
+
+
 def test_ssim_skimage_variant_agrees_with_skimage(case):
     from skimage.metrics import structural_similarity
 

@@ -187,9 +187,14 @@ def _ssim(a: np.ndarray, b: np.ndarray, variant: str) -> float:
     return float(structural_similarity(a, b, channel_axis=-1, data_range=1.0))
 
 
+SKIMAGE_WIN_SIZE = 7  # scikit-image's default SSIM window: an image's side must hold it
+
+
 def _too_small_for(variant: str, image: np.ndarray) -> bool:
-    """Whether PIE-Bench's SSIM has no pixel to average: none is `SSIM_RADIUS` from every edge."""
-    return variant == "pie" and min(image.shape[:2]) <= 2 * SSIM_RADIUS
+    """Whether the variant's SSIM has no pixel to average: PIE-Bench's has none `SSIM_RADIUS`
+    from every edge; scikit-image's 7x7 window does not fit (it would raise)."""
+    side = min(image.shape[:2])
+    return side <= 2 * SSIM_RADIUS if variant == "pie" else side < SKIMAGE_WIN_SIZE
 
 
 def _check_variant(variant: str) -> None:
@@ -211,7 +216,8 @@ def masked_ssim(
     torchmetrics it ran with (up to 1.4.1): the mean leaves out the 5 pixels nearest each edge,
     so an image of 10 pixels or fewer on a side has no SSIM (NaN).
     ``variant="skimage"`` is ``skimage.metrics.structural_similarity`` with its defaults (7x7
-    uniform window, sample covariance, borders cropped), as many other papers report it.
+    uniform window, sample covariance, borders cropped), as many other papers report it; an
+    image under 7 pixels on a side has none (NaN).
     """
     _check_variant(variant)
     _check_inputs(edit, original, mask)
@@ -234,7 +240,8 @@ def background_metrics(
     Checks the inputs and builds the masked images once instead of three times. An output equal
     to the original outside the mask (every maskedit method without feathering) costs one uint8
     comparison: MSE 0, PSNR inf, SSIM 1. No background (a full mask): all three NaN. An image
-    too small for PIE-Bench's SSIM (10 pixels or fewer on a side) has SSIM NaN.
+    too small for the variant's SSIM (10 pixels or fewer on a side for PIE-Bench's, under 7 for
+    scikit-image's) has SSIM NaN.
     """
     _check_variant(variant)
     _check_inputs(edit, original, mask)
