@@ -29,7 +29,13 @@ from maskedit.editing.methods import check_method, method_steps
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.families import editor_spec
 from maskedit.harmonize import match_color, poisson_blend
-from maskedit.images import alpha_from_array, image_and_source, read_mask, resize_rgb
+from maskedit.images import (
+    alpha_from_array,
+    image_and_source,
+    read_mask,
+    resize_rgb,
+    stored_alpha,
+)
 from maskedit.masks import automatic as auto_masks
 from maskedit.masks.sam import SamPrediction
 from maskedit.masks.shape import shape_mask
@@ -286,8 +292,9 @@ def _resolve_mask(
             fill_holes=settings.fill_holes,
             largest_only=settings.largest_only,
         )
-    if reference is not None:  # the mask as edited with (mask.png) against the reference
-        info["reference_iou"] = round(reference_iou(alpha, reference), 6)
+    if reference is not None:  # the mask as edited with, as mask.png stores it (a feathered
+        # edge's 0.5 is 128 there, inside), against the reference: the number eval reads
+        info["reference_iou"] = round(reference_iou(stored_alpha(alpha), reference), 6)
     return Mask(alpha, source, raw_area, prediction, reference, info, raw_max)
 
 

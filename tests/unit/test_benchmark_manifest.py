@@ -156,6 +156,29 @@ def test_run_and_eval_give_one_mask_iou_for_a_shaped_mask(tiny_models, photo, tm
     assert [r["mask_iou"] for r in score_case_dir(tmp_path / "a")] == [r["mask_iou"] for r in rows]
 
 
+def test_run_and_eval_give_one_mask_iou_for_a_feathered_mask(tiny_models, photo, tmp_path):
+    """A feathered edge's 0.5 is stored in mask.png as 128, inside: the run's mask_iou reads the
+    mask as stored, so it is the number eval reads from the folder."""
+    from maskedit import EditSettings, edit
+    from maskedit.evaluate import score_case_dir, score_result
+    from maskedit.outputs import write_case
+
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:50, 55:85] = True
+    result = edit(
+        photo,
+        "make it red",
+        models=tiny_models,
+        mask=mask,
+        reference=mask,
+        settings=EditSettings(steps=1, feather=2),
+    )
+    assert (result.alpha == 0.5).any()  # the edge value that the stored mask rounds up
+    rows = score_result(result, "a")
+    write_case(result, tmp_path / "a", "a")
+    assert [r["mask_iou"] for r in score_case_dir(tmp_path / "a")] == [r["mask_iou"] for r in rows]
+
+
 def test_a_second_reference_beside_an_automatic_mask_is_refused(tiny_models, photo, tmp_path):
     from PIL import Image
 
