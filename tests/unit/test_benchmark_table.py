@@ -109,6 +109,19 @@ def test_markdown_marks_better_directions_and_prints_infinity():
     assert "scored against PIE-Bench's annotation" in text
 
 
+def test_psnr_is_all_infinite_only_when_every_case_is():
+    """A case whose mask covers the whole image has no background (no PSNR, no MSE): beside
+    identical backgrounds the cell counts them, never a bare ∞ as if every case had one."""
+    rows = [
+        _row("a", "a", "annotation", "pixel", bg_mse=0.0, bg_psnr=None),
+        _row("b", "b", "annotation", "pixel", bg_mse=None, bg_psnr=None),
+        _row("c", "c", "annotation", "latent", bg_mse=0.0, bg_psnr=None),
+    ]
+    text = table_markdown(benchmark_tables(rows)[0])
+    assert "| pixel | annotation (upper bound) | 2 | – | (∞ 1/2) |" in text
+    assert "| latent | annotation (upper bound) | 1 | – | ∞ |" in text
+
+
 def test_published_rows_from_a_csv_sit_beside_the_runs(tmp_path):
     path = tmp_path / "published.csv"
     path.write_text(

@@ -127,8 +127,9 @@ class Cell:
 
     def text(self, decimals: int, cases: int | None) -> str:
         parts = [f"{self.mean:.{decimals}f}"] if self.mean is not None else []
-        if self.inf:
-            parts.append("∞" if self.mean is None else f"(∞ {self.inf}/{cases})")
+        if self.inf:  # a bare ∞ only when every case has an identical background
+            every = self.mean is None and (cases is None or self.inf == cases)
+            parts.append("∞" if every else f"(∞ {self.inf}/{cases})")
         elif self.mean is not None and cases is not None and self.n < cases:
             parts.append(f"(n={self.n})")
         return " ".join(parts) or "–"
