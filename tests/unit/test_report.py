@@ -119,6 +119,18 @@ def test_columns_say_their_direction_and_mark_the_best(run):
     assert 'class="best"' in leak
 
 
+def test_a_method_identical_wherever_there_is_a_background_has_the_best_psnr():
+    """bg PSNR's best is the method whose every case with a background is identical (∞), even
+    when its other cases (a full mask) have no PSNR: before, only ∞ in every case ranked."""
+    from maskedit.report.html import _best
+
+    rows = [
+        {"method": "baseline", "n": 2, "bg_psnr_mean": 21.0, "bg_psnr_n": 2, "bg_psnr_inf": 0},
+        {"method": "pixel", "n": 2, "bg_psnr_mean": None, "bg_psnr_n": 0, "bg_psnr_inf": 1},
+    ]
+    assert _best(rows, "bg_psnr", 1, stats=True) == {1}
+
+
 def test_comparison_lists_the_cases_where_two_methods_differ_most(run):
     page = write_report(run).read_text(encoding="utf-8")
     assert "<h2>Compare two methods</h2>" in page

@@ -115,11 +115,11 @@ def _fmt(row: dict[str, Any], key: str, fmt: str) -> str:
 
 
 def _value(row: dict[str, Any], key: str, stats: bool) -> float | None:
-    """The number a cell is ranked by: the case's value or the method's mean; an identical
-    background (bg PSNR ∞) ranks above every finite PSNR."""
+    """The number a cell is ranked by: the case's value or the method's mean; ∞ (identical in
+    every case that has a background) ranks above every finite bg PSNR."""
     if stats:
         value = row.get(f"{key}_mean")
-        if key == "bg_psnr" and row.get("bg_psnr_inf") and row.get("bg_psnr_inf") == row.get("n"):
+        if key == "bg_psnr" and row.get("bg_psnr_inf") and value is None:
             return math.inf
         return value
     value = row.get(key)
