@@ -44,6 +44,19 @@ def os_problem(err: OSError) -> str:
     return _WORDS.get(err.errno or 0) or err.strerror or str(err)
 
 
+def lies_within(path: Path, folders: list[Path]) -> bool:
+    """Whether `path` is inside one of `folders`: where it resolves, or, written without '..',
+    where it is written (a symbolic link inside, such as a dataset's `annotation_images` linked to
+    another disk, is the user's own). OSError, or RuntimeError for a symbolic link loop."""
+    resolved = path.resolve()
+    if any(resolved.is_relative_to(folder.resolve()) for folder in folders):
+        return True
+    written = Path(os.path.abspath(path))
+    return ".." not in path.parts and any(
+        written.is_relative_to(os.path.abspath(folder)) for folder in folders
+    )
+
+
 def shown_path(path: str | os.PathLike, limit: int = 120) -> str:
     """A path as it may appear in a one-line message: NUL and control characters escaped, and
     shortened in the middle when very long."""

@@ -4,13 +4,12 @@ its declared dataset root, ids and instructions as written."""
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 from typing import Any
 
 from maskedit.config.settings import RUN_FOLDER_FILES
 from maskedit.errors import InputError
-from maskedit.paths import os_problem
+from maskedit.paths import lies_within, os_problem
 
 
 def kind_of(value: Any) -> str:
@@ -42,20 +41,12 @@ def _inside(
     root: Path | None = None,
 ) -> None:
     """A manifest may only name files inside its own folder, or inside the dataset `root` it
-    declares, unless the user allows more. A path written without '..' below one of them is
-    inside, wherever a symbolic link there leads (a dataset's `annotation_images` linked to
-    another disk); a path with '..' is judged by where it resolves."""
+    declares, unless the user allows more (`maskedit.paths.lies_within`: a symbolic link below
+    one of them is the user's own; a path with '..' is judged by where it resolves)."""
     if allow_outside:
         return
-    folders = [base_dir] if root is None else [base_dir, root]
     try:
-        resolved = path.resolve()
-        if any(resolved.is_relative_to(folder.resolve()) for folder in folders):
-            return
-        written = Path(os.path.abspath(path))
-        if ".." not in path.parts and any(
-            written.is_relative_to(os.path.abspath(folder)) for folder in folders
-        ):
+        if lies_within(path, [base_dir] if root is None else [base_dir, root]):
             return
     except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
         detail = os_problem(err) if isinstance(err, OSError) else "a symbolic link loop"

@@ -38,6 +38,7 @@ import yaml
 from maskedit.config import MASK_SOURCES
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import atomic_write_text
+from maskedit.paths import lies_within
 
 MANIFEST_FILE = "manifest.yaml"
 CAPTIONS_FILE = "captions.json"
@@ -94,13 +95,11 @@ def check_case_id(case_id: str, where: str) -> str:
 def inside_dataset(path: Path, root: Path, where: str, what: str) -> Path:
     """``path``, a file an entry names, refused in one line when it leads outside the dataset
     folder (an absolute name, '..'): the manifest may read only its ``root``, as the manifest's
-    own check has it (a path without '..' below ``root`` is inside wherever a link leads)."""
+    own check has it (`maskedit.paths.lies_within`)."""
     try:
-        if path.resolve().is_relative_to(root.resolve()):
+        if lies_within(path, [root]):
             return path
     except (OSError, RuntimeError):  # a symbolic link loop: the file check names it
-        return path
-    if ".." not in path.parts and path.absolute().is_relative_to(root.absolute()):
         return path
     raise InputError(f"{where}: {what} '{path}' leads outside the dataset folder '{root}'")
 
