@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from maskedit.config import MASK_SOURCES
+from maskedit.config.values import kind_of
 from maskedit.errors import InputError, MaskeditWarning
 from maskedit.outputs import atomic_write_text
 from maskedit.paths import lies_within
@@ -90,6 +91,16 @@ def check_case_id(case_id: str, where: str) -> str:
             "(letters, digits, '.', '_' and '-', starting with a letter or digit)"
         )
     return case_id
+
+
+def instruction_text(value: Any, where: str, field: str = "instruction") -> str:
+    """An entry's instruction, refused in one line when it is empty or not text (the manifest
+    written from it would be refused by `maskedit run`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError(f"{where}: {field} is empty")
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {field}: expected text, got {kind_of(value)}")
+    return value
 
 
 def inside_dataset(path: Path, root: Path, where: str, what: str) -> Path:

@@ -17,6 +17,7 @@ from maskedit.datasets import (
     check_backend,
     dataset_file,
     image_hw,
+    instruction_text,
     mask_sources,
     read_json,
     source_cases,
@@ -97,12 +98,8 @@ def _turn(turn: Any, where: str) -> tuple[str, str, str, Any]:
         name = turn[key]
         if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
             raise InputError(f"{where}: {key} {name!r} is not a file name")
-    instruction = turn["instruction"]
-    if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
-        raise InputError(f"{where}: instruction is empty")
-    if not isinstance(instruction, str):
-        raise InputError(f"{where}: instruction: expected text, got {kind_of(instruction)}")
-    return turn["input"], turn["mask"], turn["output"], turn["instruction"]
+    instruction = instruction_text(turn["instruction"], where)
+    return turn["input"], turn["mask"], turn["output"], instruction
 
 
 def _split_folder(root: Path, out_dir: Path, split: str) -> Path:

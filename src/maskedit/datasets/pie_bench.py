@@ -87,13 +87,10 @@ def _fields(item: Any, where: str) -> tuple[str, Any, str, str | None, str | Non
     for key in _FIELDS:
         if key not in item:
             raise InputError(f"{where}: missing key '{key}'")
-    image_path, instruction = item["image_path"], item["editing_instruction"]
+    image_path = item["image_path"]
     if not isinstance(image_path, str) or not image_path:
         raise InputError(f"{where}: image_path {image_path!r} is not a file name")
-    if instruction is None or (isinstance(instruction, str) and not instruction.strip()):
-        raise InputError(f"{where}: editing_instruction is empty")
-    if not isinstance(instruction, str):
-        raise InputError(f"{where}: editing_instruction: expected text, got {kind_of(instruction)}")
+    instruction = common.instruction_text(item["editing_instruction"], where, "editing_instruction")
     for key in ("original_prompt", "editing_prompt"):
         if item[key] is not None and not isinstance(item[key], str):
             raise InputError(f"{where}: {key}: expected text or null, got {kind_of(item[key])}")
