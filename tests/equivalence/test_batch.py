@@ -201,6 +201,28 @@ def test_an_editor_call_that_raises_fails_alone_as_a_run_failure():
     assert isinstance(err.value.__cause__, ValueError) and "\n" not in str(err.value)
 
 
+def test_a_call_that_raises_for_one_case_of_a_batch_fails_that_case_alone(models):
+    """One request's progress callback raises inside a shared call: the call is run again one
+    case at a time, so the others get what they get alone and only that request fails."""
+    from maskedit.errors import RunFailure
+
+    def broken(*args):
+        raise RuntimeError("progress display closed")
+
+    reqs = [_request(shift=k, seed=k, methods=["pixel", "latent"]) for k in range(3)]
+    alone = [edit(models=models, **r) for r in (reqs[0], reqs[2])]
+    reqs[1] = {**reqs[1], "progress": broken}
+    first, failed, last = edit_many(reqs, models=models, batch_size=3)
+    assert isinstance(failed, RunFailure) and "progress display closed" in str(failed)
+    for one, many in zip(alone, (first, last), strict=True):
+        assert isinstance(many, EditResult), many
+        assert many.batch == {}  # the baseline ran again alone: as edited alone, bit for bit
+        assert np.array_equal(one.outputs["pixel"], many.outputs["pixel"])
+        assert many.method_info["latent"]["batch"] == 2  # the two left shared the latent call
+        assert many.method_info["latent"]["blended_steps"] == 4  # the aborted steps not counted
+        assert _close(one.outputs["latent"], many.outputs["latent"]) <= TOL
+
+
 def test_an_interrupt_inside_the_editor_is_not_a_run_failure(models, monkeypatch):
     pipe_class = type(models.pipe)
 

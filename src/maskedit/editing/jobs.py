@@ -70,17 +70,24 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     """Run one job, or matching jobs as one call; a NaN sample is a RunFailure in its slot.
 
     Out of GPU memory in a batch, the jobs are retried one at a time (marked
-    `stats["oom_fallback"]`, so the caller can shrink its batches) before anything fails.
+    `stats["oom_fallback"]`, so the caller can shrink its batches) before anything fails. A
+    batch whose call fails otherwise (one job's progress callback raises) is retried one at a
+    time too, so a failure stays in the slots of the jobs that fail alone.
     """
     keys = {job.batch_key(pipe) for job in jobs}
     if len(jobs) > 1 and (None in keys or len(keys) != 1):
         raise ValueError("run_jobs: these jobs cannot share one call")
+    out_of_memory = False
     try:
         return _call_or_fail(pipe, jobs)
     except torch.cuda.OutOfMemoryError:
-        pass  # recover below: inside `except` the traceback still holds the batch's tensors
-    gc.collect()
-    torch.cuda.empty_cache()
+        out_of_memory = True  # recover below: inside `except` the traceback holds the tensors
+    except RunFailure:
+        if len(jobs) == 1:
+            raise
+    if out_of_memory:
+        gc.collect()
+        torch.cuda.empty_cache()
     outs: list[np.ndarray | RunFailure] = []
     for job in jobs:
         if job.blend is not None:
@@ -89,7 +96,8 @@ def run_jobs(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
             outs.extend(_call_or_fail(pipe, [job]))
         except RunFailure as err:
             outs.append(err)
-        job.stats["oom_fallback"] = True
+        if out_of_memory:
+            job.stats["oom_fallback"] = True
     return outs
 
 
