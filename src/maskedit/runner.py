@@ -10,6 +10,7 @@ is kept in its metrics.json; a finished case scored otherwise is scored again, n
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -276,19 +277,31 @@ def finish_case(
     return row
 
 
+def batch_key(case: Case) -> tuple:
+    """What cases must have in common to share a denoiser batch: image size and editor settings
+    (an unreadable image: size 0×0)."""
+    s = case.settings
+    try:
+        size = image_size(case.image)
+    except MaskeditError:
+        size = (0, 0)
+    return (size, s.working_size or 0, s.steps or 0, s.text_cfg or 0, s.image_cfg or 0)
+
+
 def batch_order(cases: list[Case]) -> list[Case]:
     """Cases with the same image size and editor settings next to each other (stable), so that
     consecutive cases can share a denoiser batch; unreadable images keep their place at the end."""
+    return sorted(cases, key=batch_key)
 
-    def key(case: Case):
-        s = case.settings
-        try:
-            size = image_size(case.image)
-        except MaskeditError:
-            size = (0, 0)
-        return (size, s.working_size or 0, s.steps or 0, s.text_cfg or 0, s.image_cfg or 0)
 
-    return sorted(cases, key=key)
+def batch_chunks(cases: list[Case], batch_size: int) -> list[list[Case]]:
+    """`cases` in `batch_order`, cut into chunks of at most `batch_size` cases of one
+    `batch_key`: a case that cannot share a call does not take a place in another's batch."""
+    chunks: list[list[Case]] = []
+    for _, same in itertools.groupby(batch_order(cases), key=batch_key):
+        same = list(same)
+        chunks += [same[k : k + batch_size] for k in range(0, len(same), batch_size)]
+    return chunks
 
 
 def process_batch(
@@ -359,9 +372,7 @@ def _run(
             alone = [c for c in todo if c.turns or c.regions or plans[c.id][1] == "rescore"]
             for case in alone:
                 one(case)
-            ordered = batch_order([c for c in todo if c not in alone])
-            for start in range(0, len(ordered), batch_size):
-                chunk = ordered[start : start + batch_size]
+            for chunk in batch_chunks([c for c in todo if c not in alone], batch_size):
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")
                 for row in process_batch(chunk, models, out_dir, scorers, plans, batch_size):
                     log_attempt(out_dir, row, summary)

@@ -395,6 +395,23 @@ def test_a_resumed_run_fills_its_batches(tmp_path):
         assert rec["batch"] == {"baseline": 2}
 
 
+def test_a_case_that_cannot_share_does_not_take_a_place_in_a_batch(tmp_path):
+    """A case with other steps sorts before four that match: the four share one call of four,
+    not three plus one left alone."""
+    _manifest(tmp_path, 5)
+    text = (tmp_path / "m.yaml").read_text().replace("seed: 4}", "seed: 4, steps: 1}")
+    (tmp_path / "m.yaml").write_text(text)
+    args = ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--clip", "none",
+            "--out", str(tmp_path / "o"), "--batch-size", "4"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "5 done, 0 already finished" in res.stdout, res.output
+    batches = [
+        json.loads((tmp_path / "o" / f"c{k}" / "record.json").read_text())["batch"]
+        for k in range(5)
+    ]
+    assert batches == [{"baseline": 4}] * 4 + [{}]
+
+
 def test_batch_size_with_ray_is_refused(tmp_path):
     _manifest(tmp_path, 1)
     res = CliRunner().invoke(
