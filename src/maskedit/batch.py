@@ -9,7 +9,7 @@ Masks, compositing and everything per case stay per case; only the denoiser call
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from numbers import Integral
 from typing import Any
@@ -31,6 +31,7 @@ def edit_many(
     models: Models,
     batch_size: int = 4,
     names: Sequence[str | None] | None = None,
+    shrunk: Callable[[int], None] | None = None,
 ) -> list[EditResult | MaskeditError]:
     """`maskedit.edit(**request)` for every request (an `EditRequest` or a dict of its fields;
     a list or any iterable), sharing denoiser calls up to `batch_size`.
@@ -41,7 +42,8 @@ def edit_many(
     say it otherwise, as `progress` may its callback; `names`, one per request, say it in
     their place, None for warnings as they are). With
     `batch_size=1` this is a loop over `edit`. A batch that runs out of GPU memory is redone one
-    case at a time, and later batches are half as large.
+    case at a time, and later batches are half as large (`shrunk`, if given, is called with
+    each new size, so a caller's later calls can start there).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise InputError(f"batch_size: got {shown(batch_size)}, expected a whole number ≥ 1")
@@ -98,6 +100,8 @@ def edit_many(
                     outs = [err] * len(chunk)
                 if any(job.stats.get("oom_fallback") for job in jobs):
                     batch_size = max(1, len(chunk) // 2)  # did not fit: smaller from now on
+                    if shrunk is not None:
+                        shrunk(batch_size)
                 for i, out in zip(chunk, outs, strict=True):
                     advance(i, out)
     return results  # type: ignore[return-value]

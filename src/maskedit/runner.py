@@ -311,17 +311,19 @@ def process_batch(
     scorers: Scorers,
     plans: dict[str, tuple[str, str]],
     batch_size: int,
+    shrunk=None,
 ) -> list[dict]:
     """Edit several cases with shared denoiser calls (`maskedit.batch`), then write each.
 
     `cases` are the ones to edit: the run has already left out the finished ones (so that every
-    batch is full); `plans` holds each case's (fingerprint, why) from `plan_case`.
+    batch is full); `plans` holds each case's (fingerprint, why) from `plan_case`; `shrunk` is
+    told a smaller batch size after running out of memory (`edit_many`).
     """
     from maskedit.batch import edit_many
 
     t0 = time.perf_counter()
     requests = [{**case_request(c), "name": case_name(c)} for c in cases]
-    results = edit_many(requests, models=models, batch_size=batch_size)
+    results = edit_many(requests, models=models, batch_size=batch_size, shrunk=shrunk)
     share = (time.perf_counter() - t0) / max(len(cases), 1)  # the shared editing, split evenly
     rows = []
     for case, result in zip(cases, results, strict=True):
@@ -372,9 +374,11 @@ def _run(
             alone = [c for c in todo if c.turns or c.regions or plans[c.id][1] == "rescore"]
             for case in alone:
                 one(case)
+            fits = [batch_size]  # out of memory: the later chunks' batches are smaller too
             for chunk in batch_chunks([c for c in todo if c not in alone], batch_size):
                 bar.update(task, description=f"cases {chunk[0].id}…{chunk[-1].id}")
-                for row in process_batch(chunk, models, out_dir, scorers, plans, batch_size):
+                rows = process_batch(chunk, models, out_dir, scorers, plans, fits[-1], fits.append)
+                for row in rows:
                     log_attempt(out_dir, row, summary)
                     bar.advance(task)
             return

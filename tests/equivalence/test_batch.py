@@ -412,6 +412,30 @@ def test_a_case_that_cannot_share_does_not_take_a_place_in_a_batch(tmp_path):
     assert batches == [{"baseline": 4}] * 4 + [{}]
 
 
+def test_a_run_out_of_memory_keeps_its_later_batches_half_as_large(tmp_path, monkeypatch):
+    """A batch that did not fit halves the batches after it, in the run's later chunks too."""
+    from maskedit.tiny import build_tiny_ip2p
+
+    pipe_class = type(build_tiny_ip2p())
+    real_call = pipe_class.__call__
+    batched_calls = []
+
+    def small_gpu(self, *args, **kwargs):
+        if isinstance(kwargs.get("prompt"), list):
+            batched_calls.append(len(kwargs["prompt"]))
+            if len(kwargs["prompt"]) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipe_class, "__call__", small_gpu)
+    _manifest(tmp_path, 8)
+    args = ["run", str(tmp_path / "m.yaml"), "--models", "tiny", "--clip", "none",
+            "--out", str(tmp_path / "o"), "--batch-size", "4"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0 and "8 done, 0 already finished" in res.stdout, res.output
+    assert batched_calls == [4, 2, 2]  # not 4 again for the second chunk of four
+
+
 def test_batch_size_with_ray_is_refused(tmp_path):
     _manifest(tmp_path, 1)
     res = CliRunner().invoke(
