@@ -347,6 +347,26 @@ def test_photos_one_or_three_pixels_tall_reach_the_models_as_they_are(clipseg, g
     torch.testing.assert_close(seen["sam"], want["pixel_values"])
 
 
+@pytest.mark.parametrize("hw", [(1, 200), (200, 1), (2, 300)])
+def test_the_detector_takes_a_strip_its_resize_would_make_0_px_thin(gdino, sam, hw):
+    """The detector's processor scales the long side to its longest_edge (96 here, 1333 for the
+    real one): a 1×200 strip would be 0 px tall there, which transformers refuses. The strip is
+    padded to one model pixel; boxes are in the photo's pixels, none lies in the padding."""
+    model, processor = gdino
+    h, w = hw
+    photo = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    # one box over the whole padded image, one wholly in the padding (bottom or right)
+    pinned = [[0.5, 0.5, 1.0, 1.0], [0.95, 0.5, 0.1, 1.0] if h > w else [0.5, 0.95, 1.0, 0.1]]
+    handle = _pin_detector(model, pinned, [0.9, 0.8])
+    try:
+        found = grounded_boxes(model, processor, photo, "the cat")
+        res = grounded_sam_mask(model, processor, sam, photo, "the cat")
+    finally:
+        handle.remove()
+    assert [box for box, _, _ in found] == [[0.0, 0.0, float(w), float(h)]]
+    assert res.mask.shape == (h, w) and res.boxes == [[0.0, 0.0, float(w), float(h)]]
+
+
 @pytest.mark.parametrize("side", [3, 64, 200])
 def test_the_tiny_detector_takes_square_photos(gdino, side):
     """A square photo is resized to the detector's short side on both sides; its coarsest feature

@@ -166,9 +166,27 @@ def detector_prompt(phrase: str) -> str:
     return phrase.strip().lower().rstrip(".").strip() + "."
 
 
+def _pad_thin(image: np.ndarray, processor) -> np.ndarray:
+    """A strip so thin that the detector's resize (long side to its `longest_edge`) would leave
+    its short side 0 px (1×3000 at 1333) makes transformers' processor raise: its short side is
+    padded (bottom or right, repeating the edge) to one model pixel. Boxes are clipped back to
+    the photo (`_detect`)."""
+    size = processor.image_processor.size
+    longest = size.get("longest_edge") if hasattr(size, "get") else None
+    if not longest:
+        return image
+    h, w = image.shape[:2]
+    need = -(-max(h, w) // int(longest))  # ceil: the short side resizes to >= 1 px
+    pad_h, pad_w = max(0, need - h), max(0, need - w)
+    if not (pad_h or pad_w):
+        return image
+    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
 def _detect(model, processor, image, phrase, box_threshold, text_threshold):
     """Boxes above threshold (image pixels, by score, highest first) and the best score seen."""
     h, w = image.shape[:2]
+    image = _pad_thin(image, processor)
     inputs = processor(
         images=image,
         text=detector_prompt(phrase),
@@ -180,20 +198,22 @@ def _detect(model, processor, image, phrase, box_threshold, text_threshold):
     outputs.logits = outputs.logits.float().cpu()
     outputs.pred_boxes = outputs.pred_boxes.float().cpu()
     best = float(outputs.logits.sigmoid().max()) if outputs.logits.numel() else 0.0
-    # Scaled to the user's (H, W) here, not to the processor's resized copy of the image.
+    # Scaled to the user's (H, W) here (plus any padding), not to the processor's resized copy.
     result = processor.post_process_grounded_object_detection(
         outputs,
         inputs["input_ids"].cpu(),
         threshold=box_threshold,
         text_threshold=text_threshold,
-        target_sizes=[(h, w)],
+        target_sizes=[image.shape[:2]],
     )[0]
     found = []
     for box, score, label in zip(
         result["boxes"].tolist(), result["scores"].tolist(), result["text_labels"], strict=True
     ):
-        x0, y0, x1, y1 = box  # the model's boxes may reach past the border: clip them
-        box = [
+        x0, y0, x1, y1 = box
+        if x0 >= w or y0 >= h:  # wholly in `_pad_thin`'s padding, not on the photo
+            continue
+        box = [  # the model's boxes may reach past the border: clip them
             min(max(x0, 0.0), w),
             min(max(y0, 0.0), h),
             min(max(x1, 0.0), w),
