@@ -111,7 +111,7 @@ def edit_steps(
     original, source = image_and_source(request.image)
     request = masks_in_memory(request, original.shape[:2])
     h, w = original.shape[:2]
-    prompts = request.prompts or as_prompts(request)
+    prompts = as_prompts(request)
     if prompts is not None:
         prompts.check_inside(w, h)
         if request.reference is not None and prompts.automatic and prompts.mask is not None:

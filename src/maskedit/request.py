@@ -29,18 +29,18 @@ class EditRequest:
     """One edit, described once: what `edit` takes and what a manifest case gives.
 
     `image`: a path (or ``skimage:NAME``), an H×W×3 uint8 array or a PIL image (read like a file).
-    The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude;
-    a list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or
-    an H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
-    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where
-    the instruction acts); or `prompts` (a `Prompts`, as manifests give), which replaces all of
-    these. `methods` ("pixel", "latent", "guidance", "crop", or several) overrides
+    The region is one of: `points` ((x, y[, label]) in image pixels, label 1 include / 0 exclude; a
+    list or an N×2 / N×3 array) and/or `box` ((x0, y0, x1, y1)); `mask` (a file, a PIL image, or an
+    H×W array: bool, float alpha in [0, 1], or integers read as a mask file's, 0/1 or 0/255);
+    `target` (a phrase, or "auto" to take it from the instruction); `mask_from="edit"` (where the
+    instruction acts); or `prompts` (a `Prompts`, as manifests give, or a dict of its fields), which
+    replaces all of these. `methods` ("pixel", "latent", "guidance", "crop", or several) overrides
     `settings.methods`; `settings` is an `EditSettings` or a dict of its fields. `baseline=False`
     skips the unmasked edit when no method needs it (the pixel method does). `references`: more
-    images (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask
-    and the edit apply to `image`, the references go to every editor call whole. `reference` (a
-    file or an H×W array) is a mask the outputs are scored against, never edited with: a
-    dataset's annotation.
+    images (paths or arrays) for editors that take them (qwen-edit-plus, flux2-klein); the mask and
+    the edit apply to `image`, the references go to every editor call whole. `reference` (a file or
+    an H×W array) is a mask the outputs are scored against, never edited with: a dataset's
+    annotation.
     """
 
     image: np.ndarray | Image.Image | str | Path
@@ -53,7 +53,7 @@ class EditRequest:
     baseline: bool = True
     target: str | None = None
     mask_from: str | None = None
-    prompts: Prompts | None = None
+    prompts: Prompts | dict[str, Any] | None = None
     references: list[np.ndarray | Image.Image | str | Path] | tuple[Any, ...] | None = None
     reference: np.ndarray | Image.Image | str | Path | None = None
 
@@ -204,7 +204,22 @@ def box_of(box: Any) -> tuple | None:
 
 
 def as_prompts(request: EditRequest) -> Prompts | None:
-    """The request's region as `Prompts` (None for a mask array, which needs no prompts)."""
+    """The request's region as `Prompts` (None for a mask array, which needs no prompts).
+
+    `prompts`, when given, replaces the other region fields: a `Prompts` or a dict of its fields.
+    """
+    given = request.prompts
+    if isinstance(given, Mapping):
+        try:
+            return Prompts(**given)
+        except ValidationError as err:
+            raise InputError(f"prompts: {_one_line(err)}") from None
+    if given is not None:
+        if not isinstance(given, Prompts):
+            raise InputError(
+                f"prompts: got {type(given).__name__}, expected a Prompts or a dict of its fields"
+            )
+        return given
     points, box, mask = request.points, request.box, request.mask
     if isinstance(mask, np.ndarray):
         if points is not None or box is not None:

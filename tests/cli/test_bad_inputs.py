@@ -191,6 +191,8 @@ def test_api_takes_what_diffusers_users_hold(tiny_models, photo):
     clicked = maskedit.edit(photo, "x", models=tiny_models, points=[(40, 30)], settings=settings)
     as_array = maskedit.edit(photo, "x", models=tiny_models, points=np.array([[40, 30]]), settings=settings)
     assert np.array_equal(as_array.alpha, clicked.alpha)
+    as_dict = maskedit.edit(photo, "x", models=tiny_models, prompts={"points": [(40, 30, 1)]}, settings=settings)
+    assert np.array_equal(as_dict.alpha, clicked.alpha)
 
 
 def test_api_inputs_of_the_wrong_type_are_one_line(tiny_models, photo):
@@ -207,6 +209,9 @@ def test_api_inputs_of_the_wrong_type_are_one_line(tiny_models, photo):
         ({"points": [(40, 30, 1, 9)]}, "points: got .*expected a list of"),
         ({"mask": mask, "settings": {"steps": 0}}, "settings: steps: Input should be greater"),
         ({"mask": mask, "settings": "fast"}, "settings: got str, expected an EditSettings"),
+        ({"prompts": {"points": [(40, 30, 1)], "boxx": 1}}, "prompts: boxx: Extra inputs are not permitted"),
+        ({"prompts": {"target": " "}}, "prompts: target is empty"),
+        ({"prompts": "the cat"}, "prompts: got str, expected a Prompts or a dict of its fields"),
         ({"mask": Image.new("L", (10, 12))}, r"mask \(PIL image\): size 10×12 does not match the image's"),
         ({"mask": mask, "reference": Image.new("1", (12, 10))}, r"reference mask \(PIL image\): size 12×10"),
     ]:
