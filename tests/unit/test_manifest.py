@@ -74,6 +74,18 @@ def test_point_forms(tmp_path):
         ),
         ("cases:\n - {id: a, image: x.png, instruction: hi}", "no region given"),
         ("cases:\n - {id: a, image: x.png, instruction: hi, points: [[1, 2, 5]]}", "label 5"),
+        (
+            "cases:\n - {id: a, image: x.png, instruction: hi, points: [[1, 2, 0]]}",
+            "only exclude points .label 0. given: add at least one include point or a box",
+        ),
+        (
+            "cases:\n - {id: a, image: x.png, instruction: hi, target: cat, points: [[1, 2, 0]]}",
+            "only exclude points .label 0. given to refine a target/mask_from mask: add at least",
+        ),
+        (
+            "cases:\n - {id: a, image: x.png, instruction: hi, mask_from: edit, points: [[1, 2, 0]]}",
+            "only exclude points .label 0. given to refine",
+        ),
         ("cases:\n - {id: a, image: x.png, instruction: hi, box: [5, 0, 1, 5]}", "x1 > x0"),
         (
             "cases:\n - {id: a, image: x.png, instruction: hi, point: [1, 2], mask: m.png}",

@@ -208,9 +208,17 @@ class Prompts(BaseModel):
             raise ValueError(
                 "no region given: add a point, points, a box, a mask, a target or mask_from: edit"
             )
+        only_exclude = bool(self.points) and all(label == 0 for *_, label in self.points)
+        if self.automatic and only_exclude:
+            # Clicks refine by intersection with SAM's answer to them, and exclude points alone
+            # say nowhere: the phrase or relevance mask would be cut to SAM's guess.
+            raise ValueError(
+                "only exclude points (label 0) given to refine a target/mask_from mask: add at "
+                "least one include point (SAM's answer to the clicks is intersected with the mask)"
+            )
         if self.automatic:
             return self
-        if self.points and all(label == 0 for *_, label in self.points) and self.box is None:
+        if only_exclude and self.box is None:
             raise ValueError(
                 "only exclude points (label 0) given: add at least one include point or a box"
             )
