@@ -132,9 +132,11 @@ def test_a_reference_is_recorded_and_never_edits(tiny_models, photo):
     assert result.mask_info["reference_iou"] == 0.5
 
 
-def test_run_and_eval_give_one_mask_iou_for_a_shaped_mask(tiny_models, photo, tmp_path):
+@pytest.mark.parametrize("shape", [{"dilate": 4}, {"feather": 2}])
+def test_run_and_eval_give_one_mask_iou_for_a_shaped_mask(tiny_models, photo, tmp_path, shape):
     """The record's reference_iou is the mask as edited with, so eval reads the same from
-    mask.png; before, the run scored the mask before --dilate and eval the dilated one."""
+    mask.png: before, the run scored the mask before --dilate and eval the dilated one; and a
+    feathered edge's 0.5, stored in mask.png as 128 (inside), is read as stored."""
     from maskedit import EditSettings, edit
     from maskedit.evaluate import score_case_dir, score_result
     from maskedit.metrics import reference_iou
@@ -148,32 +150,12 @@ def test_run_and_eval_give_one_mask_iou_for_a_shaped_mask(tiny_models, photo, tm
         models=tiny_models,
         mask=mask,
         reference=mask,
-        settings=EditSettings(steps=1, dilate=4),
+        settings=EditSettings(steps=1, **shape),
     )
-    assert result.mask_info["reference_iou"] == round(reference_iou(result.alpha, mask), 6) < 1
-    rows = score_result(result, "a")
-    write_case(result, tmp_path / "a", "a")
-    assert [r["mask_iou"] for r in score_case_dir(tmp_path / "a")] == [r["mask_iou"] for r in rows]
-
-
-def test_run_and_eval_give_one_mask_iou_for_a_feathered_mask(tiny_models, photo, tmp_path):
-    """A feathered edge's 0.5 is stored in mask.png as 128, inside: the run's mask_iou reads the
-    mask as stored, so it is the number eval reads from the folder."""
-    from maskedit import EditSettings, edit
-    from maskedit.evaluate import score_case_dir, score_result
-    from maskedit.outputs import write_case
-
-    mask = np.zeros(photo.shape[:2], bool)
-    mask[20:50, 55:85] = True
-    result = edit(
-        photo,
-        "make it red",
-        models=tiny_models,
-        mask=mask,
-        reference=mask,
-        settings=EditSettings(steps=1, feather=2),
-    )
-    assert (result.alpha == 0.5).any()  # the edge value that the stored mask rounds up
+    if "dilate" in shape:
+        assert result.mask_info["reference_iou"] == round(reference_iou(result.alpha, mask), 6) < 1
+    else:
+        assert (result.alpha == 0.5).any()  # the edge value that the stored mask rounds up
     rows = score_result(result, "a")
     write_case(result, tmp_path / "a", "a")
     assert [r["mask_iou"] for r in score_case_dir(tmp_path / "a")] == [r["mask_iou"] for r in rows]
