@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from transformers import CLIPModel, CLIPProcessor
 
 TINY_CLIP_IMAGE_SIZE = 32  # pixels; 4x4 patches of 8 pixels
-# The width of every tiny CLIP-like tower (text and vision, CLIP and CLIPSeg).
+# The width of every tiny ViT-like tower (text and vision of CLIP and CLIPSeg, DINO).
 TOWER = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
 # Token ids of `clip_tokenizer`: start 0, end 1, padding with the end token as CLIP does.
 CLIP_TEXT = dict(max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1)

@@ -43,16 +43,11 @@ def tiny_vae(channels: int = 16, groups: int = 8, **extra):
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        block_out_channels=(channels,) * 4,
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        latent_channels=4,
-        norm_num_groups=groups,
-        layers_per_block=1,
+        in_channels=3, out_channels=3, latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+        block_out_channels=(channels,) * 4, norm_num_groups=groups, layers_per_block=1,
         **extra,
-    )
+    )  # fmt: skip
 
 
 def assemble(pipeline_class, **components):
@@ -69,15 +64,9 @@ def ip2p_pipeline(vae, text_encoder, tokenizer, unet, scheduler):
 
     return assemble(
         StableDiffusionInstructPix2PixPipeline,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
 
 
 def build_tiny_ip2p(seed: int = 0):
@@ -110,36 +99,27 @@ def build_tiny_ip2p_xl(seed: int = 0):
     tokenizer = clip_tokenizer()
     with seeded(seed):
         unet = UNet2DConditionModel(
-            **UNET,
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",  # SDXL's size/crop micro-conditioning
-            addition_time_embed_dim=8,
+            **UNET, attention_head_dim=(2, 4), use_linear_projection=True,
             transformer_layers_per_block=(1, 2),
+            # SDXL's size/crop micro-conditioning: six sizes of 8 channels and the pooled text
+            addition_embed_type="text_time", addition_time_embed_dim=8,
             projection_class_embeddings_input_dim=6 * 8 + 32,
             cross_attention_dim=64,  # both text encoders' hidden states, concatenated
-        )
+        )  # fmt: skip
         vae = tiny_vae()
         text_config = clip_text_config(len(tokenizer))
         text_encoder = CLIPTextModel(text_config)
         text_encoder_2 = CLIPTextModelWithProjection(text_config)
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        steps_offset=1,
-        beta_schedule="scaled_linear",
-        timestep_spacing="leading",
-    )
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        steps_offset=1, timestep_spacing="leading",
+    )  # fmt: skip
     return assemble(
         StableDiffusionXLInstructPix2PixPipeline,
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=clip_tokenizer(),
-        unet=unet,
-        scheduler=scheduler,
-    )
+        vae=vae, unet=unet, scheduler=scheduler,
+        text_encoder=text_encoder, tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2, tokenizer_2=clip_tokenizer(),
+    )  # fmt: skip
 
 
 def build_tiny_kontext(seed: int = 0):
@@ -158,34 +138,21 @@ def build_tiny_kontext(seed: int = 0):
         transformer = FluxTransformer2DModel(
             patch_size=1,
             in_channels=16,  # 4 latent channels × the 2×2 packing
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=16,
-            num_attention_heads=2,
-            joint_attention_dim=32,
-            pooled_projection_dim=32,
-            axes_dims_rope=[4, 4, 8],
-        )
+            num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+            joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        )  # fmt: skip
         text_encoder = CLIPTextModel(clip_text_config(len(clip)))
         text_encoder_2 = T5EncoderModel(t5_config)
         vae = tiny_vae(
-            8,
-            4,
-            use_quant_conv=False,
-            use_post_quant_conv=False,
-            shift_factor=0.0609,
-            scaling_factor=1.5035,
-        )
+            8, 4, use_quant_conv=False, use_post_quant_conv=False,
+            shift_factor=0.0609, scaling_factor=1.5035,
+        )  # fmt: skip
     return assemble(
         FluxKontextPipeline,
         scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER),
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=clip,
-        tokenizer_2=t5,
-        transformer=transformer,
-        vae=vae,
-    )
+        transformer=transformer, vae=vae,
+        text_encoder=text_encoder, tokenizer=clip, text_encoder_2=text_encoder_2, tokenizer_2=t5,
+    )  # fmt: skip
 
 
 def build_tiny_editor(editor: str, seed: int = 0):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from maskedit.tiny.clip import TOWER
 from maskedit.tiny.seeding import seeded
 
 if TYPE_CHECKING:
@@ -25,10 +26,7 @@ def build_tiny_dino(patch_size: int = 16, image_size: int = 224, seed: int = 0) 
     from transformers import ViTConfig, ViTModel
 
     config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
+        **TOWER,
         image_size=image_size,
         patch_size=patch_size,
         qkv_bias=True,

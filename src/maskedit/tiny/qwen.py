@@ -103,20 +103,20 @@ def vl_config(tokenizer, text: dict, vision: dict):
     )
 
 
+# The tiny VL model's text and vision towers share one width.
+VL_WIDTH = dict(hidden_size=16, intermediate_size=16)
 TINY_VL_TEXT = dict(
-    hidden_size=16,
-    intermediate_size=16,
+    VL_WIDTH,
     num_hidden_layers=2,
     num_attention_heads=2,
     num_key_value_heads=2,
     rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
 )
 TINY_VL_VISION = dict(
+    VL_WIDTH,
     depth=2,
-    hidden_size=16,
-    intermediate_size=16,
     num_heads=2,
-    out_hidden_size=16,
+    out_hidden_size=VL_WIDTH["hidden_size"],  # the vision tokens enter the text tower
     patch_size=14,
     spatial_merge_size=2,
     temporal_patch_size=2,

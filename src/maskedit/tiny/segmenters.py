@@ -13,25 +13,22 @@ from maskedit.tiny.seeding import seeded
 TINY_SAM_SIZE = 64  # SAM's input long side for the tiny model (1024 for the real ones)
 TINY_SAM2_SIZE = 64  # SAM 2's square input side for the tiny model (1024 for the real ones)
 PATCH = 8  # SAM's ViT patch side for the tiny model (16 for the real ones)
+# The transformer blocks of every tiny SAM: the ViT's and the mask decoder's.
+BLOCKS = dict(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2)
 # The mask decoder of every tiny SAM family (SAM 2's included).
-DECODER = dict(
-    hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2, iou_head_hidden_dim=32
-)
+DECODER = dict(BLOCKS, iou_head_hidden_dim=32)
 
 
 def tiny_sam_shapes(size: int, patch: int) -> tuple[dict, dict, dict]:
     """Vision, prompt-encoder and mask-decoder config arguments of the tiny SAM (and SAM-HQ)."""
     vision = dict(
-        hidden_size=32,
+        BLOCKS,
         output_channels=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
         image_size=size,
         patch_size=patch,
         window_size=4,
         global_attn_indexes=[1],
         num_pos_feats=16,
-        mlp_dim=64,
     )
     prompt = dict(hidden_size=32, image_size=size, patch_size=patch, mask_input_channels=4)
     return vision, prompt, dict(DECODER)

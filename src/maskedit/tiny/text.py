@@ -67,38 +67,19 @@ def build_tiny_grounding_dino(seed: int = 0):
 
     tokenizer = bert_tokenizer()
     swin = SwinConfig(
-        window_size=7,
-        embed_dim=8,
-        depths=[1, 1, 1, 1],
-        num_heads=[1, 1, 1, 1],
-        image_size=TINY_GDINO_SIZE,
-        out_indices=[2, 3, 4],
-    )
+        window_size=7, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+        image_size=TINY_GDINO_SIZE, out_indices=[2, 3, 4],
+    )  # fmt: skip
     bert = dict(
-        model_type="bert",
-        vocab_size=len(tokenizer),
-        hidden_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=8,
-        max_position_embeddings=64,
-    )
+        model_type="bert", vocab_size=len(tokenizer), max_position_embeddings=64,
+        hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=2,
+    )  # fmt: skip
     config = GroundingDinoConfig(
-        backbone_config=swin,
-        text_config=bert,
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        num_queries=10,
-        num_feature_levels=4,
-        encoder_n_points=2,
-        decoder_n_points=2,
-        max_text_len=64,
-    )
+        backbone_config=swin, text_config=bert, d_model=32, num_feature_levels=4,
+        num_queries=10, max_text_len=64,
+        encoder_layers=1, encoder_attention_heads=4, encoder_ffn_dim=32, encoder_n_points=2,
+        decoder_layers=2, decoder_attention_heads=4, decoder_ffn_dim=32, decoder_n_points=2,
+    )  # fmt: skip
     with seeded(seed):
         model = GroundingDinoForObjectDetection(config).eval()
     image_processor = pil_image_processor(
