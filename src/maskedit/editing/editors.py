@@ -356,8 +356,11 @@ class SourceLatents:
 def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Tensor:
     """z₀ at the noise level the loop reaches after `step`, with the scheduler's own formula.
 
-    Flow matching (Kontext): `scale_noise` (σ ε + (1 − σ) z₀); DDPM-family: `add_noise`.
-    After the last step: z₀ itself.
+    Flow matching (Kontext): `scale_noise` (σ ε + (1 − σ) z₀); solvers with a σ table (DPM-Solver,
+    UniPC, DEIS, SA-Solver): αₜ z₀ + σₜ ε at the σ the next step starts from, which is their
+    `add_noise` but for SA-Solver's, which reads `alphas_cumprod` at the rounded timestep (off
+    for Karras or exponential σs); other DDPM-family schedulers: `add_noise`. After the last
+    step: z₀ itself.
     """
     timesteps = pipe.scheduler.timesteps
     if step + 1 >= len(timesteps):
@@ -366,6 +369,10 @@ def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Ten
     scheduler = at_step(pipe.scheduler, step + 1)
     if hasattr(scheduler, "scale_noise"):  # whatever scheduler the user's pipeline has
         return scheduler.scale_noise(z0, t_next, noise)
+    if hasattr(scheduler, "_sigma_to_alpha_sigma_t") and hasattr(scheduler, "sigmas"):
+        sigma = scheduler.sigmas.to(device=z0.device, dtype=z0.dtype)[step + 1]
+        alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
+        return alpha_t * z0 + sigma_t * noise
     return scheduler.add_noise(z0, noise, t_next)
 
 
