@@ -30,6 +30,7 @@ from maskedit.app.clicks import Clicks
 from maskedit.app.events import BRUSH_CSS, PageEvents
 from maskedit.app.history import layer_choices, layers_html
 from maskedit.app.inputs import EXAMPLES, MAX_UPLOAD_BYTES, SAMPLES
+from maskedit.app.pending import PendingRuns
 from maskedit.app.region import PHRASE_BACKENDS, backend_status
 from maskedit.app.results import metrics_html
 from maskedit.app.texts import CLEAR_TOASTS, paragraphs, plain, toast
@@ -172,8 +173,8 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
             gr.Column(visible=bool(mine)),
         )
 
-    def show_run(run, runs):
-        if run is None:  # the edit stopped: the results on show stay
+    def show_run(pending, key, runs):
+        if (run := pending.shown(key)) is None:  # the edit stopped: the results on show stay
             return gr.skip()
         runs = compare.add_run(runs or [], run)
         rows = {o.label: o.metrics for o in run.outputs}
@@ -188,6 +189,7 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         )
         return (
             runs,
+            run,
             compare.gallery(run),
             paragraphs(run.notes),
             metrics_html(rows),
@@ -226,10 +228,11 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
     def click(image, display, history, mode, evt: gr.SelectData):
         return ev.click(image, display, history, mode, evt.index)
 
-    def run(job, runs, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's way
+    def run(pending, key, runs, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         session = request.session_hash if request else None
-        done = ev.run(job, runs, session, lambda f, text: progress(f, desc=text))
-        return done, plain("Writing the results…")
+        job, runs = pending.take(key), pending.history(runs)
+        pending.keep(key, ev.run(job, runs, session, lambda f, text: progress(f, desc=text)))
+        return key, plain("Writing the results…")
 
     def keep(run, choice, turns, request: gr.Request):
         return ev.keep(run, choice, turns, request.session_hash if request else None)
@@ -266,8 +269,9 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         display_st = gr.State(None)  # the photo at canvas size
         history_st = gr.State(())  # tuple[Clicks, ...]
         region_st = gr.State(None)  # Region: the mask as segmented, and how it came about
-        job_st = gr.State(None)  # a checked run (RunJob): the photo and mask snapshotted
-        run_st = gr.State(None)  # the last Run
+        job_st = gr.State(PendingRuns())  # checked runs (RunJob: photo, mask snapshotted) by key
+        job_key = gr.Textbox(visible=False)  # a press's key: sent as its run joins the queue
+        run_st = gr.State(None)  # the last Run shown (what Keep editing keeps from)
         runs_st = gr.State([])  # the runs of this photo, for A/B
         turns_st = gr.State(None)  # the photo's turns: a TurnsEdit's folder (str), once kept
         layers_st = gr.State(())  # tuple[Layer, ...]: the region layers of the next run
@@ -595,19 +599,22 @@ def build_app(models: "Models", workspace: str | os.PathLike | None = None) -> "
         run_btn.click(None, js=CLEAR_TOASTS)
         run_in = [image_st, history_st, region_st, instruction, methods, dilate, feather, seeds]
         checked = run_btn.click(
-            _guard(ev.check_any_run),
-            [layers_st, *run_in, steps, text_cfg, image_cfg],
-            job_st,
+            _guard(lambda pending, *fields: pending.add(ev.check_any_run(*fields))),
+            [job_st, layers_st, *run_in, steps, text_cfg, image_cfg],
+            job_key,
             **fast,
         )
+        by_key = [job_st, job_key, runs_st]  # each press's run and results: its own job, by key
         edited = checked.success(
             _soft(run, run_failed),
-            [job_st, runs_st],
-            [run_st, run_status],
+            by_key,
+            [job_key, run_status],
             show_progress_on=run_status,
+            trigger_mode="multiple",  # a press while other runs wait queues too
         )
         # The result picker is set in the same step as the status line "Run N: …" (no race).
-        edited.success(show_run, [run_st, runs_st], [runs_st, *results_out, keep_pick], **fast)
+        shown = [runs_st, run_st, *results_out, keep_pick]
+        edited.success(show_run, by_key, shown, trigger_mode="multiple", **fast)
 
         # Turns: keep a result (the run's own result becomes the next turn), undo, redo, go to
         # a thumbnail's turn; the history as one zip.
