@@ -317,6 +317,40 @@ def test_clicks_answer_during_someone_elses_edit_and_runs_queue(
         page.locator("#gallery .caption-label").first.wait_for(timeout=300_000)
 
 
+def test_runs_pressed_while_one_waits_each_edit_their_own_instruction(
+    page, web_demo, web_app, artifacts
+):
+    url, workspace = web_app
+    events = web_demo.maskedit_events
+    page.goto(url)
+    page.locator("#example-0").click()
+    wait_new_src(page, "#canvas", None)
+    page.get_by_text("1 include, 0 exclude").wait_for()
+    set_steps(page, 1)
+    before = set(_records(workspace))
+    words = ["make it red", "make it blue"]
+    with events.locks.pipe:  # someone else's edit is running: both runs wait
+        for k, instruction in enumerate(words):
+            page.locator("#instruction textarea").fill(instruction)
+            page.locator("#run").click()
+            if k == 0:  # the first run is checked and takes the queue's one place
+                page.wait_for_function(
+                    "() => /\\d+(\\.\\d+)?s/.test(document.querySelector('#run-status').innerText)"
+                )
+        # the second one waits behind it
+        page.locator("#run-status").get_by_text("queue", exact=False).first.wait_for()
+        shoot(page, artifacts, "app-two-queued")
+    page.locator("#run-status").get_by_text(
+        f"Run 2: 1 result(s), 1 seed(s) · “{words[1]}”"
+    ).wait_for(timeout=RUN_TIMEOUT_MS)
+    made = [p for p in _records(workspace) if p not in before]
+    assert [json.loads(p.read_text())["instruction"] for p in made] == words
+    assert [json.loads(p.read_text())["app"]["run"] for p in made] == [1, 2]
+    # A/B starts with the two runs, side by side
+    assert page.locator("#pick-a input").input_value() == "run 1 · pixel · seed 1337"
+    assert page.locator("#pick-b input").input_value() == "run 2 · pixel · seed 1337"
+
+
 def test_layout_photo_and_run_without_scrolling_and_photo_first_on_a_phone(
     page, phone, web_app, artifacts
 ):
