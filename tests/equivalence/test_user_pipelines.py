@@ -450,3 +450,39 @@ def test_a_working_size_maskedit_cannot_edit_at_is_refused_when_wrapped(size):
         maskedit.Models.from_components(build_tiny_editor("ip2p"), working_size=size)
     assert maskedit.Models.from_components(build_tiny_editor("ip2p"),
                                            working_size=4096).working_size == 4096
+
+
+def test_a_call_that_drops_the_step_callback_is_named_not_left_unblended():
+    """A user's subclass whose `__call__` puts its own `callback_on_step_end` in place of the one
+    it is given (a step logger) never runs maskedit's: the latent method returned the unblended
+    edit as its result, with nothing said. One line naming the pipeline and the argument
+    instead; the pipeline is left as it was."""
+
+    class Logged(diffusers.StableDiffusionInstructPix2PixPipeline):
+        def __call__(self, *args, **kwargs):
+            self.norms = []
+
+            def log(pipe, step, timestep, tensors):
+                self.norms.append(float(tensors["latents"].norm()))
+                return {}
+
+            kwargs.update(callback_on_step_end=log, callback_on_step_end_tensor_inputs=["latents"])
+            return super().__call__(*args, **kwargs)
+
+    pipe = Logged(**build_tiny_editor("ip2p").components)
+    pipe.set_progress_bar_config(disable=True)
+    state = _state(pipe)
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    mask = np.zeros((H, W))
+    mask[8:40, 16:64] = 1.0
+    words = (r"^editor pipeline Logged: its call never ran the step callback it was given "
+             r"\(callback_on_step_end\), so the latent method's blend could not act")
+    with pytest.raises(maskedit.InputError, match=words) as err:
+        maskedit.edit(_photo(), PROMPT, models=models, mask=mask,
+                      settings=EditSettings(steps=2, seed=4), methods=["latent"])
+    assert "\n" not in str(err.value)
+    assert len(pipe.norms) == 2  # the user's own callback ran at every step
+    assert _same_state(_state(pipe), state)
+    res = maskedit.edit(_photo(), PROMPT, models=models, mask=mask,
+                        settings=EditSettings(steps=2, seed=4), methods=["guidance"])
+    assert not np.array_equal(res.outputs["guidance"], res.baseline)  # hooks on the UNet work

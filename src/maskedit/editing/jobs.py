@@ -36,7 +36,7 @@ from maskedit.editing.editors import (
     token_mask,
 )
 from maskedit.editing.guidance import masked_cfg_guidance, masked_text_guidance
-from maskedit.errors import MaskeditError, RunFailure
+from maskedit.errors import InputError, MaskeditError, RunFailure
 from maskedit.families import family_of
 
 
@@ -152,6 +152,18 @@ def _call_or_fail(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         ) from err
 
 
+def step_callback_dropped(pipe, kwargs: dict[str, Any]) -> InputError:
+    """The error of a call that never ran the step callback it was given (a user's `__call__`
+    that puts its own in its place): the latent blend acts there, so without it the method's
+    result would be the unblended edit, with nothing said."""
+    name = "callback" if "callback" in kwargs else "callback_on_step_end"
+    return InputError(
+        f"editor pipeline {type(pipe).__name__}: its call never ran the step callback it was "
+        f"given ({name}), so the latent method's blend could not act; a __call__ that sets its "
+        "own must call the one it is given"
+    )
+
+
 def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
     """The pipeline call for these jobs: the plain arguments (as lists for a batch) and hooks."""
     first = jobs[0]
@@ -166,9 +178,11 @@ def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
             kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * len(jobs)
     blends = [job.blend for job in jobs]
     capture = SourceLatents(pipe) if any(blends) else None
+    ran: list[int] = []  # the steps the pipeline's call ran the step callback after
 
     def after_step(step: int, timestep, latents: torch.Tensor) -> torch.Tensor | None:
         total = len(pipe.scheduler.timesteps)  # the scheduler's own count (PNDM: steps + 1)
+        ran.append(step)
         new = None
         if capture is not None:
             z0 = capture.z0(latents)
@@ -199,6 +213,8 @@ def _call(pipe, jobs: list[EditorJob]) -> list[np.ndarray | RunFailure]:
         t0 = time.perf_counter()
         images = call_pipeline(pipe, kwargs, first.image.shape[:2])
         seconds = time.perf_counter() - t0
+    if capture is not None and not ran:
+        raise step_callback_dropped(pipe, kwargs)
     for job in jobs:
         job.stats["batch"] = len(jobs)
         job.stats["seconds"] = seconds  # the (shared) call's wall time
