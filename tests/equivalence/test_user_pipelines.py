@@ -486,3 +486,49 @@ def test_a_call_that_drops_the_step_callback_is_named_not_left_unblended():
     res = maskedit.edit(_photo(), PROMPT, models=models, mask=mask,
                         settings=EditSettings(steps=2, seed=4), methods=["guidance"])
     assert not np.array_equal(res.outputs["guidance"], res.baseline)  # hooks on the UNet work
+
+
+@pytest.mark.parametrize("editor,scheduler", [("ip2p", "LCMScheduler"),
+                                              ("qwen-edit", "FlowMatchLCMScheduler")])
+def test_an_edit_interrupted_mid_call_leaves_the_pipeline_as_it_was(editor, scheduler):
+    """Ctrl-C (here: the progress callback) in the middle of the editor's call, with every hook
+    maskedit attaches in place: the source-latents and guidance hooks, the `scheduler.step`
+    wrappers (the seeded step of a stochastic scheduler, Qwen's masked true CFG) and Qwen's
+    source area. Afterwards nothing of them is left on the user's pipeline, torch's RNG is
+    where it was, and the same edit again gives what it gave before."""
+    from maskedit.editing.editors import denoiser
+
+    pipe = _user_pipe(editor, scheduler)
+    module = sys.modules[type(pipe).__module__]
+
+    def state() -> dict:
+        return {
+            "hooks": [len(m._forward_hooks) + len(m._forward_pre_hooks)
+                      for m in denoiser(pipe).modules()],
+            "own step": "step" in vars(pipe.scheduler),
+            "dimensions": getattr(module, "calculate_dimensions", None),
+            "progress": dict(getattr(pipe, "_progress_bar_config", {})),
+            "rng": torch.get_rng_state().tolist(),
+        }
+
+    models = maskedit.Models.from_components(pipe, working_size=W)
+    mask = np.zeros((H, W))
+    mask[8:40, 16:64] = 1.0
+    request = dict(mask=mask, settings=EditSettings(steps=2, seed=4),
+                   methods=["latent", "guidance"])
+    before = maskedit.edit(_photo(), PROMPT, models=models, **request)
+    mine = state()
+    for method in request["methods"]:  # stopped after the first step of the method's call
+        calls = []
+
+        def interrupt(stage, step, total, method=method, calls=calls):
+            calls.append((stage, step))
+            if stage == method:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            maskedit.edit(_photo(), PROMPT, models=models, progress=interrupt, **request)
+        assert calls[-1] == (method, 1) and state() == mine, method
+    again = maskedit.edit(_photo(), PROMPT, models=models, **request)
+    for method in request["methods"]:
+        assert np.array_equal(again.outputs[method], before.outputs[method]), method
