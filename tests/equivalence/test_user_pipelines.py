@@ -532,3 +532,23 @@ def test_an_edit_interrupted_mid_call_leaves_the_pipeline_as_it_was(editor, sche
     again = maskedit.edit(_photo(), PROMPT, models=models, **request)
     for method in request["methods"]:
         assert np.array_equal(again.outputs[method], before.outputs[method]), method
+
+
+@pytest.mark.parametrize("part", ["pipeline", "unet", "vae"])
+def test_a_pipeline_without_weights_is_named_when_wrapped(part):
+    """`pipe.to("meta")` (or one part of it, or a part built under `init_empty_weights`) holds
+    no weights: it was wrapped and failed only at the first edit, after the mask was made, as
+    `Cannot copy out of meta tensor; no data!`. One line when wrapped instead. Parts accelerate
+    offloads module by module wait on the meta device with a hook that brings their weights:
+    those are wrapped as before."""
+    pipe = build_tiny_editor("ip2p")
+    (pipe if part == "pipeline" else getattr(pipe, part)).to("meta")
+    names = "text_encoder, unet, vae have" if part == "pipeline" else f"{part} has"
+    words = (rf"^editor pipeline StableDiffusionInstructPix2PixPipeline: its {names} no "
+             r"weights \(they are on the meta device\); load them")
+    with pytest.raises(maskedit.InputError, match=words):
+        maskedit.Models.from_components(pipe)
+    offloaded = build_tiny_editor("ip2p")
+    offloaded.enable_sequential_cpu_offload(device="cpu")
+    assert offloaded.unet.conv_in.weight.is_meta
+    assert maskedit.Models.from_components(offloaded).editor == "ip2p"

@@ -145,6 +145,27 @@ def check_components(pipe, denoiser: str) -> None:
             )
 
 
+def check_weights(pipe) -> None:
+    """Every network of the pipeline holds its weights. One on the meta device (`pipe.to("meta")`,
+    built under `init_empty_weights`) fails only mid-edit, as "Cannot copy out of meta tensor".
+    Networks offloaded module by module (accelerate's `_hf_hook`, diffusers' `_diffusers_hook`)
+    may wait there with a hook that brings their weights: those are taken as they are."""
+    empty = sorted(
+        name
+        for name, part in pipe.components.items()
+        if isinstance(part, torch.nn.Module)
+        and any(p.is_meta for p in part.parameters())
+        and not any(hasattr(m, "_hf_hook") or hasattr(m, "_diffusers_hook") for m in part.modules())
+    )
+    if empty:
+        have = "has" if len(empty) == 1 else "have"
+        raise InputError(
+            f"editor pipeline {type(pipe).__name__}: its {', '.join(empty)} {have} no weights "
+            "(they are on the meta device); load them (from_pretrained, or load_state_dict with "
+            "assign=True) before wrapping it"
+        )
+
+
 def check_ip2p(pipe, model_id: str) -> None:
     """An IP2P UNet reads 8 channels (noisy latents + source latents); SD text-to-image reads 4."""
     channels = pipe.unet.config.in_channels
@@ -214,6 +235,7 @@ class Models:
         sam = SamPredictor(sam_model, sam_processor) if sam_model is not None else None
         family = family_of(pipe)
         check_components(pipe, family.denoiser)
+        check_weights(pipe)
         if family.checks_ip2p_unet:  # an SD text-to-image UNet in an IP2P pipeline, say
             check_ip2p(pipe, str(getattr(pipe, "name_or_path", None) or type(pipe).__name__))
         editor = default_editor_for(family)
