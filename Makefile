@@ -22,7 +22,7 @@ demo-tiny: $(STAMP)  ## the same plumbing with tiny random models (no weights ne
 	$(BIN)/maskedit demo --models tiny --out demo-out-tiny
 
 test: $(STAMP)  ## the default suite: everything but the browser, Ray and multi-process checks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-integration: $(STAMP)  ## the browser (Debian chromium), Ray, multi-process and long checks
 	$(BIN)/python -m pytest -q -m "integration or slow"
