@@ -9,9 +9,9 @@ z₀ is the VAE latent of the source times the VAE scaling factor. IP2P already 
 for its image conditioning (`image_latents`, the *unscaled* `latent_dist.mode()`), so z₀ is that
 tensor times `scaling_factor`: no second VAE encode. The scheduler's own noising is used
 (`maskedit.editing.editors.renoise`), so Euler-ancestral's sigma scaling (z₀ + σ ε) is right by
-construction. At the last step the
-reference is z₀ itself. diffusers' FluxKontextInpaintPipeline blends the same way every step; here
-it runs through `callback_on_step_end`, with no fork of the pipeline.
+construction. At the last step the reference is z₀ itself. diffusers'
+FluxKontextInpaintPipeline blends the same way every step; here it runs through
+`callback_on_step_end`, with no fork of the pipeline.
 """
 
 from __future__ import annotations
