@@ -370,7 +370,7 @@ def renoise(pipe, z0: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Ten
     if hasattr(scheduler, "scale_noise"):  # whatever scheduler the user's pipeline has
         return scheduler.scale_noise(z0, t_next, noise)
     if hasattr(scheduler, "_sigma_to_alpha_sigma_t") and hasattr(scheduler, "sigmas"):
-        sigma = scheduler.sigmas.to(device=z0.device, dtype=z0.dtype)[step + 1]
+        sigma = scheduler.sigmas[step + 1].to(device=z0.device, dtype=z0.dtype)  # not the table
         alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
         return alpha_t * z0 + sigma_t * noise
     return scheduler.add_noise(z0, noise, t_next)
